@@ -71,7 +71,7 @@ def _pronoun_of(template: str, gender: Gender) -> str:
     raise ValueError(f"template has no pronoun slot: {template}")
 
 
-def generate_items(seed: int = 0, partners: int = 2, neutral: bool = False) -> list[Item]:
+def generate_items(seed: int = 0, partners: int = 4, neutral: bool = False) -> list[Item]:
     """The generated benchmark: ``40 occupations x 2 types x 2 splits x partners x genders`` items.
 
     Each occupation is the referent opposite ``partners`` occupations of the other stereotype

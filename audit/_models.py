@@ -67,6 +67,9 @@ def load_model(
 ) -> LoadedModel:
     """Load a causal LM and its tokenizer for scoring. Pads with EOS when the tokenizer has no pad token."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     name, path = resolve_model_path(spec)
     source = str(path) if path is not None else spec

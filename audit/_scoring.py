@@ -50,9 +50,9 @@ def _prepend_bos(tokenizer, ctx: list[int]) -> list[int]:
 class Scorer:
     """Batched log-likelihood scoring and greedy generation on one loaded model."""
 
-    def __init__(self, model: LoadedModel, batch_size: int = 16):
+    def __init__(self, model: LoadedModel, batch_size: int | str = 16):
         self.lm = model
-        self.batch_size = max(1, int(batch_size))
+        self.batch_size = 16 if batch_size == "auto" else max(1, int(batch_size))
 
     @torch.inference_mode()
     def loglikelihood(self, requests: Sequence[Request]) -> list[float]:

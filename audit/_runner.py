@@ -1,0 +1,73 @@
+"""Setting up a run from options (shared by the CLI and the pytest plugin) and writing its artifacts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ._config import load_config, read_toml
+from ._errors import AuditError
+from ._session import DEFAULT_MODEL, AuditSession, LoadOptions, write_results
+
+DEFAULT_OUT = Path("reports")
+
+
+def config_path_for(explicit: str | None, root: Path) -> Path | None:
+    """The config file: the one given, else the project's pyproject.toml when it has [tool.bias-audit]."""
+    if explicit:
+        return Path(explicit)
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            if read_toml(pyproject, table="tool.bias-audit"):
+                return pyproject
+        except AuditError:
+            return pyproject  # let load_config report the broken file
+    return None
+
+
+def build_session(
+    *,
+    models: list[str] | None,
+    config_file: Path | None,
+    preset: str | None = None,
+    data: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+    baseline: str | None = None,
+) -> AuditSession:
+    overrides = {"data": data} if data else {}
+    config = load_config(config_file, preset=preset or "default", overrides=overrides)
+    session = AuditSession(
+        config=config,
+        model_specs=list(dict.fromkeys(models or [DEFAULT_MODEL])),
+        load_options=LoadOptions(device=device, dtype=dtype, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle),
+    )
+    session.prepare()
+    return session
+
+
+def check_out_dir(out: str | Path | None) -> Path:
+    """The output directory, created; one clear error when it cannot be written."""
+    path = Path(out) if out else DEFAULT_OUT
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AuditError(f"--out '{path}': cannot create the directory ({exc.strerror})") from None
+    if not os.access(path, os.W_OK):
+        raise AuditError(f"--out '{path}': directory is not writable")
+    return path
+
+
+def write_artifacts(session: AuditSession, out: str | Path | None) -> dict[str, Path]:
+    out_dir = check_out_dir(out)
+    results = session.results()
+    paths = {"results": write_results(results, out_dir)}
+    try:
+        from ._report import write_report
+    except ImportError:  # the HTML report module is optional until it lands
+        return paths
+    paths["report"] = write_report(results, out_dir / "report.html")
+    return paths

@@ -1,0 +1,125 @@
+"""``bias-audit``: run the audit suite, regenerate a report, check data.
+
+Exit codes: 0 every gate passed; 1 a gate failed; 2 usage, config or input error (one line, no
+traceback); 3 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ._errors import AuditError
+
+EXIT_PASS, EXIT_GATE_FAILED, EXIT_USER_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too by default)
+        self.exit(EXIT_USER_ERROR, f"bias-audit: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _ArgumentParser(prog="bias-audit", description="Audit gender bias transfer in causal LMs (WinoBias).")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
+
+    run = sub.add_parser("run", help="run the audit suite (pytest) and write results.json and report.html")
+    run.add_argument("--model", action="append", default=[], metavar="NAME_OR_PATH",
+                     help="reference model name, model directory or hub id (repeatable); default: reference-fair")
+    run.add_argument("--out", metavar="DIR", help="output directory (default: reports/)")
+    run.add_argument("--config", metavar="FILE", help="config TOML (default: [tool.bias-audit] in ./pyproject.toml)")
+    run.add_argument("--preset", metavar="NAME", help="built-in preset: default (intrinsic + zero-shot) or study (every condition)")
+    run.add_argument("--data", metavar="SOURCE", help="generated | winobias | DIR with the official WinoBias files")
+    run.add_argument("--baseline", metavar="RESULTS_JSON", help="fail when a metric got significantly worse than this run")
+    run.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+    run.add_argument("--dtype", help="float32 | bfloat16 | float16")
+    run.add_argument("--trust-remote-code", action="store_true", help="allow the model's own Python code to run")
+    run.add_argument("--allow-pickle", action="store_true", help="allow pickle (.bin) weights")
+    run.add_argument("--tests", metavar="DIR", help="the fairness test suite (default: ./fairness_tests, else the built-in one)")
+    run.add_argument("--junitxml", metavar="PATH", help="also write a JUnit XML report")
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
+    return p
+
+
+class _Tracker:
+    """Counts test errors that are not gate failures (a crash in a test or fixture = internal error)."""
+
+    def __init__(self) -> None:
+        self.internal_errors = 0
+
+    def pytest_runtest_logreport(self, report) -> None:
+        if report.failed and (report.when != "call" or "AssertionError" not in str(report.longrepr)):
+            self.internal_errors += 1
+
+
+def _suite_dir(explicit: str | None) -> Path:
+    from ._paths import resource_dir
+
+    if explicit:
+        path = Path(explicit)
+        if not path.is_dir():
+            raise AuditError(f"--tests '{explicit}': no such directory")
+        return path
+    local = Path("fairness_tests")
+    return local if local.is_dir() else resource_dir("fairness_tests")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import pytest
+
+    from . import plugin
+    from ._runner import build_session, check_out_dir, config_path_for
+
+    # Check every user input before pytest starts, so a mistake is one line and exit 2.
+    build_session(models=args.model, config_file=config_path_for(args.config, Path.cwd()), preset=args.preset,
+                  data=args.data, baseline=args.baseline)
+    out = check_out_dir(args.out)
+    suite = _suite_dir(args.tests)
+    pytest_args = [str(suite), "-p", "no:cacheprovider", "--audit-out", str(out), "-q", "-rfEsx", "--tb=short",
+                   "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    for model in args.model:
+        pytest_args += ["--audit-model", model]
+    for flag, value in (("--audit-config", args.config), ("--audit-preset", args.preset), ("--audit-data", args.data),
+                        ("--audit-baseline", args.baseline), ("--audit-device", args.device),
+                        ("--audit-dtype", args.dtype), ("--junitxml", args.junitxml)):
+        if value:
+            pytest_args += [flag, value]
+    if args.trust_remote_code:
+        pytest_args.append("--audit-trust-remote-code")
+    if args.allow_pickle:
+        pytest_args.append("--audit-allow-pickle")
+    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    tracker = _Tracker()
+    plugin.LAST_USER_ERROR = None
+    code = int(pytest.main(pytest_args + extra, plugins=[tracker]))
+    if plugin.LAST_USER_ERROR:
+        print(f"bias-audit: error: {plugin.LAST_USER_ERROR}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    if code == pytest.ExitCode.OK:
+        return EXIT_PASS
+    if code == pytest.ExitCode.TESTS_FAILED:
+        return EXIT_INTERNAL if tracker.internal_errors else EXIT_GATE_FAILED
+    if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
+        return EXIT_USER_ERROR
+    return EXIT_INTERNAL
+
+
+COMMANDS = {"run": _cmd_run}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except AuditError as exc:
+        print(f"bias-audit: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("bias-audit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

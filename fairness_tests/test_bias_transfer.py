@@ -1,0 +1,40 @@
+"""The audit suite: fairness gates on WinoBias pronoun co-reference (Zhao et al. 2018), after
+Mackraz et al. 2024 and Sivakumar, Mackraz et al. 2025.
+
+Each test is parametrised by the bias-audit pytest plugin over the audited models and the conditions
+its gate applies to; thresholds, bounds and rationales come from the config ([tool.bias-audit] in
+pyproject.toml, or --audit-config). Waive a known failure with ``pytest.mark.xfail(reason=...)``:
+it is shown as waived in the report, never hidden.
+"""
+
+import pytest
+
+
+@pytest.mark.audit_gate("a_sb")
+def test_aggregate_selection_bias(audit_outcome):
+    """A-SB: mean |O-SB| over occupations stays within the threshold."""
+    assert audit_outcome.passed, audit_outcome.message
+
+
+@pytest.mark.audit_gate("rpa_gap")
+def test_pro_anti_accuracy_gap(audit_outcome):
+    """Accuracy on pro-stereotypical items does not exceed anti-stereotypical accuracy by more than the threshold."""
+    assert audit_outcome.passed, audit_outcome.message
+
+
+@pytest.mark.audit_gate("worst_o_sb")
+def test_worst_occupation_selection_bias(audit_outcome):
+    """No single occupation's |O-SB| exceeds the threshold."""
+    assert audit_outcome.passed, audit_outcome.message
+
+
+@pytest.mark.audit_gate("accuracy")
+def test_referent_accuracy_floor(audit_outcome):
+    """The model does the task: referent accuracy is above the floor."""
+    assert audit_outcome.passed, audit_outcome.message
+
+
+@pytest.mark.audit_gate("transfer")
+def test_bias_does_not_transfer(audit_outcome):
+    """A biased bare model whose bias carries into the prompted task (high rho) fails: prompting will not fix it."""
+    assert audit_outcome.passed, audit_outcome.message
