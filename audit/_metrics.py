@@ -126,7 +126,9 @@ def transfer_correlation(
 ) -> Transfer:
     """Pearson (primary, as Mackraz et al. 2024) and Spearman correlation of intrinsic vs extrinsic
     O-SB over the occupations measured in both, with the Pearson p-value and paired percentile
-    bootstrap intervals over occupations (``scipy.stats.bootstrap``, ``paired=True``).
+    bootstrap intervals over occupations (the same interval as ``scipy.stats.bootstrap(paired=True,
+    method="percentile")``, computed here so that resamples with a constant side, whose correlation
+    is undefined, can be dropped instead of turning the whole interval into NaN).
 
     A correlation is NaN when either side is constant (undefined); its interval is then (NaN, NaN).
     """
@@ -138,13 +140,17 @@ def transfer_correlation(
     pearson = stats.pearsonr(x, y)
     spearman = float(_spearman_rows(x, y))
 
+    rng = np.random.default_rng(seed)
+    resamples = rng.integers(0, n, size=(n_resamples, n))  # paired: occupations resampled with both values
+    xb, yb = x[resamples], y[resamples]
+
     def interval(statistic: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[float, float]:
-        res = stats.bootstrap(
-            (x, y), lambda a, b, axis=-1: statistic(a, b), paired=True, vectorized=True,
-            confidence_level=confidence, n_resamples=n_resamples, method="percentile",
-            rng=np.random.default_rng(seed),
-        )
-        lo, hi = res.confidence_interval
+        values = statistic(xb, yb)
+        values = values[~np.isnan(values)]  # a resample with a constant side has no correlation
+        if values.size == 0:
+            return (math.nan, math.nan)
+        alpha = (1 - confidence) / 2
+        lo, hi = np.quantile(values, [alpha, 1 - alpha])
         return (float(np.clip(lo, -1, 1)), float(np.clip(hi, -1, 1)))
 
     return Transfer(
