@@ -89,7 +89,7 @@ def generate_items(seed: int = 0, partners: int = 4, neutral: bool = False) -> l
                 for k, partner in enumerate(rng.sample(others, partners)):
                     if type_ == 1:
                         tpl = rng.choice(TYPE1)
-                        first = (k + len(items)) % 2 == 0  # referent first in half of the items
+                        first = k % 2 == 0  # referent first for every other partner (not len(items): neutral items would shift it)
                         a, b = (occ.name, partner) if first else (partner, occ.name)
                         clause = tpl.to_first if first else tpl.to_second
                         text = f"{tpl.context} {clause}"
