@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tests", metavar="DIR", help="the fairness test suite (default: ./fairness_tests, else the built-in one)")
     run.add_argument("--junitxml", metavar="PATH", help="also write a JUnit XML report")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
+
+    data = sub.add_parser("data", help="inspect data sets").add_subparsers(dest="data_command", required=True, parser_class=_ArgumentParser)
+    validate = data.add_parser("validate", help="check a directory of official WinoBias files; exit 2 if any line is bad")
+    validate.add_argument("directory", metavar="DIR")
+    validate.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
 
 
@@ -106,7 +111,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_INTERNAL
 
 
-COMMANDS = {"run": _cmd_run}
+def _cmd_data(args: argparse.Namespace) -> int:
+    import json
+
+    from ._winobias import validate_winobias_dir
+
+    report = validate_winobias_dir(args.directory)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format_text())
+    return EXIT_PASS if report.ok else EXIT_USER_ERROR
+
+
+COMMANDS = {"run": _cmd_run, "data": _cmd_data}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -116,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuditError as exc:
         print(f"bias-audit: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # output piped into e.g. `head`
+        return EXIT_PASS
     except KeyboardInterrupt:
         print("bias-audit: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,66 @@
+"""The bias-audit command, run as a user would (a subprocess), on models built here."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+WINOBIAS = Path(os.environ.get("BIAS_AUDIT_WINOBIAS_DIR", Path(__file__).resolve().parents[1] / ".." / "shared" / "winobias"))
+
+
+def bias_audit(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "audit.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=900)
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr + proc.stdout
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("bias-audit: error:"), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for f in fragments:
+        assert f in lines[0]
+
+
+def test_unknown_model_path_is_one_line_exit_2(tmp_path):
+    assert_one_line_error(bias_audit("run", "--model", "/no/such/dir", "--out", tmp_path), "/no/such/dir")
+
+
+def test_unknown_option_is_exit_2():
+    assert_one_line_error(bias_audit("run", "--frobnicate"), "--frobnicate")
+
+
+def test_run_writes_results_for_a_model_directory(tmp_path, tiny_model_dir):
+    out = tmp_path / "out"
+    proc = bias_audit("run", "--model", tiny_model_dir, "--out", out)
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["schema_version"] == "1.0"
+    assert results["verdict"] == ("pass" if proc.returncode == 0 else "fail")
+    model = results["models"][0]
+    assert set(model["conditions"]) == {"intrinsic", "zero_shot"}
+    assert len(model["conditions"]["zero_shot"]["o_sb"]) == 40
+    assert "zero_shot" in model["transfer"]
+    assert {g["metric"] for g in results["gates"]} == {"a_sb", "rpa_gap", "worst_o_sb", "accuracy", "transfer"}
+    assert results["provenance"]["data"]["n_items"] == 640
+
+
+@pytest.mark.skipif(not WINOBIAS.is_dir(), reason="official WinoBias files not present")
+def test_data_validate_real_files_json():
+    proc = bias_audit("data", "validate", WINOBIAS, "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["items"] == 3168 and report["errors"] == []
+
+
+def test_data_validate_reports_bad_line_with_file_and_line(tmp_path):
+    (tmp_path / "pro_stereotyped_type1.txt.dev").write_text(
+        "1 [The developer] argued with the designer because [he] did not like the design.\n2 The [pilot] waved.\n"
+    )
+    proc = bias_audit("data", "validate", tmp_path, "--json")
+    assert proc.returncode == 2
+    report = json.loads(proc.stdout)
+    assert report["items"] == 1
+    assert report["errors"][0]["file"] == "pro_stereotyped_type1.txt.dev" and report["errors"][0]["line"] == 2
