@@ -110,10 +110,13 @@ def preset_names() -> list[str]:
 
 
 def _preset(name: str) -> dict:
+    """A built-in preset; ``extends = "other"`` takes the other preset and overrides it."""
     path = resources.files("audit").joinpath(f"_data/configs/{name}.toml")
     if not path.is_file():
         raise ConfigError(f"unknown config preset '{name}' (known: {', '.join(preset_names())})")
-    return tomllib.loads(path.read_text(encoding="utf-8"))
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    parent = data.pop("extends", None)
+    return _merge(_preset(parent), data) if parent else data
 
 
 def read_toml(path: Path, *, table: str | None = None) -> dict:
