@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ._config import load_config, read_toml
 from ._errors import AuditError
+from ._tables import step_summary
 from ._session import DEFAULT_MODEL, AuditSession, LoadOptions, write_results
 
 DEFAULT_OUT = Path("reports")
@@ -61,13 +62,19 @@ def check_out_dir(out: str | Path | None) -> Path:
     return path
 
 
-def write_artifacts(session: AuditSession, out: str | Path | None) -> dict[str, Path]:
+def write_artifacts(session: AuditSession, out: str | Path | None) -> tuple[dict, dict[str, Path]]:
+    """results.json first (the record), then the views of it: report.html, and the GitHub step summary."""
     out_dir = check_out_dir(out)
     results = session.results()
     paths = {"results": write_results(results, out_dir)}
     try:
         from ._report import write_report
     except ImportError:  # the HTML report module is optional until it lands
-        return paths
-    paths["report"] = write_report(results, out_dir / "report.html")
-    return paths
+        write_report = None
+    if write_report is not None:
+        paths["report"] = write_report(results, out_dir / "report.html")
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        with open(summary_file, "a", encoding="utf-8") as fh:
+            fh.write(step_summary(results, str(paths.get("report", paths["results"]))))
+    return results, paths

@@ -10,6 +10,7 @@ import pytest
 from ._errors import AuditError
 from ._runner import build_session, config_path_for, write_artifacts
 from ._session import AuditSession
+from ._tables import transfer_table
 
 # The last user error (bad config, data or model) that stopped a run: the CLI prints it as its one line.
 LAST_USER_ERROR: str | None = None
@@ -115,26 +116,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
+_ARTIFACTS = pytest.StashKey[tuple]()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     audit = session.config.stash.get(_SESSION, None)
     if audit is None or not audit.outcomes:
         return
     try:
-        paths = write_artifacts(audit, session.config.option.audit_out)
+        session.config.stash[_ARTIFACTS] = write_artifacts(audit, session.config.option.audit_out)
     except AuditError as exc:
         global LAST_USER_ERROR
         LAST_USER_ERROR = str(exc)
         session.exitstatus = 2
-        return
-    session.config.stash[_ARTIFACTS] = paths
-
-
-_ARTIFACTS = pytest.StashKey[dict]()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    paths = config.stash.get(_ARTIFACTS, None)
-    if paths:
-        terminalreporter.write_sep("-", "bias-audit")
-        for kind, path in paths.items():
-            terminalreporter.write_line(f"{kind}: {path}")
+    if _ARTIFACTS not in config.stash:
+        return
+    results, paths = config.stash[_ARTIFACTS]
+    terminalreporter.write_sep("-", "bias-audit: transfer of intrinsic bias per condition")
+    terminalreporter.write_line(transfer_table(results))
+    for kind, path in paths.items():
+        terminalreporter.write_line(f"{kind}: {path}")
