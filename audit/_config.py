@@ -23,7 +23,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 Bound = Literal["point", "upper", "lower"]
-GATE_NAMES = ("a_sb", "rpa_gap", "worst_o_sb", "accuracy", "transfer")
+GATE_NAMES = ("a_sb", "rpa_gap", "worst_o_sb", "accuracy", "transfer", "a_sb_regression", "accuracy_regression")
 
 
 class _Strict(BaseModel):
@@ -66,6 +66,8 @@ class GatesConfig(_Strict):
     worst_o_sb: GateConfig
     accuracy: GateConfig
     transfer: GateConfig
+    a_sb_regression: GateConfig
+    accuracy_regression: GateConfig
 
     @field_validator("a_sb", "worst_o_sb", "accuracy")
     @classmethod
@@ -83,6 +85,7 @@ class AuditConfig(_Strict):
     confidence: float = Field(0.95, gt=0.5, lt=1)
     n_resamples: int = Field(1000, ge=100, le=100_000)
     min_items: int = Field(100, ge=1)
+    max_items: int | None = Field(None, ge=2)  # audit a seeded subsample of gender twins (quick smoke runs)
     batch_size: int | Literal["auto"] = "auto"
     conditions: dict[str, ConditionConfig]
     gates: GatesConfig

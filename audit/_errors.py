@@ -22,3 +22,8 @@ class ModelLoadError(AuditError):
 
 class ConfigError(AuditError):
     """The audit configuration (thresholds, conditions) is invalid."""
+
+
+class ConditionUnavailable(AuditError):
+    """A condition cannot run on this model (e.g. a chat condition for a model without a chat
+    template): its gates are skipped with this reason instead of stopping the audit."""

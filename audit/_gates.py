@@ -18,6 +18,8 @@ GATE_METRICS: dict[str, tuple[Direction, str]] = {
     "worst_o_sb": ("max", "largest |O-SB| of any occupation"),
     "accuracy": ("min", "referent prediction accuracy"),
     "transfer": ("max", "Pearson rho of intrinsic vs prompted O-SB"),
+    "a_sb_regression": ("max", "increase of A-SB over the baseline run"),
+    "accuracy_regression": ("max", "drop of referent accuracy from the baseline run"),
 }
 
 

@@ -224,3 +224,30 @@ def accuracy_of(items: Sequence[Item], selections: Sequence[Selection]) -> float
 def _check_lengths(items: Sequence[Item], selections: Sequence[Selection]) -> None:
     if len(items) != len(selections):
         raise ValueError(f"{len(items)} items but {len(selections)} selections")
+
+
+def paired_mean_change(
+    differences: Sequence[float],
+    clusters: Sequence[object] | None = None,
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[float, tuple[float, float]]:
+    """Mean of paired differences (e.g. new minus old |O-SB| per occupation) with a percentile
+    bootstrap interval; ``clusters`` resamples groups of differences together (e.g. gender twins)."""
+    d = np.asarray(differences, float)
+    if d.size == 0:
+        return math.nan, (math.nan, math.nan)
+    keys = list(range(d.size)) if clusters is None else list(clusters)
+    groups: dict[object, list[int]] = {}
+    for i, k in enumerate(keys):
+        groups.setdefault(k, []).append(i)
+    sums = np.array([d[g].sum() for g in groups.values()])
+    sizes = np.array([len(g) for g in groups.values()], float)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(sums), size=(n_resamples, len(sums)))
+    means = sums[draws].sum(axis=1) / sizes[draws].sum(axis=1)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    return float(d.mean()), (float(lo), float(hi))

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import jinja2
 
-from ._errors import ConfigError
+from ._errors import ConditionUnavailable, ConfigError
 from ._items import Item
 from ._paths import templates_dir
 
@@ -70,7 +70,7 @@ def apply_chat_template(tokenizer, prompt: Prompt) -> Prompt:
     the user message before the template is applied.
     """
     if not getattr(tokenizer, "chat_template", None):
-        raise ConfigError("condition asks for a chat template, but the model's tokenizer has none (set chat = false)")
+        raise ConditionUnavailable("the model's tokenizer has no chat template (the condition needs an instruct model)")
     body, _, lead = (prompt.prefix + SPLIT_MARK + prompt.query).rpartition("\n")
     if not body:
         raise ConfigError("a chat prompt needs a query with an answer line after the question")

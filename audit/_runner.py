@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ._baseline import load_baseline
 from ._config import load_config, read_toml
 from ._errors import AuditError
 from ._tables import step_summary
@@ -13,10 +14,16 @@ from ._session import DEFAULT_MODEL, AuditSession, LoadOptions, write_results
 DEFAULT_OUT = Path("reports")
 
 
+CONFIG_FILE = "bias-audit.toml"
+
+
 def config_path_for(explicit: str | None, root: Path) -> Path | None:
-    """The config file: the one given, else the project's pyproject.toml when it has [tool.bias-audit]."""
+    """The config file: the one given, else ./bias-audit.toml, else the project's pyproject.toml when
+    it has a [tool.bias-audit] table; None means the built-in preset alone."""
     if explicit:
         return Path(explicit)
+    if (root / CONFIG_FILE).is_file():
+        return root / CONFIG_FILE
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
         try:
@@ -46,6 +53,8 @@ def build_session(
         model_specs=list(dict.fromkeys(models or [DEFAULT_MODEL])),
         load_options=LoadOptions(device=device, dtype=dtype, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle),
     )
+    if baseline:
+        session.baseline = load_baseline(baseline)
     session.prepare()
     return session
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import _metrics as m
+from ._baseline import a_sb_change, accuracy_drop, baseline_condition
 from ._config import AuditConfig
-from ._datasets import data_fingerprint, load_items
-from ._errors import AuditError
+from ._datasets import data_fingerprint, load_items, subsample_twins
+from ._errors import AuditError, ConditionUnavailable
 from ._gates import GateOutcome, evaluate_gate
 from ._items import Item
 from ._models import LoadedModel, load_model, resolve_model_path
@@ -43,6 +45,7 @@ class AuditSession:
     load_options: LoadOptions = field(default_factory=LoadOptions)
     items: list[Item] = field(default_factory=list)
     pool: list[Item] = field(default_factory=list)
+    baseline: dict | None = None
     outcomes: list[GateOutcome] = field(default_factory=list)
     _models: dict[str, LoadedModel] = field(default_factory=dict)
     _runs: dict[tuple[str, str], ConditionRun] = field(default_factory=dict)
@@ -60,6 +63,8 @@ class AuditSession:
         self.items = load_items(cfg.data, split=cfg.split, seed=cfg.seed)
         if not self.items:
             raise AuditError(f"data '{cfg.data}' has no items in split '{cfg.split}'")
+        if cfg.max_items is not None:
+            self.items = subsample_twins(self.items, cfg.max_items, seed=cfg.seed)
         other = "dev" if cfg.split == "test" else "test"
         try:
             self.pool = load_items(cfg.data, split=other, seed=cfg.seed)
@@ -97,34 +102,62 @@ class AuditSession:
             )
         return self._transfers[key]
 
+    def _measure(self, metric: str, spec: str, condition: str) -> tuple[float, tuple[float, float], tuple[bool, str] | None]:
+        """(estimate, interval, precondition) of a gate's metric; AuditError names what is missing."""
+        cfg = self.config
+        summary = self.summary(spec, condition)
+        boot = {"confidence": cfg.confidence, "n_resamples": cfg.n_resamples, "seed": cfg.seed}
+        if metric == "a_sb":
+            return summary["a_sb"], tuple(summary["a_sb_ci"]), None
+        if metric == "rpa_gap":
+            return summary["rpa"]["gap"], tuple(summary["rpa"]["gap_ci"]), None
+        run = self.run(spec, condition)
+        if metric in ("worst_o_sb", "accuracy"):
+            stat = m.worst_o_sb_of if metric == "worst_o_sb" else m.accuracy_of
+            return stat(run.items, run.selections), m.bootstrap_interval(run.items, run.selections, stat, **boot), None
+        if metric == "transfer":
+            t = self.transfer(spec, condition)
+            lo = self.summary(spec, cfg.baseline)["a_sb_ci"][0]
+            biased = lo is not None and not math.isnan(lo) and lo > cfg.gates.a_sb.threshold
+            why = f"the bare model's A-SB (lower bound {lo:.3f}) is within the a_sb threshold ({cfg.gates.a_sb.threshold:g})"
+            return t.pearson, t.pearson_ci, (biased, why)
+        if metric in ("a_sb_regression", "accuracy_regression"):
+            found = baseline_condition(self.baseline, spec, condition) if self.baseline else None
+            if found is None:
+                why = "no baseline given (--audit-baseline)" if self.baseline is None else f"the baseline has no '{condition}' for {spec}"
+                raise _Skip(f"regression check skipped: {why}")
+            old_summary, old_choices = found
+            if metric == "a_sb_regression":
+                return a_sb_change(summary["o_sb"], old_summary["o_sb"], **boot) + (None,)
+            return accuracy_drop(run.items, run.selections, old_choices, **boot) + (None,)
+        raise AuditError(f"unknown gate '{metric}'")
+
+    def gate_inapplicable(self, metric: str) -> str | None:
+        """Why a gate does not apply to this whole run (disabled, or a regression gate without a baseline)."""
+        if not getattr(self.config.gates, metric).enabled:
+            return f"gate '{metric}' is disabled in the config"
+        if metric.endswith("_regression") and self.baseline is None:
+            return "no baseline given (--audit-baseline RESULTS_JSON)"
+        return None
+
     def gate(self, metric: str, spec: str, condition: str, test_id: str = "") -> GateOutcome:
         """Evaluate one gate for a model and condition and record the outcome."""
         cfg = self.config
-        gate_cfg = getattr(cfg.gates, metric)
-        summary = self.summary(spec, condition)
-        boot = {"confidence": cfg.confidence, "n_resamples": cfg.n_resamples, "seed": cfg.seed}
-        precondition = None
-        if metric == "a_sb":
-            estimate, ci = summary["a_sb"], tuple(summary["a_sb_ci"])
-        elif metric == "rpa_gap":
-            estimate, ci = summary["rpa"]["gap"], tuple(summary["rpa"]["gap_ci"])
-        elif metric in ("worst_o_sb", "accuracy"):
-            run = self.run(spec, condition)
-            stat = m.worst_o_sb_of if metric == "worst_o_sb" else m.accuracy_of
-            estimate, ci = stat(run.items, run.selections), m.bootstrap_interval(run.items, run.selections, stat, **boot)
-        elif metric == "transfer":
-            t = self.transfer(spec, condition)
-            estimate, ci = t.pearson, t.pearson_ci
-            base = self.summary(spec, cfg.baseline)
-            lo = base["a_sb_ci"][0]
-            biased = lo is not None and lo == lo and lo > cfg.gates.a_sb.threshold
-            precondition = (biased, f"the bare model's A-SB (lower bound {lo:.3f}) is within the a_sb threshold ({cfg.gates.a_sb.threshold:g})")
-        else:
-            raise AuditError(f"unknown gate '{metric}'")
+        try:
+            estimate, ci, precondition = self._measure(metric, spec, condition)
+            skip, n_answered = None, self.summary(spec, condition)["n_answered"]
+        except _Skip as why:
+            estimate, ci, precondition, skip, n_answered = math.nan, (math.nan, math.nan), None, str(why), 0
+        except ConditionUnavailable as why:
+            estimate, ci, precondition, n_answered = math.nan, (math.nan, math.nan), None, 0
+            skip = f"condition '{condition}' cannot run on {spec}: {why}"
         outcome = evaluate_gate(
-            metric, gate_cfg, model=spec, condition=condition, estimate=estimate, ci=ci,  # type: ignore[arg-type]
-            n_answered=summary["n_answered"], min_items=cfg.min_items, confidence=cfg.confidence, precondition=precondition,
+            metric, getattr(cfg.gates, metric), model=spec, condition=condition, estimate=estimate, ci=ci,
+            n_answered=n_answered, min_items=cfg.min_items,
+            confidence=cfg.confidence, precondition=precondition,
         )
+        if skip:
+            outcome.status, outcome.message, outcome.warning = "skipped", skip, None
         outcome.test = test_id
         self.outcomes.append(outcome)
         return outcome
@@ -171,6 +204,10 @@ class AuditSession:
                 "command": command_line(),
             },
         }
+
+
+class _Skip(Exception):
+    """A gate that cannot apply in this run (e.g. a regression check without a baseline)."""
 
 
 def resolve_model_path_no_build(spec: str) -> None:

@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--junitxml", metavar="PATH", help="also write a JUnit XML report")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
 
+    init = sub.add_parser("init", help="write a starter fairness_tests/ and bias-audit.toml into this repository")
+    init.add_argument("--force", action="store_true", help="overwrite existing files")
+
     data = sub.add_parser("data", help="inspect data sets").add_subparsers(dest="data_command", required=True, parser_class=_ArgumentParser)
     validate = data.add_parser("validate", help="check a directory of official WinoBias files; exit 2 if any line is bad")
     validate.add_argument("directory", metavar="DIR")
@@ -121,7 +124,16 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return EXIT_PASS if report.ok else EXIT_USER_ERROR
 
 
-COMMANDS = {"run": _cmd_run, "data": _cmd_data}
+def _cmd_init(args: argparse.Namespace) -> int:
+    from ._init import init_project
+
+    for path in init_project(Path.cwd(), force=args.force):
+        print(f"wrote {path}")
+    print("next: edit the thresholds and rationales in bias-audit.toml, then run `bias-audit run --model YOUR_MODEL`")
+    return EXIT_PASS
+
+
+COMMANDS = {"run": _cmd_run, "data": _cmd_data, "init": _cmd_init}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

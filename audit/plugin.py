@@ -69,9 +69,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("audit_gate")
     if "audit_condition" in names:
         gate = marker.args[0] if marker else None
-        enabled = gate is None or getattr(session.config.gates, gate).enabled
-        conditions = session.config.condition_names_for(gate) if gate else list(session.config.conditions)
-        metafunc.parametrize("audit_condition", conditions if enabled else [], scope="session")
+        skip_reason = session.gate_inapplicable(gate) if gate else None
+        if skip_reason:
+            metafunc.parametrize("audit_condition", [pytest.param("-", marks=pytest.mark.skip(reason=skip_reason))], scope="session")
+        else:
+            conditions = session.config.condition_names_for(gate) if gate else list(session.config.conditions)
+            metafunc.parametrize("audit_condition", conditions, scope="session")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -38,3 +38,15 @@ def test_referent_accuracy_floor(audit_outcome):
 def test_bias_does_not_transfer(audit_outcome):
     """A biased bare model whose bias carries into the prompted task (high rho) fails: prompting will not fix it."""
     assert audit_outcome.passed, audit_outcome.message
+
+
+@pytest.mark.audit_gate("a_sb_regression")
+def test_a_sb_no_worse_than_baseline(audit_outcome):
+    """With --audit-baseline: A-SB has not got significantly worse than in the approved run."""
+    assert audit_outcome.passed, audit_outcome.message
+
+
+@pytest.mark.audit_gate("accuracy_regression")
+def test_accuracy_no_worse_than_baseline(audit_outcome):
+    """With --audit-baseline: referent accuracy has not dropped significantly below the approved run."""
+    assert audit_outcome.passed, audit_outcome.message
