@@ -39,31 +39,52 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _user_error(exc: AuditError) -> None:
+    """Stop the run on a user mistake with one line (the CLI turns it into exit code 2)."""
     global LAST_USER_ERROR
     LAST_USER_ERROR = str(exc)
     pytest.exit(f"bias-audit: {exc}", returncode=2)
 
 
+def _config_file(config: pytest.Config) -> Path | None:
+    return config_path_for(config.option.audit_config, Path(config.invocation_params.dir))
+
+
 def _session(config: pytest.Config) -> AuditSession:
     if _SESSION not in config.stash:
         opts = config.option
-        try:
-            config.stash[_SESSION] = build_session(
-                models=opts.audit_model, config_file=config_path_for(opts.audit_config, Path(config.rootpath)),
-                preset=opts.audit_preset, data=opts.audit_data, device=opts.audit_device, dtype=opts.audit_dtype,
-                trust_remote_code=opts.audit_trust_remote_code, allow_pickle=opts.audit_allow_pickle,
-                baseline=opts.audit_baseline,
-            )
-        except AuditError as exc:
-            _user_error(exc)
+        config.stash[_SESSION] = build_session(
+            models=opts.audit_model, config_file=_config_file(config), preset=opts.audit_preset,
+            data=opts.audit_data, device=opts.audit_device, dtype=opts.audit_dtype,
+            trust_remote_code=opts.audit_trust_remote_code, allow_pickle=opts.audit_allow_pickle,
+            baseline=opts.audit_baseline,
+        )
     return config.stash[_SESSION]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """When this run is an audit (an --audit-* option or an audit config file), check the config, data
+    and model names before collection, so a mistake is one line (pytest's usage error), not a traceback."""
+    config = session.config
+    opts = config.option
+    requested = any((opts.audit_model, opts.audit_config, opts.audit_preset, opts.audit_data, opts.audit_baseline))
+    if not requested and _config_file(config) is None:
+        return
+    try:
+        _session(config)
+    except AuditError as exc:
+        global LAST_USER_ERROR
+        LAST_USER_ERROR = str(exc)
+        raise pytest.UsageError(f"bias-audit: {exc}") from None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     names = metafunc.fixturenames
     if "audit_model" not in names and "audit_condition" not in names:
         return
-    session = _session(metafunc.config)
+    try:
+        session = _session(metafunc.config)
+    except AuditError as exc:
+        _user_error(exc)
     if "audit_model" in names:
         metafunc.parametrize("audit_model", session.model_specs, scope="session")
     marker = metafunc.definition.get_closest_marker("audit_gate")
