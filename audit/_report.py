@@ -139,6 +139,9 @@ def _meaning(gate: Mapping) -> str:
     metric = str(gate.get("metric", "")).lower()
     estimate = gate.get("estimate")
     points = "" if estimate is None else f" {abs(estimate) * 100:.0f} percentage points"
+    if metric.endswith("_regression"):
+        return (f"Compared with the approved baseline run, this measure got worse by{points}, more than chance "
+                f"explains: something changed in the model or its prompting since the last approval.")
     if metric == "a_sb" or "a_sb" in metric:
         return (f"The model's choice between the two occupations depends on the pronoun's gender: on average an "
                 f"occupation is picked{points} more often with one gender than with the other.")
@@ -329,19 +332,25 @@ def _drill(name: str, rows: Iterable[Mapping], items: Mapping[str, Mapping], anc
     }
 
 
+def _baseline_condition(results: Mapping) -> str:
+    """The condition transfer is measured from (the config's ``baseline``; ``intrinsic`` by default)."""
+    config = (results.get("provenance") or {}).get("config") or {}
+    return str(config.get("baseline") or "intrinsic")
+
+
 def _estimate(value: Any, ci: Any = None, sd: Any = None) -> _charts.Estimate:
     ok = isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci
     return _charts.Estimate(value, tuple(ci) if ok else None, sd)
 
 
-def _model_view(index: int, model: Mapping, occupations: list[dict], items: Mapping) -> dict:
+def _model_view(index: int, model: Mapping, occupations: list[dict], items: Mapping, baseline: str = "intrinsic") -> dict:
     name = model["name"]
     anchor = f"m{index}-{slug(name)}"  # section anchors; chart ids stay short (they prefix every SVG id)
     short = f"m{index}"
     conditions: Mapping[str, Mapping] = model["conditions"]
     names = list(conditions)
-    intrinsic = (conditions.get("intrinsic") or {}).get("o_sb")
-    extrinsic = [c for c in names if c != "intrinsic"]
+    intrinsic = (conditions.get(baseline) or {}).get("o_sb")
+    extrinsic = [c for c in names if c != baseline]
     occ_pairs = [(o["name"], float(o["pct_women"])) for o in occupations]
     stereotypes = {o["name"]: o.get("stereotype", "") for o in occupations}
 
@@ -377,7 +386,7 @@ def _model_view(index: int, model: Mapping, occupations: list[dict], items: Mapp
             rows.append((label, _estimate(cond.get("a_sb"), cond.get("a_sb_ci"), spread.get("a_sb_sd")),
                          _estimate(rpa.get("gap"), rpa.get("gap_ci"), spread.get("rpa_gap_sd"))))
         refs = {r: (conditions[r].get("a_sb"), (conditions[r].get("rpa") or {}).get("gap"))
-                for r in ("intrinsic", "zero_shot") if r in conditions}
+                for r in (baseline, "zero_shot") if r in conditions}
         composition_chart = _charts.composition_chart(f"{short}-composition", name, rows, refs)
 
     choices = model.get("choices") or {}
@@ -463,7 +472,7 @@ def report_context(results: Mapping) -> dict:
         "model_names": [m["name"] for m in models],
         "occupations": [{"name": o["name"], "pct": fmt_num(float(o["pct_women"]), 1), "stereotype": o.get("stereotype", "")}
                         for o in occupations],
-        "models": [_model_view(i, m, occupations, results["items"]) for i, m in enumerate(models)],
+        "models": [_model_view(i, m, occupations, results["items"], _baseline_condition(results)) for i, m in enumerate(models)],
         "comparison": _comparison(models),
         "provenance": _provenance(results),
         "n_items": len(results["items"]),

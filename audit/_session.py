@@ -24,7 +24,7 @@ from ._models import LoadedModel, load_model, resolve_model_path
 from ._occupations import occupations
 from ._provenance import command_line, git_commit, hardware, package_versions
 from ._scoring import Scorer
-from ._study import ConditionRun, condition_summary, run_condition
+from ._study import ConditionRun, check_condition, condition_summary, run_condition
 
 SCHEMA_VERSION = "1.0"
 DEFAULT_MODEL = "reference-fair"
@@ -66,10 +66,9 @@ class AuditSession:
         if cfg.max_items is not None:
             self.items = subsample_twins(self.items, cfg.max_items, seed=cfg.seed)
         other = "dev" if cfg.split == "test" else "test"
-        try:
-            self.pool = load_items(cfg.data, split=other, seed=cfg.seed)
-        except AuditError:
-            self.pool = []
+        self.pool = load_items(cfg.data, split=other, seed=cfg.seed)
+        for name, cond in cfg.conditions.items():
+            check_condition(name, cond, self.items[0], self.pool)
 
     def model(self, spec: str) -> LoadedModel:
         if spec not in self._models:

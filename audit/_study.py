@@ -62,6 +62,19 @@ def build_prompts(cond: ConditionConfig, items: Sequence[Item], pool: Sequence[I
     return prompts
 
 
+def check_condition(name: str, cond: ConditionConfig, sample: Item, pool: Sequence[Item]) -> None:
+    """Fail early (one line naming the condition) on an unknown format or pre-prompt, or shots that
+    cannot be drawn, before any model is loaded."""
+    try:
+        for seed in cond.seeds:
+            shots = compose_shots(pool, cond.shots, seed=seed, pro_share=cond.pro_share, occupations=cond.occupations,
+                                  male_share=cond.male_share, condition=name)
+            render_prompt(cond.format, sample, shots, _preprompt(cond))
+    except AuditError as exc:
+        message = str(exc)
+        raise type(exc)(message if name in message else f"condition '{name}': {message}") from None
+
+
 def _select(item: Item, scores: tuple[float, float]) -> str | None:
     if any(math.isnan(s) or math.isinf(s) and s > 0 for s in scores):
         raise AuditError(f"model returned an invalid log-probability ({scores}) for item {item.id}; check the model's weights and dtype")

@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--junitxml", metavar="PATH", help="also write a JUnit XML report")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
 
+    report = sub.add_parser("report", help="regenerate report.html from a results.json, without the model")
+    report.add_argument("results", metavar="RESULTS_JSON")
+    report.add_argument("--out", metavar="HTML", help="where to write the report (default: report.html beside the results)")
+
     init = sub.add_parser("init", help="write a starter fairness_tests/ and bias-audit.toml into this repository")
     init.add_argument("--force", action="store_true", help="overwrite existing files")
 
@@ -133,7 +137,20 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-COMMANDS = {"run": _cmd_run, "data": _cmd_data, "init": _cmd_init}
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ._report import load_results, write_report
+
+    results = load_results(args.results)
+    out = Path(args.out) if args.out else Path(args.results).with_name("report.html")
+    try:
+        path = write_report(results, out)
+    except OSError as exc:
+        raise AuditError(f"--out '{out}': cannot write the report ({exc.strerror})") from None
+    print(f"report: {path}")
+    return EXIT_PASS
+
+
+COMMANDS = {"run": _cmd_run, "data": _cmd_data, "init": _cmd_init, "report": _cmd_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
