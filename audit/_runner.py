@@ -45,13 +45,15 @@ def build_session(
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
     baseline: str | None = None,
+    use_cache: bool = True,
 ) -> AuditSession:
     overrides = {"data": data} if data else {}
     config = load_config(config_file, preset=preset or "default", overrides=overrides)
     session = AuditSession(
         config=config,
         model_specs=list(dict.fromkeys(models or [DEFAULT_MODEL])),
-        load_options=LoadOptions(device=device, dtype=dtype, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle),
+        load_options=LoadOptions(device=device, dtype=dtype, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+                                 use_cache=use_cache),
     )
     if baseline:
         session.baseline = load_baseline(baseline)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import _metrics as m
 from ._baseline import a_sb_change, accuracy_drop, baseline_condition
+from ._cache import CachedScorer, ResultCache, cache_disabled_by_env, default_cache_path
 from ._config import AuditConfig
 from ._datasets import data_fingerprint, load_items, subsample_twins
 from ._errors import AuditError, ConditionUnavailable
@@ -36,6 +37,8 @@ class LoadOptions:
     dtype: str | None = None
     trust_remote_code: bool = False
     allow_pickle: bool = False
+    use_cache: bool = True  # the on-disk result cache (audit._cache); BIAS_AUDIT_NO_CACHE=1 also turns it off
+    cache_path: Path | None = None  # default: $BIAS_AUDIT_CACHE_DIR/results.sqlite
 
 
 @dataclass
@@ -51,6 +54,7 @@ class AuditSession:
     _runs: dict[tuple[str, str], ConditionRun] = field(default_factory=dict)
     _summaries: dict[tuple[str, str], dict] = field(default_factory=dict)
     _transfers: dict[tuple[str, str], m.Transfer] = field(default_factory=dict)
+    _cache: ResultCache | None = None
 
     def prepare(self) -> None:
         """Everything that can fail on user input without loading weights: data, model names."""
@@ -69,6 +73,16 @@ class AuditSession:
         self.pool = load_items(cfg.data, split=other, seed=cfg.seed)
         for name, cond in cfg.conditions.items():
             check_condition(name, cond, self.items[0], self.pool)
+        self.result_cache()  # a corrupt or unwritable cache file is a user error before any model loads
+
+    def result_cache(self) -> ResultCache | None:
+        """The on-disk result cache, opened once; None when disabled."""
+        o = self.load_options
+        if not o.use_cache or cache_disabled_by_env():
+            return None
+        if self._cache is None:
+            self._cache = ResultCache(o.cache_path or default_cache_path())
+        return self._cache
 
     def model(self, spec: str) -> LoadedModel:
         if spec not in self._models:
@@ -82,6 +96,9 @@ class AuditSession:
         key = (spec, condition)
         if key not in self._runs:
             scorer = Scorer(self.model(spec), batch_size=self.config.batch_size)
+            cache = self.result_cache()
+            if cache is not None:
+                scorer = CachedScorer(scorer, cache)
             self._runs[key] = run_condition(scorer, condition, self.config.conditions[condition], self.items, self.pool)
         return self._runs[key]
 

@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-pickle", action="store_true", help="allow pickle (.bin) weights")
     run.add_argument("--tests", metavar="DIR", help="the fairness test suite (default: ./fairness_tests, else the built-in one)")
     run.add_argument("--junitxml", metavar="PATH", help="also write a JUnit XML report")
+    run.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache (see `bias-audit cache`)")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
 
     report = sub.add_parser("report", help="regenerate report.html from a results.json, without the model")
@@ -52,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     validate = data.add_parser("validate", help="check a directory of official WinoBias files; exit 2 if any line is bad")
     validate.add_argument("directory", metavar="DIR")
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    cache = sub.add_parser("cache", help="the result cache ($BIAS_AUDIT_CACHE_DIR/results.sqlite)").add_subparsers(
+        dest="cache_command", required=True, parser_class=_ArgumentParser)
+    info = cache.add_parser("info", help="where the cache is, its size, and its entries per model")
+    info.add_argument("--json", action="store_true", help="print as JSON")
+    clear = cache.add_parser("clear", help="delete the cache, or one model's entries")
+    clear.add_argument("--model", metavar="NAME", help="only this model (its name or path as audited, or a model-key prefix)")
     return p
 
 
@@ -86,7 +94,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     # Check every user input before pytest starts, so a mistake is one line and exit 2.
     build_session(models=args.model, config_file=config_path_for(args.config, Path.cwd()), preset=args.preset,
-                  data=args.data, baseline=args.baseline)
+                  data=args.data, baseline=args.baseline, use_cache=not args.no_cache)
     out = check_out_dir(args.out)
     suite = _suite_dir(args.tests)
     pytest_args = [str(suite), "-p", "no:cacheprovider", "--audit-out", str(out), "-q", "-rfEsx", "--tb=short",
@@ -102,6 +110,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         pytest_args.append("--audit-trust-remote-code")
     if args.allow_pickle:
         pytest_args.append("--audit-allow-pickle")
+    if args.no_cache:
+        pytest_args.append("--audit-no-cache")
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     tracker = _Tracker()
     plugin.LAST_USER_ERROR = None
@@ -128,6 +138,38 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return EXIT_PASS if report.ok else EXIT_USER_ERROR
 
 
+def _cmd_cache(args: argparse.Namespace) -> int:
+    import json
+
+    from ._cache import ResultCache, cache_files, default_cache_path, remove_cache_files
+
+    path = default_cache_path()
+    if args.cache_command == "clear":
+        if args.model is None:
+            removed = remove_cache_files(path)
+            print(f"removed {path}" if removed else f"no cache at {path}")
+        elif not path.exists():
+            print(f"no cache at {path}")
+        else:
+            with ResultCache(path) as cache:
+                print(f"removed {cache.clear(args.model)} entries of '{args.model}' from {path}")
+        return EXIT_PASS
+    size = sum(p.stat().st_size for p in cache_files(path))
+    entries = []
+    if path.exists():
+        with ResultCache(path) as cache:
+            entries = cache.entries()
+    if args.json:
+        print(json.dumps({"path": str(path), "bytes": size, "models": [e.__dict__ for e in entries]}, indent=2))
+        return EXIT_PASS
+    print(f"path: {path}" + ("" if path.exists() else " (not created yet)"))
+    print(f"size: {size / 1e6:.1f} MB")
+    print(f"entries: {sum(e.loglikelihood + e.generate for e in entries)}")
+    for e in entries:
+        print(f"  {e.model_key[:12]}  {e.loglikelihood:>8} scores  {e.generate:>6} generations  {e.model}")
+    return EXIT_PASS
+
+
 def _cmd_init(args: argparse.Namespace) -> int:
     from ._init import init_project
 
@@ -150,7 +192,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-COMMANDS = {"run": _cmd_run, "data": _cmd_data, "init": _cmd_init, "report": _cmd_report}
+COMMANDS = {"run": _cmd_run, "data": _cmd_data, "init": _cmd_init, "report": _cmd_report, "cache": _cmd_cache}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

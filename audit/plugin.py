@@ -31,6 +31,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--audit-dtype", metavar="DTYPE", help="float32 | bfloat16 | float16")
     group.addoption("--audit-trust-remote-code", action="store_true", help="allow a model's own Python code to run")
     group.addoption("--audit-allow-pickle", action="store_true", help="allow pickle (.bin) weights")
+    group.addoption("--audit-no-cache", action="store_true",
+                    help="neither read nor write the result cache ($BIAS_AUDIT_CACHE_DIR/results.sqlite)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,7 +58,7 @@ def _session(config: pytest.Config) -> AuditSession:
             models=opts.audit_model, config_file=_config_file(config), preset=opts.audit_preset,
             data=opts.audit_data, device=opts.audit_device, dtype=opts.audit_dtype,
             trust_remote_code=opts.audit_trust_remote_code, allow_pickle=opts.audit_allow_pickle,
-            baseline=opts.audit_baseline,
+            baseline=opts.audit_baseline, use_cache=not opts.audit_no_cache,
         )
     return config.stash[_SESSION]
 

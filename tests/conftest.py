@@ -12,6 +12,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 pytest_plugins = ["pytester"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_result_cache(tmp_path_factory):
+    """Runs in the tests (and their subprocesses) never read or fill the user's result cache."""
+    previous = os.environ.get("BIAS_AUDIT_CACHE_DIR")
+    os.environ["BIAS_AUDIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("result-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("BIAS_AUDIT_CACHE_DIR", None)
+    else:
+        os.environ["BIAS_AUDIT_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     from tiny_models import build_tiny_llama
