@@ -21,7 +21,7 @@ from ._datasets import data_fingerprint, load_items, subsample_twins
 from ._errors import AuditError, ConditionUnavailable
 from ._gates import GateOutcome, evaluate_gate
 from ._items import Item
-from ._models import LoadedModel, load_model, resolve_model_path
+from ._models import LoadedModel, load_model, pick_device, pick_dtype, resolve_model_path
 from ._occupations import occupations
 from ._provenance import command_line, git_commit, hardware, package_versions
 from ._scoring import Scorer
@@ -61,8 +61,10 @@ class AuditSession:
         for spec in self.model_specs:
             if not spec.strip():
                 raise AuditError("--audit-model: empty model name")
+        opts = self.load_options
         for spec in self.model_specs:
-            resolve_model_path_no_build(spec)
+            resolve_model_path(spec, allow_pickle=opts.allow_pickle, build=False)
+        pick_dtype(opts.dtype, pick_device(opts.device))
         cfg = self.config
         self.items = load_items(cfg.data, split=cfg.split, seed=cfg.seed)
         if not self.items:
@@ -224,14 +226,6 @@ class AuditSession:
 
 class _Skip(Exception):
     """A gate that cannot apply in this run (e.g. a regression check without a baseline)."""
-
-
-def resolve_model_path_no_build(spec: str) -> None:
-    """Fail early on a model path that does not exist, without building reference models."""
-    from ._reference import REFERENCE_MODELS
-
-    if spec not in REFERENCE_MODELS:
-        resolve_model_path(spec)
 
 
 def write_results(results: dict, out_dir: Path) -> Path:

@@ -72,7 +72,7 @@ def check_condition(name: str, cond: ConditionConfig, sample: Item, pool: Sequen
             render_prompt(cond.format, sample, shots, _preprompt(cond))
     except AuditError as exc:
         message = str(exc)
-        raise type(exc)(message if name in message else f"condition '{name}': {message}") from None
+        raise type(exc)(message if message.startswith("condition '") else f"condition '{name}': {message}") from None
 
 
 def _select(item: Item, scores: tuple[float, float]) -> str | None:
