@@ -29,3 +29,19 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from tiny_models import build_tiny_llama
 
     return build_tiny_llama(tmp_path_factory.mktemp("models") / "tiny-llama")
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """Tests run with the network blocked: only loopback and Unix sockets may connect."""
+    import socket
+
+    real_connect = socket.socket.connect
+
+    def guarded(sock, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if sock.family == socket.AF_UNIX or str(host) in ("127.0.0.1", "::1", "localhost"):
+            return real_connect(sock, address)
+        raise OSError(f"network access blocked in tests (tried {address})")
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)

@@ -64,3 +64,24 @@ def test_data_validate_reports_bad_line_with_file_and_line(tmp_path):
     report = json.loads(proc.stdout)
     assert report["items"] == 1
     assert report["errors"][0]["file"] == "pro_stereotyped_type1.txt.dev" and report["errors"][0]["line"] == 2
+
+
+def _without_run_specifics(results: dict) -> dict:
+    results = json.loads(json.dumps(results))
+    results.pop("created")
+    results["provenance"].pop("command")
+    return results
+
+
+def test_same_config_and_seed_give_identical_results(tmp_path, tiny_model_dir):
+    """Determinism: two uncached runs of the same config and seed write the same results.json."""
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text("max_items = 120\nn_resamples = 200\nmin_items = 10\n[conditions.intrinsic]\nformat = 'intrinsic'\n"
+                   "[conditions.few_shot_k2]\nformat = 'zero_shot'\nshots = 2\nseeds = [0, 1]\n")
+    runs = []
+    for name in ("a", "b"):
+        proc = bias_audit("run", "--model", tiny_model_dir, "--out", tmp_path / name, "--config", cfg, "--no-cache")
+        assert proc.returncode in (0, 1), proc.stderr[-2000:]
+        runs.append(json.loads((tmp_path / name / "results.json").read_text()))
+    assert _without_run_specifics(runs[0]) == _without_run_specifics(runs[1])
+    assert runs[0]["models"][0]["conditions"]["few_shot_k2"]["seeds"] == [0, 1]
