@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -75,15 +76,12 @@ def check_out_dir(out: str | Path | None) -> Path:
 
 def write_artifacts(session: AuditSession, out: str | Path | None) -> tuple[dict, dict[str, Path]]:
     """results.json first (the record), then the views of it: report.html, and the GitHub step summary."""
+    from ._report import write_report
+
     out_dir = check_out_dir(out)
-    results = session.results()
-    paths = {"results": write_results(results, out_dir)}
-    try:
-        from ._report import write_report
-    except ImportError:  # the HTML report module is optional until it lands
-        write_report = None
-    if write_report is not None:
-        paths["report"] = write_report(results, out_dir / "report.html")
+    paths = {"results": write_results(session.results(), out_dir)}
+    results = json.loads(paths["results"].read_text(encoding="utf-8"))  # the views render the record as written
+    paths["report"] = write_report(results, out_dir / "report.html")
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with open(summary_file, "a", encoding="utf-8") as fh:

@@ -23,7 +23,7 @@ from ._gates import GateOutcome, evaluate_gate
 from ._items import Item
 from ._models import LoadedModel, load_model, pick_device, pick_dtype, resolve_model_path
 from ._occupations import occupations
-from ._provenance import command_line, git_commit, hardware, package_versions
+from ._provenance import command_line, git_commit, hardware, package_versions, redact
 from ._scoring import Scorer
 from ._study import ConditionRun, check_condition, condition_summary, run_condition
 
@@ -233,7 +233,8 @@ def write_results(results: dict, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "results.json"
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_json_safe(results), indent=2, sort_keys=False, allow_nan=False), encoding="utf-8")
+    text = redact(json.dumps(_json_safe(results), indent=2, sort_keys=False, allow_nan=False))  # no secret is ever written
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return path
 

@@ -85,3 +85,22 @@ def test_same_config_and_seed_give_identical_results(tmp_path, tiny_model_dir):
         runs.append(json.loads((tmp_path / name / "results.json").read_text()))
     assert _without_run_specifics(runs[0]) == _without_run_specifics(runs[1])
     assert runs[0]["models"][0]["conditions"]["few_shot_k2"]["seeds"] == [0, 1]
+
+
+def test_no_secret_reaches_results_or_report(tmp_path, tiny_model_dir):
+    import os
+
+    secret = "hf_" + "Q" * 30
+    cfg_dir = tmp_path / secret  # the secret reaches the command line, which provenance records
+    cfg_dir.mkdir()
+    cfg = cfg_dir / "audit.toml"
+    cfg.write_text("max_items = 40\nn_resamples = 100\n[conditions.intrinsic]\nformat = 'intrinsic'\n"
+                   "preprompt_text = 'key s3cr3t-value-123'\n")
+    env = {**os.environ, "HF_TOKEN": secret, "MY_API_KEY": "s3cr3t-value-123"}
+    proc = subprocess.run([sys.executable, "-m", "audit.cli", "run", "--model", str(tiny_model_dir), "--out", str(tmp_path / "o"),
+                           "--config", str(cfg)], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    for name in ("results.json", "report.html"):
+        text = (tmp_path / "o" / name).read_text()
+        assert secret not in text and "s3cr3t-value-123" not in text
+        assert "[REDACTED]" in text
