@@ -4,17 +4,21 @@ measuring, gating and writing results belong to ``audit._session``, ``audit._gat
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ._errors import AuditError
-from ._runner import build_session, config_path_for, write_artifacts
-from ._session import AuditSession
-from ._tables import transfer_table
+
+if TYPE_CHECKING:
+    from ._session import AuditSession
+
+# The audit's machinery (torch, transformers) is imported only when a run uses it, so having the
+# plugin installed costs other pytest runs nothing.
 
 # The last user error (bad config, data or model) that stopped a run: the CLI prints it as its one line.
 LAST_USER_ERROR: str | None = None
-_SESSION = pytest.StashKey[AuditSession]()
+_SESSION = pytest.StashKey["AuditSession"]()
 _OUTCOME = pytest.StashKey[object]()
 
 
@@ -48,10 +52,14 @@ def _user_error(exc: AuditError) -> None:
 
 
 def _config_file(config: pytest.Config) -> Path | None:
+    from ._runner import config_path_for
+
     return config_path_for(config.option.audit_config, Path(config.invocation_params.dir))
 
 
-def _session(config: pytest.Config) -> AuditSession:
+def _session(config: pytest.Config) -> "AuditSession":
+    from ._runner import build_session
+
     if _SESSION not in config.stash:
         opts = config.option
         config.stash[_SESSION] = build_session(
@@ -109,13 +117,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture(scope="session")
-def audit_session(request: pytest.FixtureRequest) -> AuditSession:
+def audit_session(request: pytest.FixtureRequest) -> "AuditSession":
     """The run's AuditSession: models load once, each condition is measured once and shared."""
     return _session(request.config)
 
 
 @pytest.fixture
-def audit_outcome(request: pytest.FixtureRequest, audit_session: AuditSession, audit_model: str, audit_condition: str):
+def audit_outcome(request: pytest.FixtureRequest, audit_session: "AuditSession", audit_model: str, audit_condition: str):
     """The outcome of the test's ``audit_gate`` for this model and condition (recorded for the report)."""
     marker = request.node.get_closest_marker("audit_gate")
     if marker is None:
@@ -149,6 +157,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     audit = session.config.stash.get(_SESSION, None)
     if audit is None or not audit.outcomes:
         return
+    from ._runner import write_artifacts
+
     try:
         session.config.stash[_ARTIFACTS] = write_artifacts(audit, session.config.option.audit_out)
     except AuditError as exc:
@@ -160,6 +170,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     if _ARTIFACTS not in config.stash:
         return
+    from ._tables import transfer_table
+
     results, paths = config.stash[_ARTIFACTS]
     terminalreporter.write_sep("-", "bias-audit: transfer of intrinsic bias per condition")
     terminalreporter.write_line(transfer_table(results))
