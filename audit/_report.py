@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from . import _charts
+from ._gates import GATE_METRICS
 from ._errors import AuditError
 from ._paths import templates_dir
 
@@ -30,6 +31,7 @@ STATUSES = ("fail", "waived", "skipped", "pass")  # order of the gate table: wha
 _REQUIRED = {"verdict": str, "models": list, "gates": list, "occupations": list, "items": dict, "provenance": dict}
 
 METRIC_LABELS = {
+    **{metric: what for metric, (_, what) in GATE_METRICS.items()},  # the gates' own descriptions
     "a_sb": "A-SB (aggregate selection bias)",
     "o_sb": "O-SB (occupational selection bias)",
     "rpa_gap": "RPA gap (pro minus anti accuracy)",
