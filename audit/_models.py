@@ -64,8 +64,13 @@ def load_model(
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
     revision: str | None = None,
+    device_map: str | dict | None = None,
 ) -> LoadedModel:
-    """Load a causal LM and its tokenizer for scoring. Pads with EOS when the tokenizer has no pad token."""
+    """Load a causal LM and its tokenizer for scoring. Pads with EOS when the tokenizer has no pad token.
+
+    ``device_map`` (e.g. ``"auto"``) spreads a model larger than one GPU over the devices with
+    accelerate; the scorer feeds inputs to the device of the input embeddings.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     name, path = resolve_model_path(spec)
@@ -85,15 +90,20 @@ def load_model(
     common = {"trust_remote_code": trust_remote_code, "revision": revision}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **common)
+        placement = {"device_map": device_map} if device_map is not None else {}
         model = AutoModelForCausalLM.from_pretrained(
-            source, dtype=torch_dtype, use_safetensors=None if allow_pickle else True, **common
+            source, dtype=torch_dtype, use_safetensors=None if allow_pickle else True, **placement, **common
         )
     except (OSError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(f"cannot load model '{spec}': {first}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-    model.to(dev).eval()
+    if device_map is None:
+        model.to(dev)
+    else:
+        dev = model.get_input_embeddings().weight.device
+    model.eval()
     identity = {
         "model": name,
         "source": "reference" if _is_reference(spec) else ("local" if path is not None else "hub"),

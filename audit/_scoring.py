@@ -44,7 +44,8 @@ from ._models import LoadedModel
 
 BOUNDARY_SLACK = 8  # prefix tokens a BPE merge at the prefix/query boundary may cost before we fall back
 DEFAULT_MAX_LENGTH = 2048  # lm-eval's fallback context length
-_AUTO_ROWS = {"cuda": 256, "cpu": 32}  # first try of batch_size="auto" (rows per forward pass)
+_AUTO_BATCH = {"cuda": 256, "cpu": 32}  # first try of batch_size="auto" (contexts per forward pass)
+_PACK_TOKENS = {"cuda": 1024, "cpu": 256}  # tokens per packed row (more contexts per row: less KV copying)
 _OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
@@ -185,7 +186,8 @@ def plan_shared_prefix(
     A context may use the cached tokens only if they are exactly its own first tokens; each keeps
     at least one token of its own (the one whose logits score the first continuation token). The
     shared length is the shortest such agreement among the contexts that agree with all but the
-    last ``slack`` prefix tokens; the others (``False``) are scored without the cache.
+    last ``slack`` prefix tokens (the others, ``False``, are scored without the cache), extended
+    over any further tokens that all of those contexts have in common.
     """
     if not prefix_ids:
         return 0, [False] * len(contexts)
@@ -194,7 +196,13 @@ def plan_shared_prefix(
     usable = [a >= floor for a in agree]
     if not any(usable):
         return 0, usable
-    return min(a for a, u in zip(agree, usable) if u), usable
+    shared = min(a for a, u in zip(agree, usable) if u)
+    # the contexts may agree beyond the prefix string (e.g. every query opens with "Sentence: The")
+    mine = [c for c, u in zip(contexts, usable) if u]
+    limit = min(len(c) for c in mine) - 1
+    while shared < limit and all(c[shared] == mine[0][shared] for c in mine):
+        shared += 1
+    return shared, usable
 
 
 @dataclass
@@ -222,20 +230,28 @@ def _units(indices: Iterable[int], tokens: Sequence[tuple[list[int], list[int]]]
     return list(by_ctx.values())
 
 
-def tree_mask(segments: torch.Tensor, shared: int) -> torch.Tensor:
+def _rows_needed(widths: Sequence[int], pack_tokens: int) -> int:
+    """Rows for contexts of these widths: enough for ``pack_tokens`` each, at most one per context."""
+    return max(1, min(len(widths), -(-sum(widths) // max(1, pack_tokens))))
+
+
+def tree_mask(units: torch.Tensor, branches: torch.Tensor, shared: int) -> torch.Tensor:
     """Boolean attention mask ``[rows, 1, width, shared + width]`` (True = may attend).
 
-    ``segments[r, i]`` is 0 for a query token, ``j + 1`` for a token of continuation ``j`` and -1
-    for padding. Real tokens see the shared prefix, earlier query tokens, and earlier tokens of
-    their own continuation; a padding token sees only itself (a row with no key is NaN in SDPA).
+    A row packs several contexts one after another: ``units[r, i]`` numbers the context a token
+    belongs to (-1 for padding), ``branches[r, i]`` is 0 for a query token and ``j + 1`` for a
+    token of continuation ``j``. A real token sees the shared prefix, the earlier query tokens of
+    its own context and the earlier tokens of its own continuation; a padding token sees only
+    itself (a query row with no key at all is NaN in SDPA).
     """
-    rows, width = segments.shape
-    pos = torch.arange(width, device=segments.device)
+    rows, width = units.shape
+    pos = torch.arange(width, device=units.device)
     causal = (pos[:, None] >= pos[None, :])[None]
-    seg_q, seg_k = segments[:, :, None], segments[:, None, :]
-    real_q = seg_q >= 0
-    own = causal & (((seg_k == 0) & real_q) | ((seg_k == seg_q) & (seg_q > 0)))
-    own = own | torch.eye(width, dtype=torch.bool, device=segments.device)[None]
+    real_q = (units >= 0)[:, :, None]
+    same_unit = units[:, :, None] == units[:, None, :]
+    br_q, br_k = branches[:, :, None], branches[:, None, :]
+    own = causal & real_q & same_unit & ((br_k == 0) | (br_k == br_q))
+    own = own | torch.eye(width, dtype=torch.bool, device=units.device)[None]
     pre = real_q.expand(rows, width, shared)
     return torch.cat([pre, own], dim=-1)[:, None]
 
@@ -307,10 +323,13 @@ def _progress(enabled: bool | None, total: int, desc: str):
 class Scorer:
     """Batched log-likelihood scoring and greedy generation on one loaded model.
 
-    ``batch_size`` is the number of rows per forward pass (a row is one context with all its
-    continuations; on the plain path, one request); ``"auto"`` starts large and halves on
-    out-of-memory. ``progress``: None shows a bar on long runs when stderr is a terminal, False
-    never. ``prefix_cache=False`` turns off the shared-prefix reuse (for checks and timing).
+    ``batch_size`` is the number of contexts per forward pass (a context with all its
+    continuations, e.g. an item's two candidates; on the plain path, one request; in
+    ``generate``, one prompt); ``"auto"`` starts large and halves on out-of-memory. The contexts
+    of a pass are packed one after another into rows of at most ``pack_tokens`` tokens (a longer
+    context gets a row of its own), so that the shared prefix's keys/values are copied per row,
+    not per context. ``progress``: None shows a bar when stderr is a terminal, False never.
+    ``prefix_cache=False`` turns off the shared-prefix reuse (for checks and timing).
     """
 
     def __init__(
@@ -320,10 +339,12 @@ class Scorer:
         *,
         progress: bool | None = None,
         prefix_cache: bool = True,
+        pack_tokens: int | None = None,
     ):
         self.lm = model
         self.auto = batch_size == "auto"
-        self.batch_size = _AUTO_ROWS.get(self._device.type, 32) if self.auto else max(1, int(batch_size))
+        self.batch_size = _AUTO_BATCH.get(self._device.type, 32) if self.auto else max(1, int(batch_size))
+        self.pack_tokens = pack_tokens or _PACK_TOKENS.get(self._device.type, 256)
         self.progress = progress
         self.prefix_cache = prefix_cache
         self.stats = ScoringStats()
@@ -469,7 +490,8 @@ class Scorer:
             if shared == 0:
                 usable = [False] * len(idx)
             else:
-                groups.append((tuple(prefix_ids[:shared]), _units([i for i, u in zip(idx, usable) if u], tokens)))
+                mine = [i for i, u in zip(idx, usable) if u]
+                groups.append((tuple(tokens[mine[0]][0][:shared]), _units(mine, tokens)))
             rest = [i for i, u in zip(idx, usable) if not u]
             self.stats.fallbacks += len(rest)
             self.stats.prefix_reuse += len(idx) - len(rest)
@@ -485,43 +507,49 @@ class Scorer:
             bar.update(sum(len(o) for u in chunk for o in u.owners))
 
     def _score_rows(self, units: list[_Unit], shared: tuple[int, ...], prefix_kv, out: list[float]) -> None:
+        """One forward pass for these contexts, packed into rows of about ``pack_tokens`` tokens."""
         m = len(shared)
-        ids, segs, poss = [], [], []
+        n_rows = _rows_needed([u.width(m) for u in units], self.pack_tokens)
+        ids: list[list[int]] = [[] for _ in range(n_rows)]
+        unit_ids, branch_ids, poss = ([[] for _ in range(n_rows)] for _ in range(3))
         rows, cols, targets, slots = [], [], [], []  # one entry per scored token
         owners: list[list[int]] = []
-        for r, unit in enumerate(units):
+        for unit in sorted(units, key=lambda u: -u.width(m)):  # longest first onto the shortest row
+            r = min(range(n_rows), key=lambda k: (len(ids[k]), k))
+            row, u = ids[r], (unit_ids[r][-1] + 1 if unit_ids[r] else 0)
             query = list(unit.ctx[m:])
-            q = len(query)
-            row, seg, pos = query[:], [0] * q, list(range(m, m + q))
+            q0, q = len(row), len(query)
+            row += query
+            unit_ids[r] += [u] * q
+            branch_ids[r] += [0] * q
+            poss[r] += range(m, m + q)
             for j, cont in enumerate(unit.conts):
                 slot = len(owners)
                 owners.append(unit.owners[j])
-                if not cont:
-                    continue
                 start = len(row)
                 row += cont[:-1]
-                seg += [j + 1] * (len(cont) - 1)
-                pos += range(m + q, m + q + len(cont) - 1)
+                unit_ids[r] += [u] * (len(cont) - 1)
+                branch_ids[r] += [j + 1] * (len(cont) - 1)
+                poss[r] += range(m + q, m + q + len(cont) - 1)
                 for t, token in enumerate(cont):
                     rows.append(r)
-                    cols.append(q - 1 if t == 0 else start + t - 1)
+                    cols.append(q0 + q - 1 if t == 0 else start + t - 1)
                     targets.append(token)
                     slots.append(slot)
-            ids.append(row)
-            segs.append(seg)
-            poss.append(pos)
         width = max(len(row) for row in ids)
         pad = self.lm.tokenizer.pad_token_id if self.lm.tokenizer.pad_token_id is not None else 0
         dev = self._device
-        ids_t = torch.tensor([row + [pad] * (width - len(row)) for row in ids], device=dev)
-        pos_t = torch.tensor([p + [0] * (width - len(p)) for p in poss], device=dev)
-        seg_t = torch.tensor([s + [-1] * (width - len(s)) for s in segs], device=dev)
+
+        def padded(lists, fill):
+            return torch.tensor([x + [fill] * (width - len(x)) for x in lists], device=dev)
+
         self.stats.tokens += sum(len(row) for row in ids)
         sums = torch.zeros(len(owners), dtype=torch.float64)
         if targets:
-            cache = _prefix_cache(self.lm.model.config, prefix_kv, len(units), keep=False) if prefix_kv else None
+            cache = _prefix_cache(self.lm.model.config, prefix_kv, len(ids), keep=False) if prefix_kv else None
+            mask = tree_mask(padded(unit_ids, -1), padded(branch_ids, 0), m)
             logprobs = self._logprobs_at(
-                ids_t, pos_t, tree_mask(seg_t, m), cache, torch.tensor(rows), torch.tensor(cols)
+                padded(ids, pad), padded(poss, 0), mask, cache, torch.tensor(rows), torch.tensor(cols)
             )
             picked = logprobs.gather(1, torch.tensor(targets, device=logprobs.device)[:, None])[:, 0]
             sums.index_add_(0, torch.tensor(slots), picked.double().cpu())
@@ -619,6 +647,7 @@ class Scorer:
         ids = torch.tensor([q + [pad] * (width - len(q)) for q in queries], device=dev)
         pos = torch.tensor([list(range(m, m + len(q))) + [0] * (width - len(q)) for q in queries], device=dev)
         seg = torch.tensor([[0] * len(q) + [-1] * (width - len(q)) for q in queries], device=dev)
+        mask = tree_mask(seg, torch.zeros_like(seg), m)
         cache = (
             _prefix_cache(self.lm.model.config, prefix_kv, n_rows, keep=True)
             if prefix_kv
@@ -626,7 +655,7 @@ class Scorer:
         )
         keys_seen = torch.cat([torch.ones(n_rows, m, dtype=torch.bool, device=dev), seg >= 0], dim=1)
         lengths = torch.tensor([len(q) for q in queries], device=dev)
-        hidden = self._base(ids, pos, tree_mask(seg, m), cache)
+        hidden = self._base(ids, pos, mask, cache)
         self.stats.tokens += int(lengths.sum())
         nxt = self._head(hidden[torch.arange(n_rows, device=hidden.device), (lengths - 1).to(hidden.device)]).argmax(-1)
         eos = self._eos_ids()

@@ -194,6 +194,9 @@ def test_plan_shared_prefix_trims_and_falls_back():
     assert (shared, usable) == (3, [True, True, False, False])
     assert plan_shared_prefix(prefix, contexts, slack=0) == (4, [True, False, False, False])
     assert plan_shared_prefix([], contexts) == (0, [False] * 4)
+    # contexts that agree beyond the prefix string share those tokens too (but keep one each)
+    assert plan_shared_prefix([1, 2], [[1, 2, 9, 9, 3, 5], [1, 2, 9, 9, 4, 5]]) == (4, [True, True])
+    assert plan_shared_prefix([1, 2], [[1, 2, 9, 9], [1, 2, 9, 9, 4]]) == (3, [True, True])
 
 
 def test_bpe_merge_across_the_prefix_boundary(gpt2, monkeypatch):
@@ -230,15 +233,29 @@ def test_output_order_and_duplicates(gpt2):
 
 
 def test_tree_mask_hand_computed():
-    # row: query q0 q1, continuation 1 (a0), continuation 2 (b0), one pad; shared prefix of 1 token
-    mask = tree_mask(torch.tensor([[0, 0, 1, 2, -1]]), shared=1)[0, 0].int().tolist()
+    # one row, shared prefix of 1 token; context 0: query q0 q1, continuation 1 (a0), continuation 2 (b0);
+    # context 1 packed after it: query r0, continuation 1 (c0); then one pad
+    units = torch.tensor([[0, 0, 0, 0, 1, 1, -1]])
+    branches = torch.tensor([[0, 0, 1, 2, 0, 1, 0]])
+    mask = tree_mask(units, branches, shared=1)[0, 0].int().tolist()
     assert mask == [
-        [1, 1, 0, 0, 0, 0],
-        [1, 1, 1, 0, 0, 0],
-        [1, 1, 1, 1, 0, 0],  # a0 sees prefix, q0, q1, itself
-        [1, 1, 1, 0, 1, 0],  # b0 does not see a0
-        [0, 0, 0, 0, 0, 1],  # padding sees only itself
+        [1, 1, 0, 0, 0, 0, 0, 0],  # q0
+        [1, 1, 1, 0, 0, 0, 0, 0],  # q1
+        [1, 1, 1, 1, 0, 0, 0, 0],  # a0 sees prefix, q0, q1, itself
+        [1, 1, 1, 0, 1, 0, 0, 0],  # b0 does not see a0
+        [1, 0, 0, 0, 0, 1, 0, 0],  # r0 sees the prefix, not context 0
+        [1, 0, 0, 0, 0, 1, 1, 0],  # c0
+        [0, 0, 0, 0, 0, 0, 0, 1],  # padding sees only itself
     ]
+
+
+def test_packing_contexts_into_rows_changes_nothing(gpt2):
+    reqs = _requests(8)
+    one_per_row = Scorer(gpt2, batch_size=32, pack_tokens=1)
+    packed = Scorer(gpt2, batch_size=32, pack_tokens=10_000)
+    a, b = one_per_row.loglikelihood(reqs), packed.loglikelihood(reqs)
+    assert _max_diff(a, b) <= 1e-5
+    assert one_per_row.stats.tokens == packed.stats.tokens
 
 
 # --------------------------------------------------------------------------- generation
@@ -284,6 +301,18 @@ def test_auto_batch_size_backs_off_on_out_of_memory(gpt2, monkeypatch):
     monkeypatch.setattr(fixed, "_score_rows", picky)
     with pytest.raises(torch.cuda.OutOfMemoryError):
         fixed.loglikelihood(reqs)
+
+
+def test_loaded_with_a_device_map(gpt2, tmp_path):
+    """A model placed by accelerate (device_map) scores the same as the model itself."""
+    from audit._models import load_model
+
+    gpt2.model.save_pretrained(tmp_path)
+    gpt2.tokenizer.save_pretrained(tmp_path)
+    mapped = load_model(str(tmp_path), device="cpu", dtype="float32", device_map="auto")
+    assert mapped.device == torch.device("cpu")
+    reqs = _requests(3)
+    assert _max_diff(Scorer(mapped, batch_size=4).loglikelihood(reqs), Scorer(gpt2, batch_size=4).loglikelihood(reqs)) <= 1e-5
 
 
 def test_stats_count_work(gpt2):
