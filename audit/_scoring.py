@@ -387,6 +387,7 @@ class Scorer:
             logits = torch.tanh(logits / cap) * cap
         return logits
 
+    @torch.inference_mode()
     def _check_head(self) -> bool:
         """Does base model + output embeddings give the model's logits? (Else run the whole model.)"""
         model = self.lm.model
@@ -512,7 +513,8 @@ class Scorer:
         n_rows = _rows_needed([u.width(m) for u in units], self.pack_tokens)
         ids: list[list[int]] = [[] for _ in range(n_rows)]
         unit_ids, branch_ids, poss = ([[] for _ in range(n_rows)] for _ in range(3))
-        rows, cols, targets, slots = [], [], [], []  # one entry per scored token
+        positions: dict[tuple[int, int], int] = {}  # (row, column) whose logits are needed -> index
+        at, targets, slots = [], [], []  # one entry per scored token
         owners: list[list[int]] = []
         for unit in sorted(units, key=lambda u: -u.width(m)):  # longest first onto the shortest row
             r = min(range(n_rows), key=lambda k: (len(ids[k]), k))
@@ -531,9 +533,9 @@ class Scorer:
                 unit_ids[r] += [u] * (len(cont) - 1)
                 branch_ids[r] += [j + 1] * (len(cont) - 1)
                 poss[r] += range(m + q, m + q + len(cont) - 1)
-                for t, token in enumerate(cont):
-                    rows.append(r)
-                    cols.append(q0 + q - 1 if t == 0 else start + t - 1)
+                for t, token in enumerate(cont):  # first tokens of all candidates share one position
+                    where = (r, q0 + q - 1 if t == 0 else start + t - 1)
+                    at.append(positions.setdefault(where, len(positions)))
                     targets.append(token)
                     slots.append(slot)
         width = max(len(row) for row in ids)
@@ -543,16 +545,15 @@ class Scorer:
         def padded(lists, fill):
             return torch.tensor([x + [fill] * (width - len(x)) for x in lists], device=dev)
 
-        self.stats.tokens += sum(len(row) for row in ids)
         sums = torch.zeros(len(owners), dtype=torch.float64)
         if targets:
             cache = _prefix_cache(self.lm.model.config, prefix_kv, len(ids), keep=False) if prefix_kv else None
             mask = tree_mask(padded(unit_ids, -1), padded(branch_ids, 0), m)
-            logprobs = self._logprobs_at(
-                padded(ids, pad), padded(poss, 0), mask, cache, torch.tensor(rows), torch.tensor(cols)
-            )
-            picked = logprobs.gather(1, torch.tensor(targets, device=logprobs.device)[:, None])[:, 0]
+            rows, cols = torch.tensor(list(positions)).T
+            logprobs = self._logprobs_at(padded(ids, pad), padded(poss, 0), mask, cache, rows, cols)
+            picked = logprobs[torch.tensor(at, device=logprobs.device), torch.tensor(targets, device=logprobs.device)]
             sums.index_add_(0, torch.tensor(slots), picked.double().cpu())
+        self.stats.tokens += sum(len(row) for row in ids)
         for slot, requests in enumerate(owners):
             for i in requests:
                 out[i] = float(sums[slot])
@@ -596,7 +597,12 @@ class Scorer:
 
     @torch.inference_mode()
     def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
-        """Greedy continuation of each prompt (special tokens dropped), batched, shared prefix run once."""
+        """Greedy continuation of each prompt, as ``model.generate(do_sample=False)`` gives it.
+
+        Prompts are tokenised as lm-eval does; a row stops at the generation config's EOS token;
+        special tokens are dropped from the text. Batched, with the prompts' common leading
+        tokens (instruction, shots) run once. Other generation-config settings are not applied.
+        """
         prompts = list(prompts)
         if not prompts:
             return []
@@ -604,7 +610,7 @@ class Scorer:
         outputs = [""] * len(prompts)
         bar = _progress(self.progress, len(prompts), "generating")
         try:
-            if not self.tree:
+            if not (self.tree and self._head_matches):
                 for i, ids in enumerate(seqs):
                     outputs[i] = self._generate_hf(ids, max_new_tokens)
                     bar.update(1)

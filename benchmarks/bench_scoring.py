@@ -91,12 +91,13 @@ def build_requests(n_items: int, shots: int) -> list[Request]:
     return reqs
 
 
-def time_ours(lm: LoadedModel, reqs: list[Request], batch_size) -> tuple[float, list[float], Scorer]:
+def time_ours(lm: LoadedModel, reqs: list[Request], batch_size) -> tuple[float, list[float], Scorer, float]:
+    """Wall seconds, scores, the scorer (its stats) and process CPU seconds (all threads) of one run."""
     scorer = Scorer(lm, batch_size=batch_size, progress=False)
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     scores = scorer.loglikelihood(reqs)
     _sync()
-    return time.perf_counter() - start, scores, scorer
+    return time.perf_counter() - start, scores, scorer, time.process_time() - cpu
 
 
 def time_lm_eval(hflm, reqs: list[Request]) -> tuple[float, list[float]]:
@@ -131,10 +132,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--items", type=int, default=None, help="items (2 requests each); default 100, 7b: 640")
     ap.add_argument("--shots", default="0,4,16")
     ap.add_argument("--batch-size", default=None, help="rows per forward for ours, requests for lm-eval; default 32 on CPU, auto on GPU")
-    ap.add_argument("--lm-eval-requests", default=None, help="cap per shot count, e.g. 200,100,40 (default on CPU)")
+    ap.add_argument("--lm-eval-requests", default=None, help="cap per shot count (default on CPU: 200,60,20)")
     ap.add_argument("--no-lm-eval", action="store_true")
     ap.add_argument("--peak-tflops", type=float, default=None, help="accelerator peak (bf16 dense) for MFU")
-    ap.add_argument("--repeats", type=int, default=2, help="timed runs per engine and shot count (interleaved; best kept)")
+    ap.add_argument("--repeats", type=int, default=2, help="rounds of timed runs of both engines (best kept)")
+    ap.add_argument("--ours-extra", type=int, default=2, help="further rounds of ours alone (cheap; steadies ours(k)/ours(0))")
     ap.add_argument("--layers", type=int, default=None, help="fewer layers than the preset (smoke tests only)")
     args = ap.parse_args(argv)
 
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     batch_size = args.batch_size or ("auto" if cuda else "32")
     batch_size = batch_size if batch_size == "auto" else int(batch_size)
     caps = [int(c) for c in args.lm_eval_requests.split(",")] if args.lm_eval_requests else (
-        [2 * n_items] * len(shots) if cuda else [200, 100, 40][: len(shots)] + [40] * max(0, len(shots) - 3)
+        [2 * n_items] * len(shots) if cuda else [200, 60, 20][: len(shots)] + [20] * max(0, len(shots) - 3)
     )
     run_lm_eval = not args.no_lm_eval and (args.preset == "gpt2-small" or args.lm_eval_requests is not None)
 
@@ -161,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
         f"torch threads {torch.get_num_threads()}, tokenizer: byte-level BPE ({len(tokenizer)} tokens)"
     )
     print(f"requests: {n_items} generated items x 2 candidates = {2 * n_items} per shot count (zero_shot format); "
-          f"batch size {batch_size} (ours: contexts, lm-eval: requests); best of {args.repeats} interleaved runs")
+          f"batch size {batch_size} (ours: contexts, lm-eval: requests); best of {args.repeats + args.ours_extra} runs (ours), "
+          f"{args.repeats} (lm-eval), round robin")
 
     hflm = None
     if run_lm_eval:
@@ -173,32 +176,43 @@ def main(argv: list[str] | None = None) -> None:
         hflm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size if batch_size != "auto" else "auto")
     # warm-up (first-call allocations, kernel selection), not timed
     warm = build_requests(2, 0)
-    time_ours(lm, warm, batch_size)
+    time_ours(lm, warm, batch_size)  # noqa: the result is thrown away
     if hflm is not None:
         time_lm_eval(hflm, warm)
 
-    rows, ours_time = [], {}
-    for k, cap in zip(shots, caps):
-        reqs = build_requests(n_items, k)
-        sub = reqs[: min(cap, len(reqs))]
-        t_ours = t_theirs = float("inf")
-        for _ in range(args.repeats):  # interleaved, so that both engines see the same machine load
-            t, scores, scorer = time_ours(lm, reqs, batch_size)
-            t_ours = min(t_ours, t)
-            if hflm is not None:
-                t, theirs = time_lm_eval(hflm, sub)
-                t_theirs = min(t_theirs, t)
-        ours_time[k] = t_ours
-        ctx_tokens = len(tokenizer(reqs[0].context)["input_ids"])
-        row = {"shots": k, "ctx": ctx_tokens, "ours": len(reqs) / t_ours, "stats": scorer.stats}
+    # Round robin over shot counts and engines, so that slow spells of a shared machine hit all
+    # cells alike; final rounds of ours alone (cheap) steady ours(16 shots)/ours(0 shots).
+    requests = {k: build_requests(n_items, k) for k in shots}
+    subsets = {k: requests[k][: min(cap, len(requests[k]))] for k, cap in zip(shots, caps)}
+    t_ours = {k: float("inf") for k in shots}
+    t_theirs, cpu_ours = dict(t_ours), dict(t_ours)
+    results: dict[int, tuple] = {}
+    for rnd in range(args.repeats + args.ours_extra):
+        for k in shots:
+            t, scores, scorer, cpu = time_ours(lm, requests[k], batch_size)
+            t_ours[k], cpu_ours[k] = min(t_ours[k], t), min(cpu_ours[k], cpu)
+            results.setdefault(k, (scores, scorer))
+            if hflm is not None and rnd < args.repeats:
+                t, theirs = time_lm_eval(hflm, subsets[k])
+                t_theirs[k] = min(t_theirs[k], t)
+                results[k] = (results[k][0], results[k][1], theirs)
+            print(f"  round {rnd + 1}: {k} shots", file=sys.stderr, flush=True)
+
+    rows, ours_time = [], t_ours
+    for k in shots:
+        reqs, scores, scorer = requests[k], results[k][0], results[k][1]
+        row = {"shots": k, "ctx": len(tokenizer(reqs[0].context)["input_ids"]), "ours": len(reqs) / t_ours[k],
+               "stats": scorer.stats}
         if hflm is not None:
-            row.update(theirs=len(sub) / t_theirs, n_theirs=len(sub), diff=max(abs(a - b) for a, b in zip(scores, theirs)))
+            theirs = results[k][2]
+            row.update(theirs=len(subsets[k]) / t_theirs[k], n_theirs=len(subsets[k]),
+                       diff=max(abs(a - b) for a, b in zip(scores, theirs)))
         if report_flops:
             flops = 2.0 * n_body * scorer.stats.tokens  # weight-matmul FLOPs of the tokens run (2N; attention not counted)
             naive = sum(len(tokenizer(r.context + r.continuation)["input_ids"]) - 1 for r in reqs)
-            row.update(tok_s=scorer.stats.tokens / t_ours, naive_tok_s=naive / t_ours, tflops=flops / t_ours / 1e12)
+            row.update(tok_s=scorer.stats.tokens / t_ours[k], naive_tok_s=naive / t_ours[k],
+                       tflops=flops / t_ours[k] / 1e12)
         rows.append(row)
-        print(f"  done: {k} shots", file=sys.stderr, flush=True)
 
     print()
     head = f"{'shots':>5} | {'context tok':>11} | {'ours req/s':>10} | {'lm-eval req/s':>13} | {'lm-eval n':>9} | {'ours/lm-eval':>12} | {'max |diff|':>10}"
@@ -212,7 +226,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{r['shots']:5d} | {r['ctx']:11d} | {r['ours']:10.2f} | {theirs} | {n} | {ratio} | {diff}")
     if 0 in ours_time and max(shots) > 0:
         k = max(shots)
-        print(f"\nours: time at {k} shots / time at 0 shots = {ours_time[k] / ours_time[0]:.2f}")
+        print(f"\nours: time at {k} shots / time at 0 shots = {ours_time[k] / ours_time[0]:.2f}"
+              f" (process CPU time: {cpu_ours[k]:.1f} s / {cpu_ours[0]:.1f} s = {cpu_ours[k] / cpu_ours[0]:.2f})")
     capped = [r for r in rows if "n_theirs" in r and r["n_theirs"] < 2 * n_items]
     if capped:
         print("lm-eval scored the first " + ", ".join(f"{r['n_theirs']} ({r['shots']} shots)" for r in capped)
