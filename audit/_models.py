@@ -64,13 +64,9 @@ def load_model(
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
     revision: str | None = None,
-    device_map: str | dict | None = None,
+    device_map: str | dict | None = None,  # e.g. "auto": accelerate spreads a model too large for one GPU
 ) -> LoadedModel:
-    """Load a causal LM and its tokenizer for scoring. Pads with EOS when the tokenizer has no pad token.
-
-    ``device_map`` (e.g. ``"auto"``) spreads a model larger than one GPU over the devices with
-    accelerate; the scorer feeds inputs to the device of the input embeddings.
-    """
+    """Load a causal LM and its tokenizer for scoring. Pads with EOS when the tokenizer has no pad token."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     name, path = resolve_model_path(spec)
@@ -90,9 +86,8 @@ def load_model(
     common = {"trust_remote_code": trust_remote_code, "revision": revision}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **common)
-        placement = {"device_map": device_map} if device_map is not None else {}
         model = AutoModelForCausalLM.from_pretrained(
-            source, dtype=torch_dtype, use_safetensors=None if allow_pickle else True, **placement, **common
+            source, dtype=torch_dtype, use_safetensors=None if allow_pickle else True, device_map=device_map, **common
         )
     except (OSError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -101,7 +96,7 @@ def load_model(
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     if device_map is None:
         model.to(dev)
-    else:
+    else:  # placed by accelerate; inputs go where the embeddings are
         dev = model.get_input_embeddings().weight.device
     model.eval()
     identity = {

@@ -51,7 +51,7 @@ def build_tokenizer(vocab_size: int = 8000):
 
 
 def build_model(preset: str, tokenizer, device: str, layers: int | None = None):
-    """Random weights in the shape of GPT-2 small (float32) or Llama 7B (bf16); ``layers`` shrinks it for smoke tests."""
+    """Random weights shaped as GPT-2 small (float32) or Llama 7B (bf16); ``layers`` shrinks it (smoke tests)."""
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
     eos = tokenizer.eos_token_id
@@ -131,12 +131,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--items", type=int, default=None, help="items (2 requests each); default 100, 7b: 640")
     ap.add_argument("--shots", default="0,4,16")
-    ap.add_argument("--batch-size", default=None, help="rows per forward for ours, requests for lm-eval; default 32 on CPU, auto on GPU")
+    ap.add_argument("--batch-size", default=None, help="contexts per forward (ours), requests (lm-eval); default 32 on CPU, auto on GPU")
     ap.add_argument("--lm-eval-requests", default=None, help="cap per shot count (default on CPU: 200,60,20)")
     ap.add_argument("--no-lm-eval", action="store_true")
     ap.add_argument("--peak-tflops", type=float, default=None, help="accelerator peak (bf16 dense) for MFU")
     ap.add_argument("--repeats", type=int, default=2, help="rounds of timed runs of both engines (best kept)")
-    ap.add_argument("--ours-extra", type=int, default=2, help="further rounds of ours alone (cheap; steadies ours(k)/ours(0))")
+    ap.add_argument("--ours-extra", type=int, default=2, help="more rounds of ours alone (steadies ours(k)/ours(0))")
     ap.add_argument("--layers", type=int, default=None, help="fewer layers than the preset (smoke tests only)")
     args = ap.parse_args(argv)
 
@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
         f"torch threads {torch.get_num_threads()}, tokenizer: byte-level BPE ({len(tokenizer)} tokens)"
     )
     print(f"requests: {n_items} generated items x 2 candidates = {2 * n_items} per shot count (zero_shot format); "
-          f"batch size {batch_size} (ours: contexts, lm-eval: requests); best of {args.repeats + args.ours_extra} runs (ours), "
+          f"batch size {batch_size} (ours: contexts, lm-eval: requests); "
+          f"best of {args.repeats + args.ours_extra} runs (ours), "
           f"{args.repeats} (lm-eval), round robin")
 
     hflm = None
@@ -208,14 +209,15 @@ def main(argv: list[str] | None = None) -> None:
             row.update(theirs=len(subsets[k]) / t_theirs[k], n_theirs=len(subsets[k]),
                        diff=max(abs(a - b) for a, b in zip(scores, theirs)))
         if report_flops:
-            flops = 2.0 * n_body * scorer.stats.tokens  # weight-matmul FLOPs of the tokens run (2N; attention not counted)
+            flops = 2.0 * n_body * scorer.stats.tokens  # weight matmuls of the tokens run (2N; no attention)
             naive = sum(len(tokenizer(r.context + r.continuation)["input_ids"]) - 1 for r in reqs)
             row.update(tok_s=scorer.stats.tokens / t_ours[k], naive_tok_s=naive / t_ours[k],
                        tflops=flops / t_ours[k] / 1e12)
         rows.append(row)
 
     print()
-    head = f"{'shots':>5} | {'context tok':>11} | {'ours req/s':>10} | {'lm-eval req/s':>13} | {'lm-eval n':>9} | {'ours/lm-eval':>12} | {'max |diff|':>10}"
+    head = (f"{'shots':>5} | {'context tok':>11} | {'ours req/s':>10} | {'lm-eval req/s':>13} | {'lm-eval n':>9} | "
+            f"{'ours/lm-eval':>12} | {'max |diff|':>10}")
     print(head)
     print("-" * len(head))
     for r in rows:

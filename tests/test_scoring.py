@@ -40,7 +40,9 @@ def _bpe_tokenizer(bos: bool):
     tok.train_from_iterator(texts, trainer)
     if bos:
         tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
-        return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tok, bos_token="<s>", eos_token="<|endoftext|>", pad_token="<|endoftext|>"
+        )
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>", pad_token="<|endoftext|>"
     )
@@ -132,7 +134,8 @@ def test_tokenisation_is_lm_evals(llama):
     for ctx, cont in [("The nurse met the", " doctor"), ("Answer: The ", "nurse"), ("x", "")]:
         assert [list(x) for x in encode_pair(tok, ctx, cont)] == [list(x) for x in hf._encode_pair(ctx, cont)]
         assert request_tokens(tok, ctx, cont)[0][0] == tok.bos_token_id  # Llama-style BOS, as lm-eval adds it
-    assert request_tokens(tok, "", " nurse") == ([tok.bos_token_id], tok(" nurse", add_special_tokens=False)["input_ids"])
+    nurse = tok(" nurse", add_special_tokens=False)["input_ids"]
+    assert request_tokens(tok, "", " nurse") == ([tok.bos_token_id], nurse)
     # batched tokenisation inside the scorer gives the same ids as one request at a time
     reqs = _requests(4)
     batched = _scoring._tokenize_requests(tok, reqs)
@@ -219,7 +222,7 @@ def test_bpe_merge_across_the_prefix_boundary(gpt2, monkeypatch):
 
 
 def test_empty_prefix(gpt2):
-    reqs = [Request("", ITEMS[i].sentence + " Here, the", continuation(c)) for i in range(4) for c in ITEMS[i].candidates]
+    reqs = [Request("", it.sentence + " Here, the", continuation(c)) for it in ITEMS[:4] for c in it.candidates]
     scorer = Scorer(gpt2, batch_size=3)
     assert _max_diff(scorer.loglikelihood(reqs), _lm_eval(gpt2, reqs)) <= 1e-4
     assert scorer.stats.prefix_reuse == 0 and scorer.stats.fallbacks == 0
@@ -312,7 +315,8 @@ def test_loaded_with_a_device_map(gpt2, tmp_path):
     mapped = load_model(str(tmp_path), device="cpu", dtype="float32", device_map="auto")
     assert mapped.device == torch.device("cpu")
     reqs = _requests(3)
-    assert _max_diff(Scorer(mapped, batch_size=4).loglikelihood(reqs), Scorer(gpt2, batch_size=4).loglikelihood(reqs)) <= 1e-5
+    expected = Scorer(gpt2, batch_size=4).loglikelihood(reqs)
+    assert _max_diff(Scorer(mapped, batch_size=4).loglikelihood(reqs), expected) <= 1e-5
 
 
 def test_stats_count_work(gpt2):
