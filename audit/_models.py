@@ -94,6 +94,7 @@ def load_model(
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
     revision: str | None = None,
+    device_map: str | dict | None = None,  # e.g. "auto": accelerate spreads a model too large for one GPU
 ) -> LoadedModel:
     """Load a causal LM and its tokenizer for scoring. Pads with EOS when the tokenizer has no pad token."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -109,14 +110,18 @@ def load_model(
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **common)
         model = AutoModelForCausalLM.from_pretrained(
-            source, dtype=torch_dtype, use_safetensors=None if allow_pickle else True, **common
+            source, dtype=torch_dtype, use_safetensors=None if allow_pickle else True, device_map=device_map, **common
         )
     except Exception as exc:  # any failure inside from_pretrained is a broken or unsupported model
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(f"cannot load model '{spec}': {first}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-    model.to(dev).eval()
+    if device_map is None:
+        model.to(dev)
+    else:  # placed by accelerate; inputs go where the embeddings are
+        dev = model.get_input_embeddings().weight.device
+    model.eval()
     identity = {
         "model": name,
         "source": "reference" if _is_reference(spec) else ("local" if path is not None else "hub"),

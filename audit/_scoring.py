@@ -1,19 +1,52 @@
 """Scoring: the log-likelihood of a continuation given a context, and greedy generation.
 
-Tokenisation follows lm-evaluation-harness (``HFLM._encode_pair``): trailing spaces of the context
-move to the continuation, the pair is encoded whole, and the continuation is what the whole adds
-to the context's tokens, so our numbers are comparable with theirs.
+Tokenisation follows lm-evaluation-harness (``HFLM`` with its defaults): trailing spaces of the
+context move to the continuation; the context is encoded alone, the pair is encoded whole, and the
+continuation is what the whole adds beyond the context's length; the tokenizer's own special
+tokens are added (e.g. a Llama BOS) unless the text already starts with the BOS/EOS string; an
+empty context conditions on the BOS (else EOS) token. So our numbers are comparable with theirs.
+
+The engine avoids the repeated work that ``HFLM.loglikelihood`` does for every request:
+
+1. Shared prefix: the requests of a condition share ``Request.prefix`` (instruction, pre-prompt,
+   few-shot shots). Its tokens run through the model once; every batch row then attends to its
+   key/value cache (the batch-1 cache is expanded, not copied, over the batch), so the cost of
+   16 shots is paid once per condition instead of once per request.
+2. Shared context: the requests with the same context (an item's candidates) form one row, the
+   query followed by each candidate's tokens. A 4D attention mask lets a candidate's tokens see the
+   prefix, the query and earlier tokens of the same candidate only, and position ids restart after
+   the query for each candidate, so every candidate is scored exactly as if it were alone.
+3. Rows are sorted by length (longest first) and batched; the LM head runs only at the positions
+   whose next token is a continuation token; log-softmax is taken in float32.
+
+Correctness of the prefix reuse does not rest on the prefix string: the cached tokens are the
+longest run that the prefix's tokens share with every context's own tokens (lm-eval's
+tokenisation of the whole context), so a BPE merge across the prefix/query boundary shortens the
+shared run by a token or two; a request whose tokens diverge from the prefix's further back than
+``BOUNDARY_SLACK`` tokens is scored without the cached prefix (counted in ``stats.fallbacks``).
+
+Models whose attention this scheme cannot express (sliding-window or linear-attention layers,
+attention kernels other than SDPA/eager, very old transformers) are scored on a plain path: one
+right-padded row per request, as lm-eval does, still sorted and batched.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+import inspect
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from ._models import LoadedModel
+
+BOUNDARY_SLACK = 8  # prefix tokens a BPE merge at the prefix/query boundary may cost before we fall back
+DEFAULT_MAX_LENGTH = 2048  # lm-eval's fallback context length
+_AUTO_BATCH = {"cuda": 256, "cpu": 32}  # first try of batch_size="auto" (contexts per forward pass)
+_PACK_TOKENS = {"cuda": 1024, "cpu": 256}  # tokens per packed row (more contexts per row: less KV copying)
+_OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
 @dataclass(frozen=True)
@@ -29,70 +62,621 @@ class Request:
         return self.prefix + self.query
 
 
-def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+@dataclass
+class ScoringStats:
+    """Work counters, cumulative over a scorer's calls (``reset()`` to start over)."""
+
+    requests: int = 0  # log-likelihood requests answered
+    forward_passes: int = 0  # model calls: shared prefixes, batches, generation steps
+    tokens: int = 0  # token positions run through the model (padding excluded)
+    prefix_reuse: int = 0  # requests scored on top of a cached shared prefix
+    fallbacks: int = 0  # requests with a prefix scored without it (tokens diverge from the prefix's)
+    generated: int = 0  # prompts answered by generate()
+
+    def reset(self) -> None:
+        for name in self.as_dict():
+            setattr(self, name, 0)
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- tokenisation (lm-eval)
+
+
+def _prefix_token_id(tokenizer) -> int | None:
+    """lm-eval's ``HFLM.prefix_token_id``: what an empty context conditions on."""
+    return tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+
+
+def _special_kwargs(tokenizer, text: str) -> dict:
+    """lm-eval's ``HFLM.tok_encode``: the tokenizer's default special tokens, none if the text starts with BOS."""
+    pid = _prefix_token_id(tokenizer)
+    if pid is not None:
+        marker = tokenizer.decode([pid])
+        if marker and text.startswith(marker):
+            return {"add_special_tokens": False}
+    return {}
+
+
+def _encode_many(tokenizer, texts: Sequence[str]) -> list[list[int]]:
+    """``tok_encode`` of each text, batched per special-token setting (same ids as one call each)."""
+    out: list[list[int]] = [[] for _ in texts]
+    buckets: dict[bool, list[int]] = {}
+    for i, text in enumerate(texts):
+        buckets.setdefault(bool(_special_kwargs(tokenizer, text)), []).append(i)
+    for plain, idx in buckets.items():
+        kw = {"add_special_tokens": False} if plain else {}
+        ids = tokenizer([texts[i] for i in idx], **kw)["input_ids"]
+        for i, row in zip(idx, ids):
+            out[i] = list(row)
+    return out
+
+
+def _split_spaces(context: str, continuation: str) -> tuple[str, str]:
     n_spaces = len(context) - len(context.rstrip())
     if n_spaces > 0:
-        continuation = context[-n_spaces:] + continuation
-        context = context[:-n_spaces]
-    whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
-    ctx = tokenizer(context, add_special_tokens=False)["input_ids"]
-    return whole[: len(ctx)], whole[len(ctx) :]
+        return context[:-n_spaces], context[-n_spaces:] + continuation
+    return context, continuation
 
 
-def _prepend_bos(tokenizer, ctx: list[int]) -> list[int]:
-    """An empty context still needs one token to condition on: as lm-eval, the BOS (else EOS) token."""
-    if ctx:
-        return ctx
-    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    return [bos]
+def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """lm-eval's ``TemplateLM._encode_pair`` for a causal model: (context tokens, continuation tokens)."""
+    context, continuation = _split_spaces(context, continuation)
+    whole, ctx = _encode_many(tokenizer, [context + continuation, context])
+    return ctx, whole[len(ctx) :]
+
+
+def request_tokens(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """lm-eval's ``TemplateLM.loglikelihood`` tokenisation of one request, empty context included."""
+    pid = _prefix_token_id(tokenizer)
+    if context == "":
+        cont = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+        return (cont[:1], cont[1:]) if cont and cont[0] == pid else ([pid], cont)
+    ctx, cont = encode_pair(tokenizer, context, continuation)
+    return (ctx or [pid]), cont  # a context of spaces only: lm-eval would fail; condition on BOS/EOS
+
+
+def _tokenize_requests(tokenizer, requests: Sequence[Request]) -> list[tuple[list[int], list[int]]]:
+    """``request_tokens`` for many requests, with unique strings encoded once in batched calls."""
+    pairs = [_split_spaces(r.context, r.continuation) for r in requests]
+    texts = sorted({t for (c, k), r in zip(pairs, requests) if r.context != "" for t in (c, c + k)})
+    ids = dict(zip(texts, _encode_many(tokenizer, texts)))
+    pid = _prefix_token_id(tokenizer)
+    out = []
+    for r, (c, k) in zip(requests, pairs):
+        if r.context == "":
+            out.append(request_tokens(tokenizer, "", r.continuation))
+            continue
+        ctx = ids[c]
+        out.append(((ctx or [pid]), ids[c + k][len(ctx) :]))
+    return out
+
+
+def max_length(model, tokenizer) -> int:
+    """lm-eval's ``resolve_max_length``: the model's context length."""
+    configs = [getattr(model.config, "text_config", None), model.config]
+    for cfg in configs:
+        for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+            value = getattr(cfg, attr, None) if cfg is not None else None
+            if isinstance(value, int) and value > 0:
+                return value
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and 0 < limit < 10**12:
+        return limit
+    return DEFAULT_MAX_LENGTH
+
+
+# --------------------------------------------------------------------------- planning (pure)
+
+
+def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def plan_shared_prefix(
+    prefix_ids: Sequence[int], contexts: Sequence[Sequence[int]], slack: int = BOUNDARY_SLACK
+) -> tuple[int, list[bool]]:
+    """How many prefix tokens to compute once for these contexts, and which contexts may use them.
+
+    A context may use the cached tokens only if they are exactly its own first tokens; each keeps
+    at least one token of its own (the one whose logits score the first continuation token). The
+    shared length is the shortest such agreement among the contexts that agree with all but the
+    last ``slack`` prefix tokens (the others, ``False``, are scored without the cache), extended
+    over any further tokens that all of those contexts have in common.
+    """
+    if not prefix_ids:
+        return 0, [False] * len(contexts)
+    agree = [min(common_prefix_len(prefix_ids, c), len(c) - 1) for c in contexts]
+    floor = max(1, len(prefix_ids) - slack)
+    usable = [a >= floor for a in agree]
+    if not any(usable):
+        return 0, usable
+    shared = min(a for a, u in zip(agree, usable) if u)
+    # the contexts may agree beyond the prefix string (e.g. every query opens with "Sentence: The")
+    mine = [c for c, u in zip(contexts, usable) if u]
+    limit = min(len(c) for c in mine) - 1
+    while shared < limit and all(c[shared] == mine[0][shared] for c in mine):
+        shared += 1
+    return shared, usable
+
+
+@dataclass
+class _Unit:
+    """One batch row: a context and the distinct continuations scored after it."""
+
+    ctx: tuple[int, ...]
+    conts: list[tuple[int, ...]] = field(default_factory=list)
+    owners: list[list[int]] = field(default_factory=list)  # request indices of each continuation
+
+    def width(self, shared: int) -> int:
+        return len(self.ctx) - shared + sum(max(len(c) - 1, 0) for c in self.conts)
+
+
+def _units(indices: Iterable[int], tokens: Sequence[tuple[list[int], list[int]]]) -> list[_Unit]:
+    by_ctx: dict[tuple[int, ...], _Unit] = {}
+    for i in indices:
+        ctx, cont = tuple(tokens[i][0]), tuple(tokens[i][1])
+        unit = by_ctx.setdefault(ctx, _Unit(ctx))
+        if cont in unit.conts:
+            unit.owners[unit.conts.index(cont)].append(i)
+        else:
+            unit.conts.append(cont)
+            unit.owners.append([i])
+    return list(by_ctx.values())
+
+
+def _rows_needed(widths: Sequence[int], pack_tokens: int) -> int:
+    """Rows for contexts of these widths: enough for ``pack_tokens`` each, at most one per context."""
+    return max(1, min(len(widths), -(-sum(widths) // max(1, pack_tokens))))
+
+
+def tree_mask(units: torch.Tensor, branches: torch.Tensor, shared: int) -> torch.Tensor:
+    """Boolean attention mask ``[rows, 1, width, shared + width]`` (True = may attend).
+
+    A row packs several contexts one after another: ``units[r, i]`` numbers the context a token
+    belongs to (-1 for padding), ``branches[r, i]`` is 0 for a query token and ``j + 1`` for a
+    token of continuation ``j``. A real token sees the shared prefix, the earlier query tokens of
+    its own context and the earlier tokens of its own continuation; a padding token sees only
+    itself (a query row with no key at all is NaN in SDPA).
+    """
+    rows, width = units.shape
+    pos = torch.arange(width, device=units.device)
+    causal = (pos[:, None] >= pos[None, :])[None]
+    real_q = (units >= 0)[:, :, None]
+    same_unit = units[:, :, None] == units[:, None, :]
+    br_q, br_k = branches[:, :, None], branches[:, None, :]
+    own = causal & real_q & same_unit & ((br_k == 0) | (br_k == br_q))
+    own = own | torch.eye(width, dtype=torch.bool, device=units.device)[None]
+    pre = real_q.expand(rows, width, shared)
+    return torch.cat([pre, own], dim=-1)[:, None]
+
+
+# --------------------------------------------------------------------------- cache helpers
+
+
+def _supports_tree_path(model) -> bool:
+    """Decoder-only, full attention in every layer, SDPA/eager kernels, transformers with cache layers."""
+    try:
+        from transformers.cache_utils import DynamicCache, DynamicLayer
+    except ImportError:
+        return False
+    cfg = model.config
+    if getattr(cfg, "is_encoder_decoder", False):
+        return False
+    if getattr(cfg, "_attn_implementation", None) not in ("sdpa", "eager"):
+        return False
+    try:
+        layers = DynamicCache(config=cfg).layers
+    except Exception:  # noqa: BLE001 - an exotic config: use the plain path
+        return False
+    if not layers or any(type(layer) is not DynamicLayer for layer in layers):
+        return False
+    params = inspect.signature(model.base_model.forward).parameters
+    return {"position_ids", "attention_mask"} <= set(params) and bool({"cache", "past_key_values"} & set(params))
+
+
+def _prefix_cache(config, prefix_kv, rows: int, keep: bool):
+    """A cache whose layers hold the shared prefix's keys/values expanded (a view) over ``rows``.
+
+    ``keep=False`` (scoring): a forward pass attends to prefix + new states but stores nothing,
+    so memory holds one layer's concatenation at a time. ``keep=True`` (generation): the cache
+    grows as usual.
+    """
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    class _SharedLayer(DynamicLayer):
+        def update(self, key_states, value_states, *args, **kwargs):
+            keys = torch.cat([self.keys, key_states], dim=-2)
+            values = torch.cat([self.values, value_states], dim=-2)
+            if keep:
+                self.keys, self.values = keys, values
+            return keys, values
+
+    cache = DynamicCache(config=config)
+    layers = []
+    for keys, values in prefix_kv:
+        layer = _SharedLayer()
+        layer.device = keys.device
+        layer.keys = keys.expand(rows, -1, -1, -1)
+        layer.values = values.expand(rows, -1, -1, -1)
+        layer.is_initialized = True
+        layers.append(layer)
+    cache.layers = layers
+    return cache
+
+
+def _progress(enabled: bool | None, total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    on = enabled is not False and total > 0 and sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, disable=not on, leave=False)
+
+
+# --------------------------------------------------------------------------- the scorer
 
 
 class Scorer:
-    """Batched log-likelihood scoring and greedy generation on one loaded model."""
+    """Batched log-likelihood scoring and greedy generation on one loaded model.
 
-    def __init__(self, model: LoadedModel, batch_size: int | str = 16):
+    ``batch_size`` is the number of contexts per forward pass (a context with all its
+    continuations, e.g. an item's two candidates; on the plain path, one request; in
+    ``generate``, one prompt); ``"auto"`` starts large and halves on out-of-memory. The contexts
+    of a pass are packed one after another into rows of at most ``pack_tokens`` tokens (a longer
+    context gets a row of its own), so that the shared prefix's keys/values are copied per row,
+    not per context. ``progress``: None shows a bar when stderr is a terminal, False never.
+    ``prefix_cache=False`` turns off the shared-prefix reuse (for checks and timing).
+    """
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        batch_size: int | str = "auto",
+        *,
+        progress: bool | None = None,
+        prefix_cache: bool = True,
+        pack_tokens: int | None = None,
+    ):
         self.lm = model
-        self.batch_size = 16 if batch_size == "auto" else max(1, int(batch_size))
+        self.auto = batch_size == "auto"
+        self.batch_size = _AUTO_BATCH.get(self._device.type, 32) if self.auto else max(1, int(batch_size))
+        self.pack_tokens = pack_tokens or _PACK_TOKENS.get(self._device.type, 256)
+        self.progress = progress
+        self.prefix_cache = prefix_cache
+        self.stats = ScoringStats()
+        self.max_length = max_length(model.model, model.tokenizer)
+        self.tree = _supports_tree_path(model.model)
+        if self.tree:
+            params = inspect.signature(model.model.base_model.forward).parameters
+            self._cache_kw = "cache" if "cache" in params else "past_key_values"
+            self._head_matches = self._check_head()
+
+    # ------------------------------------------------------------------ model plumbing
+
+    @property
+    def _device(self) -> torch.device:
+        """Where inputs go: the input embeddings' device (the first device under a device map)."""
+        try:
+            return self.lm.model.get_input_embeddings().weight.device
+        except (AttributeError, NotImplementedError):
+            return torch.device(self.lm.device)
+
+    def _mask_for_kernel(self, mask: torch.Tensor) -> torch.Tensor:
+        """SDPA takes the boolean mask; eager attention adds a float mask to its scores."""
+        if self.lm.model.config._attn_implementation == "sdpa":
+            return mask
+        dtype = self.lm.model.dtype
+        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
+
+    def _base(self, ids: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor | None, cache):
+        kwargs = {self._cache_kw: cache, "use_cache": True} if cache is not None else {"use_cache": False}
+        if mask is not None and mask.ndim == 4:
+            mask = self._mask_for_kernel(mask)
+        out = self.lm.model.base_model(input_ids=ids, position_ids=pos, attention_mask=mask, **kwargs)
+        self.stats.forward_passes += 1
+        return out.last_hidden_state
+
+    def _head(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = self.lm.model.get_output_embeddings()(hidden)
+        cap = getattr(self.lm.model.config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    @torch.inference_mode()
+    def _check_head(self) -> bool:
+        """Does base model + output embeddings give the model's logits? (Else run the whole model.)"""
+        model = self.lm.model
+        if model.get_output_embeddings() is None:
+            return False
+        ids = torch.tensor([[_prefix_token_id(self.lm.tokenizer) or 0, 1, 2]], device=self._device)
+        pos = torch.arange(3, device=self._device)[None]
+        ours = self._head(self._base(ids, pos, None, None)).float()
+        theirs = model(input_ids=ids, position_ids=pos, use_cache=False).logits.float()
+        self.stats.forward_passes -= 1
+        return ours.shape == theirs.shape and bool(torch.allclose(ours, theirs, rtol=1e-3, atol=1e-3))
+
+    def _logprobs_at(self, ids, pos, mask, cache, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """Float32 log-softmax of the next-token logits at positions (rows, cols) only."""
+        if self._head_matches:
+            hidden = self._base(ids, pos, mask, cache)
+            logits = self._head(hidden[rows.to(hidden.device), cols.to(hidden.device)])
+        else:
+            kwargs = {self._cache_kw: cache, "use_cache": True} if cache is not None else {"use_cache": False}
+            logits = self.lm.model(
+                input_ids=ids, position_ids=pos, attention_mask=self._mask_for_kernel(mask), **kwargs
+            ).logits
+            self.stats.forward_passes += 1
+            logits = logits[rows.to(logits.device), cols.to(logits.device)]
+        return F.log_softmax(logits.float(), dim=-1)
+
+    def _run_prefix(self, shared: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Run the shared prefix once; its per-layer keys and values (batch 1)."""
+        from transformers.cache_utils import DynamicCache
+
+        cache = DynamicCache(config=self.lm.model.config)
+        ids = torch.tensor([list(shared)], device=self._device)
+        pos = torch.arange(len(shared), device=self._device)[None]
+        self._base(ids, pos, torch.ones_like(ids), cache)
+        self.stats.tokens += len(shared)
+        return [(layer.keys, layer.values) for layer in cache.layers]
+
+    def _with_backoff(self, items: list, run) -> Iterable[list]:
+        """Call ``run`` on consecutive slices of ``items``, yielding each slice; halves them on OOM if auto."""
+        start = 0
+        while start < len(items):
+            chunk = items[start : start + self.batch_size]
+            try:
+                run(chunk)
+            except (_OOM, RuntimeError) as exc:
+                if not (self.auto and self.batch_size > 1 and "out of memory" in str(exc).lower()):
+                    raise
+                self.batch_size //= 2
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                continue
+            start += len(chunk)
+            yield chunk
+
+    # ------------------------------------------------------------------ log-likelihood
 
     @torch.inference_mode()
     def loglikelihood(self, requests: Sequence[Request]) -> list[float]:
-        tok = self.lm.tokenizer
-        encoded = []
-        for r in requests:
-            ctx, cont = encode_pair(tok, r.context, r.continuation)
-            encoded.append((_prepend_bos(tok, ctx), cont))
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]) - len(encoded[i][1]))
-        out = [0.0] * len(encoded)
-        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            seqs = [(encoded[i][0] + encoded[i][1])[:-1] for i in idx]
-            width = max(len(s) for s in seqs)
-            ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(seqs), width), dtype=torch.long)
-            for row, s in enumerate(seqs):
-                ids[row, : len(s)] = torch.tensor(s)
-                mask[row, : len(s)] = 1
-            logits = self.lm.model(input_ids=ids.to(self.lm.device), attention_mask=mask.to(self.lm.device)).logits
-            logprobs = F.log_softmax(logits.float(), dim=-1)
-            for row, i in enumerate(idx):
-                ctx, cont = encoded[i]
-                n = len(ctx) + len(cont) - 1
-                positions = torch.arange(n - len(cont), n, device=logprobs.device)
-                targets = torch.tensor(cont, device=logprobs.device)
-                out[i] = float(logprobs[row, positions, targets].sum())
+        """log P(continuation | prefix + query) per request, in input order."""
+        requests = list(requests)
+        if not requests:
+            return []
+        tokens = _tokenize_requests(self.lm.tokenizer, requests)
+        tokens, truncated = self._truncate(tokens)
+        out = [0.0] * len(requests)
+        bar = _progress(self.progress, len(requests), "scoring")
+        try:
+            if self.tree:
+                for shared, units in self._plan(requests, tokens, truncated):
+                    self._score_group(shared, units, out, bar)
+            else:
+                self._score_plain(tokens, out, bar)
+        finally:
+            bar.close()
+        self.stats.requests += len(requests)
         return out
+
+    def _truncate(self, tokens):
+        """As lm-eval: keep the last ``max_length + 1`` tokens of context + continuation."""
+        out, truncated = [], set()
+        for i, (ctx, cont) in enumerate(tokens):
+            excess = len(ctx) + len(cont) - (self.max_length + 1)
+            if excess > 0 and cont:
+                ctx = ctx[excess:] if excess < len(ctx) else []
+                if not ctx:  # the continuation alone is too long: lm-eval refuses it too
+                    raise ValueError(f"continuation of {len(cont)} tokens exceeds the model's {self.max_length}")
+                truncated.add(i)
+            out.append((ctx, cont))
+        return out, truncated
+
+    def _plan(self, requests, tokens, truncated) -> list[tuple[tuple[int, ...], list[_Unit]]]:
+        """Groups of (shared prefix tokens, rows): one per prefix, plus one without a cached prefix."""
+        by_prefix: dict[str, list[int]] = {}
+        for i, r in enumerate(requests):
+            by_prefix.setdefault(r.prefix if self.prefix_cache and i not in truncated else "", []).append(i)
+        groups, plain = [], by_prefix.pop("", [])
+        prefixes = list(by_prefix)
+        for prefix, prefix_ids in zip(prefixes, _encode_many(self.lm.tokenizer, prefixes)):
+            idx = by_prefix[prefix]
+            shared, usable = plan_shared_prefix(prefix_ids, [tokens[i][0] for i in idx], BOUNDARY_SLACK)
+            if shared == 0:
+                usable = [False] * len(idx)
+            else:
+                mine = [i for i, u in zip(idx, usable) if u]
+                groups.append((tuple(tokens[mine[0]][0][:shared]), _units(mine, tokens)))
+            rest = [i for i, u in zip(idx, usable) if not u]
+            self.stats.fallbacks += len(rest)
+            self.stats.prefix_reuse += len(idx) - len(rest)
+            plain += rest
+        if plain:
+            groups.append(((), _units(sorted(plain), tokens)))
+        return groups
+
+    def _score_group(self, shared: tuple[int, ...], units: list[_Unit], out: list[float], bar) -> None:
+        prefix_kv = self._run_prefix(shared) if shared else None
+        units = sorted(units, key=lambda u: (-u.width(len(shared)), u.ctx))
+        for chunk in self._with_backoff(units, lambda chunk: self._score_rows(chunk, shared, prefix_kv, out)):
+            bar.update(sum(len(o) for u in chunk for o in u.owners))
+
+    def _score_rows(self, units: list[_Unit], shared: tuple[int, ...], prefix_kv, out: list[float]) -> None:
+        """One forward pass for these contexts, packed into rows of about ``pack_tokens`` tokens."""
+        m = len(shared)
+        n_rows = _rows_needed([u.width(m) for u in units], self.pack_tokens)
+        ids: list[list[int]] = [[] for _ in range(n_rows)]
+        unit_ids, branch_ids, poss = ([[] for _ in range(n_rows)] for _ in range(3))
+        positions: dict[tuple[int, int], int] = {}  # (row, column) whose logits are needed -> index
+        at, targets, slots = [], [], []  # one entry per scored token
+        owners: list[list[int]] = []
+        for unit in sorted(units, key=lambda u: -u.width(m)):  # longest first onto the shortest row
+            r = min(range(n_rows), key=lambda k: (len(ids[k]), k))
+            row, u = ids[r], (unit_ids[r][-1] + 1 if unit_ids[r] else 0)
+            query = list(unit.ctx[m:])
+            q0, q = len(row), len(query)
+            row += query
+            unit_ids[r] += [u] * q
+            branch_ids[r] += [0] * q
+            poss[r] += range(m, m + q)
+            for j, cont in enumerate(unit.conts):
+                slot = len(owners)
+                owners.append(unit.owners[j])
+                start = len(row)
+                row += cont[:-1]
+                unit_ids[r] += [u] * (len(cont) - 1)
+                branch_ids[r] += [j + 1] * (len(cont) - 1)
+                poss[r] += range(m + q, m + q + len(cont) - 1)
+                for t, token in enumerate(cont):  # first tokens of all candidates share one position
+                    where = (r, q0 + q - 1 if t == 0 else start + t - 1)
+                    at.append(positions.setdefault(where, len(positions)))
+                    targets.append(token)
+                    slots.append(slot)
+        width = max(len(row) for row in ids)
+        pad = self.lm.tokenizer.pad_token_id if self.lm.tokenizer.pad_token_id is not None else 0
+        dev = self._device
+
+        def padded(lists, fill):
+            return torch.tensor([x + [fill] * (width - len(x)) for x in lists], device=dev)
+
+        sums = torch.zeros(len(owners), dtype=torch.float64)
+        if targets:
+            cache = _prefix_cache(self.lm.model.config, prefix_kv, len(ids), keep=False) if prefix_kv else None
+            mask = tree_mask(padded(unit_ids, -1), padded(branch_ids, 0), m)
+            rows, cols = torch.tensor(list(positions)).T
+            logprobs = self._logprobs_at(padded(ids, pad), padded(poss, 0), mask, cache, rows, cols)
+            picked = logprobs[torch.tensor(at, device=logprobs.device), torch.tensor(targets, device=logprobs.device)]
+            sums.index_add_(0, torch.tensor(slots), picked.double().cpu())
+        self.stats.tokens += sum(len(row) for row in ids)
+        for slot, requests in enumerate(owners):
+            for i in requests:
+                out[i] = float(sums[slot])
+
+    def _score_plain(self, tokens, out: list[float], bar) -> None:
+        """One right-padded row per request through the whole model (models the tree path cannot serve)."""
+        order = sorted(range(len(tokens)), key=lambda i: (-len(tokens[i][0]) - len(tokens[i][1]), i))
+        pad = self.lm.tokenizer.pad_token_id if self.lm.tokenizer.pad_token_id is not None else 0
+
+        def run(idx: list[int]) -> None:
+            seqs = [(tokens[i][0] + tokens[i][1])[:-1] for i in idx]
+            width = max(len(s) for s in seqs)
+            ids = torch.tensor([s + [pad] * (width - len(s)) for s in seqs], device=self._device)
+            mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], device=self._device)
+            logits = self.lm.model(input_ids=ids, attention_mask=mask).logits
+            self.stats.forward_passes += 1
+            self.stats.tokens += sum(len(s) for s in seqs)
+            for row, i in enumerate(idx):
+                ctx, cont = tokens[i]
+                if not cont:
+                    out[i] = 0.0
+                    continue
+                n = len(ctx) + len(cont) - 1
+                lp = F.log_softmax(logits[row, n - len(cont) : n].float(), dim=-1)
+                out[i] = float(lp.gather(1, torch.tensor(cont, device=lp.device)[:, None]).double().sum())
+
+        for chunk in self._with_backoff(order, run):
+            bar.update(len(chunk))
+
+    # ------------------------------------------------------------------ generation
+
+    def _prompt_ids(self, prompt: str) -> list[int]:
+        ids = _encode_many(self.lm.tokenizer, [prompt])[0]
+        return ids or [_prefix_token_id(self.lm.tokenizer)]
+
+    def _eos_ids(self) -> set[int]:
+        eos = getattr(getattr(self.lm.model, "generation_config", None), "eos_token_id", None)
+        if eos is None:
+            eos = self.lm.tokenizer.eos_token_id
+        return set(eos) if isinstance(eos, (list, tuple)) else ({eos} if eos is not None else set())
 
     @torch.inference_mode()
     def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
-        tok = self.lm.tokenizer
-        outputs: list[str] = []
-        for prompt in prompts:
-            ids = _prepend_bos(tok, tok(prompt, add_special_tokens=False)["input_ids"])
-            x = torch.tensor([ids], device=self.lm.device)
-            gen = self.lm.model.generate(
-                x, attention_mask=torch.ones_like(x), max_new_tokens=max_new_tokens, do_sample=False,
-                pad_token_id=tok.pad_token_id,
-            )
-            outputs.append(tok.decode(gen[0, len(ids) :], skip_special_tokens=True))
+        """Greedy continuation of each prompt, as ``model.generate(do_sample=False)`` gives it.
+
+        Prompts are tokenised as lm-eval does; a row stops at the generation config's EOS token;
+        special tokens are dropped from the text. Batched, with the prompts' common leading
+        tokens (instruction, shots) run once. Other generation-config settings are not applied.
+        """
+        prompts = list(prompts)
+        if not prompts:
+            return []
+        seqs = [self._prompt_ids(p) for p in prompts]
+        outputs = [""] * len(prompts)
+        bar = _progress(self.progress, len(prompts), "generating")
+        try:
+            if not (self.tree and self._head_matches):
+                for i, ids in enumerate(seqs):
+                    outputs[i] = self._generate_hf(ids, max_new_tokens)
+                    bar.update(1)
+            else:
+                shared = 0
+                if self.prefix_cache and len(seqs) > 1:
+                    shared = min(min(common_prefix_len(seqs[0], s) for s in seqs), min(len(s) for s in seqs) - 1)
+                prefix = tuple(seqs[0][:shared])
+                prefix_kv = self._run_prefix(prefix) if shared else None
+                order = sorted(range(len(seqs)), key=lambda i: (-len(seqs[i]), i))
+
+                def run(idx: list[int]) -> None:
+                    texts = self._generate_rows([seqs[i][shared:] for i in idx], shared, prefix_kv, max_new_tokens)
+                    for i, text in zip(idx, texts):
+                        outputs[i] = text
+
+                for chunk in self._with_backoff(order, run):
+                    bar.update(len(chunk))
+        finally:
+            bar.close()
+        self.stats.generated += len(prompts)
         return outputs
+
+    def _generate_hf(self, ids: list[int], max_new_tokens: int) -> str:
+        x = torch.tensor([ids], device=self._device)
+        gen = self.lm.model.generate(
+            x, attention_mask=torch.ones_like(x), max_new_tokens=max_new_tokens, do_sample=False,
+            pad_token_id=self.lm.tokenizer.pad_token_id,
+        )
+        self.stats.forward_passes += gen.shape[1] - len(ids)
+        return self.lm.tokenizer.decode(gen[0, len(ids) :], skip_special_tokens=True)
+
+    def _generate_rows(self, queries: list[list[int]], m: int, prefix_kv, max_new_tokens: int) -> list[str]:
+        """Greedy decoding of right-padded rows after a shared prefix, with per-row positions and masks."""
+        from transformers.cache_utils import DynamicCache
+
+        n_rows, dev = len(queries), self._device
+        width = max(len(q) for q in queries)
+        pad = self.lm.tokenizer.pad_token_id if self.lm.tokenizer.pad_token_id is not None else 0
+        ids = torch.tensor([q + [pad] * (width - len(q)) for q in queries], device=dev)
+        pos = torch.tensor([list(range(m, m + len(q))) + [0] * (width - len(q)) for q in queries], device=dev)
+        seg = torch.tensor([[0] * len(q) + [-1] * (width - len(q)) for q in queries], device=dev)
+        mask = tree_mask(seg, torch.zeros_like(seg), m)
+        cache = (
+            _prefix_cache(self.lm.model.config, prefix_kv, n_rows, keep=True)
+            if prefix_kv
+            else DynamicCache(config=self.lm.model.config)
+        )
+        keys_seen = torch.cat([torch.ones(n_rows, m, dtype=torch.bool, device=dev), seg >= 0], dim=1)
+        lengths = torch.tensor([len(q) for q in queries], device=dev)
+        hidden = self._base(ids, pos, mask, cache)
+        self.stats.tokens += int(lengths.sum())
+        nxt = self._head(hidden[torch.arange(n_rows, device=hidden.device), (lengths - 1).to(hidden.device)]).argmax(-1)
+        eos = self._eos_ids()
+        generated: list[list[int]] = [[] for _ in queries]
+        done = [False] * n_rows
+        for step in range(max_new_tokens):
+            for r, token in enumerate(nxt.tolist()):
+                if not done[r]:
+                    generated[r].append(token)
+                    done[r] = token in eos
+            if all(done) or step == max_new_tokens - 1:
+                break
+            keys_seen = torch.cat([keys_seen, torch.ones(n_rows, 1, dtype=torch.bool, device=dev)], dim=1)
+            step_pos = (m + lengths + step)[:, None]
+            hidden = self._base(nxt[:, None].to(dev), step_pos, keys_seen[:, None, None, :], cache)
+            self.stats.tokens += done.count(False)
+            nxt = self._head(hidden[:, -1]).argmax(-1)
+        return [self.lm.tokenizer.decode(g, skip_special_tokens=True) for g in generated]
