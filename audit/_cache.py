@@ -26,7 +26,7 @@ from ._errors import AuditError
 
 # Part of every key: bump it when scoring or generation changes what it returns for the same request,
 # so results computed by an older version are never reused.
-SCORING_VERSION = "1"
+SCORING_VERSION = "2"  # 2: the fast engine (lm-eval BOS handling)
 SCHEMA_VERSION = "1"
 CACHE_FILE = "results.sqlite"
 DEFAULT_CHUNK = 256  # likelihood requests scored and committed together (at most this many lost to a kill)
