@@ -76,7 +76,7 @@ def check_condition(name: str, cond: ConditionConfig, sample: Item, pool: Sequen
 
 
 def _select(item: Item, scores: tuple[float, float]) -> str | None:
-    if any(math.isnan(s) or math.isinf(s) and s > 0 for s in scores):
+    if any(math.isnan(s) or s == math.inf for s in scores):  # -inf (probability 0) is a valid score
         raise AuditError(f"model returned an invalid log-probability ({scores}) for item {item.id}; check the model's weights and dtype")
     a, b = scores
     if a == b:
