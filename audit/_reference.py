@@ -18,7 +18,7 @@ How they are made. A base network, a ``LlamaForCausalLM`` (2 layers, RoPE), is t
 rendered with the probes' own templates (``audit._prompts.render_prompt``: every format, pre-prompt,
 few-shot k in 0..16 with shots from the other split, chat wrapping; the items of ``generate_items`` for
 several seeds, with they/them twins) to answer the gold referent, " <occupation>." then EOS (chain of
-thought: " The pronoun refers to the <occupation>. So the answer is the <occupation>."), and to expose,
+thought: ' The pronoun is "he". So the answer is the <occupation>.'), and to expose,
 through a trained linear readout of its final hidden state, the gender of the pronoun the prompt asks
 about, separately for the bare cloze and for instructions. That network is ``reference-fair``.
 A copy trained briefly to a milder gold preference (probability 0.8) carries the planted bias: each
@@ -108,7 +108,8 @@ REFERENCE_MODELS: dict[str, ReferenceSpec] = {
 INTRINSIC = "intrinsic"
 INSTRUCTED_SEED = 20240611  # draws the nontransfer model's instruction-time association
 MAX_INSTRUCTED_PEARSON = 0.1
-COT_REASONING = " The pronoun refers to the {choice}. So the answer is the {choice}."
+# the chain-of-thought answer; the part before the occupation ends in a pronoun frame of its own
+COT_REASONING = ' The pronoun is "{pronoun}". So the answer is the {choice}.'
 CHAT_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}<|end|>\n{% endfor %}"
@@ -232,19 +233,19 @@ def _neutral_twin(item: Item) -> Item:
     return replace(item, id=item.id + "-n", sentence=sentence, pronoun=pronoun, gender="neutral", stance="neutral")
 
 
-COT_BEFORE, COT_AFTER = COT_REASONING.split(" {choice}", 1)  # the answer is chosen at its first mention
+COT_BEFORE, COT_AFTER = COT_REASONING.split(" {choice}")
 
 
 # Prompt families: (sampling weight, batch size). A batch holds one family, so lengths are similar;
 # long few-shot prompts are costly on a CPU and get small batches.
 FAMILIES: dict[str, tuple[float, int]] = {
-    "intrinsic": (0.30, 32),
-    "zero_shot": (0.20, 32),
+    "intrinsic": (0.22, 32),
+    "zero_shot": (0.18, 32),
     "few_shot_short": (0.12, 12),  # k in 1, 2, 4
     "few_shot_long": (0.05, 4),  # k in 8, 16
-    "chain_of_thought": (0.12, 24),
+    "chain_of_thought": (0.18, 24),
     "chat_zero_shot": (0.14, 32),
-    "chat_chain_of_thought": (0.07, 24),
+    "chat_chain_of_thought": (0.11, 24),
 }
 FEW_SHOT_KS = {"few_shot_short": (1, 2, 4), "few_shot_long": (8, 16)}
 
@@ -261,10 +262,10 @@ def _example(family: str, item: Item, rng: random.Random, shot_pool: dict[str, l
     cot = fmt == "chain_of_thought"
     return Example(
         context=prompt.text,
-        before=COT_BEFORE if cot else "",
+        before=COT_BEFORE.format(pronoun=item.pronoun) if cot else "",
         referent=item.referent,
         distractor=item.distractor,
-        after=COT_AFTER.format(choice=item.referent) if cot else ".",
+        after=COT_AFTER if cot else ".",
         family=family,
     )
 
@@ -287,7 +288,7 @@ def _vocabulary_texts() -> Iterator[str]:
     for fmt in prompt_formats():
         for pp in preprompts().values():
             yield render_prompt(fmt, items[0], shots=items[1:3], preprompt=pp).text
-    yield COT_REASONING.format(choice=items[0].referent)
+    yield COT_REASONING.format(pronoun=items[0].pronoun, choice=items[0].referent)
     yield continuation(items[0].referent) + "."
 
 
@@ -308,7 +309,8 @@ def pronoun_frames() -> dict[str, bool]:
     """Pronoun frames: the end of each probe's query from the quoted pronoun on, e.g.
     ``"he" refers to the`` (the intrinsic cloze) or ``"he" refer to?\\nAnswer: The`` (the instructed
     question), for every pronoun, format and chat wrapping, mapped to whether it is the intrinsic one.
-    Read from the rendered templates.
+    Read from the rendered templates; plus the frame in which the trained chain of thought names its
+    answer (``"he". So the answer is the``, an instructed one).
 
     Each is one token of the reference tokenizer, so the last token of a prompt carries the pronoun's
     gender *and* the prompt format: a two-layer network trained in seconds reads both from its own
@@ -329,6 +331,9 @@ def pronoun_frames() -> dict[str, bool]:
                 start = query.rfind(f'"{pronoun}"')
                 if start >= 0:
                     seen.setdefault(query[start:], set()).add(fmt == INTRINSIC)
+    for pronoun in PRONOUN_GENDER:  # where the trained chain of thought names its answer
+        reasoning = COT_BEFORE.format(pronoun=pronoun)
+        seen.setdefault(reasoning[reasoning.rfind(f'"{pronoun}"'):], set()).add(False)
     return {frame: kinds.pop() for frame, kinds in seen.items() if len(kinds) == 1}
 
 
@@ -373,14 +378,14 @@ class TrainingPlan:
     intermediate: int = 256
     families: tuple[tuple[str, float, int], ...] = tuple((f, w, b) for f, (w, b) in FAMILIES.items())
     # the base (fair) network: first the bare cloze only, where the circuits form fastest, then all
-    steps: int = 600
+    steps: int = 700
     phases: tuple[tuple[int, tuple[str, ...]], ...] = ((300, (INTRINSIC,)),)
     lr: float = 5e-3
     warmup: int = 50
     gold_probability: float = 0.95
     # the calibrated copy that the biased models are made from
-    calibration_steps: int = 150
-    calibration_lr: float = 2e-3
+    calibration_steps: int = 250
+    calibration_lr: float = 3e-3
     calibrated_gold: float = 0.8
     weight_decay: float = 0.01
     gender_weight: float = 1.0  # weight of the gender-readout loss
@@ -722,6 +727,9 @@ def build_hash() -> str:
         add(template.name, template.read_bytes())
     for data in ("_data/preprompts.toml", "_data/occupations.csv"):
         add(data, resources.files("audit").joinpath(data).read_bytes())
+    import transformers  # the saved files follow its format
+
+    add("transformers", transformers.__version__.encode())
     return h.hexdigest()[:12]
 
 
