@@ -139,6 +139,3 @@ def _is_reference(spec: str) -> bool:
 
     return spec in REFERENCE_MODELS
 
-
-def describe(model: LoadedModel) -> str:
-    return json.dumps(model.identity, sort_keys=True)

@@ -106,9 +106,6 @@ def run_condition(scorer: Scorer, name: str, cond: ConditionConfig, items: Seque
     return run
 
 
-def _nan_to_none(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
-
 
 def condition_summary(run: ConditionRun, config: AuditConfig) -> dict:
     """The condition's entry in results.json (see docs/results-schema.md)."""

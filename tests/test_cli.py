@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from shared_data import winobias_dir
 
-WINOBIAS = Path(os.environ.get("BIAS_AUDIT_WINOBIAS_DIR", Path(__file__).resolve().parents[1] / ".." / "shared" / "winobias"))
+WINOBIAS = winobias_dir() or Path("/nonexistent")
 
 
 def bias_audit(*args, cwd=None):

@@ -7,6 +7,7 @@ import urllib.error
 from pathlib import Path
 
 import pytest
+from shared_data import winobias_dir
 
 from audit import _datasets
 from audit._datasets import cache_dir, data_fingerprint, hub_row_to_line, load_items
@@ -171,14 +172,6 @@ def test_fingerprint_is_order_free_and_content_sensitive():
     assert data_fingerprint(generate_items(seed=1)) != fp
 
 
-def winobias_dir() -> Path | None:
-    import os
-
-    beside = Path(__file__).resolve().parents[1] / ".." / "shared" / "winobias"
-    for candidate in (beside, Path(os.environ.get("BIAS_AUDIT_WINOBIAS_DIR", "") or beside)):
-        if candidate.is_dir():
-            return candidate
-    return None
 
 
 @pytest.mark.skipif(winobias_dir() is None, reason="official WinoBias files not found (../shared/winobias or $BIAS_AUDIT_WINOBIAS_DIR)")

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from shared_data import winobias_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -298,12 +299,6 @@ def test_render_marks_referent_with_determiner_and_first_pronoun_after_it():
 
 # --- the published files -------------------------------------------------------------------------
 
-def winobias_dir() -> Path | None:
-    beside = Path(__file__).resolve().parents[1] / ".." / "shared" / "winobias"
-    for candidate in (beside, Path(os.environ.get("BIAS_AUDIT_WINOBIAS_DIR", "") or beside)):
-        if candidate.is_dir():
-            return candidate
-    return None
 
 
 real = pytest.mark.skipif(winobias_dir() is None, reason="official WinoBias files not found (../shared/winobias or $BIAS_AUDIT_WINOBIAS_DIR)")

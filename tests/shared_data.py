@@ -1,0 +1,15 @@
+"""Where tests find the official WinoBias files: ../shared/winobias beside the repository, else
+$BIAS_AUDIT_WINOBIAS_DIR. Tests that need them skip cleanly when neither exists."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def winobias_dir() -> Path | None:
+    beside = Path(__file__).resolve().parents[1] / ".." / "shared" / "winobias"
+    for candidate in (beside, Path(os.environ.get("BIAS_AUDIT_WINOBIAS_DIR", "") or beside)):
+        if candidate.is_dir():
+            return candidate
+    return None
