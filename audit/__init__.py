@@ -19,41 +19,41 @@ from typing import TYPE_CHECKING, Any
 
 # name -> private module: imported on first use, so `import audit` (and the pytest plugin) stay light.
 _EXPORTS = {
-    "AuditConfig": "_config", "ConditionConfig": "_config", "load_config": "_config",
-    "load_items": "_datasets",
-    "AuditError": "_errors", "ConfigError": "_errors", "DataError": "_errors", "ModelLoadError": "_errors",
-    "generate_items": "_generated",
-    "Item": "_items",
-    "aggregate_selection_bias": "_metrics", "occupational_selection_bias": "_metrics",
-    "referent_prediction_accuracy": "_metrics", "transfer_correlation": "_metrics",
-    "LoadedModel": "_models", "load_model": "_models",
-    "Occupation": "_occupations", "lookup_occupation": "_occupations", "occupations": "_occupations",
-    "load_results": "_report", "render_report": "_report", "write_report": "_report",
-    "build_session": "_runner",
-    "Request": "_scoring", "Scorer": "_scoring",
-    "AuditSession": "_session",
+    "AuditConfig": "config", "ConditionConfig": "config", "load_config": "config",
+    "load_items": "datasets.winobias.sources",
+    "AuditError": "errors", "ConfigError": "errors", "DataError": "errors", "ModelLoadError": "errors",
+    "generate_items": "datasets.winobias.generated",
+    "Item": "datasets.winobias.items",
+    "aggregate_selection_bias": "stats.metrics", "occupational_selection_bias": "stats.metrics",
+    "referent_prediction_accuracy": "stats.metrics", "transfer_correlation": "stats.metrics",
+    "LoadedModel": "backends.hf.loading", "load_model": "backends.hf.loading",
+    "Occupation": "datasets.winobias.occupations", "lookup_occupation": "datasets.winobias.occupations", "occupations": "datasets.winobias.occupations",
+    "load_results": "report.render", "render_report": "report.render", "write_report": "report.render",
+    "build_session": "run.setup",
+    "Request": "backends.hf.scorer", "Scorer": "backends.hf.scorer",
+    "AuditSession": "run.session",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        return getattr(importlib.import_module(f"audit.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'audit' has no attribute {name!r}")
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._config import AuditConfig, ConditionConfig, load_config  # noqa: F401
-    from ._datasets import load_items  # noqa: F401
-    from ._errors import AuditError, ConfigError, DataError, ModelLoadError  # noqa: F401
-    from ._generated import generate_items  # noqa: F401
-    from ._items import Item  # noqa: F401
-    from ._metrics import aggregate_selection_bias, occupational_selection_bias, referent_prediction_accuracy, transfer_correlation  # noqa: F401
-    from ._models import LoadedModel, load_model  # noqa: F401
-    from ._occupations import Occupation, lookup_occupation, occupations  # noqa: F401
-    from ._report import load_results, render_report, write_report  # noqa: F401
-    from ._runner import build_session  # noqa: F401
-    from ._scoring import Request, Scorer  # noqa: F401
-    from ._session import AuditSession  # noqa: F401
+    from audit.config import AuditConfig, ConditionConfig, load_config  # noqa: F401
+    from audit.datasets.winobias.sources import load_items  # noqa: F401
+    from audit.errors import AuditError, ConfigError, DataError, ModelLoadError  # noqa: F401
+    from audit.datasets.winobias.generated import generate_items  # noqa: F401
+    from audit.datasets.winobias.items import Item  # noqa: F401
+    from audit.stats.metrics import aggregate_selection_bias, occupational_selection_bias, referent_prediction_accuracy, transfer_correlation  # noqa: F401
+    from audit.backends.hf.loading import LoadedModel, load_model  # noqa: F401
+    from audit.datasets.winobias.occupations import Occupation, lookup_occupation, occupations  # noqa: F401
+    from audit.report.render import load_results, render_report, write_report  # noqa: F401
+    from audit.run.setup import build_session  # noqa: F401
+    from audit.backends.hf.scorer import Request, Scorer  # noqa: F401
+    from audit.run.session import AuditSession  # noqa: F401
 
 __version__ = "0.1.0"
 

@@ -1,5 +1,5 @@
 """pytest plugin: wires the audit's options, fixtures and artifacts into pytest. No logic lives here:
-measuring, gating and writing results belong to ``audit._session``, ``audit._gates`` and ``audit._report``."""
+measuring, gating and writing results belong to ``audit.run.session``, ``audit.gates.evaluate`` and ``audit.report.render``."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ._errors import AuditError
+from audit.errors import AuditError
 
 if TYPE_CHECKING:
-    from ._session import AuditSession
+    from audit.run.session import AuditSession
 
 # The audit's machinery (torch, transformers) is imported only when a run uses it, so having the
 # plugin installed costs other pytest runs nothing.
@@ -52,13 +52,13 @@ def _user_error(exc: AuditError) -> None:
 
 
 def _config_file(config: pytest.Config) -> Path | None:
-    from ._runner import config_path_for
+    from audit.run.setup import config_path_for
 
     return config_path_for(config.option.audit_config, Path(config.invocation_params.dir))
 
 
 def _session(config: pytest.Config) -> "AuditSession":
-    from ._runner import build_session
+    from audit.run.setup import build_session
 
     if _SESSION not in config.stash:
         opts = config.option
@@ -157,7 +157,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     audit = session.config.stash.get(_SESSION, None)
     if audit is None or not audit.outcomes:
         return
-    from ._runner import write_artifacts
+    from audit.run.setup import write_artifacts
 
     try:
         session.config.stash[_ARTIFACTS] = write_artifacts(audit, session.config.option.audit_out)
@@ -170,7 +170,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     if _ARTIFACTS not in config.stash:
         return
-    from ._tables import transfer_table
+    from audit.report.tables import transfer_table
 
     results, paths = config.stash[_ARTIFACTS]
     terminalreporter.write_sep("-", "bias-audit: transfer of intrinsic bias per condition")

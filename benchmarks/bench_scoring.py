@@ -1,4 +1,4 @@
-"""Scoring throughput: our engine (audit._scoring.Scorer) against lm-evaluation-harness (HFLM.loglikelihood).
+"""Scoring throughput: our engine (audit.backends.hf.scorer.Scorer) against lm-evaluation-harness (HFLM.loglikelihood).
 
 Both score the same WinoBias-style cloze requests (zero_shot prompts with k = 0, 4, 16 shots; two
 candidates per item, each candidate one request, as lm-eval counts them) on the same model, built
@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 
 import torch  # noqa: E402
 
-from audit._generated import generate_items  # noqa: E402
-from audit._models import LoadedModel  # noqa: E402
-from audit._prompts import continuation, render_prompt  # noqa: E402
-from audit._scoring import Request, Scorer  # noqa: E402
+from audit.datasets.winobias.generated import generate_items  # noqa: E402
+from audit.backends.hf.loading import LoadedModel  # noqa: E402
+from audit.prompts.render import continuation, render_prompt  # noqa: E402
+from audit.backends.hf.scorer import Request, Scorer  # noqa: E402
 
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "L4": 121.0}
 

@@ -127,8 +127,8 @@ def test_bad_model_mid_run_is_one_clear_line(case, tmp_path, tiny_model_dir):
 def test_tokenizer_without_pad_token_is_handled(tmp_path):
     from tiny_models import build_tiny_llama
 
-    from audit._models import load_model
-    from audit._scoring import Request, Scorer
+    from audit.backends.hf.loading import load_model
+    from audit.backends.hf.scorer import Request, Scorer
 
     d = build_tiny_llama(tmp_path / "nopad", with_pad=False)
     assert json.loads((d / "tokenizer_config.json").read_text()).get("pad_token") is None

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from audit._cache import CachedScorer, ResultCache, model_cache_key, request_key
-from audit._errors import AuditError
-from audit._models import LoadedModel
-from audit._scoring import Request
+from audit.backends.cached import CachedScorer, ResultCache, model_cache_key, request_key
+from audit.errors import AuditError
+from audit.backends.hf.loading import LoadedModel
+from audit.backends.hf.scorer import Request
 
 
 class FakeTokenizer:
@@ -185,7 +185,7 @@ def test_concurrent_writers_do_not_corrupt_the_cache(tmp_path):
     path = tmp_path / "c.sqlite"
     ResultCache(path).close()
     writer = (
-        "import sys; from audit._cache import ResultCache\n"
+        "import sys; from audit.backends.cached import ResultCache\n"
         "c = ResultCache(sys.argv[1]); w = sys.argv[2]\n"
         "for i in range(40): c.put_many('k' + w, w, 'loglikelihood', [(f'{w}-{i}-{j}', float(j)) for j in range(25)])\n"
     )
@@ -242,8 +242,8 @@ def test_cli_corrupt_cache_is_one_line_exit_2_and_clear_removes_it(tmp_path, tin
 
 
 def test_session_scores_through_the_cache_and_a_new_session_scores_nothing(tmp_path, tiny_model_dir, monkeypatch):
-    from audit._config import load_config
-    from audit._session import AuditSession, LoadOptions
+    from audit.config import load_config
+    from audit.run.session import AuditSession, LoadOptions
 
     log = tmp_path / "scored.log"
     monkeypatch.setenv("BIAS_AUDIT_SCORE_LOG", str(log))

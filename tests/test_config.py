@@ -2,8 +2,8 @@
 
 import pytest
 
-from audit._config import load_config
-from audit._errors import ConfigError
+from audit.config import load_config
+from audit.errors import ConfigError
 
 
 def write(tmp_path, text, name="audit.toml"):

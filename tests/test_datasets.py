@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from shared_data import winobias_dir
 
-from audit import _datasets
-from audit._datasets import cache_dir, data_fingerprint, hub_row_to_line, load_items
-from audit._errors import DataError
-from audit._generated import generate_items
-from audit._winobias import official_file_names
+from audit.datasets.winobias import sources as _datasets
+from audit.datasets.winobias.sources import cache_dir, data_fingerprint, hub_row_to_line, load_items
+from audit.errors import DataError
+from audit.datasets.winobias.generated import generate_items
+from audit.datasets.winobias.official import official_file_names
 
 LINES = {
     "pro": ["1 [The developer] argued with the designer because [he] did not like the design."],

@@ -6,10 +6,10 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit._config import AuditConfig, load_config
-from audit._errors import AuditError
-from audit._items import Item
-from audit._winobias import parse_line
+from audit.config import AuditConfig, load_config
+from audit.errors import AuditError
+from audit.datasets.winobias.items import Item
+from audit.datasets.winobias.official import parse_line
 
 WORDS = st.sampled_from(["[The developer]", "[he]", "[she]", "the", "[the chief]", "[an assistant]", "designer",
                          "construction worker", "'s", "[", "]", "[]", "[[x]]", "because", ".", "1", "-3", "\t"])

@@ -2,8 +2,8 @@
 
 import math
 
-from audit._config import GateConfig
-from audit._gates import evaluate_gate
+from audit.config import GateConfig
+from audit.gates.evaluate import evaluate_gate
 
 MAX_UPPER = GateConfig(threshold=0.2, bound="upper", rationale="r")
 

@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from audit._generated import generate_items
-from audit._occupations import occupations
-from audit._winobias import format_official_line, parse_line
+from audit.datasets.winobias.generated import generate_items
+from audit.datasets.winobias.occupations import occupations
+from audit.datasets.winobias.official import format_official_line, parse_line
 
 OCCS = occupations()
 STEREOTYPE = {o.name: o.stereotype for o in OCCS}

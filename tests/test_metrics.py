@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit._items import Item
-from audit._metrics import (
+from audit.datasets.winobias.items import Item
+from audit.stats.metrics import (
     aggregate_selection_bias,
     bootstrap_interval,
     a_sb_of,
@@ -78,7 +78,7 @@ def test_transfer_matches_scipy_and_is_nan_for_constant_input():
 
 def test_bootstrap_keeps_gender_twins_together():
     """A model that always answers the gold referent has A-SB 0 in every twin-pair resample."""
-    from audit._generated import generate_items
+    from audit.datasets.winobias.generated import generate_items
 
     items = [i for i in generate_items() if i.split == "test"]
     assert len({twin_key(i) for i in items}) == len(items) // 2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from audit._paths import resource_dir
+from audit.paths import resource_dir
 
 SUITE = (resource_dir("fairness_tests") / "test_bias_transfer.py").read_text()
 QUICK = 'max_items = 80\nn_resamples = 200\nmin_items = 10\n'

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from audit import generate_items, occupations
-from audit._items import Item
-from audit._models import load_model
-from audit._prompts import Prompt, apply_chat_template, continuation, render_prompt
-from audit._scoring import Request, Scorer, encode_pair
-from audit import _reference as ref
-from audit._reference import REFERENCE_MODELS, planted_association, planted_choice, reference_model_dir
+from audit.datasets.winobias.items import Item
+from audit.backends.hf.loading import load_model
+from audit.prompts.render import Prompt, apply_chat_template, continuation, render_prompt
+from audit.backends.hf.scorer import Request, Scorer, encode_pair
+from audit.backends.reference import build as ref
+from audit.backends.reference.build import REFERENCE_MODELS, planted_association, planted_choice, reference_model_dir
 
 TEST_ITEMS = [it for it in generate_items() if it.split == "test"]
 DEV_ITEMS = [it for it in generate_items() if it.split == "dev"]

@@ -12,11 +12,11 @@ import os
 import pytest
 import torch
 
-from audit import _scoring
-from audit._generated import generate_items
-from audit._models import LoadedModel
-from audit._prompts import continuation, render_prompt
-from audit._scoring import Request, Scorer, encode_pair, plan_shared_prefix, request_tokens, tree_mask
+from audit.backends.hf import scorer as _scoring
+from audit.datasets.winobias.generated import generate_items
+from audit.backends.hf.loading import LoadedModel
+from audit.prompts.render import continuation, render_prompt
+from audit.backends.hf.scorer import Request, Scorer, encode_pair, plan_shared_prefix, request_tokens, tree_mask
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(1)
@@ -308,7 +308,7 @@ def test_auto_batch_size_backs_off_on_out_of_memory(gpt2, monkeypatch):
 
 def test_loaded_with_a_device_map(gpt2, tmp_path):
     """A model placed by accelerate (device_map) scores the same as the model itself."""
-    from audit._models import load_model
+    from audit.backends.hf.loading import load_model
 
     gpt2.model.save_pretrained(tmp_path)
     gpt2.tokenizer.save_pretrained(tmp_path)

@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit._errors import ConfigError
-from audit._generated import generate_items
-from audit._occupations import lookup_occupation
-from audit._shots import cell_counts, compose_shots
+from audit.errors import ConfigError
+from audit.datasets.winobias.generated import generate_items
+from audit.datasets.winobias.occupations import lookup_occupation
+from audit.datasets.winobias.shots import cell_counts, compose_shots
 
 POOL = [i for i in generate_items() if i.split == "dev"]
 

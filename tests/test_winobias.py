@@ -13,10 +13,10 @@ from shared_data import winobias_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit._errors import DataError
-from audit._items import Item
-from audit._occupations import occupations
-from audit._winobias import (
+from audit.errors import DataError
+from audit.datasets.winobias.items import Item
+from audit.datasets.winobias.occupations import occupations
+from audit.datasets.winobias.official import (
     LineError,
     format_official_line,
     load_winobias_dir,

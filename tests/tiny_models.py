@@ -23,8 +23,8 @@ def build_word_tokenizer(texts: list[str]):
 def build_tiny_llama(directory: Path, *, seed: int = 0, with_pad: bool = True) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from audit._generated import generate_items
-    from audit._prompts import prompt_formats, render_prompt
+    from audit.datasets.winobias.generated import generate_items
+    from audit.prompts.render import prompt_formats, render_prompt
 
     items = generate_items()
     texts = [render_prompt(f, it, items[:2], "Be fair.").text + " " + " ".join(it.candidates) for f in prompt_formats() for it in items[:50]]

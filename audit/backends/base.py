@@ -1,0 +1,82 @@
+"""The backend interface: what the audit asks of a model (after lm-evaluation-harness's ``LM``).
+
+Three questions, answered by every backend the same way: the log-likelihood of a continuation
+given a context, a greedy generation, and the model's identity (for provenance and the result
+cache). A backend may also wrap a prompt in the model's chat template. Backends are chosen by the
+model spec's scheme (``hf:`` the default, ``reference:``, ``openai-completions:``; see
+``audit.backends``), each one module or folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from audit.errors import ConditionUnavailable
+
+
+@dataclass(frozen=True)
+class Request:
+    """Score ``continuation`` after ``prefix + query``. ``prefix`` is shared by many requests (the
+    instruction, pre-prompt and shots of a condition), which a backend may compute once."""
+
+    prefix: str
+    query: str
+    continuation: str
+
+    @property
+    def context(self) -> str:
+        return self.prefix + self.query
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """How to load a model; each backend reads the fields that apply to it and checks ``extra``."""
+
+    device: str | None = None
+    dtype: str | None = None
+    device_map: str | None = None  # "auto": accelerate spreads a model too large for one GPU
+    trust_remote_code: bool = False
+    allow_pickle: bool = False
+    batch_size: int | str = "auto"
+    extra: dict[str, str] = field(default_factory=dict)  # --backend-option KEY=VALUE (e.g. a server's model name)
+
+
+class Backend(ABC):
+    """A model under audit. ``name`` is the spec the user gave (how results name the model)."""
+
+    name: str
+    #: the Jinja chat template of an instruct model, or None (chat conditions are then skipped)
+    chat_template: str | None = None
+    #: "cpu", "cuda", "server": provenance, and part of the cache key (kernels differ in the last bits)
+    device_type: str = "cpu"
+
+    @abstractmethod
+    def loglikelihood(self, requests: Sequence[Request]) -> list[float]:
+        """log P(continuation | context) for each request, in input order (natural log, summed over tokens)."""
+
+    @abstractmethod
+    def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
+        """Greedy continuations of each prompt (without the prompt), stopped at end-of-sequence."""
+
+    @abstractmethod
+    def identity(self) -> dict[str, Any]:
+        """JSON-safe facts that make results reproducible (model, revision, weights hash, dtype...); no secrets."""
+
+    def cache_key(self) -> str:
+        """Keys the result cache: everything that changes a score. Default: the identity and device type."""
+        return hashlib.sha256(json.dumps([self.identity(), self.device_type], sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+    def apply_chat_template(self, messages: list[dict[str, str]]) -> str:
+        """The text of ``messages`` in the model's chat template, opening the assistant's turn."""
+        raise ConditionUnavailable("the model has no chat template (the condition needs an instruct model)")
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:  # pragma: no cover - optional
+        """Tokens in each text (for per-token normalisation); backends without a tokenizer say so."""
+        raise ConditionUnavailable(f"backend of '{self.name}' cannot count tokens")
+
+    def close(self) -> None:
+        """Release what the backend holds (a server connection pool, GPU memory)."""

@@ -1,0 +1,364 @@
+"""The result cache: every score and generation a model produced, on disk (SQLite), so a repeated run
+recomputes nothing and a killed run resumes where it stopped.
+
+One row per request, keyed by the sha256 of (model key, kind, context, continuation or max_new_tokens).
+The model key names everything that changes a score: the model (path or hub id, revision, weight hash,
+architecture), its dtype, the device type, and the tokenizer (class and a hash of its files).
+``CachedScorer`` commits each chunk of newly scored requests before scoring the next, so a run killed
+with SIGKILL loses at most the chunk in flight. SQLite (WAL mode, a busy timeout) keeps the file whole
+when several runs share it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from audit.errors import AuditError
+
+# Part of every key: bump it when scoring or generation changes what it returns for the same request,
+# so results computed by an older version are never reused.
+SCORING_VERSION = "2"  # 2: the fast engine (lm-eval BOS handling)
+SCHEMA_VERSION = "1"
+CACHE_FILE = "results.sqlite"
+DEFAULT_CHUNK = 256  # likelihood requests scored and committed together (at most this many lost to a kill)
+DEFAULT_GENERATE_CHUNK = 16  # generations are slow: commit them more often
+BUSY_TIMEOUT_S = 60.0
+_LOOKUP_BATCH = 500  # keys per SELECT ... IN (...) (SQLite allows at least 999 parameters)
+
+# Files that define a tokenizer's behaviour (whichever of them a model directory has).
+TOKENIZER_FILES = (
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json",
+    "vocab.txt", "merges.txt", "tokenizer.model", "spiece.model", "chat_template.jinja", "chat_template.json",
+)
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("BIAS_AUDIT_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "bias-transfer-audit"
+
+
+def default_cache_path() -> Path:
+    """``$BIAS_AUDIT_CACHE_DIR/results.sqlite`` (default ``~/.cache/bias-transfer-audit``)."""
+    return default_cache_dir() / CACHE_FILE
+
+
+def cache_disabled_by_env() -> bool:
+    return os.environ.get("BIAS_AUDIT_NO_CACHE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _chunk_from_env(default: int) -> int:
+    raw = os.environ.get("BIAS_AUDIT_CACHE_CHUNK")
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise AuditError(f"BIAS_AUDIT_CACHE_CHUNK='{raw}': expected a positive whole number")
+    return value
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+
+def _sha256_json(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A hash of the tokenizer's files when it was loaded from a directory, else of its vocabulary,
+    special tokens and chat template (what a hub tokenizer's files decide)."""
+    h = hashlib.sha256()
+    h.update(type(tokenizer).__name__.encode())
+    source = str(getattr(tokenizer, "name_or_path", "") or "")
+    directory = Path(source) if source else None
+    files = [directory / f for f in TOKENIZER_FILES if directory and directory.is_dir() and (directory / f).is_file()]
+    if files:
+        for f in files:
+            h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    else:
+        vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
+        h.update(json.dumps(sorted(vocab.items()), ensure_ascii=False).encode("utf-8"))
+        h.update(json.dumps(getattr(tokenizer, "chat_template", None)).encode())
+    # load_model may set a pad token; padding side and special tokens can change encodings.
+    special = {k: str(v) for k, v in sorted(getattr(tokenizer, "special_tokens_map", {}).items())}
+    h.update(json.dumps([special, getattr(tokenizer, "padding_side", None)], sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def _model_config_hash(model) -> str | None:
+    """The effective model config (rope scaling, attention settings...), without paths and versions."""
+    config = getattr(model, "config", None)
+    if config is None or not hasattr(config, "to_dict"):
+        return None
+    settings = {k: v for k, v in config.to_dict().items() if not k.startswith("_") and k != "transformers_version"}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def model_cache_key(loaded) -> str:
+    """What makes a model's scores reproducible: its identity (hub id and revision, or the weights'
+    hash for a directory; architecture, dtype, tokenizer class), its effective config, the tokenizer's
+    files, and the device type (CPU and GPU kernels differ in the last bits)."""
+    ident = loaded.identity
+    parts = {k: ident.get(k) for k in ("model", "revision", "weights_sha256", "dtype", "architecture", "tokenizer")}
+    if ident.get("weights_sha256"):
+        # A local directory is its content: the same weights under another path are the same model.
+        parts["model"] = None
+    parts["config_sha256"] = _model_config_hash(loaded.model)
+    parts["tokenizer_sha256"] = tokenizer_fingerprint(loaded.tokenizer)
+    parts["device"] = getattr(loaded.device, "type", str(loaded.device))
+    parts["scoring_version"] = SCORING_VERSION
+    return _sha256_json(parts)[:32]
+
+
+def request_key(model_key: str, kind: str, context: str, target: str | int) -> str:
+    """The row key of one request: ``kind`` is loglikelihood (target: the continuation) or generate
+    (target: max_new_tokens)."""
+    return _sha256_json([model_key, kind, context, target])
+
+
+# --- the store ------------------------------------------------------------------------------------
+
+
+_CLEAR_HINT = "delete it (`bias-audit cache clear`) or run with --no-cache"
+
+
+def _translate(path: Path, exc: BaseException) -> AuditError:
+    """An SQLite or OS error on the cache file as one line naming the file and the way out."""
+    text = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)).strip()
+    detail = text.splitlines()[0] if text else type(exc).__name__
+    low = detail.lower()
+    if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in low or "malformed" in low or "corrupt" in low):
+        return AuditError(f"result cache '{path}' is corrupt ({detail}): {_CLEAR_HINT}")
+    if "locked" in low or "busy" in low:
+        return AuditError(f"result cache '{path}' is locked by another process ({detail}); try again, or run with --no-cache")
+    if isinstance(exc, OSError) or "readonly" in low or "read-only" in low or "unable to open" in low:
+        return AuditError(
+            f"result cache '{path}' cannot be written ({detail}): set BIAS_AUDIT_CACHE_DIR to a writable directory, "
+            "or run with --no-cache"
+        )
+    return AuditError(f"result cache '{path}': {detail}: {_CLEAR_HINT}")
+
+
+@dataclass(frozen=True)
+class ModelEntries:
+    model_key: str
+    model: str
+    loglikelihood: int
+    generate: int
+
+
+class ResultCache:
+    """Scores and generations on disk, one row per request. Every write is its own committed transaction."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).expanduser()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise _translate(self.path, exc) from None
+        with self._errors():
+            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a killed process loses no commit
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS results ("
+                    " key TEXT PRIMARY KEY, model_key TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL,"
+                    " value, created REAL NOT NULL) WITHOUT ROWID"
+                )
+                self._db.execute("CREATE INDEX IF NOT EXISTS results_model ON results (model_key)")
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            (version,) = self._db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+        if version != SCHEMA_VERSION:
+            raise AuditError(f"result cache '{self.path}' has schema version {version}, this tool writes {SCHEMA_VERSION}: {_CLEAR_HINT}")
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite and OS errors on the file become one-line AuditErrors."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            raise _translate(self.path, exc) from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "ResultCache":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, float | str]:
+        """The stored value of each key that has one (a NaN score is stored as NULL and read back as NaN)."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, float | str] = {}
+        with self._errors():
+            for start in range(0, len(keys), _LOOKUP_BATCH):
+                batch = keys[start : start + _LOOKUP_BATCH]
+                marks = ",".join("?" * len(batch))
+                for key, kind, value in self._db.execute(f"SELECT key, kind, value FROM results WHERE key IN ({marks})", batch):
+                    found[key] = math.nan if value is None and kind == "loglikelihood" else value
+        return found
+
+    def put_many(self, model_key: str, model: str, kind: str, rows: Sequence[tuple[str, float | str]]) -> None:
+        """Store ``(key, value)`` rows in one committed transaction."""
+        now = time.time()
+        with self._errors():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO results (key, model_key, model, kind, value, created) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(k, model_key, model, kind, None if isinstance(v, float) and math.isnan(v) else v, now) for k, v in rows],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def __len__(self) -> int:
+        with self._errors():
+            return self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+
+    def entries(self) -> list[ModelEntries]:
+        """The number of stored rows per model key, largest first."""
+        with self._errors():
+            rows = self._db.execute(
+                "SELECT model_key, MIN(model), SUM(kind = 'loglikelihood'), SUM(kind = 'generate') FROM results"
+                " GROUP BY model_key ORDER BY COUNT(*) DESC, MIN(model)"
+            ).fetchall()
+        return [ModelEntries(k, m, int(ll), int(gen)) for k, m, ll, gen in rows]
+
+    def clear(self, model: str | None = None) -> int:
+        """Delete every row, or those of one model (its name as audited, or a prefix of its model key).
+        Returns the number of rows deleted."""
+        with self._errors():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if model is None:
+                    n = self._db.execute("DELETE FROM results").rowcount
+                else:
+                    n = self._db.execute(
+                        "DELETE FROM results WHERE model = ? OR (length(?) >= 6 AND model_key LIKE ? || '%')",
+                        (model, model, model),
+                    ).rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            if model is None:
+                self._db.execute("VACUUM")
+        return n
+
+
+def cache_files(path: Path) -> list[Path]:
+    """The cache file and its WAL companions, those that exist."""
+    return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+
+
+def remove_cache_files(path: Path) -> list[Path]:
+    """Delete the cache file outright (works on a corrupt file too)."""
+    removed = []
+    for p in cache_files(path):
+        try:
+            p.unlink()
+        except OSError as exc:
+            raise AuditError(f"result cache '{p}': cannot delete ({exc.strerror})") from None
+        removed.append(p)
+    return removed
+
+
+# --- the scorer -----------------------------------------------------------------------------------
+
+
+def _chunks(seq: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
+
+
+class CachedScorer:
+    """A Scorer that answers from the cache and scores only the misses, in committed chunks.
+
+    Same interface as ``Scorer`` (``loglikelihood``, ``generate``, ``.lm``). ``hits`` counts requests
+    answered from the cache, ``misses`` those that were not, ``scored`` those sent to the model
+    (misses without duplicates). With ``BIAS_AUDIT_SCORE_LOG=FILE`` each chunk appends
+    ``kind<TAB>n`` to FILE before it is sent to the model.
+    """
+
+    def __init__(self, scorer, cache: ResultCache, chunk_size: int | None = None, generate_chunk_size: int | None = None):
+        self.scorer = scorer
+        self.cache = cache
+        self.chunk_size = chunk_size or _chunk_from_env(DEFAULT_CHUNK)
+        self.generate_chunk_size = generate_chunk_size or _chunk_from_env(DEFAULT_GENERATE_CHUNK)
+        self.model_key = model_cache_key(scorer.lm)
+        self.model_name = str(scorer.lm.identity.get("model") or scorer.lm.name)
+        self.hits = 0
+        self.misses = 0
+        self.scored = 0
+
+    @property
+    def lm(self):
+        return self.scorer.lm
+
+    @property
+    def batch_size(self):
+        return self.scorer.batch_size
+
+    def loglikelihood(self, requests) -> list[float]:
+        keys = [request_key(self.model_key, "loglikelihood", r.context, r.continuation) for r in requests]
+        return [float(v) for v in self._answer("loglikelihood", keys, list(requests), self.chunk_size,
+                                               self.scorer.loglikelihood)]
+
+    def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
+        keys = [request_key(self.model_key, "generate", p, int(max_new_tokens)) for p in prompts]
+        return [str(v) for v in self._answer("generate", keys, list(prompts), self.generate_chunk_size,
+                                             lambda chunk: self.scorer.generate(chunk, max_new_tokens=max_new_tokens))]
+
+    def _answer(self, kind: str, keys: list[str], requests: list, chunk_size: int, compute) -> list:
+        known = self.cache.get_many(keys)
+        pending: dict[str, object] = {}  # key -> request, first occurrence, in request order
+        for key, request in zip(keys, requests):
+            if key in known:
+                self.hits += 1
+            else:
+                self.misses += 1
+                pending.setdefault(key, request)
+        todo = list(pending.items())
+        for chunk in _chunks(todo, chunk_size):
+            self._log(kind, len(chunk))
+            values = compute([request for _, request in chunk])
+            if len(values) != len(chunk):
+                raise RuntimeError(f"scorer returned {len(values)} results for {len(chunk)} requests")
+            rows = [(key, value) for (key, _), value in zip(chunk, values)]
+            self.cache.put_many(self.model_key, self.model_name, kind, rows)
+            self.scored += len(chunk)
+            known.update(rows)
+        return [known[k] for k in keys]
+
+    @staticmethod
+    def _log(kind: str, n: int) -> None:
+        path = os.environ.get("BIAS_AUDIT_SCORE_LOG")
+        if path:
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(f"{kind}\t{n}\n")

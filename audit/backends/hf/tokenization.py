@@ -1,0 +1,98 @@
+"""Tokenisation of log-likelihood requests exactly as lm-evaluation-harness does it (``HFLM`` with its
+defaults): trailing spaces of the context move to the continuation; the context is encoded alone, the
+pair is encoded whole, and the continuation is what the whole adds beyond the context's length; the
+tokenizer's own special tokens are added (e.g. a Llama BOS) unless the text already starts with the
+BOS/EOS string; an empty context conditions on the BOS (else EOS) token. So our numbers are comparable
+with theirs, and every backend that tokenises locally (the server backend too) uses these functions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from audit.backends.base import Request
+
+DEFAULT_MAX_LENGTH = 2048  # lm-eval's fallback context length
+
+
+def _prefix_token_id(tokenizer) -> int | None:
+    """lm-eval's ``HFLM.prefix_token_id``: what an empty context conditions on."""
+    return tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+
+
+def _special_kwargs(tokenizer, text: str) -> dict:
+    """lm-eval's ``HFLM.tok_encode``: the tokenizer's default special tokens, none if the text starts with BOS."""
+    pid = _prefix_token_id(tokenizer)
+    if pid is not None:
+        marker = tokenizer.decode([pid])
+        if marker and text.startswith(marker):
+            return {"add_special_tokens": False}
+    return {}
+
+
+def _encode_many(tokenizer, texts: Sequence[str]) -> list[list[int]]:
+    """``tok_encode`` of each text, batched per special-token setting (same ids as one call each)."""
+    out: list[list[int]] = [[] for _ in texts]
+    buckets: dict[bool, list[int]] = {}
+    for i, text in enumerate(texts):
+        buckets.setdefault(bool(_special_kwargs(tokenizer, text)), []).append(i)
+    for plain, idx in buckets.items():
+        kw = {"add_special_tokens": False} if plain else {}
+        ids = tokenizer([texts[i] for i in idx], **kw)["input_ids"]
+        for i, row in zip(idx, ids):
+            out[i] = list(row)
+    return out
+
+
+def _split_spaces(context: str, continuation: str) -> tuple[str, str]:
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces > 0:
+        return context[:-n_spaces], context[-n_spaces:] + continuation
+    return context, continuation
+
+
+def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """lm-eval's ``TemplateLM._encode_pair`` for a causal model: (context tokens, continuation tokens)."""
+    context, continuation = _split_spaces(context, continuation)
+    whole, ctx = _encode_many(tokenizer, [context + continuation, context])
+    return ctx, whole[len(ctx) :]
+
+
+def request_tokens(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """lm-eval's ``TemplateLM.loglikelihood`` tokenisation of one request, empty context included."""
+    pid = _prefix_token_id(tokenizer)
+    if context == "":
+        cont = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+        return (cont[:1], cont[1:]) if cont and cont[0] == pid else ([pid], cont)
+    ctx, cont = encode_pair(tokenizer, context, continuation)
+    return (ctx or [pid]), cont  # a context of spaces only: lm-eval would fail; condition on BOS/EOS
+
+
+def _tokenize_requests(tokenizer, requests: Sequence[Request]) -> list[tuple[list[int], list[int]]]:
+    """``request_tokens`` for many requests, with unique strings encoded once in batched calls."""
+    pairs = [_split_spaces(r.context, r.continuation) for r in requests]
+    texts = sorted({t for (c, k), r in zip(pairs, requests) if r.context != "" for t in (c, c + k)})
+    ids = dict(zip(texts, _encode_many(tokenizer, texts)))
+    pid = _prefix_token_id(tokenizer)
+    out = []
+    for r, (c, k) in zip(requests, pairs):
+        if r.context == "":
+            out.append(request_tokens(tokenizer, "", r.continuation))
+            continue
+        ctx = ids[c]
+        out.append(((ctx or [pid]), ids[c + k][len(ctx) :]))
+    return out
+
+
+def max_length(model, tokenizer) -> int:
+    """lm-eval's ``resolve_max_length``: the model's context length."""
+    configs = [getattr(model.config, "text_config", None), model.config]
+    for cfg in configs:
+        for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+            value = getattr(cfg, attr, None) if cfg is not None else None
+            if isinstance(value, int) and value > 0:
+                return value
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and 0 < limit < 10**12:
+        return limit
+    return DEFAULT_MAX_LENGTH

@@ -1,0 +1,5 @@
+import sys
+
+from audit.cli.commands import main
+
+sys.exit(main())

@@ -1,0 +1,191 @@
+"""The audit configuration: which conditions to run and the gates' thresholds, validated on load.
+
+Sources, later overriding earlier: the built-in preset (``default`` or ``study``), then the user's
+TOML (``--audit-config FILE``, or ``[tool.bias-audit]`` in the project's ``pyproject.toml``). A user
+``conditions`` table replaces the preset's conditions; ``gates`` are merged gate by gate.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from audit.errors import ConfigError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+Bound = Literal["point", "upper", "lower"]
+GATE_NAMES = ("a_sb", "rpa_gap", "worst_o_sb", "accuracy", "transfer", "a_sb_regression", "accuracy_regression")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConditionConfig(_Strict):
+    """One adaptation condition (a prompt format and how it is filled)."""
+
+    description: str = ""
+    format: str = "zero_shot"
+    probe: Literal["likelihood", "generation"] = "likelihood"
+    shots: int = Field(0, ge=0, le=64)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    pro_share: float | None = Field(None, ge=0, le=1)
+    occupations: Literal["any", "male", "female", "balanced"] = "any"
+    male_share: float | None = Field(None, ge=0, le=1)
+    preprompt: str = "none"
+    preprompt_text: str | None = None
+    chat: bool = False
+    max_new_tokens: int = Field(32, ge=1, le=1024)
+
+    def composition(self) -> dict | None:
+        if self.shots == 0 or (self.pro_share is None and self.male_share is None and self.occupations == "any"):
+            return None
+        return {"pro_share": self.pro_share, "occupations": self.occupations, "male_share": self.male_share}
+
+
+class GateConfig(_Strict):
+    threshold: float = Field(ge=-1, le=1)
+    bound: Bound
+    rationale: str = Field(min_length=1)
+    conditions: list[str] = Field(default_factory=lambda: ["*"])
+    enabled: bool = True
+
+
+class GatesConfig(_Strict):
+    a_sb: GateConfig
+    rpa_gap: GateConfig
+    worst_o_sb: GateConfig
+    accuracy: GateConfig
+    transfer: GateConfig
+    a_sb_regression: GateConfig
+    accuracy_regression: GateConfig
+
+    @field_validator("a_sb", "worst_o_sb", "accuracy")
+    @classmethod
+    def _non_negative(cls, gate: GateConfig) -> GateConfig:
+        if gate.threshold < 0:
+            raise ValueError(f"threshold must be between 0 and 1, got {gate.threshold}")
+        return gate
+
+
+class AuditConfig(_Strict):
+    data: str = "generated"
+    split: Literal["dev", "test"] = "test"
+    seed: int = 0
+    baseline: str = "intrinsic"
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    n_resamples: int = Field(1000, ge=100, le=100_000)
+    min_items: int = Field(100, ge=1)
+    max_items: int | None = Field(None, ge=2)  # audit a seeded subsample of gender twins (quick smoke runs)
+    batch_size: int | Literal["auto"] = "auto"
+    conditions: dict[str, ConditionConfig]
+    gates: GatesConfig
+
+    @field_validator("conditions")
+    @classmethod
+    def _names(cls, conditions: dict[str, ConditionConfig]) -> dict[str, ConditionConfig]:
+        if not conditions:
+            raise ValueError("at least one condition is needed")
+        for name in conditions:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"condition name '{name}' must be lower-case letters, digits and _")
+        return conditions
+
+    def condition_names_for(self, gate: str) -> list[str]:
+        wanted = getattr(self.gates, gate).conditions
+        names = list(self.conditions)
+        if gate == "transfer":
+            names = [n for n in names if n != self.baseline]
+        return names if "*" in wanted else [n for n in names if n in wanted]
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("audit.presets").iterdir() if p.name.endswith(".toml"))
+
+
+def _preset(name: str) -> dict:
+    """A built-in preset; ``extends = "other"`` takes the other preset and overrides it."""
+    path = resources.files("audit.presets").joinpath(f"{name}.toml")
+    if not path.is_file():
+        raise ConfigError(f"unknown config preset '{name}' (known: {', '.join(preset_names())})")
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    parent = data.pop("extends", None)
+    return _merge(_preset(parent), data) if parent else data
+
+
+def read_toml(path: Path, *, table: str | None = None) -> dict:
+    """A TOML file's contents (or one ``[tool.x]`` table of it); one clear line on any problem."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file '{path}' does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file '{path}' cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file '{path}' is not valid TOML: {exc}") from None
+    if table:
+        for key in table.split("."):
+            data = data.get(key, {}) if isinstance(data, dict) else {}
+    return data
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if key == "gates" and isinstance(value, dict) and isinstance(merged.get("gates"), dict):
+            for gate, settings in value.items():
+                if isinstance(settings, dict) and isinstance(merged["gates"].get(gate), dict):
+                    merged["gates"][gate] = {**merged["gates"][gate], **settings}
+                else:
+                    merged["gates"][gate] = settings
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _describe_error(exc: ValidationError, origin: str) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"{origin}: unknown config key '{key}'"
+    if err["type"] == "missing":
+        return f"{origin}: config key '{key}' is required"
+    value = err.get("input")
+    shown = f" (got {value!r})" if not isinstance(value, dict) else ""
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{origin}: config key '{key}': {msg}{shown}"
+
+
+def load_config(path: str | Path | None = None, *, preset: str = "default", overrides: dict | None = None) -> AuditConfig:
+    """The validated configuration. ``path``: a TOML file (its top level, or its ``[tool.bias-audit]``
+    table when it is a ``pyproject.toml``). ``overrides``: command-line settings (e.g. ``data``)."""
+    user: dict[str, Any] = {}
+    origin = "built-in config"
+    if path is not None:
+        p = Path(path)
+        is_pyproject = p.name == "pyproject.toml"
+        user = read_toml(p, table="tool.bias-audit" if is_pyproject else None)
+        origin = f"{p} [tool.bias-audit]" if is_pyproject else str(p)
+        if "preset" in user:
+            preset = str(user.pop("preset"))
+    raw = _merge(_merge(_preset(preset), user), overrides or {})
+    try:
+        config = AuditConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe_error(exc, origin)) from None
+    if config.baseline not in config.conditions:
+        raise ConfigError(f"{origin}: config key 'baseline': condition '{config.baseline}' is not among the conditions")
+    for gate in GATE_NAMES:
+        for name in getattr(config.gates, gate).conditions:
+            if name != "*" and name not in config.conditions:
+                raise ConfigError(f"{origin}: config key 'gates.{gate}.conditions': unknown condition '{name}'")
+    return config

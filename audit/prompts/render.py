@@ -1,0 +1,88 @@
+"""Prompt formats are data: Jinja2 templates under ``templates/prompts/``.
+
+A template receives ``item`` (the item asked about), ``shots`` (solved examples), ``preprompt``
+(text or empty) and ``split``, a marker it writes where the prefix shared by every item of a
+condition ends (instructions, pre-prompt, shots), so the scorer can compute that prefix once.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Sequence
+
+import jinja2
+
+from audit.errors import ConditionUnavailable, ConfigError
+from audit.datasets.winobias.items import Item
+from audit.paths import templates_dir
+
+SPLIT_MARK = "\x00<query>\x00"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """``prefix + query`` is the context; a candidate is scored as the continuation ``" " + candidate``."""
+
+    prefix: str
+    query: str
+
+    @property
+    def text(self) -> str:
+        return self.prefix + self.query
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir() / "prompts")),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+        autoescape=False,  # prompts are plain text; the HTML report has its own escaping environment
+    )
+
+
+def prompt_formats() -> list[str]:
+    return sorted(p.stem for p in (templates_dir() / "prompts").glob("*.j2") if not p.stem.startswith("_"))
+
+
+@functools.lru_cache(maxsize=None)
+def _template(name: str) -> jinja2.Template:
+    try:
+        return _environment().get_template(f"{name}.j2")
+    except jinja2.TemplateNotFound:
+        raise ConfigError(f"unknown prompt format '{name}' (known: {', '.join(prompt_formats())})") from None
+
+
+def render_prompt(fmt: str, item: Item, shots: Sequence[Item] = (), preprompt: str = "") -> Prompt:
+    text = _template(fmt).render(item=item, shots=list(shots), preprompt=preprompt, split=SPLIT_MARK)
+    if text.count(SPLIT_MARK) != 1:
+        raise ConfigError(f"prompt format '{fmt}' must write {{{{ split }}}} exactly once")
+    prefix, query = text.split(SPLIT_MARK)
+    return Prompt(prefix, query.rstrip(" "))
+
+
+def apply_chat_template(tokenizer, prompt: Prompt) -> Prompt:
+    """Wrap a prompt in an instruct model's chat template.
+
+    The query's last line (the answer lead, e.g. ``Answer: The``) opens the assistant turn; the
+    rest is the user message. The shared-prefix split survives because the marker is placed in
+    the user message before the template is applied.
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        raise ConditionUnavailable("the model's tokenizer has no chat template (the condition needs an instruct model)")
+    body, _, lead = (prompt.prefix + SPLIT_MARK + prompt.query).rpartition("\n")
+    if not body:
+        raise ConfigError("a chat prompt needs a query with an answer line after the question")
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": body}], tokenize=False, add_generation_prompt=True
+    )
+    if text.count(SPLIT_MARK) != 1:
+        raise ConfigError("the model's chat template altered the prompt; cannot find the shared prefix")
+    prefix, query = text.split(SPLIT_MARK)
+    return Prompt(prefix, query + lead)
+
+
+def continuation(candidate: str) -> str:
+    """The scored continuation for a candidate occupation (the prompt ends with 'the')."""
+    return " " + candidate
