@@ -8,6 +8,7 @@ TOML (``--audit-config FILE``, or ``[tool.bias-audit]`` in the project's ``pypro
 from __future__ import annotations
 
 import copy
+import warnings
 import re
 from importlib import resources
 from pathlib import Path
@@ -23,7 +24,6 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 Bound = Literal["point", "upper", "lower"]
-GATE_NAMES = ("a_sb", "rpa_gap", "worst_o_sb", "accuracy", "transfer", "a_sb_regression", "accuracy_regression")
 
 
 class _Strict(BaseModel):
@@ -53,6 +53,8 @@ class ConditionConfig(_Strict):
 
 
 class GateConfig(_Strict):
+    """A gate's setting; which gates exist, and what each measures, is the registry's (``audit.gates``)."""
+
     threshold: float = Field(ge=-1, le=1)
     bound: Bound
     rationale: str = Field(min_length=1)
@@ -60,35 +62,18 @@ class GateConfig(_Strict):
     enabled: bool = True
 
 
-class GatesConfig(_Strict):
-    a_sb: GateConfig
-    rpa_gap: GateConfig
-    worst_o_sb: GateConfig
-    accuracy: GateConfig
-    transfer: GateConfig
-    a_sb_regression: GateConfig
-    accuracy_regression: GateConfig
-
-    @field_validator("a_sb", "worst_o_sb", "accuracy")
-    @classmethod
-    def _non_negative(cls, gate: GateConfig) -> GateConfig:
-        if gate.threshold < 0:
-            raise ValueError(f"threshold must be between 0 and 1, got {gate.threshold}")
-        return gate
-
-
 class AuditConfig(_Strict):
-    data: str = "generated"
+    data: str = "generated"  # NAME:SOURCE, or a WinoBias source (see audit.datasets)
     split: Literal["dev", "test"] = "test"
     seed: int = 0
-    baseline: str = "intrinsic"
+    transfer_from: str = "intrinsic"  # the condition whose bias transfer is measured from (the bare model)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     n_resamples: int = Field(1000, ge=100, le=100_000)
     min_items: int = Field(100, ge=1)
     max_items: int | None = Field(None, ge=2)  # audit a seeded subsample of gender twins (quick smoke runs)
     batch_size: int | Literal["auto"] = "auto"
     conditions: dict[str, ConditionConfig]
-    gates: GatesConfig
+    gates: dict[str, GateConfig]
 
     @field_validator("conditions")
     @classmethod
@@ -101,10 +86,12 @@ class AuditConfig(_Strict):
         return conditions
 
     def condition_names_for(self, gate: str) -> list[str]:
-        wanted = getattr(self.gates, gate).conditions
+        from audit.gates import gate_spec
+
+        wanted = self.gates[gate].conditions
         names = list(self.conditions)
-        if gate == "transfer":
-            names = [n for n in names if n != self.baseline]
+        if gate_spec(gate).skips_transfer_from:
+            names = [n for n in names if n != self.transfer_from]
         return names if "*" in wanted else [n for n in names if n in wanted]
 
 
@@ -177,15 +164,28 @@ def load_config(path: str | Path | None = None, *, preset: str = "default", over
         origin = f"{p} [tool.bias-audit]" if is_pyproject else str(p)
         if "preset" in user:
             preset = str(user.pop("preset"))
+    if "baseline" in user:  # the old name of transfer_from (deprecated: "baseline" now means only an approved run)
+        warnings.warn(f"{origin}: config key 'baseline' is deprecated; call it 'transfer_from'", DeprecationWarning, stacklevel=2)
+        user.setdefault("transfer_from", user.pop("baseline"))
     raw = _merge(_merge(_preset(preset), user), overrides or {})
     try:
         config = AuditConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_describe_error(exc, origin)) from None
-    if config.baseline not in config.conditions:
-        raise ConfigError(f"{origin}: config key 'baseline': condition '{config.baseline}' is not among the conditions")
-    for gate in GATE_NAMES:
-        for name in getattr(config.gates, gate).conditions:
+    if config.transfer_from not in config.conditions:
+        raise ConfigError(f"{origin}: config key 'transfer_from': condition '{config.transfer_from}' is not among the conditions")
+    _check_gates(config, origin)
+    return config
+
+
+def _check_gates(config: AuditConfig, origin: str) -> None:
+    from audit.gates import GATES
+
+    for gate, setting in config.gates.items():
+        if gate not in GATES:
+            raise ConfigError(f"{origin}: config key 'gates.{gate}': unknown gate (known: {', '.join(sorted(GATES))})")
+        if not GATES[gate].needs_approved_run and gate != "transfer" and setting.threshold < 0:
+            raise ConfigError(f"{origin}: config key 'gates.{gate}': threshold must be between 0 and 1 (got {setting.threshold})")
+        for name in setting.conditions:
             if name != "*" and name not in config.conditions:
                 raise ConfigError(f"{origin}: config key 'gates.{gate}.conditions': unknown condition '{name}'")
-    return config

@@ -1,8 +1,12 @@
-"""Where the package's data folders live: beside the package when installed, at the repository root in a checkout."""
+"""Where things live: the package's top-level folders (beside the package when installed, at the repository
+root in a checkout) and the user's cache directory."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+CACHE_ENV = "BIAS_AUDIT_CACHE_DIR"
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -17,3 +21,10 @@ def resource_dir(name: str) -> Path:
 
 def templates_dir() -> Path:
     return resource_dir("templates")
+
+
+def cache_dir() -> Path:
+    """``$BIAS_AUDIT_CACHE_DIR``, else ``~/.cache/bias-transfer-audit``: the result cache, reference models,
+    downloaded data sets."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "bias-transfer-audit"

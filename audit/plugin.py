@@ -16,27 +16,16 @@ if TYPE_CHECKING:
 # The audit's machinery (torch, transformers) is imported only when a run uses it, so having the
 # plugin installed costs other pytest runs nothing.
 
-# The last user error (bad config, data or model) that stopped a run: the CLI prints it as its one line.
-LAST_USER_ERROR: str | None = None
 _SESSION = pytest.StashKey["AuditSession"]()
 _OUTCOME = pytest.StashKey[object]()
+#: the user error (bad config, data or model) that stopped a run: the CLI prints it as its one line
+USER_ERROR = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("bias-audit", "bias-transfer-audit")
-    group.addoption("--audit-model", action="append", default=[], metavar="NAME_OR_PATH",
-                    help="model to audit (repeatable: models side by side); default: the embedded reference model")
-    group.addoption("--audit-config", metavar="FILE", help="audit config TOML (default: [tool.bias-audit] in pyproject.toml)")
-    group.addoption("--audit-preset", metavar="NAME", help="built-in config preset the config extends (default, study)")
-    group.addoption("--audit-data", metavar="SOURCE", help="generated | winobias | DIR (overrides the config's data)")
-    group.addoption("--audit-out", metavar="DIR", default=None, help="where results.json and report.html are written (default: reports/)")
-    group.addoption("--audit-baseline", metavar="RESULTS_JSON", help="approved earlier results.json to compare with")
-    group.addoption("--audit-device", metavar="DEVICE", help="torch device (default: cuda when present, else cpu)")
-    group.addoption("--audit-dtype", metavar="DTYPE", help="float32 | bfloat16 | float16")
-    group.addoption("--audit-trust-remote-code", action="store_true", help="allow a model's own Python code to run")
-    group.addoption("--audit-allow-pickle", action="store_true", help="allow pickle (.bin) weights")
-    group.addoption("--audit-no-cache", action="store_true",
-                    help="neither read nor write the result cache ($BIAS_AUDIT_CACHE_DIR/results.sqlite)")
+    from audit.cli.options import add_plugin_options
+
+    add_plugin_options(parser.getgroup("bias-audit", "bias-transfer-audit"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -44,46 +33,38 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU; skipped cleanly without one")
 
 
-def _user_error(exc: AuditError) -> None:
+def _options(config: pytest.Config):
+    from audit.cli.options import AuditOptions
+
+    return AuditOptions.from_namespace(config.option, prefix="audit_")
+
+
+def _user_error(config: pytest.Config, exc: AuditError) -> None:
     """Stop the run on a user mistake with one line (the CLI turns it into exit code 2)."""
-    global LAST_USER_ERROR
-    LAST_USER_ERROR = str(exc)
+    config.stash[USER_ERROR] = str(exc)
     pytest.exit(f"bias-audit: {exc}", returncode=2)
-
-
-def _config_file(config: pytest.Config) -> Path | None:
-    from audit.run.setup import config_path_for
-
-    return config_path_for(config.option.audit_config, Path(config.invocation_params.dir))
 
 
 def _session(config: pytest.Config) -> "AuditSession":
     from audit.run.setup import build_session
 
     if _SESSION not in config.stash:
-        opts = config.option
-        config.stash[_SESSION] = build_session(
-            models=opts.audit_model, config_file=_config_file(config), preset=opts.audit_preset,
-            data=opts.audit_data, device=opts.audit_device, dtype=opts.audit_dtype,
-            trust_remote_code=opts.audit_trust_remote_code, allow_pickle=opts.audit_allow_pickle,
-            baseline=opts.audit_baseline, use_cache=not opts.audit_no_cache,
-        )
+        config.stash[_SESSION] = build_session(_options(config), Path(config.invocation_params.dir))
     return config.stash[_SESSION]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """When this run is an audit (an --audit-* option or an audit config file), check the config, data
     and model names before collection, so a mistake is one line (pytest's usage error), not a traceback."""
+    from audit.run.setup import config_path_for
+
     config = session.config
-    opts = config.option
-    requested = any((opts.audit_model, opts.audit_config, opts.audit_preset, opts.audit_data, opts.audit_baseline))
-    if not requested and _config_file(config) is None:
+    if not _options(config).requested() and config_path_for(None, Path(config.invocation_params.dir)) is None:
         return
     try:
         _session(config)
     except AuditError as exc:
-        global LAST_USER_ERROR
-        LAST_USER_ERROR = str(exc)
+        config.stash[USER_ERROR] = str(exc)
         raise pytest.UsageError(f"bias-audit: {exc}") from None
 
 
@@ -94,7 +75,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
         session = _session(metafunc.config)
     except AuditError as exc:
-        _user_error(exc)
+        _user_error(metafunc.config, exc)
     if "audit_model" in names:
         metafunc.parametrize("audit_model", session.model_specs, scope="session")
     marker = metafunc.definition.get_closest_marker("audit_gate")
@@ -131,7 +112,7 @@ def audit_outcome(request: pytest.FixtureRequest, audit_session: "AuditSession",
     try:
         outcome = audit_session.gate(marker.args[0], audit_model, audit_condition, test_id=request.node.nodeid)
     except AuditError as exc:
-        _user_error(exc)
+        _user_error(request.config, exc)
     request.node.stash[_OUTCOME] = outcome
     if outcome.warning:
         request.node.warn(pytest.PytestWarning(outcome.warning))
@@ -162,8 +143,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
         session.config.stash[_ARTIFACTS] = write_artifacts(audit, session.config.option.audit_out)
     except AuditError as exc:
-        global LAST_USER_ERROR
-        LAST_USER_ERROR = str(exc)
+        session.config.stash[USER_ERROR] = str(exc)
         session.exitstatus = 2
 
 

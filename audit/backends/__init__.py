@@ -1,0 +1,98 @@
+"""Backends: where the audited model runs. One interface (``Backend``), one registry by scheme.
+
+A model spec names its backend by a scheme prefix; a spec without a known scheme goes to ``hf``:
+
+| spec | backend |
+|---|---|
+| ``hf:PATH_OR_HUB_ID``, ``PATH``, ``org/name`` | transformers in this process (``audit.backends.hf``) |
+| ``reference:NAME``, ``reference-fair`` ... | a built-in reference model with planted bias (``audit.backends.reference``) |
+| ``openai-completions:URL`` | an OpenAI-compatible completions server: vLLM, SGLang, llama.cpp (``audit.backends.openai_completions``) |
+
+Add a backend: a module with a ``Backend`` subclass, a ``load(target, options)`` and optionally a
+``check(target, options)`` that validates the spec without loading weights; then one line
+``register_backend("scheme", load, check)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+from audit.backends.base import Backend, BackendOptions, Request
+from audit.errors import ModelLoadError
+
+Loader = Callable[[str, BackendOptions], Backend]
+Checker = Callable[[str, BackendOptions], None]
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    scheme: str
+    load: Loader | str  # a callable, or "module:function" imported on first use (keeps `import audit` light)
+    check: Checker | str | None = None
+    description: str = ""
+
+
+_REGISTRY: dict[str, BackendEntry] = {}
+DEFAULT_SCHEME = "hf"
+
+
+def register_backend(scheme: str, load: Loader | str, check: Checker | str | None = None, description: str = "") -> None:
+    """Make ``scheme:TARGET`` model specs load through ``load`` (replacing an earlier registration)."""
+    _REGISTRY[scheme] = BackendEntry(scheme, load, check, description)
+
+
+def backend_schemes() -> dict[str, str]:
+    return {scheme: entry.description for scheme, entry in _REGISTRY.items()}
+
+
+def _resolve(fn):
+    if isinstance(fn, str):
+        module, _, name = fn.partition(":")
+        return getattr(importlib.import_module(module), name)
+    return fn
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """(scheme, target) of a model spec: ``openai-completions:http://h/v1`` -> its scheme and the URL;
+    a bare reference-model name -> ``reference``; anything else without a registered scheme -> ``hf``."""
+    scheme, sep, target = spec.partition(":")
+    if sep and scheme in _REGISTRY:
+        return scheme, target
+    from audit.backends.reference.planted import REFERENCE_MODELS
+
+    if spec in REFERENCE_MODELS:
+        return "reference", spec
+    return DEFAULT_SCHEME, spec
+
+
+def check_backend(spec: str, options: BackendOptions) -> None:
+    """Everything about a spec that can be checked without loading the model; one clear line on a mistake."""
+    if not spec.strip():
+        raise ModelLoadError("--model: empty model name")
+    scheme, target = parse_spec(spec)
+    if not target:
+        raise ModelLoadError(f"model '{spec}': nothing after '{scheme}:'")
+    check = _REGISTRY[scheme].check
+    if check is not None:
+        _resolve(check)(target, options)
+
+
+def load_backend(spec: str, options: BackendOptions) -> Backend:
+    scheme, target = parse_spec(spec)
+    backend = _resolve(_REGISTRY[scheme].load)(target, options)
+    backend.name = spec
+    return backend
+
+
+register_backend("hf", "audit.backends.hf.backend:load_hf", "audit.backends.hf.backend:check_hf",
+                 "transformers in this process (a local directory or a hub id)")
+register_backend("reference", "audit.backends.reference:load_reference", "audit.backends.reference:check_reference",
+                 "a built-in reference model with planted bias (reference-fair, reference-biased, reference-nontransfer)")
+register_backend("openai-completions", "audit.backends.openai_completions:load_openai_completions",
+                 "audit.backends.openai_completions:check_openai_completions",
+                 "an OpenAI-compatible completions server returning prompt log-probabilities (vLLM, SGLang, llama.cpp)")
+
+__all__ = ["Backend", "BackendOptions", "Request", "backend_schemes", "check_backend", "load_backend", "parse_spec",
+           "register_backend"]

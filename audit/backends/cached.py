@@ -2,9 +2,9 @@
 recomputes nothing and a killed run resumes where it stopped.
 
 One row per request, keyed by the sha256 of (model key, kind, context, continuation or max_new_tokens).
-The model key names everything that changes a score: the model (path or hub id, revision, weight hash,
-architecture), its dtype, the device type, and the tokenizer (class and a hash of its files).
-``CachedScorer`` commits each chunk of newly scored requests before scoring the next, so a run killed
+The model key is the backend's ``cache_key()``: everything that changes a score (for the HF backend the
+model's path or hub id, revision, weight hash, architecture, dtype, device type and tokenizer files).
+``CachedBackend`` wraps any backend and commits each chunk of newly scored requests before scoring the next, so a run killed
 with SIGKILL loses at most the chunk in flight. SQLite (WAL mode, a busy timeout) keeps the file whole
 when several runs share it.
 """
@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+from audit.backends.base import Backend
 from audit.errors import AuditError
+from audit.paths import cache_dir
 
 # Part of every key: bump it when scoring or generation changes what it returns for the same request,
 # so results computed by an older version are never reused.
@@ -34,21 +36,9 @@ DEFAULT_GENERATE_CHUNK = 16  # generations are slow: commit them more often
 BUSY_TIMEOUT_S = 60.0
 _LOOKUP_BATCH = 500  # keys per SELECT ... IN (...) (SQLite allows at least 999 parameters)
 
-# Files that define a tokenizer's behaviour (whichever of them a model directory has).
-TOKENIZER_FILES = (
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json",
-    "vocab.txt", "merges.txt", "tokenizer.model", "spiece.model", "chat_template.jinja", "chat_template.json",
-)
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("BIAS_AUDIT_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "bias-transfer-audit"
-
-
 def default_cache_path() -> Path:
     """``$BIAS_AUDIT_CACHE_DIR/results.sqlite`` (default ``~/.cache/bias-transfer-audit``)."""
-    return default_cache_dir() / CACHE_FILE
+    return cache_dir() / CACHE_FILE
 
 
 def cache_disabled_by_env() -> bool:
@@ -73,52 +63,6 @@ def _chunk_from_env(default: int) -> int:
 
 def _sha256_json(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
-
-
-def tokenizer_fingerprint(tokenizer) -> str:
-    """A hash of the tokenizer's files when it was loaded from a directory, else of its vocabulary,
-    special tokens and chat template (what a hub tokenizer's files decide)."""
-    h = hashlib.sha256()
-    h.update(type(tokenizer).__name__.encode())
-    source = str(getattr(tokenizer, "name_or_path", "") or "")
-    directory = Path(source) if source else None
-    files = [directory / f for f in TOKENIZER_FILES if directory and directory.is_dir() and (directory / f).is_file()]
-    if files:
-        for f in files:
-            h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
-    else:
-        vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
-        h.update(json.dumps(sorted(vocab.items()), ensure_ascii=False).encode("utf-8"))
-        h.update(json.dumps(getattr(tokenizer, "chat_template", None)).encode())
-    # load_model may set a pad token; padding side and special tokens can change encodings.
-    special = {k: str(v) for k, v in sorted(getattr(tokenizer, "special_tokens_map", {}).items())}
-    h.update(json.dumps([special, getattr(tokenizer, "padding_side", None)], sort_keys=True).encode())
-    return h.hexdigest()[:16]
-
-
-def _model_config_hash(model) -> str | None:
-    """The effective model config (rope scaling, attention settings...), without paths and versions."""
-    config = getattr(model, "config", None)
-    if config is None or not hasattr(config, "to_dict"):
-        return None
-    settings = {k: v for k, v in config.to_dict().items() if not k.startswith("_") and k != "transformers_version"}
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def model_cache_key(loaded) -> str:
-    """What makes a model's scores reproducible: its identity (hub id and revision, or the weights'
-    hash for a directory; architecture, dtype, tokenizer class), its effective config, the tokenizer's
-    files, and the device type (CPU and GPU kernels differ in the last bits)."""
-    ident = loaded.identity
-    parts = {k: ident.get(k) for k in ("model", "revision", "weights_sha256", "dtype", "architecture", "tokenizer")}
-    if ident.get("weights_sha256"):
-        # A local directory is its content: the same weights under another path are the same model.
-        parts["model"] = None
-    parts["config_sha256"] = _model_config_hash(loaded.model)
-    parts["tokenizer_sha256"] = tokenizer_fingerprint(loaded.tokenizer)
-    parts["device"] = getattr(loaded.device, "type", str(loaded.device))
-    parts["scoring_version"] = SCORING_VERSION
-    return _sha256_json(parts)[:32]
 
 
 def request_key(model_key: str, kind: str, context: str, target: str | int) -> str:
@@ -289,7 +233,7 @@ def remove_cache_files(path: Path) -> list[Path]:
     return removed
 
 
-# --- the scorer -----------------------------------------------------------------------------------
+# --- the cached backend -----------------------------------------------------------------------------------
 
 
 def _chunks(seq: Sequence, size: int) -> Iterator[Sequence]:
@@ -297,44 +241,53 @@ def _chunks(seq: Sequence, size: int) -> Iterator[Sequence]:
         yield seq[start : start + size]
 
 
-class CachedScorer:
-    """A Scorer that answers from the cache and scores only the misses, in committed chunks.
+class CachedBackend(Backend):
+    """Any backend, answering from the result cache and sending only the misses, in committed chunks.
 
-    Same interface as ``Scorer`` (``loglikelihood``, ``generate``, ``.lm``). ``hits`` counts requests
+    Keyed on the inner backend's ``cache_key()`` (plus ``SCORING_VERSION``). ``hits`` counts requests
     answered from the cache, ``misses`` those that were not, ``scored`` those sent to the model
     (misses without duplicates). With ``BIAS_AUDIT_SCORE_LOG=FILE`` each chunk appends
     ``kind<TAB>n`` to FILE before it is sent to the model.
     """
 
-    def __init__(self, scorer, cache: ResultCache, chunk_size: int | None = None, generate_chunk_size: int | None = None):
-        self.scorer = scorer
+    def __init__(self, inner: Backend, cache: ResultCache, chunk_size: int | None = None, generate_chunk_size: int | None = None):
+        self.inner = inner
         self.cache = cache
+        self.name = inner.name
+        self.chat_template = inner.chat_template
+        self.device_type = inner.device_type
         self.chunk_size = chunk_size or _chunk_from_env(DEFAULT_CHUNK)
         self.generate_chunk_size = generate_chunk_size or _chunk_from_env(DEFAULT_GENERATE_CHUNK)
-        self.model_key = model_cache_key(scorer.lm)
-        self.model_name = str(scorer.lm.identity.get("model") or scorer.lm.name)
+        self.model_key = _sha256_json([inner.cache_key(), SCORING_VERSION])[:32]
+        self.model_name = str(inner.identity().get("model") or inner.name)
         self.hits = 0
         self.misses = 0
         self.scored = 0
 
-    @property
-    def lm(self):
-        return self.scorer.lm
+    def identity(self) -> dict:
+        return self.inner.identity()
 
-    @property
-    def batch_size(self):
-        return self.scorer.batch_size
+    def cache_key(self) -> str:
+        return self.model_key
+
+    def apply_chat_template(self, messages: list[dict[str, str]]) -> str:
+        return self.inner.apply_chat_template(messages)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.inner.count_tokens(texts)
+
+    def close(self) -> None:
+        self.inner.close()
 
     def loglikelihood(self, requests) -> list[float]:
         keys = [request_key(self.model_key, "loglikelihood", r.context, r.continuation) for r in requests]
         return [float(v) for v in self._answer("loglikelihood", keys, list(requests), self.chunk_size,
-                                               self.scorer.loglikelihood)]
+                                               self.inner.loglikelihood)]
 
     def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
         keys = [request_key(self.model_key, "generate", p, int(max_new_tokens)) for p in prompts]
         return [str(v) for v in self._answer("generate", keys, list(prompts), self.generate_chunk_size,
-                                             lambda chunk: self.scorer.generate(chunk, max_new_tokens=max_new_tokens))]
-
+                                             lambda chunk: self.inner.generate(chunk, max_new_tokens=max_new_tokens))]
     def _answer(self, kind: str, keys: list[str], requests: list, chunk_size: int, compute) -> list:
         known = self.cache.get_many(keys)
         pending: dict[str, object] = {}  # key -> request, first occurrence, in request order

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from audit.backends import backend_schemes
+from audit.cli.options import AuditOptions, add_cli_options
 from audit.errors import AuditError
 
 EXIT_PASS, EXIT_GATE_FAILED, EXIT_USER_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
@@ -22,24 +24,14 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _ArgumentParser(prog="bias-audit", description="Audit gender bias transfer in causal LMs (WinoBias).")
+    p = _ArgumentParser(prog="bias-audit", description="Audit bias transfer from pre-trained to prompted causal LMs (WinoBias, BBQ).")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
 
-    run = sub.add_parser("run", help="run the audit suite (pytest) and write results.json and report.html")
-    run.add_argument("--model", action="append", default=[], metavar="NAME_OR_PATH",
-                     help="reference model name, model directory or hub id (repeatable); default: reference-fair")
-    run.add_argument("--out", metavar="DIR", help="output directory (default: reports/)")
-    run.add_argument("--config", metavar="FILE", help="config TOML (default: [tool.bias-audit] in ./pyproject.toml)")
-    run.add_argument("--preset", metavar="NAME", help="built-in preset: default (intrinsic + zero-shot) or study (every condition)")
-    run.add_argument("--data", metavar="SOURCE", help="generated | winobias | DIR with the official WinoBias files")
-    run.add_argument("--baseline", metavar="RESULTS_JSON", help="fail when a metric got significantly worse than this run")
-    run.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
-    run.add_argument("--dtype", help="float32 | bfloat16 | float16")
-    run.add_argument("--trust-remote-code", action="store_true", help="allow the model's own Python code to run")
-    run.add_argument("--allow-pickle", action="store_true", help="allow pickle (.bin) weights")
+    run = sub.add_parser("run", help="run the audit suite (pytest) and write results.json and report.html",
+                         epilog="model backends: " + "; ".join(f"{s}: {d}" for s, d in backend_schemes().items()))
+    add_cli_options(run)
     run.add_argument("--tests", metavar="DIR", help="the fairness test suite (default: ./fairness_tests, else the built-in one)")
     run.add_argument("--junitxml", metavar="PATH", help="also write a JUnit XML report")
-    run.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache (see `bias-audit cache`)")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
 
     report = sub.add_parser("report", help="regenerate report.html from a results.json, without the model")
@@ -50,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="overwrite existing files")
 
     data = sub.add_parser("data", help="inspect data sets").add_subparsers(dest="data_command", required=True, parser_class=_ArgumentParser)
-    validate = data.add_parser("validate", help="check a directory of official WinoBias files; exit 2 if any line is bad")
+    validate = data.add_parser("validate", help="check a directory of official data files (WinoBias, or NAME:DIR); exit 2 if any line is bad")
     validate.add_argument("directory", metavar="DIR")
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -64,14 +56,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 class _Tracker:
-    """Counts test errors that are not gate failures (a crash in a test or fixture = internal error)."""
+    """Counts test errors that are not gate failures (a crash in a test or fixture = internal error), and
+    picks up the user error that stopped the run (the plugin stashes it)."""
 
     def __init__(self) -> None:
         self.internal_errors = 0
+        self.user_error: str | None = None
 
     def pytest_runtest_logreport(self, report) -> None:
         if report.failed and (report.when != "call" or "AssertionError" not in str(report.longrepr)):
             self.internal_errors += 1
+
+    def pytest_unconfigure(self, config) -> None:
+        from audit.plugin import USER_ERROR
+
+        self.user_error = config.stash.get(USER_ERROR, None)
 
 
 def _suite_dir(explicit: str | None) -> Path:
@@ -89,35 +88,22 @@ def _suite_dir(explicit: str | None) -> Path:
 def _cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
-    from audit import plugin
-    from audit.run.setup import build_session, check_out_dir, config_path_for
+    from audit.run.setup import build_session, check_out_dir
 
     # Check every user input before pytest starts, so a mistake is one line and exit 2.
-    build_session(models=args.model, config_file=config_path_for(args.config, Path.cwd()), preset=args.preset,
-                  data=args.data, baseline=args.baseline, use_cache=not args.no_cache)
-    out = check_out_dir(args.out)
+    options = AuditOptions.from_namespace(args)
+    build_session(options)
+    options.out = str(check_out_dir(options.out))
     suite = _suite_dir(args.tests)
-    pytest_args = [str(suite), "-p", "no:cacheprovider", "--audit-out", str(out), "-q", "-rfEsx", "--tb=short",
-                   "-W", "ignore::pytest.PytestAssertRewriteWarning"]
-    for model in args.model:
-        pytest_args += ["--audit-model", model]
-    for flag, value in (("--audit-config", args.config), ("--audit-preset", args.preset), ("--audit-data", args.data),
-                        ("--audit-baseline", args.baseline), ("--audit-device", args.device),
-                        ("--audit-dtype", args.dtype), ("--junitxml", args.junitxml)):
-        if value:
-            pytest_args += [flag, value]
-    if args.trust_remote_code:
-        pytest_args.append("--audit-trust-remote-code")
-    if args.allow_pickle:
-        pytest_args.append("--audit-allow-pickle")
-    if args.no_cache:
-        pytest_args.append("--audit-no-cache")
+    pytest_args = [str(suite), "-p", "no:cacheprovider", "-q", "-rfEsx", "--tb=short",
+                   "-W", "ignore::pytest.PytestAssertRewriteWarning", *options.pytest_args()]
+    if args.junitxml:
+        pytest_args += ["--junitxml", args.junitxml]
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     tracker = _Tracker()
-    plugin.LAST_USER_ERROR = None
     code = int(pytest.main(pytest_args + extra, plugins=[tracker]))
-    if plugin.LAST_USER_ERROR:
-        print(f"bias-audit: error: {plugin.LAST_USER_ERROR}", file=sys.stderr)
+    if tracker.user_error:
+        print(f"bias-audit: error: {tracker.user_error}", file=sys.stderr)
         return EXIT_USER_ERROR
     if code == pytest.ExitCode.OK:
         return EXIT_PASS
@@ -131,9 +117,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_data(args: argparse.Namespace) -> int:
     import json
 
-    from audit.datasets.winobias.official import validate_winobias_dir
+    from audit.datasets import resolve_data
 
-    report = validate_winobias_dir(args.directory)
+    dataset, source = resolve_data(args.directory)
+    report = dataset.validate(source)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format_text())
     return EXIT_PASS if report.ok else EXIT_USER_ERROR
 
@@ -180,7 +167,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from audit.report.render import load_results, write_report
+    from audit.report import load_results, write_report
 
     results = load_results(args.results)
     out = Path(args.out) if args.out else Path(args.results).with_name("report.html")

@@ -1,0 +1,60 @@
+"""Datasets: what the audit asks about. One interface (``Dataset``), one registry by name.
+
+``--data`` (config key ``data``) names a dataset and its source as ``NAME:SOURCE``; a bare
+``generated``, ``winobias`` or directory is WinoBias (``winobias:generated`` ...). Add a dataset: a
+package with a ``Dataset`` subclass, then one line ``register_dataset("name", "module:Class")``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+from audit.datasets.base import Dataset
+from audit.errors import DataError
+
+_REGISTRY: dict[str, Callable[[], Dataset] | str] = {}
+_INSTANCES: dict[str, Dataset] = {}
+DEFAULT_DATASET = "winobias"
+
+
+def register_dataset(name: str, factory: Callable[[], Dataset] | str) -> None:
+    """``factory``: a Dataset class (or zero-argument callable), or "module:Class" imported on first use."""
+    _REGISTRY[name] = factory
+    _INSTANCES.pop(name, None)
+
+
+def dataset_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_dataset(name: str) -> Dataset:
+    if name not in _REGISTRY:
+        raise DataError(f"unknown dataset '{name}' (known: {', '.join(dataset_names())})")
+    if name not in _INSTANCES:
+        factory = _REGISTRY[name]
+        if isinstance(factory, str):
+            module, _, attr = factory.partition(":")
+            factory = getattr(importlib.import_module(module), attr)
+        dataset = factory()
+        dataset.name = name
+        _INSTANCES[name] = dataset
+    return _INSTANCES[name]
+
+
+def parse_data_spec(spec: str) -> tuple[str, str]:
+    """(dataset name, source): ``bbq:DIR`` -> ("bbq", DIR); a bare source is WinoBias's."""
+    name, sep, source = spec.partition(":")
+    if sep and name in _REGISTRY:
+        return name, source
+    return DEFAULT_DATASET, spec
+
+
+def resolve_data(spec: str) -> tuple[Dataset, str]:
+    name, source = parse_data_spec(spec)
+    return get_dataset(name), source
+
+
+register_dataset("winobias", "audit.datasets.winobias:WinoBias")
+
+__all__ = ["Dataset", "dataset_names", "get_dataset", "parse_data_spec", "register_dataset", "resolve_data"]

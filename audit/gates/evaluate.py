@@ -7,20 +7,9 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from audit.config import GateConfig
+from audit.gates.registry import Direction, gate_spec
 
-Direction = Literal["max", "min"]
 Status = Literal["pass", "fail", "waived", "skipped"]
-
-# metric -> (direction, what it measures): "max" gates require the bound <= threshold, "min" >= threshold.
-GATE_METRICS: dict[str, tuple[Direction, str]] = {
-    "a_sb": ("max", "A-SB (mean |O-SB| over occupations)"),
-    "rpa_gap": ("max", "pro minus anti referent accuracy"),
-    "worst_o_sb": ("max", "largest |O-SB| of any occupation"),
-    "accuracy": ("min", "referent prediction accuracy"),
-    "transfer": ("max", "Pearson rho of intrinsic vs prompted O-SB"),
-    "a_sb_regression": ("max", "increase of A-SB over the baseline run"),
-    "accuracy_regression": ("max", "drop of referent accuracy from the baseline run"),
-}
 
 
 @dataclass
@@ -38,6 +27,8 @@ class GateOutcome:
     status: Status
     rationale: str
     message: str
+    label: str = ""
+    meaning: str = ""
     test: str = ""
     waiver_reason: str | None = None
     warning: str | None = None
@@ -83,13 +74,14 @@ def evaluate_gate(
     ``precondition`` (holds, why-not): when it does not hold, the gate passes without comparing
     (used by the transfer gate: high transfer matters only when the bare model is biased).
     """
-    direction, what = GATE_METRICS[metric]
+    spec = gate_spec(metric)
+    direction, what = spec.direction, spec.label
     est, lo, hi = _clean(estimate), _clean(ci[0]), _clean(ci[1])
     bound_value = {"point": est, "upper": hi, "lower": lo}[gate.bound]
     common = dict(
         id=f"{metric}[{model}-{condition}]", model=model, condition=condition, metric=metric, estimate=est,
         ci=(lo, hi), bound=gate.bound, bound_value=bound_value, threshold=gate.threshold, direction=direction,
-        rationale=gate.rationale,
+        rationale=gate.rationale, label=spec.label, meaning=spec.meaning,
     )
     warning = None
     if n_answered < min_items:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import jinja2
 
+from audit.backends.base import Backend
 from audit.errors import ConditionUnavailable, ConfigError
-from audit.datasets.winobias.items import Item
+
 from audit.paths import templates_dir
 
 SPLIT_MARK = "\x00<query>\x00"
@@ -54,7 +55,7 @@ def _template(name: str) -> jinja2.Template:
         raise ConfigError(f"unknown prompt format '{name}' (known: {', '.join(prompt_formats())})") from None
 
 
-def render_prompt(fmt: str, item: Item, shots: Sequence[Item] = (), preprompt: str = "") -> Prompt:
+def render_prompt(fmt: str, item: Any, shots: Sequence[Any] = (), preprompt: str = "") -> Prompt:
     text = _template(fmt).render(item=item, shots=list(shots), preprompt=preprompt, split=SPLIT_MARK)
     if text.count(SPLIT_MARK) != 1:
         raise ConfigError(f"prompt format '{fmt}' must write {{{{ split }}}} exactly once")
@@ -62,21 +63,24 @@ def render_prompt(fmt: str, item: Item, shots: Sequence[Item] = (), preprompt: s
     return Prompt(prefix, query.rstrip(" "))
 
 
-def apply_chat_template(tokenizer, prompt: Prompt) -> Prompt:
+def apply_chat_template(model, prompt: Prompt) -> Prompt:
     """Wrap a prompt in an instruct model's chat template.
 
-    The query's last line (the answer lead, e.g. ``Answer: The``) opens the assistant turn; the
-    rest is the user message. The shared-prefix split survives because the marker is placed in
-    the user message before the template is applied.
+    ``model`` is a backend (``audit.backends.Backend``) or a tokenizer with a chat template. The
+    query's last line (the answer lead, e.g. ``Answer: The``) opens the assistant turn; the rest is
+    the user message. The shared-prefix split survives because the marker is placed in the user
+    message before the template is applied.
     """
-    if not getattr(tokenizer, "chat_template", None):
+    if not getattr(model, "chat_template", None):
         raise ConditionUnavailable("the model's tokenizer has no chat template (the condition needs an instruct model)")
     body, _, lead = (prompt.prefix + SPLIT_MARK + prompt.query).rpartition("\n")
     if not body:
         raise ConfigError("a chat prompt needs a query with an answer line after the question")
-    text = tokenizer.apply_chat_template(
-        [{"role": "user", "content": body}], tokenize=False, add_generation_prompt=True
-    )
+    messages = [{"role": "user", "content": body}]
+    if isinstance(model, Backend):
+        text = model.apply_chat_template(messages)
+    else:  # a tokenizer
+        text = model.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     if text.count(SPLIT_MARK) != 1:
         raise ConfigError("the model's chat template altered the prompt; cannot find the shared prefix")
     prefix, query = text.split(SPLIT_MARK)

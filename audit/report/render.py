@@ -20,18 +20,15 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from audit.report import charts as _charts
-from audit.gates.evaluate import GATE_METRICS
+from audit.gates import GATES
 from audit.errors import AuditError
+from audit.results.io import STATUSES, check_results, load_results  # noqa: F401  (load_results: the report's API)
 from audit.paths import templates_dir
 
-SCHEMA_VERSION = "1.0"
-SUPPORTED_MAJOR = "1"
 TEMPLATE = "report.html.j2"
-STATUSES = ("fail", "waived", "skipped", "pass")  # order of the gate table: what needs attention first
-_REQUIRED = {"verdict": str, "models": list, "gates": list, "occupations": list, "items": dict, "provenance": dict}
 
 METRIC_LABELS = {
-    **{metric: what for metric, (_, what) in GATE_METRICS.items()},  # the gates' own descriptions
+    **{name: spec.label for name, spec in GATES.items()},  # the gates' own descriptions
     "a_sb": "A-SB (aggregate selection bias)",
     "o_sb": "O-SB (occupational selection bias)",
     "rpa_gap": "RPA gap (pro minus anti accuracy)",
@@ -40,50 +37,6 @@ METRIC_LABELS = {
     "spearman": "transfer, Spearman \u03c1",
     "other_rate": "share of answers naming neither candidate",
 }
-
-
-# --- Loading and checking the record --------------------------------------------------------------------
-
-
-def load_results(path: str | Path) -> dict:
-    """Read and check a results file; any problem is an :class:`AuditError` naming the file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AuditError(f"{path}: results file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AuditError(f"{path}: cannot read the results file ({exc.__class__.__name__}: {exc})") from None
-    try:
-        results = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise AuditError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
-    check_results(results, str(path))
-    return results
-
-
-def check_results(results: Any, where: str = "results") -> None:
-    """Raise :class:`AuditError` unless ``results`` has a supported schema version and the keys the report reads."""
-    if not isinstance(results, dict):
-        raise AuditError(f"{where}: expected a JSON object, found {type(results).__name__}")
-    version = results.get("schema_version")
-    if version is None:
-        raise AuditError(f"{where}: no 'schema_version'; this is not a bias-audit results file")
-    if not isinstance(version, str) or version.split(".")[0] != SUPPORTED_MAJOR:
-        raise AuditError(
-            f"{where}: schema_version {version!r} is not supported (this version of bias-audit reads {SCHEMA_VERSION})"
-        )
-    for key, kind in _REQUIRED.items():
-        if key not in results:
-            raise AuditError(f"{where}: missing key '{key}' (schema {version})")
-        if not isinstance(results[key], kind):
-            raise AuditError(f"{where}: '{key}' must be a JSON {'object' if kind is dict else 'array' if kind is list else 'string'}")
-    for i, model in enumerate(results["models"]):
-        if not isinstance(model, dict) or not isinstance(model.get("name"), str) or not isinstance(model.get("conditions"), dict):
-            raise AuditError(f"{where}: models[{i}] needs a 'name' string and a 'conditions' object")
-    for i, gate in enumerate(results["gates"]):
-        if not isinstance(gate, dict) or gate.get("status") not in STATUSES:
-            raise AuditError(f"{where}: gates[{i}] needs a 'status' of {', '.join(STATUSES)}")
 
 
 # --- Formatting -----------------------------------------------------------------------------------------
@@ -335,9 +288,9 @@ def _drill(name: str, rows: Iterable[Mapping], items: Mapping[str, Mapping], anc
 
 
 def _baseline_condition(results: Mapping) -> str:
-    """The condition transfer is measured from (the config's ``baseline``; ``intrinsic`` by default)."""
+    """The condition transfer is measured from (the config's ``transfer_from``, formerly ``baseline``; ``intrinsic`` by default)."""
     config = (results.get("provenance") or {}).get("config") or {}
-    return str(config.get("baseline") or "intrinsic")
+    return str(config.get("transfer_from") or config.get("baseline") or "intrinsic")
 
 
 def _estimate(value: Any, ci: Any = None, sd: Any = None) -> _charts.Estimate:

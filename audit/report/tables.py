@@ -24,7 +24,7 @@ def transfer_rows(results: dict) -> list[list[str]]:
                 f"{_num(cond['a_sb'], '{:.2f}')} {_ci(cond['a_sb_ci'], '{:.2f}')}",
                 f"{_num(cond['rpa']['pro'], '{:.2f}')}/{_num(cond['rpa']['anti'], '{:.2f}')}",
                 _num(cond["other_rate"], "{:.0%}"),
-                "baseline" if t is None else f"{_num(t['pearson'])} {_ci(t['pearson_ci'])}",
+                "reference" if t is None else f"{_num(t['pearson'])} {_ci(t['pearson_ci'])}",
                 "" if t is None else _num(t["spearman"]),
             ])
     return rows

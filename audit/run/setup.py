@@ -6,11 +6,12 @@ import json
 import os
 from pathlib import Path
 
-from audit.stats.regression import load_baseline
 from audit.config import load_config, read_toml
 from audit.errors import AuditError
-from audit.report.tables import step_summary
-from audit.run.session import DEFAULT_MODEL, AuditSession, LoadOptions, write_results
+from audit.backends.base import BackendOptions
+from audit.cli.options import AuditOptions
+from audit.results.io import read_results, write_results
+from audit.run.session import DEFAULT_MODEL, AuditSession
 
 DEFAULT_OUT = Path("reports")
 
@@ -35,29 +36,31 @@ def config_path_for(explicit: str | None, root: Path) -> Path | None:
     return None
 
 
-def build_session(
-    *,
-    models: list[str] | None,
-    config_file: Path | None,
-    preset: str | None = None,
-    data: str | None = None,
-    device: str | None = None,
-    dtype: str | None = None,
-    trust_remote_code: bool = False,
-    allow_pickle: bool = False,
-    baseline: str | None = None,
-    use_cache: bool = True,
-) -> AuditSession:
-    overrides = {"data": data} if data else {}
-    config = load_config(config_file, preset=preset or "default", overrides=overrides)
+def backend_options(options: AuditOptions, batch_size: int | str = "auto") -> BackendOptions:
+    extra = {}
+    for pair in options.backend_option:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise AuditError(f"--backend-option '{pair}': expected KEY=VALUE")
+        extra[key.strip()] = value
+    return BackendOptions(device=options.device, dtype=options.dtype, device_map=options.device_map,
+                          trust_remote_code=options.trust_remote_code, allow_pickle=options.allow_pickle,
+                          batch_size=batch_size, extra=extra)
+
+
+def build_session(options: AuditOptions, root: Path | None = None) -> AuditSession:
+    """A prepared session from the run's options: config, data and model specs checked, nothing loaded."""
+    overrides = {"data": options.data} if options.data else {}
+    config_file = config_path_for(options.config, root or Path.cwd())
+    config = load_config(config_file, preset=options.preset or "default", overrides=overrides)
     session = AuditSession(
         config=config,
-        model_specs=list(dict.fromkeys(models or [DEFAULT_MODEL])),
-        load_options=LoadOptions(device=device, dtype=dtype, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
-                                 use_cache=use_cache),
+        model_specs=list(dict.fromkeys(options.model or [DEFAULT_MODEL])),
+        backend_options=backend_options(options, config.batch_size),
+        use_cache=not options.no_cache,
     )
-    if baseline:
-        session.baseline = load_baseline(baseline)
+    if options.approved:
+        session.approved = read_results(options.approved, what="--approved")
     session.prepare()
     return session
 
@@ -76,7 +79,7 @@ def check_out_dir(out: str | Path | None) -> Path:
 
 def write_artifacts(session: AuditSession, out: str | Path | None) -> tuple[dict, dict[str, Path]]:
     """results.json first (the record), then the views of it: report.html, and the GitHub step summary."""
-    from audit.report.render import write_report
+    from audit.report import write_report
 
     out_dir = check_out_dir(out)
     paths = {"results": write_results(session.results(), out_dir)}
@@ -85,5 +88,7 @@ def write_artifacts(session: AuditSession, out: str | Path | None) -> tuple[dict
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with open(summary_file, "a", encoding="utf-8") as fh:
+            from audit.report.tables import step_summary
+
             fh.write(step_summary(results, str(paths.get("report", paths["results"]))))
     return results, paths

@@ -1,10 +1,8 @@
-"""Loading causal LMs: a reference model by name, a local directory, or a hub id, all through
-``from_pretrained``. Remote code runs only when the user asks (``trust_remote_code``)."""
+"""Loading causal LMs for the HF backend: a local directory or a hub id, through ``from_pretrained``. Remote code runs only when the user asks (``trust_remote_code``)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,13 +68,8 @@ def _weights_hash(directory: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def resolve_model_path(spec: str, *, allow_pickle: bool = False, build: bool = True) -> tuple[str, Path | None]:
-    """A reference-model name -> its directory (built on first use unless ``build`` is False, then
-    None); an existing directory -> itself, checked; else a hub id (None)."""
-    from audit.backends.reference.build import REFERENCE_MODELS, reference_model_dir
-
-    if spec in REFERENCE_MODELS:
-        return spec, reference_model_dir(spec) if build else None
+def resolve_model_path(spec: str, *, allow_pickle: bool = False) -> tuple[str, Path | None]:
+    """An existing directory -> itself, checked; else a hub id (None)."""
     path = Path(spec).expanduser()
     if path.exists():
         check_model_dir(path, spec, allow_pickle=allow_pickle)
@@ -124,7 +117,7 @@ def load_model(
     model.eval()
     identity = {
         "model": name,
-        "source": "reference" if _is_reference(spec) else ("local" if path is not None else "hub"),
+        "source": "local" if path is not None else "hub",
         "revision": revision or getattr(model.config, "_commit_hash", None),
         "weights_sha256": _weights_hash(path) if path is not None else None,
         "dtype": str(torch_dtype).replace("torch.", ""),
@@ -132,10 +125,3 @@ def load_model(
         "tokenizer": type(tokenizer).__name__,
     }
     return LoadedModel(name=name, model=model, tokenizer=tokenizer, device=dev, identity=identity)
-
-
-def _is_reference(spec: str) -> bool:
-    from audit.backends.reference.build import REFERENCE_MODELS
-
-    return spec in REFERENCE_MODELS
-

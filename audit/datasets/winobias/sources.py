@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Sequence, Any, Iterable
 
 from audit.errors import DataError
+from audit.paths import cache_dir
 from audit.datasets.winobias.generated import generate_items
 from audit.datasets.winobias.items import Item
 from audit.datasets.winobias.official import detokenize, load_winobias_dir, official_file_names, parse_line
 
-CACHE_ENV = "BIAS_AUDIT_CACHE_DIR"
 OFFICIAL_COMMIT = "0bce984dd081bbc10b0622f326727a024c607895"
 OFFICIAL_URL = f"https://raw.githubusercontent.com/uclanlp/corefBias/{OFFICIAL_COMMIT}/WinoBias/wino/data/{{name}}"
 HUB_DATASET = "uclanlp/wino_bias"
@@ -48,12 +48,6 @@ OFFICIAL_SHA256 = {
 }
 
 _DATA_HINT = "pass --data DIR with the official WinoBias files ({pro,anti}_stereotyped_type{1,2}.txt.{dev,test})"
-
-
-def cache_dir() -> Path:
-    """``$BIAS_AUDIT_CACHE_DIR``, else ``~/.cache/bias-transfer-audit``."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "bias-transfer-audit"
 
 
 def winobias_cache_dir() -> Path:

@@ -1,0 +1,109 @@
+"""The audit's options, declared once: the CLI (``bias-audit run --model``) and the pytest plugin
+(``pytest --audit-model``) both read this table, and ``AuditOptions`` carries their values to
+``audit.run.setup.build_session``."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # CLI --NAME, plugin --audit-NAME
+    help: str
+    metavar: str | None = None
+    flag: bool = False  # store_true
+    repeat: bool = False  # append
+    deprecated: tuple[str, ...] = ()  # old names, still accepted
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace("-", "_")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("model", "model spec (repeatable: models side by side): a reference model (reference-fair, reference-biased, "
+           "reference-nontransfer), a model directory or hub id (hf:), or openai-completions:URL; default: reference-fair",
+           "SPEC", repeat=True),
+    Option("config", "config TOML (default: ./bias-audit.toml, else [tool.bias-audit] in ./pyproject.toml)", "FILE"),
+    Option("preset", "built-in preset the config extends: default (intrinsic + zero-shot) or study (every condition)", "NAME"),
+    Option("data", "data: generated | winobias | DIR with the official WinoBias files, or NAME:SOURCE (e.g. bbq:DIR)", "SOURCE"),
+    Option("out", "where results.json and report.html are written (default: reports/)", "DIR"),
+    Option("approved", "an approved earlier results.json: fail when a metric got significantly worse than there",
+           "RESULTS_JSON", deprecated=("baseline",)),
+    Option("device", "torch device (default: cuda when present, else cpu)", "DEVICE"),
+    Option("dtype", "float32 | bfloat16 | float16", "DTYPE"),
+    Option("device-map", "auto: spread a model too large for one GPU over the GPUs (needs accelerate)", "MAP"),
+    Option("backend-option", "KEY=VALUE for the model's backend (repeatable), e.g. model=NAME tokenizer=DIR for a server",
+           "KEY=VALUE", repeat=True),
+    Option("trust-remote-code", "allow a model's own Python code to run", flag=True),
+    Option("allow-pickle", "allow pickle (.bin) weights", flag=True),
+    Option("no-cache", "neither read nor write the result cache ($BIAS_AUDIT_CACHE_DIR/results.sqlite)", flag=True),
+)
+
+
+@dataclass
+class AuditOptions:
+    """The values of ``OPTIONS`` for one run."""
+
+    model: list[str] = field(default_factory=list)
+    config: str | None = None
+    preset: str | None = None
+    data: str | None = None
+    out: str | None = None
+    approved: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    device_map: str | None = None
+    backend_option: list[str] = field(default_factory=list)
+    trust_remote_code: bool = False
+    allow_pickle: bool = False
+    no_cache: bool = False
+
+    @classmethod
+    def from_namespace(cls, ns: Any, prefix: str = "") -> "AuditOptions":
+        return cls(**{f.name: getattr(ns, prefix + f.name) for f in fields(cls)})
+
+    def requested(self) -> bool:
+        """Does this run ask for an audit at all (plain pytest runs of other projects do not)?"""
+        return any((self.model, self.config, self.preset, self.data, self.approved))
+
+    def pytest_args(self) -> list[str]:
+        """These values as the plugin's command-line flags."""
+        out: list[str] = []
+        for opt in OPTIONS:
+            value = getattr(self, opt.dest)
+            if opt.flag:
+                out += [f"--audit-{opt.name}"] if value else []
+            elif opt.repeat:
+                for v in value:
+                    out += [f"--audit-{opt.name}", v]
+            elif value is not None:
+                out += [f"--audit-{opt.name}", str(value)]
+        return out
+
+
+def _kwargs(opt: Option) -> dict:
+    kw: dict[str, Any] = {"help": opt.help}
+    if opt.flag:
+        kw["action"] = "store_true"
+    else:
+        kw["metavar"] = opt.metavar
+        if opt.repeat:
+            kw.update(action="append", default=[])
+    return kw
+
+
+def add_cli_options(parser: argparse.ArgumentParser) -> None:
+    for opt in OPTIONS:
+        names = [f"--{opt.name}"] + [f"--{old}" for old in opt.deprecated]
+        parser.add_argument(*names, dest=opt.dest, **_kwargs(opt))
+
+
+def add_plugin_options(group) -> None:
+    """``group``: a pytest option group (``parser.getgroup``)."""
+    for opt in OPTIONS:
+        names = [f"--audit-{opt.name}"] + [f"--audit-{old}" for old in opt.deprecated]
+        group.addoption(*names, dest=f"audit_{opt.dest}", **_kwargs(opt))

@@ -1,0 +1,132 @@
+"""The dataset interface: what the audit needs to know about a benchmark.
+
+A dataset loads its items, says which answer options each item offers and which is correct, how
+items pair for resampling (the design's unit, e.g. WinoBias's gender-swapped twins), renders an
+item in a prompt format, maps a generated answer to an option, and contributes its metrics to a
+condition's summary and its per-unit bias values to the transfer correlation (occupations for
+WinoBias, templates for BBQ). Everything else (prompts, scoring, bootstrap, gates, the record) is
+shared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from abc import ABC, abstractmethod
+from typing import Any, Hashable, Iterable, Mapping, Sequence
+
+from audit.prompts.render import Prompt, render_prompt
+
+Selection = Any  # the option a model chose (None: no answer, "other")
+
+
+class Dataset(ABC):
+    """One benchmark. Subclasses are registered by name (``audit.datasets.register_dataset``)."""
+
+    name: str = ""
+    #: the gate whose verdict on the transfer-from condition says the bare model is biased (the transfer
+    #: gate applies only then); None: the transfer gate always applies
+    bias_gate: str | None = None
+
+    # --- items -----------------------------------------------------------------------------------
+    @abstractmethod
+    def load(self, source: str, *, split: str | None, seed: int) -> list:
+        """The items of ``source`` (the part of ``--data`` after ``NAME:``) in ``split``; DataError on a problem."""
+
+    def check_source(self, source: str) -> None:
+        """Validate ``source`` without loading it (default: nothing to check)."""
+
+    @abstractmethod
+    def options(self, item) -> tuple[str, ...]:
+        """The answer options scored for an item, in a fixed order."""
+
+    @abstractmethod
+    def gold(self, item) -> Selection:
+        """The correct selection."""
+
+    @abstractmethod
+    def pair_key(self, item) -> Hashable:
+        """Items sharing a key are resampled together (the design's unit)."""
+
+    def item_id(self, item) -> str:
+        return item.id
+
+    def item_to_dict(self, item) -> dict:
+        return item.to_dict()
+
+    def subsample(self, items: Sequence, n: int, *, seed: int = 0) -> list:
+        """About ``n`` items, whole resampling units at a time, seeded, in the original order."""
+        groups: dict[Hashable, list[int]] = {}
+        for i, item in enumerate(items):
+            groups.setdefault(self.pair_key(item), []).append(i)
+        keys = list(groups)
+        random.Random(seed).shuffle(keys)
+        keep: list[int] = []
+        for key in keys:
+            if len(keep) >= n:
+                break
+            keep += groups[key]
+        return [items[i] for i in sorted(keep)]
+
+    def fingerprint(self, items: Iterable) -> str:
+        """SHA-256 of the items' canonical JSON, independent of their order."""
+        lines = sorted(json.dumps(self.item_to_dict(i), sort_keys=True, ensure_ascii=False, separators=(",", ":")) for i in items)
+        return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+    # --- prompts ---------------------------------------------------------------------------------
+    def shots(self, pool: Sequence, condition, seed: int, name: str) -> list:
+        """Solved examples for a few-shot condition (default: the first ``condition.shots`` of a seeded shuffle)."""
+        if condition.shots == 0:
+            return []
+        order = list(pool)
+        random.Random(seed).shuffle(order)
+        return order[: condition.shots]
+
+    def render(self, fmt: str, item, shots: Sequence, preprompt: str) -> Prompt:
+        return render_prompt(fmt, item, shots, preprompt)
+
+    def continuation(self, item, option: str) -> str:
+        """The scored text of an option (after a prompt that ends before the answer)."""
+        return " " + option
+
+    def select(self, item, scores: Sequence[float]) -> Selection:
+        """The option with the highest score; None on a tie (a tie names no option)."""
+        best = max(scores)
+        if sum(s == best for s in scores) > 1:
+            return None
+        return self.options(item)[list(scores).index(best)]
+
+    @abstractmethod
+    def map_answer(self, text: str, item) -> Selection:
+        """The option a generated answer names, or None."""
+
+    # --- metrics ---------------------------------------------------------------------------------
+    def correct(self, item, selection: Selection) -> bool:
+        return selection is not None and selection == self.gold(item)
+
+    def accuracy(self, items: Sequence, selections: Sequence[Selection]) -> float:
+        """Share of answered items answered correctly (NaN when none was answered)."""
+        answered = [(it, s) for it, s in zip(items, selections) if s is not None]
+        return sum(self.correct(it, s) for it, s in answered) / len(answered) if answered else math.nan
+
+    @abstractmethod
+    def summarize(self, items: Sequence, selections: Sequence[Selection], boot: Mapping[str, Any]) -> dict:
+        """The dataset's metrics of one condition (merged into the condition's entry of results.json)."""
+
+    def per_seed(self, items: Sequence, selections: Sequence[Selection]) -> dict[str, float]:
+        """Headline metrics of one seed (their spread over seeds is reported)."""
+        return {}
+
+    @abstractmethod
+    def bias_by_unit(self, items: Sequence, selections: Sequence[Selection]) -> dict[str, float | None]:
+        """The signed bias of each unit the transfer correlation runs over (None: not measurable)."""
+
+    def record_extras(self, items: Sequence) -> dict:
+        """Top-level additions to results.json (e.g. WinoBias's occupation table)."""
+        return {}
+
+    def validate(self, directory: str):  # pragma: no cover - optional
+        """A validation report of a directory of this dataset's files (``bias-audit data validate``)."""
+        raise NotImplementedError(f"dataset '{self.name}' has no validator")

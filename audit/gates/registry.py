@@ -1,0 +1,62 @@
+"""The gate registry: one entry per gate, read by the config (which names exist), the session (how a
+gate is measured), the audit suite and the report (what it measures and what a failure means).
+
+Add a gate: a measure function (``GateContext -> Measurement``) in a module, then one
+``register_gate(GateSpec(...))`` line in ``audit/gates/__init__.py``, a default threshold with its
+rationale in a preset, and a test in the suite (``@pytest.mark.audit_gate("name")``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Literal
+
+from audit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from audit.run.context import GateContext
+
+Direction = Literal["max", "min"]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A gate's estimate and confidence interval; ``precondition`` (holds, why-not): when it does not
+    hold the gate passes as not applicable (the transfer gate: only a biased bare model can transfer)."""
+
+    estimate: float
+    ci: tuple[float, float]
+    precondition: tuple[bool, str] | None = None
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    name: str
+    direction: Direction  # "max": the bound must be <= threshold; "min": >= threshold
+    label: str  # what is measured, short
+    meaning: str  # what a failure means, in plain words for a stakeholder
+    measure: Callable[["GateContext"], Measurement] | str  # or "module:function", imported on first use
+    datasets: tuple[str, ...] | None = None  # the datasets it applies to (None: all)
+    needs_approved_run: bool = False  # a regression gate: compares with --approved RESULTS_JSON
+    skips_transfer_from: bool = False  # not evaluated on the condition transfer is measured from
+
+    def measure_fn(self) -> Callable[["GateContext"], Measurement]:
+        if isinstance(self.measure, str):
+            module, _, name = self.measure.partition(":")
+            return getattr(importlib.import_module(module), name)
+        return self.measure
+
+
+GATES: dict[str, GateSpec] = {}
+
+
+def register_gate(spec: GateSpec) -> None:
+    GATES[spec.name] = spec
+
+
+def gate_spec(name: str) -> GateSpec:
+    try:
+        return GATES[name]
+    except KeyError:
+        raise ConfigError(f"unknown gate '{name}' (known: {', '.join(sorted(GATES))})") from None

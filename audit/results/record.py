@@ -1,0 +1,55 @@
+"""Building results.json from a session: what was measured, every gate outcome, and the provenance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import TYPE_CHECKING
+
+from audit.results.io import SCHEMA_VERSION
+from audit.results.provenance import command_line, git_commit, hardware, package_versions
+
+if TYPE_CHECKING:
+    from audit.run.session import AuditSession
+
+
+def build_record(session: "AuditSession") -> dict:
+    cfg, ds = session.config, session.dataset
+    gates = [o.to_dict() for o in session.outcomes]
+    counts = {s: sum(g["status"] == s for g in gates) for s in ("pass", "fail", "waived", "skipped")}
+    models = []
+    for spec, conditions in session.measured():
+        transfer = {}
+        if (spec, cfg.transfer_from) in session._runs:
+            transfer = {c: session.transfer(spec, c).to_dict() for c in conditions if c != cfg.transfer_from}
+        backend = session._backends.get(spec)
+        models.append({
+            "name": spec,
+            "identity": backend.identity() if backend is not None else {"model": spec},
+            "conditions": {c: session.summary(spec, c) for c in conditions},
+            "transfer": transfer,
+            "choices": {c: session.run(spec, c).choices() for c in conditions},
+        })
+    device = next(iter(session._backends.values())).device_type if session._backends else "cpu"
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "bias-transfer-audit", "version": package_versions().get("bias-transfer-audit")},
+        "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "verdict": "fail" if counts["fail"] else "pass",
+        "summary": {"gates": len(gates), "passed": counts["pass"], "failed": counts["fail"],
+                    "waived": counts["waived"], "skipped": counts["skipped"]},
+        "dataset": ds.name,
+        **ds.record_extras(session.items),
+        "models": models,
+        "items": {ds.item_id(it): ds.item_to_dict(it) for it in session.items},
+        "gates": gates,
+        "provenance": {
+            "data": {"source": cfg.data, "sha256": ds.fingerprint(session.items), "n_items": len(session.items), "split": cfg.split},
+            "config": cfg.model_dump(mode="json"),
+            "seed": cfg.seed,
+            "packages": package_versions(),
+            "git_commit": git_commit(os.getcwd()),
+            "hardware": hardware(device),
+            "command": command_line(),
+        },
+    }

@@ -1,0 +1,68 @@
+"""What a gate's measure function sees: one model and condition of a session, and what was measured there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from audit.gates.registry import Measurement, gate_spec
+
+if TYPE_CHECKING:
+    from audit.config import AuditConfig
+    from audit.datasets.base import Dataset
+    from audit.run.conditions import ConditionRun
+    from audit.run.session import AuditSession
+    from audit.stats.transfer import Transfer
+
+
+class GateSkipped(Exception):
+    """A gate that cannot apply in this run (e.g. a regression check without an approved run)."""
+
+
+@dataclass(frozen=True)
+class GateContext:
+    session: "AuditSession"
+    model: str
+    condition: str
+
+    @property
+    def config(self) -> "AuditConfig":
+        return self.session.config
+
+    @property
+    def dataset(self) -> "Dataset":
+        return self.session.dataset
+
+    @property
+    def run(self) -> "ConditionRun":
+        return self.session.run(self.model, self.condition)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self.session.summary(self.model, self.condition)
+
+    @property
+    def boot(self) -> dict[str, Any]:
+        cfg = self.config
+        return {"confidence": cfg.confidence, "n_resamples": cfg.n_resamples, "seed": cfg.seed}
+
+    def at(self, condition: str) -> "GateContext":
+        return GateContext(self.session, self.model, condition)
+
+    def measure(self, gate: str) -> Measurement:
+        return gate_spec(gate).measure_fn()(self)
+
+    def transfer(self) -> "Transfer":
+        return self.session.transfer(self.model, self.condition)
+
+    def approved(self) -> tuple[dict, list[dict]]:
+        """The approved run's summary and choices for this model and condition; GateSkipped when there are none."""
+        from audit.stats.regression import approved_condition
+
+        approved = self.session.approved
+        found = approved_condition(approved, self.model, self.condition) if approved else None
+        if found is None:
+            why = ("no approved run given (--approved RESULTS_JSON)" if approved is None
+                   else f"the approved run has no '{self.condition}' for {self.model}")
+            raise GateSkipped(f"regression check skipped: {why}")
+        return found
