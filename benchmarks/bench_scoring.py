@@ -26,7 +26,8 @@ import torch  # noqa: E402
 from audit.datasets.winobias.generated import generate_items  # noqa: E402
 from audit.backends.hf.loading import LoadedModel  # noqa: E402
 from audit.prompts.render import continuation, render_prompt  # noqa: E402
-from audit.backends.hf.scorer import Request, Scorer  # noqa: E402
+from audit.backends.base import Request  # noqa: E402
+from audit.backends.hf.scorer import Scorer  # noqa: E402
 
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "L4": 121.0}
 

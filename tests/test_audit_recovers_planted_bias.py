@@ -13,7 +13,7 @@ import sys
 import pytest
 from scipy import stats
 
-from audit.backends.reference.build import planted_association
+from audit.backends.reference import planted_association
 
 pytestmark = pytest.mark.slow
 

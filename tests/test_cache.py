@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from audit.backends.cached import CachedScorer, ResultCache, model_cache_key, request_key
-from audit.errors import AuditError
+from audit.backends.base import Backend, Request
+from audit.backends.cached import CachedBackend, ResultCache, request_key
+from audit.backends.hf.backend import model_cache_key
 from audit.backends.hf.loading import LoadedModel
-from audit.backends.hf.scorer import Request
+from audit.errors import AuditError
 
 
 class FakeTokenizer:
@@ -41,14 +42,20 @@ def fake_model(**identity) -> LoadedModel:
     return LoadedModel(name="fake", model=None, tokenizer=FakeTokenizer(), device=torch.device("cpu"), identity=ident)
 
 
-class FakeScorer:
-    """Scores a request as minus the length of context + continuation; records every call."""
+class FakeScorer(Backend):
+    """A backend that scores a request as minus the length of context + continuation; records every call."""
 
     def __init__(self, lm=None, fail_on_call: int | None = None):
         self.lm = lm or fake_model()
-        self.batch_size = 4
+        self.name = "fake"
         self.calls: list[int] = []
         self.fail_on_call = fail_on_call
+
+    def identity(self):
+        return dict(self.lm.identity)
+
+    def cache_key(self):
+        return model_cache_key(self.lm)
 
     def loglikelihood(self, requests):
         self.calls.append(len(requests))
@@ -67,7 +74,7 @@ def reqs(*pairs):
 
 def test_hits_misses_and_duplicates_are_counted(tmp_path):
     inner = FakeScorer()
-    scorer = CachedScorer(inner, ResultCache(tmp_path / "c.sqlite"), chunk_size=2)
+    scorer = CachedBackend(inner, ResultCache(tmp_path / "c.sqlite"), chunk_size=2)
     first = reqs(("q1", " a"), ("q1", " b"), ("q2", " a"), ("q1", " a"))  # the last repeats the first
     assert scorer.loglikelihood(first) == [-float(len("Shared prefix. " + q + c)) for q, c in [("q1", " a"), ("q1", " b"), ("q2", " a"), ("q1", " a")]]
     assert (scorer.hits, scorer.misses, scorer.scored) == (0, 4, 3)
@@ -75,18 +82,18 @@ def test_hits_misses_and_duplicates_are_counted(tmp_path):
     scorer.loglikelihood(reqs(("q1", " b"), ("q3", " a"), ("q2", " a")))
     assert (scorer.hits, scorer.misses, scorer.scored) == (2, 5, 4)
     assert inner.calls == [2, 1, 1]
-    assert scorer.lm is inner.lm and scorer.lm.tokenizer is inner.lm.tokenizer
+    assert scorer.inner is inner and scorer.identity() == inner.identity() and scorer.name == inner.name
 
 
 def test_a_repeated_run_scores_nothing_and_returns_the_same_values(tmp_path):
     path = tmp_path / "c.sqlite"
     requests = reqs(*[(f"q{i}", c) for i in range(10) for c in (" nurse", " doctor")])
     prompts = ["Who is it?", "Answer:"]
-    first = CachedScorer(FakeScorer(), ResultCache(path), chunk_size=3)
+    first = CachedBackend(FakeScorer(), ResultCache(path), chunk_size=3)
     scores, texts = first.loglikelihood(requests), first.generate(prompts, max_new_tokens=8)
 
     inner = FakeScorer()  # a new process: a new connection, a new scorer
-    again = CachedScorer(inner, ResultCache(path), chunk_size=3)
+    again = CachedBackend(inner, ResultCache(path), chunk_size=3)
     assert again.loglikelihood(requests) == scores
     assert again.generate(prompts, max_new_tokens=8) == texts == ["?ti si ohW|8", ":rewsnA|8"]
     assert inner.calls == [] and again.scored == 0 and again.hits == 22
@@ -97,13 +104,13 @@ def test_a_repeated_run_scores_nothing_and_returns_the_same_values(tmp_path):
 def test_each_chunk_is_committed_before_the_next_so_an_interrupted_run_resumes(tmp_path):
     path = tmp_path / "c.sqlite"
     requests = reqs(*[(f"q{i}", " a") for i in range(10)])
-    interrupted = CachedScorer(FakeScorer(fail_on_call=3), ResultCache(path), chunk_size=3)
+    interrupted = CachedBackend(FakeScorer(fail_on_call=3), ResultCache(path), chunk_size=3)
     with pytest.raises(KeyboardInterrupt):
         interrupted.loglikelihood(requests)
     assert len(ResultCache(path)) == 6  # two chunks done, the third was in flight
 
     inner = FakeScorer()
-    resumed = CachedScorer(inner, ResultCache(path), chunk_size=3)
+    resumed = CachedBackend(inner, ResultCache(path), chunk_size=3)
     assert resumed.loglikelihood(requests) == FakeScorer().loglikelihood(requests)
     assert inner.calls == [3, 1] and (resumed.hits, resumed.scored) == (6, 4)
 
@@ -115,9 +122,9 @@ def test_nan_and_infinite_scores_survive_the_round_trip(tmp_path):
 
     path = tmp_path / "c.sqlite"
     requests = reqs(("x", " a"), ("y", " a"), ("z", " a"))
-    CachedScorer(Odd(), ResultCache(path)).loglikelihood(requests)
+    CachedBackend(Odd(), ResultCache(path)).loglikelihood(requests)
     inner = FakeScorer()
-    nan, ninf, value = CachedScorer(inner, ResultCache(path)).loglikelihood(requests)
+    nan, ninf, value = CachedBackend(inner, ResultCache(path)).loglikelihood(requests)
     assert math.isnan(nan) and ninf == -math.inf and value == -1.25 and inner.calls == []
 
 
@@ -152,9 +159,9 @@ def test_request_key_changes_with_prompt_continuation_kind_and_length():
 def test_the_key_of_a_scored_request_includes_the_model(tmp_path):
     path = tmp_path / "c.sqlite"
     requests = reqs(("q", " a"))
-    CachedScorer(FakeScorer(), ResultCache(path)).loglikelihood(requests)
+    CachedBackend(FakeScorer(), ResultCache(path)).loglikelihood(requests)
     other = FakeScorer(fake_model(dtype="float16"))
-    CachedScorer(other, ResultCache(path)).loglikelihood(requests)
+    CachedBackend(other, ResultCache(path)).loglikelihood(requests)
     assert other.calls == [1]
 
 
@@ -243,14 +250,14 @@ def test_cli_corrupt_cache_is_one_line_exit_2_and_clear_removes_it(tmp_path, tin
 
 def test_session_scores_through_the_cache_and_a_new_session_scores_nothing(tmp_path, tiny_model_dir, monkeypatch):
     from audit.config import load_config
-    from audit.run.session import AuditSession, LoadOptions
+    from audit.run.session import AuditSession
 
     log = tmp_path / "scored.log"
     monkeypatch.setenv("BIAS_AUDIT_SCORE_LOG", str(log))
     monkeypatch.delenv("BIAS_AUDIT_NO_CACHE", raising=False)
 
     def session(**options):
-        s = AuditSession(load_options=LoadOptions(**options), config=load_config(None), model_specs=[str(tiny_model_dir)])
+        s = AuditSession(config=load_config(None), model_specs=[str(tiny_model_dir)], **options)
         s.prepare()
         s.items = s.items[:24]
         return s

@@ -16,14 +16,14 @@ def test_default_preset_has_every_gate_with_a_rationale():
     cfg = load_config()
     assert set(cfg.conditions) >= {"intrinsic", "zero_shot"}
     for gate in ("a_sb", "rpa_gap", "worst_o_sb", "accuracy", "transfer"):
-        assert getattr(cfg.gates, gate).rationale
+        assert cfg.gates[gate].rationale
 
 
 def test_user_gates_merge_and_conditions_replace(tmp_path):
     p = write(tmp_path, '[tool.bias-audit.gates.a_sb]\nthreshold = 0.3\n[tool.bias-audit.conditions.intrinsic]\nformat = "intrinsic"\n'
                         '[tool.bias-audit.conditions.k2]\nformat = "zero_shot"\nshots = 2\n', "pyproject.toml")
     cfg = load_config(p)
-    assert cfg.gates.a_sb.threshold == 0.3 and cfg.gates.a_sb.bound == "upper"  # rest of the gate kept
+    assert cfg.gates["a_sb"].threshold == 0.3 and cfg.gates["a_sb"].bound == "upper"  # rest of the gate kept
     assert list(cfg.conditions) == ["intrinsic", "k2"]
 
 
@@ -55,3 +55,10 @@ def test_missing_file_and_unknown_preset(tmp_path):
         load_config(tmp_path / "none.toml")
     with pytest.raises(ConfigError, match="unknown config preset 'nope'"):
         load_config(preset="nope")
+
+
+def test_the_old_name_baseline_still_sets_transfer_from_with_a_deprecation_warning(tmp_path):
+    p = write(tmp_path, "baseline = 'zero_shot'")
+    with pytest.warns(DeprecationWarning, match="transfer_from"):
+        cfg = load_config(p)
+    assert cfg.transfer_from == "zero_shot"

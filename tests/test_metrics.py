@@ -8,16 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.datasets.winobias.items import Item
-from audit.stats.metrics import (
-    aggregate_selection_bias,
-    bootstrap_interval,
+from audit.datasets.winobias.metrics import (
     a_sb_of,
+    aggregate_selection_bias,
     occupational_selection_bias,
-    other_rate,
     referent_prediction_accuracy,
-    transfer_correlation,
     twin_key,
 )
+from audit.run.conditions import other_rate
+from audit.stats.bootstrap import bootstrap_interval
+from audit.stats.transfer import transfer_correlation
 
 
 def item(i, gender, cands, ref, stance, type_=1):
@@ -84,7 +84,7 @@ def test_bootstrap_keeps_gender_twins_together():
     assert len({twin_key(i) for i in items}) == len(items) // 2
     gold = [i.referent for i in items]
     assert a_sb_of(items, gold) == 0
-    assert bootstrap_interval(items, gold, a_sb_of, n_resamples=200) == (0.0, 0.0)
+    assert bootstrap_interval(items, gold, a_sb_of, key=twin_key, n_resamples=200) == (0.0, 0.0)
 
 
 OCCS = ["driver", "nurse", "cook", "clerk"]

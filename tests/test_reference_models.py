@@ -18,9 +18,12 @@ from audit import generate_items, occupations
 from audit.datasets.winobias.items import Item
 from audit.backends.hf.loading import load_model
 from audit.prompts.render import Prompt, apply_chat_template, continuation, render_prompt
-from audit.backends.hf.scorer import Request, Scorer, encode_pair
-from audit.backends.reference import build as ref
-from audit.backends.reference.build import REFERENCE_MODELS, planted_association, planted_choice, reference_model_dir
+from audit.backends.base import Request
+from audit.backends.hf.scorer import Scorer
+from audit.backends.hf.tokenization import encode_pair
+from audit.backends.reference import REFERENCE_MODELS, planted_association, planted_choice, reference_model_dir
+from audit.backends.reference import builder as ref
+from audit.backends.reference.corpus import pronoun_frames
 
 TEST_ITEMS = [it for it in generate_items() if it.split == "test"]
 DEV_ITEMS = [it for it in generate_items() if it.split == "dev"]
@@ -124,7 +127,7 @@ def test_nontransfer_rule_does_not_transfer():
 
 
 def test_pronoun_frames_cover_every_format():
-    frames = ref.pronoun_frames()
+    frames = pronoun_frames()
     assert frames['"he" refers to the'] is True
     assert frames['"she" refer to?\nAnswer: The'] is False
     assert any("<|assistant|>" in f and f.endswith("Answer: The") for f in frames)

@@ -12,11 +12,15 @@ import os
 import pytest
 import torch
 
-from audit.backends.hf import scorer as _scoring
+from audit.backends.hf import scorer as scorer_module
+from audit.backends.hf import tokenization
 from audit.datasets.winobias.generated import generate_items
 from audit.backends.hf.loading import LoadedModel
 from audit.prompts.render import continuation, render_prompt
-from audit.backends.hf.scorer import Request, Scorer, encode_pair, plan_shared_prefix, request_tokens, tree_mask
+from audit.backends.base import Request
+from audit.backends.hf.planning import plan_shared_prefix, tree_mask
+from audit.backends.hf.scorer import Scorer
+from audit.backends.hf.tokenization import encode_pair, request_tokens
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(1)
@@ -138,7 +142,7 @@ def test_tokenisation_is_lm_evals(llama):
     assert request_tokens(tok, "", " nurse") == ([tok.bos_token_id], nurse)
     # batched tokenisation inside the scorer gives the same ids as one request at a time
     reqs = _requests(4)
-    batched = _scoring._tokenize_requests(tok, reqs)
+    batched = tokenization.tokenize_requests(tok, reqs)
     assert batched == [request_tokens(tok, r.context, r.continuation) for r in reqs]
 
 
@@ -215,7 +219,7 @@ def test_bpe_merge_across_the_prefix_boundary(gpt2, monkeypatch):
     assert _max_diff(trimmed.loglikelihood(reqs), theirs) <= 1e-4
     assert trimmed.stats.fallbacks == 0 and trimmed.stats.prefix_reuse == len(reqs)
 
-    monkeypatch.setattr(_scoring, "BOUNDARY_SLACK", 0)  # no trimming: merged requests take the plain path
+    monkeypatch.setattr(scorer_module, "BOUNDARY_SLACK", 0)  # no trimming: merged requests take the plain path
     strict = Scorer(gpt2, batch_size=4)
     assert _max_diff(strict.loglikelihood(reqs), theirs) <= 1e-4
     assert strict.stats.fallbacks == sum(merged)

@@ -44,7 +44,7 @@ from audit.backends.base import Request
 from audit.backends.hf.kv_cache import _prefix_cache, _supports_tree_path
 from audit.backends.hf.loading import LoadedModel
 from audit.backends.hf.planning import BOUNDARY_SLACK, _rows_needed, _Unit, _units, common_prefix_len, plan_shared_prefix, tree_mask
-from audit.backends.hf.tokenization import _encode_many, _prefix_token_id, _tokenize_requests, max_length
+from audit.backends.hf.tokenization import _encode_many, _prefix_token_id, tokenize_requests, max_length
 
 _AUTO_BATCH = {"cuda": 256, "cpu": 32}  # first try of batch_size="auto" (contexts per forward pass)
 _PACK_TOKENS = {"cuda": 1024, "cpu": 256}  # tokens per packed row (more contexts per row: less KV copying)
@@ -211,7 +211,7 @@ class Scorer:
         requests = list(requests)
         if not requests:
             return []
-        tokens = _tokenize_requests(self.lm.tokenizer, requests)
+        tokens = tokenize_requests(self.lm.tokenizer, requests)
         tokens, truncated = self._truncate(tokens)
         out = [0.0] * len(requests)
         bar = _progress(self.progress, len(requests), "scoring")

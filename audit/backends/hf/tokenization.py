@@ -68,7 +68,7 @@ def request_tokens(tokenizer, context: str, continuation: str) -> tuple[list[int
     return (ctx or [pid]), cont  # a context of spaces only: lm-eval would fail; condition on BOS/EOS
 
 
-def _tokenize_requests(tokenizer, requests: Sequence[Request]) -> list[tuple[list[int], list[int]]]:
+def tokenize_requests(tokenizer, requests: Sequence[Request]) -> list[tuple[list[int], list[int]]]:
     """``request_tokens`` for many requests, with unique strings encoded once in batched calls."""
     pairs = [_split_spaces(r.context, r.continuation) for r in requests]
     texts = sorted({t for (c, k), r in zip(pairs, requests) if r.context != "" for t in (c, c + k)})
