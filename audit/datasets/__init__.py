@@ -1,0 +1,1 @@
+"""Datasets the audit runs on (the lead's dataset interface and registry land here)."""
