@@ -13,3 +13,12 @@ def winobias_dir() -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+def bbq_dir() -> Path | None:
+    """The official BBQ folder (README, templates/, data/): ../shared/bbq, else $BIAS_AUDIT_BBQ_DIR."""
+    beside = Path(__file__).resolve().parents[1] / ".." / "shared" / "bbq"
+    for candidate in (beside, Path(os.environ.get("BIAS_AUDIT_BBQ_DIR", "") or beside)):
+        if (candidate / "data").is_dir() and (candidate / "templates").is_dir():
+            return candidate
+    return None

@@ -44,7 +44,8 @@ def _environment() -> jinja2.Environment:
 
 
 def prompt_formats() -> list[str]:
-    return sorted(p.stem for p in (templates_dir() / "prompts").glob("*.j2") if not p.stem.startswith("_"))
+    # bbq_*.j2 are BBQ formats (audit/datasets/bbq/prompts.py), not WinoBias ones
+    return sorted(p.stem for p in (templates_dir() / "prompts").glob("*.j2") if not p.stem.startswith(("_", "bbq_")))
 
 
 @functools.lru_cache(maxsize=None)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 
+from audit.prompts.render import prompt_formats
 from audit.paths import cache_dir, templates_dir
 
 from audit.backends.reference.planted import INTRINSIC, REFERENCE_MODELS, _spec, planted_association
@@ -53,8 +54,8 @@ def build_hash() -> str:
     # every module of this package (the planted rule, the tokenizer, the training code and plan)
     for source in (*sorted(Path(__file__).parent.glob("*.py")), *(Path(m.__file__) for m in (generated, items, render))):
         add(source.name, source.read_bytes())
-    for template in sorted((templates_dir() / "prompts").glob("*.j2")):
-        add(template.name, template.read_bytes())
+    for fmt in prompt_formats():  # the WinoBias formats (BBQ's do not shape these models)
+        add(f"{fmt}.j2", (templates_dir() / "prompts" / f"{fmt}.j2").read_bytes())
     for package, data in (("audit.prompts", "preprompts.toml"), ("audit.datasets.winobias", "occupations.csv")):
         add(data, resources.files(package).joinpath(data).read_bytes())
     import transformers  # the saved files follow its format
