@@ -410,7 +410,7 @@ def _provenance(results: Mapping) -> dict:
 def report_context(results: Mapping) -> dict:
     """Everything the template shows, computed from the record (charts included)."""
     check_results(results)
-    occupations = sorted(results["occupations"], key=lambda o: (float(o.get("pct_women", 0)), str(o.get("name", ""))))
+    occupations = sorted(results.get("occupations") or [], key=lambda o: (float(o.get("pct_women", 0)), str(o.get("name", ""))))
     gates = [_gate_view(i, g) for i, g in enumerate(results["gates"])]
     order = {s: i for i, s in enumerate(STATUSES)}
     gates_sorted = sorted(gates, key=lambda g: order[g["status"]])  # stable: the record's order within a status

@@ -21,8 +21,8 @@ def transfer_rows(results: dict) -> list[list[str]]:
             t = model["transfer"].get(name)
             rows.append([
                 model["name"], name,
-                f"{_num(cond['a_sb'], '{:.2f}')} {_ci(cond['a_sb_ci'], '{:.2f}')}",
-                f"{_num(cond['rpa']['pro'], '{:.2f}')}/{_num(cond['rpa']['anti'], '{:.2f}')}",
+                f"{_num(cond.get('a_sb'), '{:.2f}')} {_ci(cond.get('a_sb_ci'), '{:.2f}')}",  # WinoBias's columns: n/a elsewhere
+                f"{_num((cond.get('rpa') or {}).get('pro'), '{:.2f}')}/{_num((cond.get('rpa') or {}).get('anti'), '{:.2f}')}",
                 _num(cond["other_rate"], "{:.0%}"),
                 "reference" if t is None else f"{_num(t['pearson'])} {_ci(t['pearson_ci'])}",
                 "" if t is None else _num(t["spearman"]),
