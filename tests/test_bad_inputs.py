@@ -84,8 +84,8 @@ BAD_INPUTS = [
     ("unknown dtype", "--dtype 'float8'", lambda t, m: ["run", "--dtype", "float8"]),
     ("unavailable device", "--device 'cuda'", lambda t, m: ["run", "--device", "cuda"] if not torch.cuda.is_available() else ["run", "--device", "tpu"]),
     ("output directory not writable", "--out", lambda t, m: ["run", "--out", str(config(t, "") / "sub")]),
-    ("missing baseline file", "--baseline '/no/such.json'", lambda t, m: ["run", "--baseline", "/no/such.json"]),
-    ("baseline that is not a results.json", "not a bias-audit results.json", lambda t, m: ["run", "--baseline", str(config(t, "{}"))]),
+    ("missing approved-run file (also under its old name --baseline)", "--approved '/no/such.json': results file not found", lambda t, m: ["run", "--baseline", "/no/such.json"]),
+    ("approved run that is not a results.json", "this is not a bias-audit results file", lambda t, m: ["run", "--approved", str(config(t, "{}"))]),
     ("results.json that is not JSON (report)", "not valid JSON", lambda t, m: ["report", str(config(t, "{nope"))]),
     ("unknown command-line option", "--frobnicate", lambda t, m: ["run", "--frobnicate"]),
 ]

@@ -100,9 +100,9 @@ def test_baseline_regression_fails(project):
             for c in choices:
                 c["correct"] = True
     (project.path / "approved.json").write_text(json.dumps(baseline))
-    result = run(project, "--audit-baseline", "approved.json")
+    result = run(project, "--audit-approved", "approved.json")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["*drop of referent accuracy from the baseline run*outside threshold*"])
+    result.stdout.fnmatch_lines(["*drop of accuracy from the approved run*outside threshold*"])
     statuses = {(g["metric"], g["status"]) for g in results(project)["gates"]}
     assert ("accuracy_regression", "fail") in statuses and ("a_sb_regression", "fail") in statuses
 
