@@ -1,0 +1,1 @@
+"""WinoBias items, pairing and metrics."""

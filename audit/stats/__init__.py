@@ -1,0 +1,1 @@
+"""Statistics: noise-aware estimands, calibrated intervals, transfer, multiplicity."""
