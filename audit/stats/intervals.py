@@ -1,0 +1,226 @@
+"""Calibrated intervals for the gated statistics (coverage measured in tests/test_stats_simulation.py).
+
+No percentile interval of an absolute value or of a maximum is used anywhere here: such intervals
+are centred above the truth (resampling adds a second layer of noise to |.|), which is what made the
+old A-SB interval exclude its own estimate.
+
+* ``debiased_interval``: theta^2 (``selection.debiased_effect``) is a sum of U-statistics over twin
+  pairs; its variance is estimated from the Hoeffding decomposition (a linear term over pairs, with
+  occupations that share a pair correlated, plus the degenerate quadratic term that dominates near
+  zero), each part estimated without bias; a normal interval for theta^2 mapped through the signed
+  square root to the A-SB scale.
+* ``gap_interval``: the RPA gap is a mean over pairs; t interval for the signed gap, and from it an
+  interval for |gap| that covers whenever the signed one does.
+* ``worst_o_sb_bound``: simultaneous (max-T, paired bootstrap over twin pairs) intervals for every
+  O-SB; the largest |end| bounds the worst |O-SB| with family-wise coverage.
+* ``combine_seeds``: seeds as their own level (per-seed estimate, then their mean).
+* ``paired_change``: candidate minus approved run on theta^2, resampling twin pairs jointly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+
+from .selection import PairTable, debiased_effect, occupation_sums, signed_sqrt, u_statistics
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with its interval (``lo``, ``hi``) at ``confidence``; ``se`` on the estimate's scale."""
+
+    estimate: float
+    lo: float
+    hi: float
+    se: float
+    confidence: float
+
+    def contains(self, value: float) -> bool:
+        return self.lo - 1e-12 <= value <= self.hi + 1e-12
+
+    def to_dict(self) -> dict:
+        return {"estimate": self.estimate, "ci": [self.lo, self.hi], "se": self.se, "confidence": self.confidence}
+
+
+def debiased_variance(t: PairTable) -> float:
+    """Estimated Var(theta^2-hat) = linear part + quadratic part (both unbiased up to O(1/n^3)).
+
+    theta^2-hat = (1/K) sum_o U_o. Linear part: sum over pairs j of (2/K)^2 Var(x_j) g_j^2 with
+    g_j = delta_a / n_a - delta_b / n_b (a pair moves O-SB(a) and O-SB(b) in opposite directions);
+    g_j^2 is estimated by ghat_j^2 minus its sampling variance, so the part is ~0 when delta = 0.
+    Quadratic part: (1/K^2) sum_o 2 sigma_o^4 / (n_o (n_o - 1)).
+    """
+    s, q, n = occupation_sums(t)
+    u = u_statistics(s, q, n)
+    keep = ~np.isnan(u)
+    k = int(keep.sum())
+    if k == 0:
+        return math.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var_o = np.where(keep, (q - s**2 / n) / (n - 1), 0.0)  # sample variance s_o^2 of d_j(o)
+        mean_o = np.where(keep, s / n, 0.0)
+        n_safe = np.where(keep, n, np.inf)
+    a, b = t.a, t.b
+    g_hat = mean_o[a] / n_safe[a] - mean_o[b] / n_safe[b]
+    shared = _shared_counts(t)
+    v_pair = t.x**2  # E[x_j^2] = Var(x_j) + mu_j^2: each pair's own (slightly conservative) variance
+    v_occ = (var_o[a] + var_o[b]) / 2
+    var_g = var_o[a] / n_safe[a] ** 3 + var_o[b] / n_safe[b] ** 3 + 2 * shared * v_occ / (n_safe[a] ** 2 * n_safe[b] ** 2)
+    linear = 4 / k**2 * float(np.sum(v_pair * (g_hat**2 - var_g)))
+    quadratic = 2 / k**2 * float(np.sum(np.where(keep, var_o**2 / (n * (n - 1)), 0.0)))
+    return max(linear, 0.0) + quadratic
+
+
+def _shared_counts(t: PairTable) -> np.ndarray:
+    """For each pair, how many pairs name the same two occupations (itself included)."""
+    lo, hi = np.minimum(t.a, t.b), np.maximum(t.a, t.b)
+    keys = lo * (len(t.occupations) + 1) + hi
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return counts[inverse].astype(float)
+
+
+def _z(confidence: float) -> float:
+    return float(stats.norm.ppf(0.5 + confidence / 2))
+
+
+def debiased_interval(t: PairTable, *, confidence: float = 0.95) -> Interval:
+    """Interval for theta (the root-mean-square true O-SB): normal interval for theta^2, signed root.
+
+    A model whose pairs never disagree across genders has theta2 = 0 with variance 0: the interval is
+    [0, 0]. ``se`` is on the theta^2 scale."""
+    est = debiased_effect(t)
+    if math.isnan(est.theta2):
+        return Interval(math.nan, math.nan, math.nan, math.nan, confidence)
+    se = math.sqrt(debiased_variance(t))
+    half = _z(confidence) * se
+    return Interval(est.theta, signed_sqrt(est.theta2 - half), signed_sqrt(est.theta2 + half), se, confidence)
+
+
+def mean_interval(values: np.ndarray, *, confidence: float = 0.95) -> Interval:
+    """t interval for the mean of independent per-pair values (zero width when they are all equal)."""
+    v = np.asarray(values, float)
+    if v.size == 0:
+        return Interval(math.nan, math.nan, math.nan, math.nan, confidence)
+    mean = float(v.mean())
+    se = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
+    if v.size < 2 or se == 0:
+        return Interval(mean, mean, mean, 0.0 if v.size > 1 else math.nan, confidence)
+    half = float(stats.t.ppf(0.5 + confidence / 2, v.size - 1)) * se
+    return Interval(mean, mean - half, mean + half, se, confidence)
+
+
+def abs_interval(signed: Interval) -> Interval:
+    """Interval for |g| from one for g: covers |g| whenever [lo, hi] covers g (never a percentile of |.|)."""
+    lo, hi = signed.lo, signed.hi
+    if math.isnan(lo):
+        return Interval(abs(signed.estimate), math.nan, math.nan, signed.se, signed.confidence)
+    low = 0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi))
+    return Interval(abs(signed.estimate), low, max(abs(lo), abs(hi)), signed.se, signed.confidence)
+
+
+def gap_interval(t: PairTable, *, confidence: float = 0.95) -> tuple[Interval, Interval]:
+    """(signed RPA gap pro - anti, |gap|) over twin pairs, "other" counted as wrong. The gate on |gap| with
+    the upper bound passes only when the signed interval lies inside (-threshold, threshold)."""
+    signed = mean_interval(t.gap, confidence=confidence)
+    return signed, abs_interval(signed)
+
+
+@dataclass(frozen=True)
+class WorstBound:
+    """Simultaneous intervals for every O-SB (family-wise ``confidence``) and the bound they give for the
+    worst |O-SB|: ``upper`` = max over occupations of the larger |end|."""
+
+    estimate: float
+    upper: float
+    critical: float
+    intervals: dict[str, tuple[float, float]]
+
+
+def worst_o_sb_bound(t: PairTable, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> WorstBound:
+    """Max-T simultaneous intervals: c = quantile of max_o |m*_o - m_o| / se_o over a bootstrap of twin
+    pairs; interval m_o +- c se_o. Occupations whose pairs never disagree have se 0 and interval [m, m]."""
+    s, q, n = occupation_sums(t)
+    keep = n >= 2
+    if not keep.any():
+        return WorstBound(math.nan, math.nan, math.nan, {})
+    mean = s[keep] / n[keep]
+    se = np.sqrt(np.maximum(q[keep] - s[keep] ** 2 / n[keep], 0) / (n[keep] - 1) / n[keep])
+    rng = np.random.default_rng(seed)
+    w = rng.multinomial(t.n_pairs, np.full(t.n_pairs, 1 / t.n_pairs), size=n_resamples).astype(float)
+    sb, _, nb = occupation_sums(t, w)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dev = np.where(se > 0, np.abs(sb[:, keep] / nb[:, keep] - mean) / se, 0.0)
+    c = float(np.quantile(np.nan_to_num(dev.max(axis=1)), confidence))
+    occs = [o for o, k in zip(t.occupations, keep) if k]
+    intervals = {o: (float(mean[i] - c * se[i]), float(mean[i] + c * se[i])) for i, o in enumerate(occs)}
+    return WorstBound(float(np.abs(mean).max()), float(np.max(np.abs(mean) + c * se)), c, intervals)
+
+
+def combine_seeds(estimates: Sequence[float], variances: Sequence[float], *, confidence: float = 0.95) -> Interval:
+    """Seeds as their own level: the mean of per-seed estimates (each computed on its own, e.g. theta2 per
+    seed), with variance = mean within-seed variance + between-seed variance / S. The within part is not
+    divided by S because every seed sees the same items (their item noise is shared); the between part
+    carries the seed-to-seed spread into the interval. One seed gives its own interval."""
+    e, v = np.asarray(estimates, float), np.asarray(variances, float)
+    if e.size == 0:
+        return Interval(math.nan, math.nan, math.nan, math.nan, confidence)
+    between = float(e.var(ddof=1)) / e.size if e.size > 1 else 0.0
+    se = math.sqrt(float(v.mean()) + between)
+    half = _z(confidence) * se
+    mean = float(e.mean())
+    return Interval(mean, mean - half, mean + half, se, confidence)
+
+
+def combine_seed_tables(tables: Sequence[PairTable], *, confidence: float = 0.95) -> Interval:
+    """``combine_seeds`` on theta^2 of each seed's pair table, reported on the theta (A-SB) scale."""
+    est = [debiased_effect(t).theta2 for t in tables]
+    var = [debiased_variance(t) for t in tables]
+    c = combine_seeds(est, var, confidence=confidence)
+    return Interval(signed_sqrt(c.estimate), signed_sqrt(c.lo), signed_sqrt(c.hi), c.se, confidence)
+
+
+def align(new: PairTable, old: PairTable) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the pairs present (complete) in both tables, matched by pair id."""
+    where_old = {k: i for i, k in enumerate(old.pair_ids)}
+    both = [(i, where_old[k]) for i, k in enumerate(new.pair_ids) if k in where_old]
+    return np.array([i for i, _ in both], int), np.array([j for _, j in both], int)
+
+
+def _subset(t: PairTable, idx: np.ndarray) -> PairTable:
+    return PairTable(t.occupations, t.a[idx], t.b[idx], t.x[idx], tuple(t.pair_ids[i] for i in idx), t.gap[:0])
+
+
+def paired_change(
+    new: PairTable, old: PairTable, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+) -> Interval:
+    """theta^2(new) - theta^2(old) on the pairs complete in both runs (a regression gate fails when the
+    lower bound is above its tolerance). Basic bootstrap over twin pairs drawn jointly in both runs,
+    pivoting on the bootstrap world's own truth (the plug-in mean of O-SB^2, which a U-statistic on a
+    resample estimates without bias), so the interval is not shifted by the noise term."""
+    i_new, i_old = align(new, old)
+    if i_new.size == 0 or new.occupations != old.occupations:
+        return Interval(math.nan, math.nan, math.nan, math.nan, confidence)
+    tn, to = _subset(new, i_new), _subset(old, i_old)
+    rng = np.random.default_rng(seed)
+    w = rng.multinomial(i_new.size, np.full(i_new.size, 1 / i_new.size), size=n_resamples).astype(float)
+
+    def theta2_and_plugin(t: PairTable, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        s, q, n = occupation_sums(t, weights)
+        u = u_statistics(s, q, n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            plug = np.where(n >= 2, (s / n) ** 2, np.nan)
+        return np.nanmean(u, axis=-1), np.nanmean(plug, axis=-1)
+
+    est_new, plug_new = theta2_and_plugin(tn, None)
+    est_old, plug_old = theta2_and_plugin(to, None)
+    boot_new, _ = theta2_and_plugin(tn, w)
+    boot_old, _ = theta2_and_plugin(to, w)
+    pivot = (boot_new - boot_old) - (plug_new - plug_old)
+    alpha = (1 - confidence) / 2
+    q_lo, q_hi = np.quantile(pivot, [alpha, 1 - alpha])
+    est = float(est_new - est_old)
+    return Interval(est, est - float(q_hi), est - float(q_lo), float(pivot.std(ddof=1)), confidence)

@@ -1,0 +1,115 @@
+"""Simulated models with a known gender effect, for calibrating the statistics on a real item design.
+
+A scenario fixes, for every twin pair j with candidates (a, b), the true gender effect
+Delta_j = P(select a | male twin) - P(select a | female twin). Effects are graded per occupation:
+each occupation has a lean lambda_o = +-(0.5 + |male share - female share|) (+ for male-stereotyped,
+- for female-stereotyped, BLS shares of ``audit._occupations``), and Delta_j = c (lambda_a - lambda_b) / 2
+with c scaled so that the design's true A-SB (or true RPA gap) is the requested value. The truths are
+computed exactly on the design (the expected paired O-SB of each occupation over its pairs).
+
+A simulated answer pair has twin disagreement ``disagreement`` beyond the effect: P(male picks a,
+female picks b) = nu/2 + max(Delta, 0), the reverse nu/2 + max(-Delta, 0); ``accuracy`` is the
+gender-averaged chance of naming the referent. ``other`` makes each item's answer "other" (None)
+with that probability, independently of gender.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from audit._items import Item
+from audit._occupations import lookup_occupation
+from audit.datasets.winobias.pairing import Pairing, TwinPair
+
+Selection = str | None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    pairs: tuple[TwinPair, ...]
+    effect: np.ndarray  # Delta_j for candidate a of each pair
+    true_o_sb: dict[str, float]
+    true_a_sb: float
+    true_theta: float  # root-mean-square true O-SB (what the debiased effect estimates)
+    true_gap: float  # pro - anti referent accuracy
+
+
+def _lean(name: str) -> float:
+    occ = lookup_occupation(name)
+    if occ is None:
+        raise ValueError(f"unknown occupation {name!r}")
+    return (1.0 if occ.stereotype == "male" else -1.0) * (0.5 + abs(occ.male_association))
+
+
+def _truths(items: Sequence[Item], pairs: Sequence[TwinPair], effect: np.ndarray) -> tuple[dict[str, float], float, float, float]:
+    per_occ: dict[str, list[float]] = {}
+    gap = []
+    for p, e in zip(pairs, effect):
+        a, b = items[p.male].candidates
+        per_occ.setdefault(a, []).append(e)
+        per_occ.setdefault(b, []).append(-e)
+        on_referent = e if items[p.male].referent == a else -e
+        gap.append(on_referent if items[p.male].stance == "pro" else -on_referent)
+    o_sb = {o: float(np.mean(v)) for o, v in per_occ.items()}
+    values = np.array(list(o_sb.values()))
+    multi = np.array([len(v) >= 2 for v in per_occ.values()])
+    return o_sb, float(np.mean(np.abs(values))), float(math.sqrt(np.mean(values[multi] ** 2))), float(np.mean(gap))
+
+
+def scenario(
+    items: Sequence[Item], pairing: Pairing, *, a_sb: float | None = None, gap: float | None = None,
+    include_non_minimal: bool = True,
+) -> Scenario:
+    """The graded scenario whose true A-SB is ``a_sb`` (or whose true RPA gap is ``gap``)."""
+    pairs = tuple(pairing.usable(include_non_minimal))
+    unit = np.array([(_lean(items[p.male].candidates[0]) - _lean(items[p.male].candidates[1])) / 2 for p in pairs])
+    _, unit_a_sb, _, unit_gap = _truths(items, pairs, unit)
+    if (a_sb is None) == (gap is None):
+        raise ValueError("give exactly one of a_sb and gap")
+    scale = a_sb / unit_a_sb if a_sb is not None else gap / unit_gap  # type: ignore[operator]
+    effect = unit * scale
+    return Scenario(pairs, effect, *_truths(items, pairs, effect))
+
+
+def simulate_selections(
+    items: Sequence[Item], pairing: Pairing, sc: Scenario, *, accuracy: float, disagreement: float,
+    rng: np.random.Generator, other: float = 0.0,
+) -> list[Selection]:
+    """One simulated run: a selection for every item (unpaired items answered at ``accuracy``)."""
+    selections: list[Selection] = [
+        it.referent if rng.random() < accuracy else it.distractor for it in items
+    ]
+    u = rng.random(len(sc.pairs))
+    for p, e, r in zip(sc.pairs, sc.effect, u):
+        item = items[p.male]
+        a, b = item.candidates
+        p_a = accuracy if item.referent == a else 1 - accuracy
+        nu = min(disagreement, 2 * min(p_a, 1 - p_a) - abs(e))
+        if nu < 0:
+            raise ValueError(f"effect {e:.3f} is not possible at accuracy {accuracy}")
+        p10, p01 = nu / 2 + max(e, 0.0), nu / 2 + max(-e, 0.0)
+        p11 = p_a + e / 2 - p10
+        if r < p11:
+            male, female = a, a
+        elif r < p11 + p10:
+            male, female = a, b
+        elif r < p11 + p10 + p01:
+            male, female = b, a
+        else:
+            male, female = b, b
+        selections[p.male], selections[p.female] = male, female
+    if other:
+        selections = [None if rng.random() < other else s for s in selections]
+    return selections
+
+
+def gender_blind_selections(items: Sequence[Item], pairing: Pairing, *, accuracy: float, rng: np.random.Generator) -> list[Selection]:
+    """A model that gives both twins of every pair the same answer (right with probability ``accuracy``)."""
+    selections: list[Selection] = [it.referent if rng.random() < accuracy else it.distractor for it in items]
+    for p in pairing.pairs:
+        selections[p.female] = selections[p.male]
+    return selections
