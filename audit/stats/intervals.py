@@ -47,12 +47,14 @@ class Interval:
 
 
 def debiased_variance(t: PairTable) -> float:
-    """Estimated Var(theta^2-hat) = linear part + quadratic part (both unbiased up to O(1/n^3)).
+    """Estimated Var(theta^2-hat) = linear part + quadratic part (each estimated without first-order bias).
 
     theta^2-hat = (1/K) sum_o U_o. Linear part: sum over pairs j of (2/K)^2 Var(x_j) g_j^2 with
-    g_j = delta_a / n_a - delta_b / n_b (a pair moves O-SB(a) and O-SB(b) in opposite directions);
-    g_j^2 is estimated by ghat_j^2 minus its sampling variance, so the part is ~0 when delta = 0.
-    Quadratic part: (1/K^2) sum_o 2 sigma_o^4 / (n_o (n_o - 1)).
+    g_j = delta_a / n_a - delta_b / n_b (a pair moves O-SB(a) and O-SB(b) in opposite directions).
+    Var(x_j) is estimated by x_j^2 (its mean is Var(x_j) + mu_j^2: slightly conservative) and g_j^2 by
+    the square of a leave-pair-j-out estimate minus that estimate's sampling variance, so the two
+    factors are independent and the part is ~0 when delta = 0. Quadratic (degenerate) part:
+    (1/K^2) sum_o 2 sigma_o^4 / (n_o (n_o - 1)), sigma_o^4 estimated by s_o^4 minus the variance of s_o^2.
     """
     s, q, n = occupation_sums(t)
     u = u_statistics(s, q, n)
@@ -62,17 +64,35 @@ def debiased_variance(t: PairTable) -> float:
         return math.nan
     with np.errstate(invalid="ignore", divide="ignore"):
         var_o = np.where(keep, (q - s**2 / n) / (n - 1), 0.0)  # sample variance s_o^2 of d_j(o)
-        mean_o = np.where(keep, s / n, 0.0)
-        n_safe = np.where(keep, n, np.inf)
-    a, b = t.a, t.b
-    g_hat = mean_o[a] / n_safe[a] - mean_o[b] / n_safe[b]
-    shared = _shared_counts(t)
-    v_pair = t.x**2  # E[x_j^2] = Var(x_j) + mu_j^2: each pair's own (slightly conservative) variance
+        n_in = np.where(keep, n, np.inf)
+    a, b, x = t.a, t.b, t.x
+    # leave pair j out of the two means it enters (d_j(a) = x_j, d_j(b) = -x_j)
+    mean_a = np.where(keep[a], (s[a] - x) / (n_in[a] - 1), 0.0)
+    mean_b = np.where(keep[b], (s[b] + x) / (n_in[b] - 1), 0.0)
+    g_hat = mean_a / n_in[a] - mean_b / n_in[b]
+    shared = _shared_counts(t) - 1
     v_occ = (var_o[a] + var_o[b]) / 2
-    var_g = var_o[a] / n_safe[a] ** 3 + var_o[b] / n_safe[b] ** 3 + 2 * shared * v_occ / (n_safe[a] ** 2 * n_safe[b] ** 2)
-    linear = 4 / k**2 * float(np.sum(v_pair * (g_hat**2 - var_g)))
-    quadratic = 2 / k**2 * float(np.sum(np.where(keep, var_o**2 / (n * (n - 1)), 0.0)))
-    return max(linear, 0.0) + quadratic
+    var_g = (var_o[a] / (n_in[a] ** 2 * (n_in[a] - 1)) + var_o[b] / (n_in[b] ** 2 * (n_in[b] - 1))
+             + 2 * shared * v_occ / (n_in[a] * n_in[b] * (n_in[a] - 1) * (n_in[b] - 1)))
+    linear = 4 / k**2 * float(np.sum(x**2 * (g_hat**2 - var_g)))
+    return max(linear, 0.0) + _quadratic_part(t)
+
+
+def _quadratic_part(t: PairTable) -> float:
+    """(1/K^2) sum_o 2 sigma_o^4 / (n_o (n_o - 1)), sigma_o^4 estimated by s_o^4 minus the variance of s_o^2."""
+    s, q, n = occupation_sums(t)
+    keep = n >= 2
+    k = int(keep.sum())
+    if k == 0:
+        return math.nan
+    m = t.incidence()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var_o = np.where(keep, (q - s**2 / n) / (n - 1), 0.0)
+        resid4 = ((m * t.x - np.where(keep, s / n, 0.0)[:, None]) ** 4 * (m != 0)).sum(axis=1)
+        m4 = np.where(keep, resid4 / n, 0.0)
+        var_s2 = np.where(keep, (m4 - var_o**2 * (n - 3) / (n - 1)) / n, 0.0)
+        sigma4 = np.maximum(var_o**2 - var_s2, 0.0)
+        return 2 / k**2 * float(np.sum(np.where(keep, sigma4 / (n * (n - 1)), 0.0)))
 
 
 def _shared_counts(t: PairTable) -> np.ndarray:
@@ -87,17 +107,44 @@ def _z(confidence: float) -> float:
     return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
-def debiased_interval(t: PairTable, *, confidence: float = 0.95) -> Interval:
-    """Interval for theta (the root-mean-square true O-SB): normal interval for theta^2, signed root.
+def _variance_parts(t: PairTable) -> tuple[float, float]:
+    """(Q, lam): Var(theta^2-hat) at a hypothesised theta^2 is about Q + lam * theta^2. Q is the
+    quadratic part of ``debiased_variance``; lam is the linear part per unit theta^2 for a profile in
+    which every pair's two occupations lean by theta in opposite directions (stereotype-aligned), the
+    largest the linear part can be for a given theta^2 when occupations have equal pair counts."""
+    s, q, n = occupation_sums(t)
+    u = u_statistics(s, q, n)
+    keep = ~np.isnan(u)
+    k = int(keep.sum())
+    if k == 0:
+        return math.nan, math.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv = np.where(keep, 1 / n, 0.0)
+    lam = 4 / k**2 * float(np.sum(t.x**2 * (inv[t.a] + inv[t.b]) ** 2))
+    return _quadratic_part(t), lam
 
-    A model whose pairs never disagree across genders has theta2 = 0 with variance 0: the interval is
-    [0, 0]. ``se`` is on the theta^2 scale."""
+
+def debiased_interval(t: PairTable, *, confidence: float = 0.95) -> Interval:
+    """Interval for theta (the root-mean-square true O-SB), on the theta^2 scale then signed root.
+
+    A score-type interval: theta^2 is in it when |theta^2-hat - theta^2| <= z sqrt(Q + lam theta^2)
+    (``_variance_parts``), i.e. the variance is that of the hypothesised value, not of the estimate.
+    A Wald interval with the estimated variance under-covers here, because a low estimate comes with
+    a low variance estimate. A model whose pairs never disagree across genders has [0, 0].
+    ``se`` is ``sqrt(debiased_variance)`` on the theta^2 scale."""
     est = debiased_effect(t)
     if math.isnan(est.theta2):
         return Interval(math.nan, math.nan, math.nan, math.nan, confidence)
+    z2 = _z(confidence) ** 2
+    quad, lam = _variance_parts(t)
+    b = 2 * est.theta2 + z2 * lam
+    disc = b * b - 4 * (est.theta2**2 - z2 * quad)
+    if disc >= 0:
+        lo, hi = (b - math.sqrt(disc)) / 2, (b + math.sqrt(disc)) / 2
+    else:  # far below zero: no theta^2 >= 0 is consistent; report the interval at theta^2 = 0
+        lo, hi = est.theta2 - math.sqrt(z2 * quad), est.theta2 + math.sqrt(z2 * quad)
     se = math.sqrt(debiased_variance(t))
-    half = _z(confidence) * se
-    return Interval(est.theta, signed_sqrt(est.theta2 - half), signed_sqrt(est.theta2 + half), se, confidence)
+    return Interval(est.theta, signed_sqrt(lo), signed_sqrt(hi), se, confidence)
 
 
 def mean_interval(values: np.ndarray, *, confidence: float = 0.95) -> Interval:
