@@ -25,6 +25,8 @@ from audit._items import Item
 from audit._occupations import lookup_occupation
 from audit.datasets.winobias.pairing import Pairing, TwinPair
 
+from .selection import PairTable, pair_table
+
 Selection = str | None
 
 
@@ -83,28 +85,50 @@ def simulate_selections(
     selections: list[Selection] = [
         it.referent if rng.random() < accuracy else it.distractor for it in items
     ]
-    u = rng.random(len(sc.pairs))
-    for p, e, r in zip(sc.pairs, sc.effect, u):
+    cells = _cell_probabilities(items, sc, accuracy, disagreement)
+    for p, probs, r in zip(sc.pairs, cells, rng.random(len(sc.pairs))):
+        a, b = items[p.male].candidates
+        cell = int(np.searchsorted(np.cumsum(probs)[:3], r, side="right"))
+        selections[p.male], selections[p.female] = ((a, a), (a, b), (b, a), (b, b))[cell]
+    if other:
+        selections = [None if rng.random() < other else s for s in selections]
+    return selections
+
+
+def _cell_probabilities(items: Sequence[Item], sc: Scenario, accuracy: float, disagreement: float) -> np.ndarray:
+    """(N, 4) probabilities of (male, female) answering (a, a), (a, b), (b, a), (b, b) for each pair."""
+    rows = []
+    for p, e in zip(sc.pairs, sc.effect):
         item = items[p.male]
-        a, b = item.candidates
-        p_a = accuracy if item.referent == a else 1 - accuracy
+        p_a = accuracy if item.referent == item.candidates[0] else 1 - accuracy
         nu = min(disagreement, 2 * min(p_a, 1 - p_a) - abs(e))
         if nu < 0:
             raise ValueError(f"effect {e:.3f} is not possible at accuracy {accuracy}")
         p10, p01 = nu / 2 + max(e, 0.0), nu / 2 + max(-e, 0.0)
         p11 = p_a + e / 2 - p10
-        if r < p11:
-            male, female = a, a
-        elif r < p11 + p10:
-            male, female = a, b
-        elif r < p11 + p10 + p01:
-            male, female = b, a
-        else:
-            male, female = b, b
-        selections[p.male], selections[p.female] = male, female
-    if other:
-        selections = [None if rng.random() < other else s for s in selections]
-    return selections
+        rows.append((p11, p10, p01, 1 - p11 - p10 - p01))
+    return np.array(rows)
+
+
+def simulate_tables(
+    items: Sequence[Item], pairing: Pairing, sc: Scenario, *, accuracy: float, disagreement: float,
+    rng: np.random.Generator, runs: int,
+) -> list[PairTable]:
+    """``runs`` simulated pair tables at once (the same model as ``simulate_selections``, no "other"
+    answers), vectorised for calibration loops."""
+    base = pair_table(items, [it.referent for it in items], pairing)
+    if tuple(p.key for p in sc.pairs) != base.pair_ids:
+        raise ValueError("the scenario was built on another pairing setting")
+    cum = np.cumsum(_cell_probabilities(items, sc, accuracy, disagreement), axis=1)
+    cell = (rng.random((runs, len(sc.pairs)))[:, :, None] > cum[None, :, :3]).sum(axis=2)  # 0..3
+    male_a, female_a = np.isin(cell, (0, 1)), np.isin(cell, (0, 2))
+    ref_is_a = np.array([items[p.male].referent == items[p.male].candidates[0] for p in sc.pairs])
+    pro_is_male = np.array([items[p.male].stance == "pro" for p in sc.pairs])
+    male_right = np.where(ref_is_a, male_a, ~male_a)
+    female_right = np.where(ref_is_a, female_a, ~female_a)
+    x = male_a.astype(float) - female_a.astype(float)
+    gap = np.where(pro_is_male, 1.0, -1.0) * (male_right.astype(float) - female_right.astype(float))
+    return [PairTable(base.occupations, base.a, base.b, x[r], base.pair_ids, gap[r]) for r in range(runs)]
 
 
 def gender_blind_selections(items: Sequence[Item], pairing: Pairing, *, accuracy: float, rng: np.random.Generator) -> list[Selection]:

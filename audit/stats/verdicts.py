@@ -16,7 +16,7 @@ import numpy as np
 from audit._items import Item
 from audit.datasets.winobias.pairing import TwinPair
 
-from .intervals import Interval, mean_interval
+from .intervals import Interval, paired_difference_interval
 from .selection import PairTable, expected_abs_rademacher_sum
 
 Status = Literal["pass", "fail", "inconclusive"]
@@ -128,4 +128,4 @@ def other_rate_gap_interval(selections: Sequence[Selection], pairs: Sequence[Twi
     with a t interval over pairs: the gate on the difference in other_rate between genders (gate |.|
     with ``intervals.abs_interval``)."""
     values = [float(selections[p.male] is None) - float(selections[p.female] is None) for p in pairs]
-    return mean_interval(np.array(values), confidence=confidence)
+    return paired_difference_interval(np.array(values), confidence=confidence)
