@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
-from .selection import PairTable, debiased_effect, occupation_sums, signed_sqrt, u_statistics
+from .selection import PairTable, bootstrap_weights, debiased_effect, occupation_sums, signed_sqrt, u_statistics
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,12 @@ def _quadratic_part(t: PairTable) -> float:
     if k == 0:
         return math.nan
     m = t.incidence()
+    ab = np.abs(m)
     with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(keep, s / n, 0.0)
         var_o = np.where(keep, (q - s**2 / n) / (n - 1), 0.0)
-        resid4 = ((m * t.x - np.where(keep, s / n, 0.0)[:, None]) ** 4 * (m != 0)).sum(axis=1)
+        # sum over pairs of (d - mean)^4 from power sums (d = +-x: odd powers carry the sign)
+        resid4 = t.x**4 @ ab.T - 4 * mean * (t.x**3 @ m.T) + 6 * mean**2 * q - 4 * mean**3 * s + n * mean**4
         m4 = np.where(keep, resid4 / n, 0.0)
         var_s2 = np.where(keep, (m4 - var_o**2 * (n - 3) / (n - 1)) / n, 0.0)
         sigma4 = np.maximum(var_o**2 - var_s2, 0.0)
@@ -207,22 +210,30 @@ class WorstBound:
 
 def worst_o_sb_bound(t: PairTable, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> WorstBound:
     """Max-T simultaneous intervals: c = quantile of max_o |m*_o - m_o| / se_o over a bootstrap of twin
-    pairs; interval m_o +- c se_o. Occupations whose pairs never disagree have se 0 and interval [m, m]."""
+    pairs; interval m_o +- c se_o, se_o smoothed by a pseudo-pair (``_smoothed_se``). For a model
+    whose twins always agree the bound is c se_o > 0 even though every O-SB is 0."""
     s, q, n = occupation_sums(t)
     keep = n >= 2
     if not keep.any():
         return WorstBound(math.nan, math.nan, math.nan, {})
     mean = s[keep] / n[keep]
-    se = np.sqrt(np.maximum(q[keep] - s[keep] ** 2 / n[keep], 0) / (n[keep] - 1) / n[keep])
+    se = _smoothed_se(s[keep], q[keep], n[keep])
     rng = np.random.default_rng(seed)
-    w = rng.multinomial(t.n_pairs, np.full(t.n_pairs, 1 / t.n_pairs), size=n_resamples).astype(float)
-    sb, _, nb = occupation_sums(t, w)
+    w = bootstrap_weights(t.n_pairs, n_resamples, rng)
+    sb, qb, nb = occupation_sums(t, w)
     with np.errstate(invalid="ignore", divide="ignore"):
-        dev = np.where(se > 0, np.abs(sb[:, keep] / nb[:, keep] - mean) / se, 0.0)
+        dev = np.abs(sb[:, keep] / nb[:, keep] - mean) / _smoothed_se(sb[:, keep], qb[:, keep], nb[:, keep])
     c = float(np.quantile(np.nan_to_num(dev.max(axis=1)), confidence))
     occs = [o for o, k in zip(t.occupations, keep) if k]
     intervals = {o: (float(mean[i] - c * se[i]), float(mean[i] + c * se[i])) for i, o in enumerate(occs)}
     return WorstBound(float(np.abs(mean).max()), float(np.max(np.abs(mean) + c * se)), c, intervals)
+
+
+def _smoothed_se(s: np.ndarray, q: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Standard error of an O-SB with one +1 and one -1 pseudo-pair added to its variance, so that an
+    occupation whose few pairs happen to agree does not get a zero-width interval."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt(np.maximum(q + 2 - s**2 / (n + 2), 0) / (n + 1) / n)
 
 
 def combine_seeds(estimates: Sequence[float], variances: Sequence[float], *, confidence: float = 0.95) -> Interval:
@@ -271,7 +282,7 @@ def paired_change(
         return Interval(math.nan, math.nan, math.nan, math.nan, confidence)
     tn, to = _subset(new, i_new), _subset(old, i_old)
     rng = np.random.default_rng(seed)
-    w = rng.multinomial(i_new.size, np.full(i_new.size, 1 / i_new.size), size=n_resamples).astype(float)
+    w = bootstrap_weights(i_new.size, n_resamples, rng)
 
     def theta2_and_plugin(t: PairTable, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         s, q, n = occupation_sums(t, weights)

@@ -26,6 +26,7 @@ length and frequency exactly.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal, Sequence
@@ -61,13 +62,24 @@ class PairTable:
     def n_pairs(self) -> int:
         return int(self.x.size)
 
-    def incidence(self) -> np.ndarray:
-        """K x N matrix: +1 where occupation o is the pair's candidate a, -1 where it is b."""
+    @functools.cached_property
+    def incidence_matrix(self) -> np.ndarray:
         m = np.zeros((len(self.occupations), self.n_pairs))
         cols = np.arange(self.n_pairs)
         m[self.a, cols] += 1.0
         m[self.b, cols] -= 1.0
+        m.setflags(write=False)
         return m
+
+    @functools.cached_property
+    def unweighted_sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        m = self.incidence_matrix
+        ab = np.abs(m)
+        return self.x @ m.T, self.x**2 @ ab.T, ab.sum(axis=1)
+
+    def incidence(self) -> np.ndarray:
+        """K x N matrix: +1 where occupation o is the pair's candidate a, -1 where it is b (cached, read-only)."""
+        return self.incidence_matrix
 
 
 def _pairing(items: Sequence[Item], pairing: Pairing | None, include_non_minimal: bool):
@@ -124,13 +136,20 @@ def score_pair_table(
     )
 
 
+def bootstrap_weights(n: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(resamples, n) counts of each of n units in a resample with replacement (a paired bootstrap)."""
+    idx = rng.integers(0, n, size=(resamples, n)) + n * np.arange(resamples)[:, None]
+    return np.bincount(idx.ravel(), minlength=resamples * n).reshape(resamples, n).astype(float)
+
+
 def occupation_sums(t: PairTable, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(S, Q, n) per occupation: sum of d_j(o), of d_j(o)^2 and the pair count, optionally with pair
     ``weights`` of shape (N,) or (B, N) (bootstrap counts, sign flips are applied to x by the caller)."""
+    if weights is None:
+        return t.unweighted_sums
     m = t.incidence()
-    w = np.ones(t.n_pairs) if weights is None else weights
     ab = np.abs(m)
-    return (w * t.x) @ m.T, (w * t.x**2) @ ab.T, w @ ab.T
+    return (weights * t.x) @ m.T, (weights * t.x**2) @ ab.T, weights @ ab.T
 
 
 def o_sb(t: PairTable) -> dict[str, float | None]:
@@ -146,6 +165,7 @@ def a_sb(t: PairTable) -> float:
     return float(np.mean(np.abs(s[keep] / n[keep]))) if keep.any() else math.nan
 
 
+@functools.lru_cache(maxsize=4096)
 def expected_abs_rademacher_sum(k: int) -> float:
     """E|e_1 + ... + e_k| for independent fair signs e_i: k * C(k-1, floor((k-1)/2)) / 2^(k-1) (exact)."""
     if k <= 0:

@@ -30,7 +30,7 @@ from scipy.stats import norm
 from audit._occupations import lookup_occupation
 
 from .intervals import _subset, align, combine_seeds
-from .selection import PairTable, swap_test
+from .selection import PairTable, bootstrap_weights, swap_test
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def transfer_eiv(
         return TransferEIV(False, "no bias to transfer: the intrinsic O-SB do not vary across occupations beyond their noise", **base)
 
     rng = np.random.default_rng(seed)
-    w = rng.multinomial(tx.n_pairs, np.full(tx.n_pairs, 1 / tx.n_pairs), size=n_resamples).astype(float)
+    w = bootstrap_weights(tx.n_pairs, n_resamples, rng)
 
     def summary(mask: np.ndarray) -> dict:
         est = {k: float(v) for k, v in _stats(_moments(tx, ty, mask)).items()}
