@@ -203,11 +203,13 @@ def noise_floor(t: PairTable) -> float:
 class SwapTest:
     """Sign-flip (within-twin label swap) test of H0 "the pronoun's gender has no effect".
 
-    ``p_a_sb``: P(A-SB* >= A-SB); ``p_max``: P(max_o |t*_o| >= max_o |t_o|) with t_o = S_o / sqrt(Q_o)
+    ``p_a_sb``: P(A-SB* >= A-SB); ``p_theta``: P(theta2* >= theta2-hat), the debiased effect (more
+    powerful: it weighs occupations by their squared lean rather than the noisier |.|); ``p_max``: P(max_o |t*_o| >= max_o |t_o|) with t_o = S_o / sqrt(Q_o)
     (the studentised O-SB), i.e. the family-wise test for "some occupation leans"; ``p_occupation``:
     single-step max-T adjusted p-value per occupation (Westfall & Young 1993)."""
 
     p_a_sb: float
+    p_theta: float
     p_max: float
     p_occupation: dict[str, float]
     n_resamples: int
@@ -230,12 +232,15 @@ def swap_test(t: PairTable, *, n_resamples: int = 2000, seed: int = 0) -> SwapTe
     a_obs = float(np.mean(np.abs(s[keep]) / nk)) if nk.size else 0.0
     a_star = np.mean(np.abs(s_star) / nk, axis=1) if nk.size else np.zeros(n_resamples)
     max_star = t_star.max(axis=1) if nk.size else np.zeros(n_resamples)
+    multi = nk >= 2
+    th_obs = float(np.mean(u_statistics(s[keep], qk, nk)[multi])) if multi.any() else 0.0
+    th_star = np.mean(u_statistics(s_star, qk, nk)[:, multi], axis=1) if multi.any() else np.zeros(n_resamples)
 
     def p(star: np.ndarray, obs: float) -> float:
         return float((1 + np.sum(star >= obs - tol)) / (1 + n_resamples))
 
     return SwapTest(
-        p(a_star, a_obs), p(max_star, float(t_obs.max()) if t_obs.size else 0.0),
+        p(a_star, a_obs), p(th_star, th_obs), p(max_star, float(t_obs.max()) if t_obs.size else 0.0),
         {o: p(max_star, float(t_obs[k])) for k, o in enumerate(occs)}, n_resamples,
     )
 

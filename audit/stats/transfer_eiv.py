@@ -54,20 +54,25 @@ class TransferEIV:
         return d
 
 
-def _moments(tx: PairTable, ty: PairTable, occ: np.ndarray, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Over the occupations ``occ`` (boolean mask): observed and error-corrected variances/covariance."""
+def _sums(tx: PairTable, ty: PairTable, weights: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Per occupation (optionally per resample): n, S_x, S_y, Q_x, Q_y and the cross sum P_xy."""
     m = tx.incidence()
     ab = np.abs(m)
     w = np.ones(tx.n_pairs) if weights is None else weights
-    n = w @ ab.T
-    sx, sy = (w * tx.x) @ m.T, (w * ty.x) @ m.T
-    qx, qy, pxy = (w * tx.x**2) @ ab.T, (w * ty.x**2) @ ab.T, (w * tx.x * ty.x) @ ab.T
+    per_pair = np.stack([w, w * tx.x, w * ty.x, w * tx.x**2, w * ty.x**2, w * tx.x * ty.x])  # (6, [B,] N)
+    signed = (False, True, True, False, False, False)
+    return tuple((per_pair[i] @ (m.T if signed[i] else ab.T)) for i in range(6))
+
+
+def _moments(sums: tuple[np.ndarray, ...], occ: np.ndarray) -> dict[str, np.ndarray]:
+    """Over the occupations ``occ`` (boolean mask): observed and error-corrected variances/covariance."""
+    n, sx, sy, qx, qy, pxy = sums
     with np.errstate(invalid="ignore", divide="ignore"):
         ok = (n >= 2) & occ
         mx, my = np.where(ok, sx / n, np.nan), np.where(ok, sy / n, np.nan)
         ex = np.where(ok, (qx - sx**2 / n) / (n - 1) / n, np.nan)  # sampling variance of O-SB_x
         ey = np.where(ok, (qy - sy**2 / n) / (n - 1) / n, np.nan)
-        exy = np.where(ok, (pxy - sx * sy / n) / (n - 1) / n, np.nan)
+        exy = np.where(ok, (pxy - sx * sy / n) / (n - 1) / n, np.nan)  # error covariance (same pairs)
         k = ok.sum(axis=-1)
         cx = mx - np.nanmean(mx, axis=-1, keepdims=True)
         cy = my - np.nanmean(my, axis=-1, keepdims=True)
@@ -109,8 +114,9 @@ def transfer_eiv(
         raise ValueError("the two conditions were scored on different items")
     tx, ty = _subset(intrinsic, ix), _subset(prompted, iy)
     everyone = np.ones(len(tx.occupations), bool)
-    p = swap_test(tx, n_resamples=n_resamples, seed=seed).p_a_sb if tx.n_pairs else math.nan
-    mo = _moments(tx, ty, everyone)
+    p = swap_test(tx, n_resamples=n_resamples, seed=seed).p_theta if tx.n_pairs else math.nan
+    point_sums = _sums(tx, ty)
+    mo = _moments(point_sums, everyone)
     k = int(mo["k"])
     base = dict(n_occupations=k, n_pairs=tx.n_pairs, intrinsic_p=p)
     if tx.n_pairs == 0 or not np.any(tx.x):
@@ -121,11 +127,11 @@ def transfer_eiv(
         return TransferEIV(False, "no bias to transfer: the intrinsic O-SB do not vary across occupations beyond their noise", **base)
 
     rng = np.random.default_rng(seed)
-    w = bootstrap_weights(tx.n_pairs, n_resamples, rng)
+    boot_sums = _sums(tx, ty, bootstrap_weights(tx.n_pairs, n_resamples, rng))
 
     def summary(mask: np.ndarray) -> dict:
-        est = {k: float(v) for k, v in _stats(_moments(tx, ty, mask)).items()}
-        boot = _stats(_moments(tx, ty, mask, w))
+        est = {k: float(v) for k, v in _stats(_moments(point_sums, mask)).items()}
+        boot = _stats(_moments(boot_sums, mask))
         return {
             "rho_naive": est["rho_naive"], "rho": est["rho"],
             "rho_ci": _basic_interval(est["rho"], boot["rho"], est["plug_rho"], confidence, clip=True),
