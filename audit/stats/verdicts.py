@@ -52,10 +52,9 @@ def gate_verdict(
     value = {"point": interval.estimate, "upper": interval.hi, "lower": interval.lo}[bound]
     ok = value <= threshold
     noisy = noise_floor is not None and noise_floor > noise_ratio * threshold
-    why_noisy = (f"noise floor {noise_floor:.3f} exceeds {noise_ratio:g} x the threshold {threshold:g}: "
-                 "too few or too noisy twin pairs to decide")
     if noisy and (ok or (bound == "upper" and interval.lo <= threshold)):
-        return Verdict("inconclusive", why_noisy)
+        return Verdict("inconclusive", f"noise floor {noise_floor:.3f} exceeds {noise_ratio:g} x the threshold {threshold:g}: "
+                       "too few or too noisy twin pairs to decide")
     return Verdict("pass" if ok else "fail", f"{bound} {value:.3f} {'<=' if ok else '>'} threshold {threshold:g}")
 
 
