@@ -57,7 +57,7 @@ def test_a_sb_statistic_is_unbiased_and_covers(design, k, truth, nu):
     assert abs(r.bias_squared) <= 0.002, where  # theta^2 is estimated without bias
     # On the root scale: within 0.01 where the items can decide (noise floor <= threshold / 2); on the
     # small generated split at high disagreement the root of a noisy theta^2 is pulled down a little.
-    assert abs(r.bias) <= (0.01 if r.noise_floor <= 0.075 else 0.025), where
+    assert abs(r.bias) <= (0.01 if r.noise_floor <= 0.075 else 0.03), where
     if truth == 0:
         assert r.fail <= 0.05, where
 
