@@ -199,11 +199,14 @@ def gap_interval(t: PairTable, *, confidence: float = 0.95) -> tuple[Interval, I
 
 @dataclass(frozen=True)
 class WorstBound:
-    """Simultaneous intervals for every O-SB (family-wise ``confidence``) and the bound they give for the
-    worst |O-SB|: ``upper`` = max over occupations of the larger |end|."""
+    """Simultaneous intervals for every O-SB (family-wise ``confidence``) and what they give for the worst
+    |O-SB|: ``upper`` = max over occupations of the larger |end| (certifies "no occupation leans more");
+    ``lower`` = max over occupations of the distance from 0 of intervals that exclude 0 (a gate failing
+    when ``lower`` > threshold fails a model with no such lean in at most 1 - confidence of runs)."""
 
     estimate: float
     upper: float
+    lower: float
     critical: float
     intervals: dict[str, tuple[float, float]]
 
@@ -215,7 +218,7 @@ def worst_o_sb_bound(t: PairTable, *, confidence: float = 0.95, n_resamples: int
     s, q, n = occupation_sums(t)
     keep = n >= 2
     if not keep.any():
-        return WorstBound(math.nan, math.nan, math.nan, {})
+        return WorstBound(math.nan, math.nan, math.nan, math.nan, {})
     mean = s[keep] / n[keep]
     se = _smoothed_se(s[keep], q[keep], n[keep])
     rng = np.random.default_rng(seed)
@@ -226,7 +229,8 @@ def worst_o_sb_bound(t: PairTable, *, confidence: float = 0.95, n_resamples: int
     c = float(np.quantile(np.nan_to_num(dev.max(axis=1)), confidence))
     occs = [o for o, k in zip(t.occupations, keep) if k]
     intervals = {o: (float(mean[i] - c * se[i]), float(mean[i] + c * se[i])) for i, o in enumerate(occs)}
-    return WorstBound(float(np.abs(mean).max()), float(np.max(np.abs(mean) + c * se)), c, intervals)
+    return WorstBound(float(np.abs(mean).max()), float(np.max(np.abs(mean) + c * se)),
+                      float(np.max(np.maximum(np.abs(mean) - c * se, 0.0))), c, intervals)
 
 
 def _smoothed_se(s: np.ndarray, q: np.ndarray, n: np.ndarray) -> np.ndarray:
