@@ -14,7 +14,7 @@ from audit._generated import generate_items
 from audit._metrics import a_sb_of, bootstrap_interval
 from audit._winobias import load_winobias_dir
 from audit.datasets.winobias.pairing import pair_twins
-from audit.stats.intervals import debiased_interval, gap_interval, worst_o_sb_bound
+from audit.stats.intervals import debiased_interval, worst_o_sb_bound
 from audit.stats.selection import a_sb, debiased_effect, noise_floor, o_sb, pair_table
 from audit.stats.simulate import calibration_cell, gender_blind_selections, scenario, simulate_tables
 from audit.stats.transfer_eiv import transfer_eiv

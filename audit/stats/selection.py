@@ -100,7 +100,7 @@ def pair_table(
     a, b, x, ids, gap = [], [], [], [], []
     incomplete = 0
     for p in pairs:
-        m, f = items[p.male], items[p.female]
+        m = items[p.male]
         sm, sf = selections[p.male], selections[p.female]
         pro_correct, anti_correct = ((sm, sf) if m.stance == "pro" else (sf, sm))
         gap.append(float(pro_correct == m.referent) - float(anti_correct == m.referent))
