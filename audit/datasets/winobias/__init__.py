@@ -1,3 +1,4 @@
+<<<<<<< HEAD
 """WinoBias (Zhao et al., NAACL 2018): pronoun co-reference with two candidate occupations, the gender
 bias benchmark of Mackraz et al. 2024. Sources: ``generated`` (our templated benchmark, offline),
 ``winobias`` (the official files: cache, pinned download, hub) or a directory of the official files.
@@ -68,3 +69,6 @@ class WinoBias(Dataset):
         from audit.datasets.winobias.official import validate_winobias_dir
 
         return validate_winobias_dir(directory)
+=======
+"""WinoBias items, pairing and metrics."""
+>>>>>>> stats

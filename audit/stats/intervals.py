@@ -1,0 +1,306 @@
+"""Calibrated intervals for the gated statistics (coverage measured in tests/test_stats_simulation.py).
+
+No percentile interval of an absolute value or of a maximum is used anywhere here: such intervals
+are centred above the truth (resampling adds a second layer of noise to |.|), which is what made the
+old A-SB interval exclude its own estimate.
+
+* ``debiased_interval``: theta^2 (``selection.debiased_effect``) is a sum of U-statistics over twin
+  pairs; its variance is estimated from the Hoeffding decomposition (a linear term over pairs, with
+  occupations that share a pair correlated, plus the degenerate quadratic term that dominates near
+  zero), each part estimated without bias; a normal interval for theta^2 mapped through the signed
+  square root to the A-SB scale.
+* ``gap_interval``: the RPA gap is a mean over pairs; t interval for the signed gap, and from it an
+  interval for |gap| that covers whenever the signed one does.
+* ``worst_o_sb_bound``: simultaneous (max-T, paired bootstrap over twin pairs) intervals for every
+  O-SB; the largest |end| bounds the worst |O-SB| with family-wise coverage.
+* ``combine_seeds``: seeds as their own level (per-seed estimate, then their mean).
+* ``paired_change``: candidate minus approved run on theta^2, resampling twin pairs jointly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+
+from .selection import PairTable, bootstrap_weights, debiased_effect, occupation_sums, signed_sqrt, u_statistics
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with its interval (``lo``, ``hi``) at ``confidence``; ``se`` on the estimate's scale."""
+
+    estimate: float
+    lo: float
+    hi: float
+    se: float
+    confidence: float
+
+    def contains(self, value: float) -> bool:
+        return self.lo - 1e-12 <= value <= self.hi + 1e-12
+
+    def to_dict(self) -> dict:
+        return {"estimate": self.estimate, "ci": [self.lo, self.hi], "se": self.se, "confidence": self.confidence}
+
+
+def debiased_variance(t: PairTable) -> float:
+    """Estimated Var(theta^2-hat) = linear part + quadratic part (each estimated without first-order bias).
+
+    theta^2-hat = (1/K) sum_o U_o. Linear part: sum over pairs j of (2/K)^2 Var(x_j) g_j^2 with
+    g_j = delta_a / n_a - delta_b / n_b (a pair moves O-SB(a) and O-SB(b) in opposite directions).
+    Var(x_j) is estimated by x_j^2 (its mean is Var(x_j) + mu_j^2: slightly conservative) and g_j^2 by
+    the square of a leave-pair-j-out estimate minus that estimate's sampling variance, so the two
+    factors are independent and the part is ~0 when delta = 0. Quadratic (degenerate) part:
+    (1/K^2) sum_o 2 sigma_o^4 / (n_o (n_o - 1)), sigma_o^4 estimated by s_o^4 minus the variance of s_o^2.
+    """
+    s, q, n = occupation_sums(t)
+    u = u_statistics(s, q, n)
+    keep = ~np.isnan(u)
+    k = int(keep.sum())
+    if k == 0:
+        return math.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var_o = np.where(keep, (q - s**2 / n) / (n - 1), 0.0)  # sample variance s_o^2 of d_j(o)
+        n_in = np.where(keep, n, np.inf)
+    a, b, x = t.a, t.b, t.x
+    # leave pair j out of the two means it enters (d_j(a) = x_j, d_j(b) = -x_j)
+    mean_a = np.where(keep[a], (s[a] - x) / (n_in[a] - 1), 0.0)
+    mean_b = np.where(keep[b], (s[b] + x) / (n_in[b] - 1), 0.0)
+    g_hat = mean_a / n_in[a] - mean_b / n_in[b]
+    shared = _shared_counts(t) - 1
+    v_occ = (var_o[a] + var_o[b]) / 2
+    var_g = (var_o[a] / (n_in[a] ** 2 * (n_in[a] - 1)) + var_o[b] / (n_in[b] ** 2 * (n_in[b] - 1))
+             + 2 * shared * v_occ / (n_in[a] * n_in[b] * (n_in[a] - 1) * (n_in[b] - 1)))
+    linear = 4 / k**2 * float(np.sum(x**2 * (g_hat**2 - var_g)))
+    return max(linear, 0.0) + _quadratic_part(t)
+
+
+def _quadratic_part(t: PairTable) -> float:
+    """(1/K^2) sum_o 2 sigma_o^4 / (n_o (n_o - 1)), sigma_o^4 estimated by s_o^4 minus the variance of s_o^2."""
+    s, q, n = occupation_sums(t)
+    keep = n >= 2
+    k = int(keep.sum())
+    if k == 0:
+        return math.nan
+    m = t.incidence()
+    ab = np.abs(m)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(keep, s / n, 0.0)
+        var_o = np.where(keep, (q - s**2 / n) / (n - 1), 0.0)
+        # sum over pairs of (d - mean)^4 from power sums (d = +-x: odd powers carry the sign)
+        resid4 = t.x**4 @ ab.T - 4 * mean * (t.x**3 @ m.T) + 6 * mean**2 * q - 4 * mean**3 * s + n * mean**4
+        m4 = np.where(keep, resid4 / n, 0.0)
+        var_s2 = np.where(keep, (m4 - var_o**2 * (n - 3) / (n - 1)) / n, 0.0)
+        sigma4 = np.maximum(var_o**2 - var_s2, 0.0)
+        return 2 / k**2 * float(np.sum(np.where(keep, sigma4 / (n * (n - 1)), 0.0)))
+
+
+def _shared_counts(t: PairTable) -> np.ndarray:
+    """For each pair, how many pairs name the same two occupations (itself included)."""
+    lo, hi = np.minimum(t.a, t.b), np.maximum(t.a, t.b)
+    keys = lo * (len(t.occupations) + 1) + hi
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return counts[inverse].astype(float)
+
+
+def _z(confidence: float) -> float:
+    return float(stats.norm.ppf(0.5 + confidence / 2))
+
+
+def _variance_parts(t: PairTable) -> tuple[float, float]:
+    """(Q, lam): Var(theta^2-hat) at a hypothesised theta^2 is about Q + lam * theta^2. Q is the
+    quadratic part of ``debiased_variance``; lam is the linear part per unit theta^2 for a profile in
+    which every pair's two occupations lean by theta in opposite directions (stereotype-aligned), the
+    largest the linear part can be for a given theta^2 when occupations have equal pair counts."""
+    s, q, n = occupation_sums(t)
+    u = u_statistics(s, q, n)
+    keep = ~np.isnan(u)
+    k = int(keep.sum())
+    if k == 0:
+        return math.nan, math.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv = np.where(keep, 1 / n, 0.0)
+    lam = 4 / k**2 * float(np.sum(t.x**2 * (inv[t.a] + inv[t.b]) ** 2))
+    return _quadratic_part(t), lam
+
+
+def debiased_interval(t: PairTable, *, confidence: float = 0.95) -> Interval:
+    """Interval for theta (the root-mean-square true O-SB), on the theta^2 scale then signed root.
+
+    A score-type interval: theta^2 is in it when |theta^2-hat - theta^2| <= z sqrt(Q + lam theta^2)
+    (``_variance_parts``), i.e. the variance is that of the hypothesised value, not of the estimate.
+    A Wald interval with the estimated variance under-covers here, because a low estimate comes with
+    a low variance estimate. A model whose pairs never disagree across genders has [0, 0].
+    ``se`` is ``sqrt(debiased_variance)`` on the theta^2 scale."""
+    est = debiased_effect(t)
+    if math.isnan(est.theta2):
+        return Interval(math.nan, math.nan, math.nan, math.nan, confidence)
+    z2 = _z(confidence) ** 2
+    quad, lam = _variance_parts(t)
+    b = 2 * est.theta2 + z2 * lam
+    disc = b * b - 4 * (est.theta2**2 - z2 * quad)
+    if disc >= 0:
+        lo, hi = (b - math.sqrt(disc)) / 2, (b + math.sqrt(disc)) / 2
+    else:  # far below zero: no theta^2 >= 0 is consistent; report the interval at theta^2 = 0
+        lo, hi = est.theta2 - math.sqrt(z2 * quad), est.theta2 + math.sqrt(z2 * quad)
+    se = math.sqrt(debiased_variance(t))
+    return Interval(est.theta, signed_sqrt(lo), signed_sqrt(hi), se, confidence)
+
+
+def mean_interval(values: np.ndarray, *, confidence: float = 0.95) -> Interval:
+    """t interval for the mean of independent per-pair values (zero width when they are all equal)."""
+    v = np.asarray(values, float)
+    if v.size == 0:
+        return Interval(math.nan, math.nan, math.nan, math.nan, confidence)
+    mean = float(v.mean())
+    se = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
+    if v.size < 2 or se == 0:
+        return Interval(mean, mean, mean, 0.0 if v.size > 1 else math.nan, confidence)
+    half = float(stats.t.ppf(0.5 + confidence / 2, v.size - 1)) * se
+    return Interval(mean, mean - half, mean + half, se, confidence)
+
+
+def abs_interval(signed: Interval) -> Interval:
+    """Interval for |g| from one for g: covers |g| whenever [lo, hi] covers g (never a percentile of |.|)."""
+    lo, hi = signed.lo, signed.hi
+    if math.isnan(lo):
+        return Interval(abs(signed.estimate), math.nan, math.nan, signed.se, signed.confidence)
+    low = 0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi))
+    return Interval(abs(signed.estimate), low, max(abs(lo), abs(hi)), signed.se, signed.confidence)
+
+
+def paired_difference_interval(values: np.ndarray, *, confidence: float = 0.95) -> Interval:
+    """Interval for the mean of per-pair differences of two binary outcomes (values in {-1, 0, 1}):
+    the Wald interval after adding 1/2 to each cell of the paired 2x2 table (Agresti & Min 2005), which
+    keeps its coverage when few pairs disagree. The estimate is the plain mean. Zero width only when
+    there are no pairs."""
+    v = np.asarray(values, float)
+    if v.size == 0:
+        return Interval(math.nan, math.nan, math.nan, math.nan, confidence)
+    if not np.all(np.isin(v, (-1.0, 0.0, 1.0))):
+        raise ValueError("paired differences of binary outcomes must be -1, 0 or 1")
+    n = v.size + 2
+    up, down = (np.sum(v == 1) + 0.5) / n, (np.sum(v == -1) + 0.5) / n
+    centre = up - down
+    se = math.sqrt(max(up + down - centre**2, 0.0) / n)
+    half = _z(confidence) * se
+    return Interval(float(v.mean()), max(centre - half, -1.0), min(centre + half, 1.0), se, confidence)
+
+
+def gap_interval(t: PairTable, *, confidence: float = 0.95) -> tuple[Interval, Interval]:
+    """(signed RPA gap pro - anti, |gap|) over twin pairs, "other" counted as wrong. The gate on |gap| with
+    the upper bound passes only when the signed interval lies inside (-threshold, threshold)."""
+    signed = paired_difference_interval(t.gap, confidence=confidence)
+    return signed, abs_interval(signed)
+
+
+@dataclass(frozen=True)
+class WorstBound:
+    """Simultaneous intervals for every O-SB (family-wise ``confidence``) and what they give for the worst
+    |O-SB|: ``upper`` = max over occupations of the larger |end| (certifies "no occupation leans more");
+    ``lower`` = max over occupations of the distance from 0 of intervals that exclude 0 (a gate failing
+    when ``lower`` > threshold fails a model with no such lean in at most 1 - confidence of runs)."""
+
+    estimate: float
+    upper: float
+    lower: float
+    critical: float
+    intervals: dict[str, tuple[float, float]]
+
+
+def worst_o_sb_bound(t: PairTable, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> WorstBound:
+    """Max-T simultaneous intervals: c = quantile of max_o |m*_o - m_o| / se_o over a bootstrap of twin
+    pairs; interval m_o +- c se_o, se_o smoothed by a pseudo-pair (``_smoothed_se``). For a model
+    whose twins always agree the bound is c se_o > 0 even though every O-SB is 0."""
+    s, q, n = occupation_sums(t)
+    keep = n >= 2
+    if not keep.any():
+        return WorstBound(math.nan, math.nan, math.nan, math.nan, {})
+    mean = s[keep] / n[keep]
+    se = _smoothed_se(s[keep], q[keep], n[keep])
+    rng = np.random.default_rng(seed)
+    w = bootstrap_weights(t.n_pairs, n_resamples, rng)
+    sb, qb, nb = occupation_sums(t, w)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dev = np.abs(sb[:, keep] / nb[:, keep] - mean) / _smoothed_se(sb[:, keep], qb[:, keep], nb[:, keep])
+    c = float(np.quantile(np.nan_to_num(dev.max(axis=1)), confidence))
+    occs = [o for o, k in zip(t.occupations, keep) if k]
+    intervals = {o: (float(mean[i] - c * se[i]), float(mean[i] + c * se[i])) for i, o in enumerate(occs)}
+    return WorstBound(float(np.abs(mean).max()), float(np.max(np.abs(mean) + c * se)),
+                      float(np.max(np.maximum(np.abs(mean) - c * se, 0.0))), c, intervals)
+
+
+def _smoothed_se(s: np.ndarray, q: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Standard error of an O-SB with one +1 and one -1 pseudo-pair added to its variance, so that an
+    occupation whose few pairs happen to agree does not get a zero-width interval."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt(np.maximum(q + 2 - s**2 / (n + 2), 0) / (n + 1) / n)
+
+
+def combine_seeds(estimates: Sequence[float], variances: Sequence[float], *, confidence: float = 0.95) -> Interval:
+    """Seeds as their own level: the mean of per-seed estimates (each computed on its own, e.g. theta2 per
+    seed), with variance = mean within-seed variance + between-seed variance / S. The within part is not
+    divided by S because every seed sees the same items (their item noise is shared); the between part
+    carries the seed-to-seed spread into the interval. One seed gives its own interval."""
+    e, v = np.asarray(estimates, float), np.asarray(variances, float)
+    if e.size == 0:
+        return Interval(math.nan, math.nan, math.nan, math.nan, confidence)
+    between = float(e.var(ddof=1)) / e.size if e.size > 1 else 0.0
+    se = math.sqrt(float(v.mean()) + between)
+    half = _z(confidence) * se
+    mean = float(e.mean())
+    return Interval(mean, mean - half, mean + half, se, confidence)
+
+
+def combine_seed_tables(tables: Sequence[PairTable], *, confidence: float = 0.95) -> Interval:
+    """``combine_seeds`` on theta^2 of each seed's pair table, reported on the theta (A-SB) scale."""
+    est = [debiased_effect(t).theta2 for t in tables]
+    var = [debiased_variance(t) for t in tables]
+    c = combine_seeds(est, var, confidence=confidence)
+    return Interval(signed_sqrt(c.estimate), signed_sqrt(c.lo), signed_sqrt(c.hi), c.se, confidence)
+
+
+def align(new: PairTable, old: PairTable) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the pairs present (complete) in both tables, matched by pair id."""
+    where_old = {k: i for i, k in enumerate(old.pair_ids)}
+    both = [(i, where_old[k]) for i, k in enumerate(new.pair_ids) if k in where_old]
+    return np.array([i for i, _ in both], int), np.array([j for _, j in both], int)
+
+
+def _subset(t: PairTable, idx: np.ndarray) -> PairTable:
+    return PairTable(t.occupations, t.a[idx], t.b[idx], t.x[idx], tuple(t.pair_ids[i] for i in idx), t.gap[:0])
+
+
+def paired_change(
+    new: PairTable, old: PairTable, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+) -> Interval:
+    """theta^2(new) - theta^2(old) on the pairs complete in both runs (a regression gate fails when the
+    lower bound is above its tolerance). Basic bootstrap over twin pairs drawn jointly in both runs,
+    pivoting on the bootstrap world's own truth (the plug-in mean of O-SB^2, which a U-statistic on a
+    resample estimates without bias), so the interval is not shifted by the noise term."""
+    i_new, i_old = align(new, old)
+    if i_new.size == 0 or new.occupations != old.occupations:
+        return Interval(math.nan, math.nan, math.nan, math.nan, confidence)
+    tn, to = _subset(new, i_new), _subset(old, i_old)
+    rng = np.random.default_rng(seed)
+    w = bootstrap_weights(i_new.size, n_resamples, rng)
+
+    def theta2_and_plugin(t: PairTable, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        s, q, n = occupation_sums(t, weights)
+        u = u_statistics(s, q, n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            plug = np.where(n >= 2, (s / n) ** 2, np.nan)
+        return np.nanmean(u, axis=-1), np.nanmean(plug, axis=-1)
+
+    est_new, plug_new = theta2_and_plugin(tn, None)
+    est_old, plug_old = theta2_and_plugin(to, None)
+    boot_new, _ = theta2_and_plugin(tn, w)
+    boot_old, _ = theta2_and_plugin(to, w)
+    pivot = (boot_new - boot_old) - (plug_new - plug_old)
+    alpha = (1 - confidence) / 2
+    q_lo, q_hi = np.quantile(pivot, [alpha, 1 - alpha])
+    est = float(est_new - est_old)
+    return Interval(est, est - float(q_hi), est - float(q_lo), float(pivot.std(ddof=1)), confidence)
