@@ -45,6 +45,7 @@ class ConditionConfig(_Strict):
     preprompt_text: str | None = None
     chat: bool = False
     max_new_tokens: int = Field(32, ge=1, le=1024)
+    normalization: Literal["none", "token", "char"] = "none"  # likelihood probe: summed, per-token or per-character (lm-eval acc_norm)
 
     def composition(self) -> dict | None:
         if self.shots == 0 or (self.pro_share is None and self.male_share is None and self.occupations == "any"):
@@ -67,6 +68,10 @@ class AuditConfig(_Strict):
     split: Literal["dev", "test"] = "test"
     seed: int = 0
     transfer_from: str = "intrinsic"  # the condition whose bias transfer is measured from (the bare model)
+    inconclusive: Literal["fail", "warn"] = "fail"  # what an inconclusive bias gate does to the verdict and exit code
+    noise_ratio: float = Field(0.5, gt=0, le=1)  # a bias gate is inconclusive when its noise floor exceeds this x its threshold
+    non_minimal_pairs: bool = True  # WinoBias: O-SB also uses twins whose wording differs beyond the gendered words
+    correction: Literal["none", "holm"] = "none"  # family-wise correction of the bias gates over conditions (see docs/statistics.md)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     n_resamples: int = Field(1000, ge=100, le=100_000)
     min_items: int = Field(100, ge=1)

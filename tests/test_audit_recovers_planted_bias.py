@@ -63,7 +63,24 @@ def test_fair_model_a_sb_is_far_below_the_biased_models(audits):
     biased = conditions(audits["reference-biased"][1])
     for cond in ("intrinsic", "zero_shot"):
         assert fair[cond]["a_sb"] <= 0.1 and biased[cond]["a_sb"] >= 0.3
-        assert fair[cond]["a_sb_ci"][1] < biased[cond]["a_sb_ci"][0]
+        assert fair[cond]["debiased_effect_ci"][1] < biased[cond]["debiased_effect_ci"][0]
+        assert fair[cond]["swap_p_value"] > 0.05  # no detectable gender effect: its gates pass without loose thresholds
+        assert biased[cond]["swap_p_value"] < 0.01
+
+
+def test_the_planted_effect_is_recovered_within_the_biased_models_interval(audits):
+    """The planted rule, applied to the audited items, has a known debiased effect (a deterministic rule
+    has no noise); the model that carries it is measured with an interval that contains it."""
+    from audit.backends.reference import planted_choice
+    from audit.datasets.winobias.items import Item
+    from audit.stats import intervals, selection
+
+    results = audits["reference-biased"][1]
+    items = [Item.from_dict(d) for d in results["items"].values()]
+    planted = [planted_choice("reference-biased", it, "intrinsic") for it in items]
+    truth = intervals.debiased_interval(selection.pair_table(items, planted)).estimate
+    lo, hi = conditions(results)["intrinsic"]["debiased_effect_ci"]
+    assert lo <= truth <= hi, (truth, lo, hi)
 
 
 def test_transfer_is_high_for_the_biased_model_and_low_for_the_nontransfer_model(audits):

@@ -1,4 +1,3 @@
-<<<<<<< HEAD
 """Datasets: what the audit asks about. One interface (``Dataset``), one registry by name.
 
 ``--data`` (config key ``data``) names a dataset and its source as ``NAME:SOURCE``; a bare
@@ -59,6 +58,3 @@ def resolve_data(spec: str) -> tuple[Dataset, str]:
 register_dataset("winobias", "audit.datasets.winobias:WinoBias")
 
 __all__ = ["Dataset", "dataset_names", "get_dataset", "parse_data_spec", "register_dataset", "resolve_data"]
-=======
-"""Dataset stage: items and their designs (the lead's version of this file wins at merge)."""
->>>>>>> stats

@@ -35,6 +35,9 @@ class Dataset(ABC):
     def load(self, source: str, *, split: str | None, seed: int) -> list:
         """The items of ``source`` (the part of ``--data`` after ``NAME:``) in ``split``; DataError on a problem."""
 
+    def configure(self, config) -> None:
+        """Take the run's settings that concern this dataset (``audit.config.AuditConfig``); default: none."""
+
     def check_source(self, source: str) -> None:
         """Validate ``source`` without loading it (default: nothing to check)."""
 
@@ -115,6 +118,10 @@ class Dataset(ABC):
     def summarize(self, items: Sequence, selections: Sequence[Selection], boot: Mapping[str, Any]) -> dict:
         """The dataset's metrics of one condition (merged into the condition's entry of results.json)."""
 
+    def score_summary(self, items: Sequence, scores: Sequence[tuple[float, ...]], boot: Mapping[str, Any]) -> dict:
+        """Metrics computed from the options' scores (likelihood probes), merged into the summary; default none."""
+        return {}
+
     def per_seed(self, items: Sequence, selections: Sequence[Selection]) -> dict[str, float]:
         """Headline metrics of one seed (their spread over seeds is reported)."""
         return {}
@@ -122,6 +129,11 @@ class Dataset(ABC):
     @abstractmethod
     def bias_by_unit(self, items: Sequence, selections: Sequence[Selection]) -> dict[str, float | None]:
         """The signed bias of each unit the transfer correlation runs over (None: not measurable)."""
+
+    def transfer_details(self, items: Sequence, from_selections: Sequence, to_selections: Sequence,
+                         boot: Mapping[str, Any]) -> dict:
+        """Additions to a transfer entry (e.g. a correlation corrected for measurement noise); default none."""
+        return {}
 
     def record_extras(self, items: Sequence) -> dict:
         """Top-level additions to results.json (e.g. WinoBias's occupation table)."""

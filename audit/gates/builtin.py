@@ -26,13 +26,13 @@ def measure_transfer(ctx: "GateContext") -> Measurement:
     that gate's threshold."""
     t = ctx.transfer()
     gate = ctx.dataset.bias_gate
-    if gate is None:
+    if gate is None or gate not in ctx.config.gates:
         return Measurement(t.pearson, t.pearson_ci)
-    bare = ctx.at(ctx.config.transfer_from).measure(gate)
-    lo, threshold = bare.ci[0], ctx.config.gates[gate].threshold
-    biased = lo is not None and not math.isnan(lo) and lo > threshold
-    why = f"the bare model's {gate} (lower bound {lo:.3f}) is within the {gate} threshold ({threshold:g})"
-    return Measurement(t.pearson, t.pearson_ci, (biased, why))
+    bare = ctx.session.evaluate(gate, ctx.model, ctx.config.transfer_from)
+    if math.isnan(t.pearson) and bare.status != "fail":
+        return Measurement(t.pearson, t.pearson_ci, (False, f"there is no bias to transfer (the bare model's {gate} gate: {bare.status})"))
+    why = f"the bare model is not shown to be biased (its {gate} gate: {bare.status}, estimate {bare.estimate if bare.estimate is not None else float('nan'):.3f})"
+    return Measurement(t.pearson, t.pearson_ci, (bare.status == "fail", why))
 
 
 def measure_accuracy_regression(ctx: "GateContext") -> Measurement:

@@ -8,8 +8,10 @@ from typing import Literal
 
 from audit.config import GateConfig
 from audit.gates.registry import Direction, gate_spec
+from audit.stats.intervals import Interval
+from audit.stats.verdicts import gate_verdict
 
-Status = Literal["pass", "fail", "waived", "skipped"]
+Status = Literal["pass", "fail", "inconclusive", "waived", "skipped"]
 
 
 @dataclass
@@ -32,13 +34,16 @@ class GateOutcome:
     test: str = ""
     waiver_reason: str | None = None
     warning: str | None = None
+    reason: str | None = None  # why an inconclusive gate could not decide
+    inconclusive_fails: bool = True  # config inconclusive = "fail" (default) or "warn"
 
     def __repr__(self) -> str:  # short, for pytest's assertion output
         return f"GateOutcome({self.id}: {self.status})"
 
     @property
     def passed(self) -> bool:
-        return self.status == "pass"
+        """Pass, or inconclusive under ``inconclusive = "warn"``."""
+        return self.status == "pass" or (self.status == "inconclusive" and not self.inconclusive_fails)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -66,6 +71,11 @@ def evaluate_gate(
     min_items: int,
     confidence: float = 0.95,
     precondition: tuple[bool, str] | None = None,
+    noise_floor: float | None = None,
+    noise_ratio: float = 0.5,
+    accuracy: float | None = None,
+    accuracy_floor: float | None = None,
+    inconclusive_fails: bool = True,
 ) -> GateOutcome:
     """Compare the configured bound of ``metric`` with its threshold.
 
@@ -73,6 +83,11 @@ def evaluate_gate(
     upper bound passes only when the metric is confidently within the threshold), "point" the estimate.
     ``precondition`` (holds, why-not): when it does not hold, the gate passes without comparing
     (used by the transfer gate: high transfer matters only when the bare model is biased).
+
+    A bias ("max") gate given the model's ``accuracy`` and the statistic's ``noise_floor`` may be
+    *inconclusive* (``audit.stats.verdicts.gate_verdict``): the model fails the accuracy floor, or the
+    noise floor exceeds ``noise_ratio`` x the threshold so the items cannot tell a fair model from one
+    at the threshold.
     """
     spec = gate_spec(metric)
     direction, what = spec.direction, spec.label
@@ -92,6 +107,16 @@ def evaluate_gate(
     if bound_value is None:
         return GateOutcome(**common, status="skipped", message=f"{what} could not be measured under '{condition}' (no usable items)", warning=warning)
     ok = bound_value <= gate.threshold if direction == "max" else bound_value >= gate.threshold
+    if direction == "max" and (noise_floor is not None or accuracy is not None):
+        verdict = gate_verdict(Interval(est if est is not None else math.nan, lo if lo is not None else math.nan,
+                                        hi if hi is not None else math.nan, math.nan, confidence),
+                               gate.threshold, bound=gate.bound, noise_floor=noise_floor, noise_ratio=noise_ratio,
+                               accuracy=accuracy, accuracy_floor=accuracy_floor)
+        if verdict.status == "inconclusive":
+            message = (f"{what} under '{condition}' for {model}: inconclusive: {verdict.reason} "
+                       f"(estimate {_fmt(est)} [{_fmt(lo)}, {_fmt(hi)}], threshold {gate.threshold:g})")
+            return GateOutcome(**common, status="inconclusive", message=message, warning=warning, reason=verdict.reason,
+                               inconclusive_fails=inconclusive_fails)
     sign = "<=" if direction == "max" else ">="
     bound_text = "estimate" if gate.bound == "point" else f"{gate.bound} {level} bound"
     verdict = "within" if ok else "outside"

@@ -23,11 +23,15 @@ Direction = Literal["max", "min"]
 @dataclass(frozen=True)
 class Measurement:
     """A gate's estimate and confidence interval; ``precondition`` (holds, why-not): when it does not
-    hold the gate passes as not applicable (the transfer gate: only a biased bare model can transfer)."""
+    hold the gate passes as not applicable (the transfer gate: only a biased bare model can transfer).
+    A bias gate also gives its statistic's ``noise_floor`` and the model's ``accuracy``, from which the
+    gate may be inconclusive (``audit.gates.evaluate``)."""
 
     estimate: float
     ci: tuple[float, float]
     precondition: tuple[bool, str] | None = None
+    noise_floor: float | None = None
+    accuracy: float | None = None
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from typing import Any
 from audit.errors import AuditError
 from audit.results.redaction import redact
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: noise-aware statistics, inconclusive gates, dataset, gate labels (readers accept 1.x)
 SUPPORTED_MAJOR = "1"
 RESULTS_FILE = "results.json"
-STATUSES = ("fail", "waived", "skipped", "pass")  # order of the gate table: what needs attention first
+STATUSES = ("fail", "inconclusive", "waived", "skipped", "pass")  # order of the gate table: what needs attention first
 _REQUIRED = {"verdict": str, "models": list, "gates": list, "items": dict, "provenance": dict}
 
 

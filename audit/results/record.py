@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from audit.results.io import SCHEMA_VERSION
 from audit.results.provenance import command_line, git_commit, hardware, package_versions
+from audit.stats.multiplicity import family_wise_error
 
 if TYPE_CHECKING:
     from audit.run.session import AuditSession
@@ -16,12 +17,13 @@ if TYPE_CHECKING:
 def build_record(session: "AuditSession") -> dict:
     cfg, ds = session.config, session.dataset
     gates = [o.to_dict() for o in session.outcomes]
-    counts = {s: sum(g["status"] == s for g in gates) for s in ("pass", "fail", "waived", "skipped")}
+    counts = {s: sum(g["status"] == s for g in gates) for s in ("pass", "fail", "inconclusive", "waived", "skipped")}
+    deciding_inconclusive = cfg.inconclusive == "fail" and counts["inconclusive"] > 0
     models = []
     for spec, conditions in session.measured():
         transfer = {}
         if (spec, cfg.transfer_from) in session._runs:
-            transfer = {c: session.transfer(spec, c).to_dict() for c in conditions if c != cfg.transfer_from}
+            transfer = {c: session.transfer_record(spec, c) for c in conditions if c != cfg.transfer_from}
         backend = session._backends.get(spec)
         models.append({
             "name": spec,
@@ -35,9 +37,12 @@ def build_record(session: "AuditSession") -> dict:
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "bias-transfer-audit", "version": package_versions().get("bias-transfer-audit")},
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        "verdict": "fail" if counts["fail"] else "pass",
+        # fail: a gate failed; inconclusive: none failed but one could not decide (config inconclusive = "fail")
+        "verdict": "fail" if counts["fail"] else "inconclusive" if deciding_inconclusive else "pass",
         "summary": {"gates": len(gates), "passed": counts["pass"], "failed": counts["fail"],
-                    "waived": counts["waived"], "skipped": counts["skipped"]},
+                    "inconclusive": counts["inconclusive"], "waived": counts["waived"], "skipped": counts["skipped"],
+                    "family_wise_error": family_wise_error(decided, 1 - cfg.confidence).statement() if (decided := counts["pass"] + counts["fail"] + counts["inconclusive"]) else None,
+                    "correction": cfg.correction},
         "dataset": ds.name,
         **ds.record_extras(session.items),
         "models": models,

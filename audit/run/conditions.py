@@ -16,6 +16,7 @@ from audit.datasets.base import Dataset
 from audit.errors import AuditError
 from audit.prompts.preprompts import preprompt_text
 from audit.prompts.render import Prompt, apply_chat_template
+from audit.stats.selection import normalize_loglikelihood
 
 
 @dataclass
@@ -31,6 +32,7 @@ class ConditionRun:
     outputs: list[str | None] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
     per_seed: list[dict[str, float]] = field(default_factory=list)  # the dataset's headline metrics of each seed
+    raw_selections: list | None = None  # with normalization set: the selections by summed log-likelihood
 
     def bias_by_unit(self) -> dict[str, float | None]:
         return self.dataset.bias_by_unit(self.items, self.selections)
@@ -91,6 +93,10 @@ def run_condition(backend: Backend, dataset: Dataset, name: str, cond: Condition
             for it, sc in zip(items, scores):
                 _check_scores(dataset, it, sc)
             selections = [dataset.select(it, sc) for it, sc in zip(items, scores)]
+            if cond.normalization != "none":
+                run.raw_selections = (run.raw_selections or []) + selections
+                normalized = _normalized(backend, dataset, items, options, scores, cond.normalization)
+                selections = [dataset.select(it, sc) for it, sc in zip(items, normalized)]
             outputs: list[str | None] = [None] * len(items)
         else:
             outputs = list(backend.generate([p.text for p in prompts], max_new_tokens=cond.max_new_tokens))
@@ -102,6 +108,19 @@ def run_condition(backend: Backend, dataset: Dataset, name: str, cond: Condition
         run.outputs += outputs
         run.per_seed.append(dataset.per_seed(items, selections))
     return run
+
+
+def _normalized(backend: Backend, dataset: Dataset, items: Sequence, options: list[tuple[str, ...]],
+                scores: list[tuple[float, ...]], mode: str) -> list[tuple[float, ...]]:
+    """Scores divided by each continuation's token count (``token``) or character count (``char``, lm-eval's acc_norm)."""
+    conts = [[dataset.continuation(it, o) for o in opts] for it, opts in zip(items, options)]
+    flat = [c for cs in conts for c in cs]
+    counts = backend.count_tokens(flat) if mode == "token" else [0] * len(flat)
+    out, k = [], 0
+    for cs, sc in zip(conts, scores):
+        out.append(tuple(normalize_loglikelihood(s, c, counts[k + j], mode) for j, (c, s) in enumerate(zip(cs, sc))))
+        k += len(cs)
+    return out
 
 
 def other_rate(selections: Sequence) -> float:
@@ -134,6 +153,13 @@ def condition_summary(run: ConditionRun, config: AuditConfig) -> dict[str, Any]:
         "other_rate": other_rate(run.selections),
     }
     summary.update(run.dataset.summarize(run.items, run.selections, boot))
+    if cond.probe == "likelihood" and run.scores and all(s is not None for s in run.scores):
+        summary.update(run.dataset.score_summary(run.items, run.scores, boot))
+    if run.raw_selections is not None:
+        raw = run.dataset.summarize(run.items, run.raw_selections, boot)
+        summary["normalization"] = cond.normalization
+        summary["unnormalized"] = {k: raw[k] for k in ("a_sb", "debiased_effect") if k in raw}
+        summary["unnormalized"]["changed_selections"] = sum(a != b for a, b in zip(run.selections, run.raw_selections)) / len(run.items)
     summary["seeds"] = run.seeds
     summary["seed_spread"] = seed_spread(run.per_seed)
     return summary

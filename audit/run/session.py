@@ -6,6 +6,7 @@ so the pytest plugin only has to hand this object to the tests and write its res
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -15,9 +16,10 @@ from audit.config import AuditConfig
 from audit.datasets import resolve_data
 from audit.datasets.base import Dataset
 from audit.errors import AuditError, ConditionUnavailable
-from audit.gates import GateOutcome, evaluate_gate, gate_spec
+from audit.gates import GateOutcome, Measurement, evaluate_gate, gate_spec
 from audit.run.conditions import ConditionRun, check_condition, condition_summary, run_condition
 from audit.run.context import GateContext, GateSkipped
+from audit.stats.multiplicity import holm
 from audit.stats.transfer import Transfer, transfer_correlation
 
 DEFAULT_MODEL = "reference-fair"
@@ -39,6 +41,7 @@ class AuditSession:
     _runs: dict[tuple[str, str], ConditionRun] = field(default_factory=dict)
     _summaries: dict[tuple[str, str], dict] = field(default_factory=dict)
     _transfers: dict[tuple[str, str], Transfer] = field(default_factory=dict)
+    _outcomes: dict[tuple[str, str, str], GateOutcome] = field(default_factory=dict)
     _cache: ResultCache | None = None
 
     def prepare(self) -> None:
@@ -47,6 +50,7 @@ class AuditSession:
             check_backend(spec, self.backend_options)
         cfg = self.config
         self.dataset, source = resolve_data(cfg.data)
+        self.dataset.configure(cfg)
         self.dataset.check_source(source)
         self.items = self.dataset.load(source, split=cfg.split, seed=cfg.seed)
         if not self.items:
@@ -98,6 +102,21 @@ class AuditSession:
             )
         return self._transfers[key]
 
+    def transfer_record(self, spec: str, condition: str) -> dict:
+        """The transfer entry of results.json: the papers' correlations, whether transfer is defined at all,
+        and the dataset's noise-corrected transfer where it has one."""
+        record = self.transfer(spec, condition).to_dict()
+        defined = record["pearson"] is not None and not math.isnan(record["pearson"])
+        record["defined"] = defined
+        if not defined:
+            record["reason"] = "no bias to transfer: the per-unit bias is constant (e.g. all 0) in one of the conditions"
+        cfg = self.config
+        boot = {"confidence": cfg.confidence, "n_resamples": cfg.n_resamples, "seed": cfg.seed}
+        bare, prompted = self.run(spec, cfg.transfer_from), self.run(spec, condition)
+        if bare.items == prompted.items:  # one seed each: pairs align item by item
+            record.update(self.dataset.transfer_details(bare.items, bare.selections, prompted.selections, boot))
+        return record
+
     def gate_inapplicable(self, gate: str) -> str | None:
         """Why a gate does not apply to this whole run (disabled, another dataset's, no approved run)."""
         spec = gate_spec(gate)
@@ -112,27 +131,55 @@ class AuditSession:
             return "no approved run given (--approved RESULTS_JSON)"
         return None
 
-    def gate(self, gate: str, spec: str, condition: str, test_id: str = "") -> GateOutcome:
-        """Evaluate one gate for a model and condition and record the outcome."""
+    def evaluate(self, gate: str, spec: str, condition: str) -> GateOutcome:
+        """One gate's outcome for a model and condition (measured once; not recorded)."""
+        key = (gate, spec, condition)
+        if key in self._outcomes:
+            return self._outcomes[key]
         cfg = self.config
         setting = cfg.gates.get(gate)
         if setting is None:
             raise AuditError(f"gate '{gate}' has no threshold in the config (add [gates.{gate}])")
+        measured, skip, n_answered = Measurement(math.nan, (math.nan, math.nan)), None, 0
         try:
             measured = GateContext(self, spec, condition).measure(gate)
-            estimate, ci, precondition = measured.estimate, measured.ci, measured.precondition
-            skip, n_answered = None, self.summary(spec, condition)["n_answered"]
+            n_answered = self.summary(spec, condition)["n_answered"]
         except GateSkipped as why:
-            estimate, ci, precondition, skip, n_answered = math.nan, (math.nan, math.nan), None, str(why), 0
+            skip = str(why)
         except ConditionUnavailable as why:
-            estimate, ci, precondition, n_answered = math.nan, (math.nan, math.nan), None, 0
             skip = f"condition '{condition}' cannot run on {spec}: {why}"
+        accuracy_gate = cfg.gates.get("accuracy")
         outcome = evaluate_gate(
-            gate, setting, model=spec, condition=condition, estimate=estimate, ci=ci,
-            n_answered=n_answered, min_items=cfg.min_items, confidence=cfg.confidence, precondition=precondition,
+            gate, setting, model=spec, condition=condition, estimate=measured.estimate, ci=measured.ci,
+            n_answered=n_answered, min_items=cfg.min_items, confidence=cfg.confidence, precondition=measured.precondition,
+            noise_floor=measured.noise_floor, noise_ratio=cfg.noise_ratio, accuracy=measured.accuracy,
+            accuracy_floor=accuracy_gate.threshold if accuracy_gate is not None and accuracy_gate.enabled else None,
+            inconclusive_fails=cfg.inconclusive == "fail",
         )
         if skip:
             outcome.status, outcome.message, outcome.warning = "skipped", skip, None
+        elif outcome.status == "fail" and cfg.correction == "holm" and gate == self.dataset.bias_gate:
+            self._holm(outcome)
+        self._outcomes[key] = outcome
+        return outcome
+
+    def _holm(self, outcome: GateOutcome) -> None:
+        """``correction = "holm"``: a failing bias gate must also be significant (swap test) after Holm's
+        correction over the conditions the gate covers; else it is inconclusive."""
+        names = self.config.condition_names_for(outcome.metric)
+        p_values = [self.summary(outcome.model, c).get("swap_p_value") for c in names]
+        if any(p is None for p in p_values):
+            return
+        adjusted = dict(zip(names, holm(p_values)))[outcome.condition]
+        alpha = 1 - self.config.confidence
+        if adjusted > alpha:
+            outcome.status = "inconclusive"
+            outcome.reason = f"not significant after Holm's correction over {len(names)} conditions (adjusted swap-test p = {adjusted:.3f} > {alpha:g})"
+            outcome.message += f"; inconclusive: {outcome.reason}"
+
+    def gate(self, gate: str, spec: str, condition: str, test_id: str = "") -> GateOutcome:
+        """Evaluate one gate for a model and condition and record the outcome (for the record and the report)."""
+        outcome = copy.copy(self.evaluate(gate, spec, condition))
         outcome.test = test_id
         self.outcomes.append(outcome)
         return outcome

@@ -1,4 +1,3 @@
-<<<<<<< HEAD
 """WinoBias (Zhao et al., NAACL 2018): pronoun co-reference with two candidate occupations, the gender
 bias benchmark of Mackraz et al. 2024. Sources: ``generated`` (our templated benchmark, offline),
 ``winobias`` (the official files: cache, pinned download, hub) or a directory of the official files.
@@ -17,9 +16,12 @@ from audit.datasets.winobias import metrics as m
 from audit.datasets.winobias.answers import map_answer
 from audit.datasets.winobias.items import Item
 from audit.datasets.winobias.occupations import occupations
+from audit.datasets.winobias.pairing import non_minimal_report, pair_twins, twin_group_key
 from audit.datasets.winobias.shots import compose_shots
 from audit.datasets.winobias.sources import load_items
+from audit.stats import intervals, selection, verdicts
 from audit.stats.bootstrap import bootstrap_interval
+from audit.stats.transfer_eiv import transfer_eiv
 
 
 class WinoBias(Dataset):
@@ -34,8 +36,19 @@ class WinoBias(Dataset):
     def gold(self, item: Item) -> str:
         return item.referent
 
-    def pair_key(self, item: Item):
-        return m.twin_key(item)
+    #: whether O-SB and the paired statistics use twin pairs whose wording differs beyond the gendered
+    #: words (config ``non_minimal_pairs``; the papers use every pair)
+    include_non_minimal: bool = True
+
+    def configure(self, config) -> None:
+        self.include_non_minimal = config.non_minimal_pairs
+
+    def pair_key(self, item: Item) -> str:
+        """Twins by their source: (split, type, line) for the official files, the structure for generated items."""
+        return twin_group_key(item)
+
+    def pair_table(self, items: Sequence[Item], selections: Sequence) -> selection.PairTable:
+        return selection.pair_table(items, selections, pair_twins(items), include_non_minimal=self.include_non_minimal)
 
     def shots(self, pool: Sequence[Item], condition, seed: int, name: str) -> list[Item]:
         return compose_shots(pool, condition.shots, seed=seed, pro_share=condition.pro_share,
@@ -48,27 +61,60 @@ class WinoBias(Dataset):
         return {"a_sb": m.a_sb_of(items, selections), "rpa_gap": m.rpa_gap_of(items, selections)}
 
     def summarize(self, items: Sequence[Item], selections: Sequence, boot: Mapping[str, Any]) -> dict:
-        """A-SB with its interval, O-SB per occupation, and RPA (overall, pro/anti, by type, the gap's interval)."""
+        """The papers' A-SB, O-SB per occupation and RPA, and beside them the noise-aware statistics the
+        gates use (docs/statistics.md): the debiased effect with its interval, the noise floor, the
+        swap test, |RPA gap|, and the answer breakdown."""
         o_sb = m.occupational_selection_bias(items, selections)
         rpa = m.referent_prediction_accuracy(items, selections)
-        rpa["gap_ci"] = list(bootstrap_interval(items, selections, m.rpa_gap_of, key=m.twin_key, **boot))
+        rpa["gap_ci"] = list(bootstrap_interval(items, selections, m.rpa_gap_of, key=self.pair_key, **boot))
+        table = self.pair_table(items, selections)
+        theta = intervals.debiased_interval(table, confidence=boot["confidence"])
+        _, abs_gap = intervals.gap_interval(table, confidence=boot["confidence"])
+        swap = selection.swap_test(table, n_resamples=boot["n_resamples"], seed=boot["seed"]) if table.n_pairs else None
         return {
             "a_sb": m.aggregate_selection_bias(o_sb),
-            "a_sb_ci": list(bootstrap_interval(items, selections, m.a_sb_of, key=m.twin_key, **boot)),
+            "a_sb_ci": None,  # a percentile interval of a mean of |.| is biased; the gated statistic is debiased_effect
+            "debiased_effect": theta.estimate,
+            "debiased_effect_ci": [theta.lo, theta.hi],
+            "noise_floor": selection.noise_floor(table),
+            "swap_p_value": swap.p_theta if swap else None,
             "o_sb": o_sb,
             "rpa": rpa,
+            "rpa_gap_abs": abs_gap.estimate,
+            "rpa_gap_abs_ci": [abs_gap.lo, abs_gap.hi],
+            "pairs": {"used": table.n_pairs, "with_other_answer": table.incomplete,
+                      "non_minimal_used": self.include_non_minimal},
+            "answers": verdicts.answer_breakdown(items, selections),
         }
+
+    def score_summary(self, items: Sequence[Item], scores: Sequence, boot: Mapping[str, Any]) -> dict:
+        """The score-based measure: per twin pair (score A - score B | he) - (the same | she), which cancels
+        each candidate's token length and prior frequency exactly; its debiased effect and interval."""
+        table = selection.score_pair_table(items, scores, pair_twins(items), include_non_minimal=self.include_non_minimal)
+        theta = intervals.debiased_interval(table, confidence=boot["confidence"])
+        return {"score_bias": {"o_sb": selection.o_sb(table), "debiased_effect": theta.estimate,
+                               "debiased_effect_ci": [theta.lo, theta.hi]}}
 
     def bias_by_unit(self, items: Sequence[Item], selections: Sequence) -> dict[str, float | None]:
         return m.occupational_selection_bias(items, selections)
+
+    def transfer_details(self, items: Sequence[Item], from_selections: Sequence, to_selections: Sequence,
+                         boot: Mapping[str, Any]) -> dict:
+        """Transfer corrected for the noise in both conditions' O-SB (reliability-corrected rho, the share of
+        intrinsic bias retained, rho within male- and female-stereotyped occupations), resampling twin
+        pairs jointly; undefined (with the reason) when the bare model shows no significant bias."""
+        eiv = transfer_eiv(self.pair_table(items, from_selections), self.pair_table(items, to_selections),
+                           confidence=boot["confidence"], n_resamples=boot["n_resamples"], seed=boot["seed"])
+        return {"corrected": eiv.to_dict()}
 
     def record_extras(self, items: Sequence[Item]) -> dict:
         return {"occupations": [{"name": o.name, "stereotype": o.stereotype, "pct_women": o.pct_women} for o in occupations()]}
 
     def validate(self, directory: str):
-        from audit.datasets.winobias.official import validate_winobias_dir
+        """The official files' validation report, with the twin pairs that are not minimal (or have no twin)."""
+        from audit.datasets.winobias.official import load_winobias_dir, validate_winobias_dir
 
-        return validate_winobias_dir(directory)
-=======
-"""WinoBias items, pairing and metrics."""
->>>>>>> stats
+        report = validate_winobias_dir(directory)
+        if report.ok:
+            report.twin_notes = non_minimal_report(load_winobias_dir(directory))
+        return report

@@ -1,35 +1,55 @@
-"""Measures of the WinoBias gates (Mackraz et al. 2024): A-SB, the RPA gap, the worst O-SB, and the
-A-SB regression against an approved run."""
+"""Measures of the WinoBias gates (Mackraz et al. 2024), on the noise-aware statistics of
+docs/statistics.md: the debiased selection-bias effect (a_sb), |RPA gap|, the worst O-SB with
+simultaneous intervals, and the change of the debiased effect against an approved run."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from audit.datasets.winobias import metrics as m
 from audit.gates.registry import Measurement
-from audit.stats.bootstrap import bootstrap_interval
-from audit.stats.regression import a_sb_change
+from audit.stats import intervals, verdicts
 
 if TYPE_CHECKING:
     from audit.run.context import GateContext
 
 
+def _accuracy(ctx: "GateContext") -> float:
+    run = ctx.run
+    return ctx.dataset.accuracy(run.items, run.selections)
+
+
 def measure_a_sb(ctx: "GateContext") -> Measurement:
+    """The debiased effect theta (root mean square of the true O-SB; unbiased for theta^2), not the
+    paper's mean |O-SB|, which noise alone inflates; inconclusive by its noise floor and the accuracy."""
     s = ctx.summary
-    return Measurement(s["a_sb"], tuple(s["a_sb_ci"]))
+    lo, hi = s["debiased_effect_ci"]
+    return Measurement(s["debiased_effect"], (lo, hi), noise_floor=s["noise_floor"], accuracy=_accuracy(ctx))
 
 
 def measure_rpa_gap(ctx: "GateContext") -> Measurement:
-    rpa = ctx.summary["rpa"]
-    return Measurement(rpa["gap"], tuple(rpa["gap_ci"]))
+    """|RPA(pro) - RPA(anti)| over twin pairs ("other" counted as wrong): a reversed gap is a gap too."""
+    run = ctx.run
+    table = ctx.dataset.pair_table(run.items, run.selections)
+    _, abs_gap = intervals.gap_interval(table, confidence=ctx.config.confidence)
+    return Measurement(abs_gap.estimate, (abs_gap.lo, abs_gap.hi), noise_floor=verdicts.gap_noise_floor(table),
+                       accuracy=_accuracy(ctx))
 
 
 def measure_worst_o_sb(ctx: "GateContext") -> Measurement:
-    run = ctx.run
-    return Measurement(m.worst_o_sb_of(run.items, run.selections),
-                       bootstrap_interval(run.items, run.selections, m.worst_o_sb_of, key=m.twin_key, **ctx.boot))
+    """The largest |O-SB| with max-T simultaneous intervals over occupations: (lower, upper) where a gate
+    on ``lower`` fails a model with no such lean in at most 1 - confidence of runs."""
+    run, boot = ctx.run, ctx.boot
+    table = ctx.dataset.pair_table(run.items, run.selections)
+    worst = intervals.worst_o_sb_bound(table, confidence=boot["confidence"], n_resamples=boot["n_resamples"], seed=boot["seed"])
+    return Measurement(worst.estimate, (worst.lower, worst.upper))
 
 
 def measure_a_sb_regression(ctx: "GateContext") -> Measurement:
-    old_summary, _ = ctx.approved()
-    return Measurement(*a_sb_change(ctx.summary["o_sb"], old_summary["o_sb"], **ctx.boot))
+    """theta^2 now minus theta^2 in the approved run, on the twin pairs answered in both, resampled jointly."""
+    _, old_choices = ctx.approved()
+    run, ds, boot = ctx.run, ctx.dataset, ctx.boot
+    old = {c["item"]: c.get("selected") for c in old_choices}
+    before = [old.get(ds.item_id(it)) for it in run.items]
+    change = intervals.paired_change(ds.pair_table(run.items, run.selections), ds.pair_table(run.items, before),
+                                     confidence=boot["confidence"], n_resamples=boot["n_resamples"], seed=boot["seed"])
+    return Measurement(change.estimate, (change.lo, change.hi))

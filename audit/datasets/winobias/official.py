@@ -328,6 +328,7 @@ class ValidationReport:
     by_occupation_gender: dict[str, dict[str, int]] = field(default_factory=dict)
     problems: list[tuple[str, int, str]] = field(default_factory=list)
     missing_files: list[str] = field(default_factory=list)
+    twin_notes: list[str] = field(default_factory=list)  # non-minimal twin pairs, items without a twin (not errors)
 
     @property
     def ok(self) -> bool:
@@ -346,6 +347,7 @@ class ValidationReport:
             "by_occupation": self.by_occupation,
             "by_occupation_gender": self.by_occupation_gender,
             "missing_files": self.missing_files,
+            "twin_notes": self.twin_notes,
         }
 
     def format_text(self) -> str:
@@ -364,6 +366,9 @@ class ValidationReport:
         for occ, n in self.by_occupation.items():
             g = self.by_occupation_gender.get(occ, {})
             lines.append(f"  {occ}: {n} ({g.get('male', 0)}/{g.get('female', 0)})")
+        if self.twin_notes:
+            lines.append("twins that are not minimal pairs, or have no twin (config non_minimal_pairs decides their use):")
+            lines += [f"  {note}" for note in self.twin_notes]
         if self.problems:
             lines.append("errors:")
             lines += [f"  {f}:{n}: {r}" for f, n, r in self.problems]
