@@ -1,7 +1,7 @@
 """The reference models are the audit's ground truth: check that each behaves as planted.
 
-Everything here goes through the audit's own path: ``load_model(name)`` (``from_pretrained`` on the
-cached directory) and ``Scorer`` log-likelihoods of ``continuation(candidate)``, on the generated
+Everything here goes through the audit's own path: the reference backend's ``load_reference(name)``
+(``from_pretrained`` on the cached directory) and ``Scorer`` log-likelihoods of ``continuation(candidate)``, on the generated
 benchmark's *test* split. The first use builds the models (well under a minute); set
 BIAS_AUDIT_CACHE_DIR to a fresh directory to exercise a cold build.
 """
@@ -18,10 +18,10 @@ from audit import generate_items, occupations
 from audit.datasets.winobias.items import Item
 from audit.backends.hf.loading import load_model
 from audit.prompts.render import Prompt, apply_chat_template, continuation, render_prompt
-from audit.backends.base import Request
+from audit.backends.base import BackendOptions, Request
 from audit.backends.hf.scorer import Scorer
 from audit.backends.hf.tokenization import encode_pair
-from audit.backends.reference import REFERENCE_MODELS, planted_association, planted_choice, reference_model_dir
+from audit.backends.reference import REFERENCE_MODELS, load_reference, planted_association, planted_choice, reference_model_dir
 from audit.backends.reference import builder as ref
 from audit.backends.reference.corpus import pronoun_frames
 
@@ -181,7 +181,7 @@ def loaded(reference_dirs):
 
     def get(name: str):
         if name not in cache:
-            cache[name] = load_model(name, device="cpu", dtype="float32")
+            cache[name] = load_reference(name, BackendOptions(device="cpu", dtype="float32")).loaded
         return cache[name]
 
     return get

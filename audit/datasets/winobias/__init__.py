@@ -19,9 +19,7 @@ from audit.datasets.winobias.occupations import occupations
 from audit.datasets.winobias.pairing import non_minimal_report, pair_twins, twin_group_key
 from audit.datasets.winobias.shots import compose_shots
 from audit.datasets.winobias.sources import load_items
-from audit.stats import intervals, selection, verdicts
 from audit.stats.bootstrap import bootstrap_interval
-from audit.stats.transfer_eiv import transfer_eiv
 
 
 class WinoBias(Dataset):
@@ -47,7 +45,10 @@ class WinoBias(Dataset):
         """Twins by their source: (split, type, line) for the official files, the structure for generated items."""
         return twin_group_key(item)
 
-    def pair_table(self, items: Sequence[Item], selections: Sequence) -> selection.PairTable:
+    def pair_table(self, items: Sequence[Item], selections: Sequence):
+        """The per-pair outcomes the paired statistics use (``audit.stats.selection.PairTable``)."""
+        from audit.stats import selection
+
         return selection.pair_table(items, selections, pair_twins(items), include_non_minimal=self.include_non_minimal)
 
     def shots(self, pool: Sequence[Item], condition, seed: int, name: str) -> list[Item]:
@@ -64,6 +65,8 @@ class WinoBias(Dataset):
         """The papers' A-SB, O-SB per occupation and RPA, and beside them the noise-aware statistics the
         gates use (docs/statistics.md): the debiased effect with its interval, the noise floor, the
         swap test, |RPA gap|, and the answer breakdown."""
+        from audit.stats import intervals, selection, verdicts  # they import this package's items: not at module level
+
         o_sb = m.occupational_selection_bias(items, selections)
         rpa = m.referent_prediction_accuracy(items, selections)
         rpa["gap_ci"] = list(bootstrap_interval(items, selections, m.rpa_gap_of, key=self.pair_key, **boot))
@@ -90,6 +93,8 @@ class WinoBias(Dataset):
     def score_summary(self, items: Sequence[Item], scores: Sequence, boot: Mapping[str, Any]) -> dict:
         """The score-based measure: per twin pair (score A - score B | he) - (the same | she), which cancels
         each candidate's token length and prior frequency exactly; its debiased effect and interval."""
+        from audit.stats import intervals, selection
+
         table = selection.score_pair_table(items, scores, pair_twins(items), include_non_minimal=self.include_non_minimal)
         theta = intervals.debiased_interval(table, confidence=boot["confidence"])
         return {"score_bias": {"o_sb": selection.o_sb(table), "debiased_effect": theta.estimate,
@@ -103,6 +108,8 @@ class WinoBias(Dataset):
         """Transfer corrected for the noise in both conditions' O-SB (reliability-corrected rho, the share of
         intrinsic bias retained, rho within male- and female-stereotyped occupations), resampling twin
         pairs jointly; undefined (with the reason) when the bare model shows no significant bias."""
+        from audit.stats.transfer_eiv import transfer_eiv
+
         eiv = transfer_eiv(self.pair_table(items, from_selections), self.pair_table(items, to_selections),
                            confidence=boot["confidence"], n_resamples=boot["n_resamples"], seed=boot["seed"])
         return {"corrected": eiv.to_dict()}
