@@ -28,7 +28,7 @@ _EXPORTS = {
     "referent_prediction_accuracy": "_metrics", "transfer_correlation": "_metrics",
     "LoadedModel": "_models", "load_model": "_models",
     "Occupation": "_occupations", "lookup_occupation": "_occupations", "occupations": "_occupations",
-    "load_results": "_report", "render_report": "_report", "write_report": "_report",
+    "load_results": "report", "render_report": "report", "write_report": "report",
     "build_session": "_runner",
     "Request": "_scoring", "Scorer": "_scoring",
     "AuditSession": "_session",
@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._metrics import aggregate_selection_bias, occupational_selection_bias, referent_prediction_accuracy, transfer_correlation  # noqa: F401
     from ._models import LoadedModel, load_model  # noqa: F401
     from ._occupations import Occupation, lookup_occupation, occupations  # noqa: F401
-    from ._report import load_results, render_report, write_report  # noqa: F401
+    from .report import load_results, render_report, write_report  # noqa: F401
     from ._runner import build_session  # noqa: F401
     from ._scoring import Request, Scorer  # noqa: F401
     from ._session import AuditSession  # noqa: F401

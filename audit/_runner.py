@@ -9,7 +9,7 @@ from pathlib import Path
 from ._baseline import load_baseline
 from ._config import load_config, read_toml
 from ._errors import AuditError
-from ._tables import step_summary
+from .report.tables import step_summary
 from ._session import DEFAULT_MODEL, AuditSession, LoadOptions, write_results
 
 DEFAULT_OUT = Path("reports")
@@ -76,12 +76,12 @@ def check_out_dir(out: str | Path | None) -> Path:
 
 def write_artifacts(session: AuditSession, out: str | Path | None) -> tuple[dict, dict[str, Path]]:
     """results.json first (the record), then the views of it: report.html, and the GitHub step summary."""
-    from ._report import write_report
+    from .report import write_report
 
     out_dir = check_out_dir(out)
     paths = {"results": write_results(session.results(), out_dir)}
     results = json.loads(paths["results"].read_text(encoding="utf-8"))  # the views render the record as written
-    paths["report"] = write_report(results, out_dir / "report.html")
+    paths["report"] = write_report(results, out_dir / "report.html", approved=getattr(session, "baseline", None))
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with open(summary_file, "a", encoding="utf-8") as fh:

@@ -39,12 +39,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-pickle", action="store_true", help="allow pickle (.bin) weights")
     run.add_argument("--tests", metavar="DIR", help="the fairness test suite (default: ./fairness_tests, else the built-in one)")
     run.add_argument("--junitxml", metavar="PATH", help="also write a JUnit XML report")
+    run.add_argument("--pdf", metavar="PDF", help="also print the report to this PDF (needs Chromium)")
     run.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache (see `bias-audit cache`)")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
 
     report = sub.add_parser("report", help="regenerate report.html from a results.json, without the model")
     report.add_argument("results", metavar="RESULTS_JSON")
     report.add_argument("--out", metavar="HTML", help="where to write the report (default: report.html beside the results)")
+    report.add_argument("--baseline", metavar="RESULTS_JSON", help="an approved earlier run to show side by side")
+    report.add_argument("--pdf", metavar="PDF", help="also print the report to this PDF (needs Chromium)")
 
     init = sub.add_parser("init", help="write a starter fairness_tests/ and bias-audit.toml into this repository")
     init.add_argument("--force", action="store_true", help="overwrite existing files")
@@ -93,6 +96,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from ._runner import build_session, check_out_dir, config_path_for
 
     # Check every user input before pytest starts, so a mistake is one line and exit 2.
+    _check_pdf_engine(args.pdf)
     build_session(models=args.model, config_file=config_path_for(args.config, Path.cwd()), preset=args.preset,
                   data=args.data, baseline=args.baseline, use_cache=not args.no_cache)
     out = check_out_dir(args.out)
@@ -119,6 +123,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if plugin.LAST_USER_ERROR:
         print(f"bias-audit: error: {plugin.LAST_USER_ERROR}", file=sys.stderr)
         return EXIT_USER_ERROR
+    if args.pdf and code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and (out / "report.html").is_file():
+        from .report import write_pdf
+
+        print(f"pdf: {write_pdf(out / 'report.html', args.pdf)}")
     if code == pytest.ExitCode.OK:
         return EXIT_PASS
     if code == pytest.ExitCode.TESTS_FAILED:
@@ -179,16 +187,29 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
-    from ._report import load_results, write_report
+def _check_pdf_engine(pdf: str | None) -> None:
+    if pdf:
+        from .report.pdf import PdfEngineMissing, find_chromium
 
+        if find_chromium() is None:
+            raise PdfEngineMissing("--pdf needs Chromium to print the report: install it (Debian/Ubuntu: apt-get "
+                                   "install chromium) or set BIAS_AUDIT_CHROMIUM to a Chromium or Chrome executable")
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import load_results, write_pdf, write_report
+
+    _check_pdf_engine(args.pdf)
     results = load_results(args.results)
+    approved = load_results(args.baseline) if args.baseline else None
     out = Path(args.out) if args.out else Path(args.results).with_name("report.html")
     try:
-        path = write_report(results, out)
+        path = write_report(results, out, approved=approved)
     except OSError as exc:
         raise AuditError(f"--out '{out}': cannot write the report ({exc.strerror})") from None
     print(f"report: {path}")
+    if args.pdf:
+        print(f"pdf: {write_pdf(path, args.pdf)}")
     return EXIT_PASS
 
 

@@ -1,5 +1,5 @@
 """pytest plugin: wires the audit's options, fixtures and artifacts into pytest. No logic lives here:
-measuring, gating and writing results belong to ``audit._session``, ``audit._gates`` and ``audit._report``."""
+measuring, gating and writing results belong to ``audit._session``, ``audit._gates`` and ``audit.report``."""
 
 from __future__ import annotations
 
@@ -170,7 +170,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     if _ARTIFACTS not in config.stash:
         return
-    from ._tables import transfer_table
+    from .report.tables import transfer_table
 
     results, paths = config.stash[_ARTIFACTS]
     terminalreporter.write_sep("-", "bias-audit: transfer of intrinsic bias per condition")

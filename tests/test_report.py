@@ -15,7 +15,7 @@ from markupsafe import escape
 
 from audit._errors import AuditError
 from audit._occupations import occupations
-from audit._report import load_results, render_report, write_report
+from audit.report import load_results, render_report, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "results_example.json"

@@ -3,15 +3,11 @@ the gate summary (for the terminal and for GitHub's step summary)."""
 
 from __future__ import annotations
 
-
-def _num(x, fmt: str = "{:+.2f}") -> str:
-    return "n/a" if x is None else fmt.format(x)
+from .format import fmt_estimate, fmt_num, fmt_pct
 
 
-def _ci(pair, fmt: str = "{:+.2f}") -> str:
-    if not pair or pair[0] is None:
-        return ""
-    return f"[{fmt.format(pair[0])}, {fmt.format(pair[1])}]"
+def _est(value, ci, sign: bool = False) -> str:
+    return fmt_estimate(value, ci, 2, sign=sign)
 
 
 def transfer_rows(results: dict) -> list[list[str]]:
@@ -21,11 +17,11 @@ def transfer_rows(results: dict) -> list[list[str]]:
             t = model["transfer"].get(name)
             rows.append([
                 model["name"], name,
-                f"{_num(cond['a_sb'], '{:.2f}')} {_ci(cond['a_sb_ci'], '{:.2f}')}",
-                f"{_num(cond['rpa']['pro'], '{:.2f}')}/{_num(cond['rpa']['anti'], '{:.2f}')}",
-                _num(cond["other_rate"], "{:.0%}"),
-                "baseline" if t is None else f"{_num(t['pearson'])} {_ci(t['pearson_ci'])}",
-                "" if t is None else _num(t["spearman"]),
+                _est(cond["a_sb"], cond["a_sb_ci"]),
+                f"{fmt_num(cond['rpa']['pro'], 2, missing='n/a')}/{fmt_num(cond['rpa']['anti'], 2, missing='n/a')}",
+                fmt_pct(cond["other_rate"], 0, missing="n/a"),
+                "baseline" if t is None else _est(t["pearson"], t["pearson_ci"], sign=True),
+                "" if t is None else fmt_num(t["spearman"], 2, sign=True, missing="n/a"),
             ])
     return rows
 

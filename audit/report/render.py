@@ -1,0 +1,50 @@
+"""Rendering the report: the context from :mod:`.view` through the Jinja2 templates in ``templates/report/``.
+
+The page needs no network, scripts or fonts: CSS is inline, charts are inline SVG, drill-down
+tables are ``<details>`` elements. Everything that comes from models, data or configuration is
+escaped (Jinja2 autoescaping; matplotlib's XML writer inside the charts), and a
+Content-Security-Policy forbids scripts and every request, should anything slip through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from .._errors import AuditError
+from .._paths import templates_dir
+from .format import slug
+from .view import report_context
+
+TEMPLATE = "report/report.html.j2"
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(templates_dir())),
+        autoescape=select_autoescape(enabled_extensions=("html", "j2"), default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["slug"] = slug
+    return env
+
+
+def render_report(results: Mapping, approved: Mapping | None = None) -> str:
+    """The self-contained HTML report for a results record (schema 1.0), beside ``approved`` when given."""
+    return _environment().get_template(TEMPLATE).render(**report_context(results, approved))
+
+
+def write_report(results: Mapping, out_path: str | Path, approved: Mapping | None = None) -> Path:
+    """Render the report and write it to ``out_path`` (parent folders created); returns the path."""
+    out = Path(out_path)
+    html = render_report(results, approved)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise AuditError(f"{out}: cannot write the report ({exc.strerror or exc})") from None
+    return out
