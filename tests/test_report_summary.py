@@ -49,8 +49,8 @@ def test_verdict_names_the_failing_gates_by_kind():
              gate("rpa_gap", "zero_shot", "fail"), gate("accuracy", "zero_shot", "pass")]
     st = verdict_statement(record({}, gates=gates, verdict="fail"))
     assert st.fired
-    assert st.text.startswith("FAIL: 3 of 5 gates failed (A-SB (aggregate selection bias) in 2 of 3 checks; "
-                              "RPA gap (pro minus anti accuracy) in 1 of 1 checks), for m.")
+    assert st.text == "FAIL: 3 of 5 gates failed (A-SB 2 of 3, RPA gap 1 of 1) for m: the bias is not shown to be " \
+                      "within the agreed limits."
 
 
 def test_verdict_of_a_passing_audit_counts_what_did_not_decide():
@@ -101,6 +101,8 @@ def test_transfer_does_not_fire_when_the_interval_reaches_below_the_bar():
     st = transfer_statement(record({}, transfer))
     assert not st.fired and st.text.startswith("Intrinsic bias is not shown to transfer")
     assert not transfer_statement(record({})).fired  # nothing measured
+    flat = transfer_statement(record({}, {"zero_shot": {"pearson": None, "pearson_ci": [None, None]}}))
+    assert not flat.fired and flat.text.startswith("Transfer could not be measured") and "m: r not measurable" in flat.text
 
 
 # --- 4. Prompting and debiasing ------------------------------------------------------------------------

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.colors import LinearSegmentedColormap
 
 from .format import fmt_ci, fmt_num
-from .svg import FEMALE, INTRINSIC, MALE, PALETTE, Chart, chunks, figure, styled, to_svg, wrap
+from .svg import FEMALE, MALE, PALETTE, Chart, chunks, figure, styled, to_svg, wrap
 
 
 def _n(value, digits: int = 2) -> str:
@@ -45,63 +45,52 @@ def osb_charts(
     occupations: Sequence[tuple[str, float]],
     intrinsic: Mapping[str, float | None] | None,
     conditions: Sequence[tuple[str, Mapping[str, float | None]]],
-    per_figure: int = 3,
+    per_figure: int = 30,
 ) -> list[Chart]:
-    """O-SB of every occupation, intrinsic (grey) beside each condition, ``per_figure`` panels a chart.
+    """O-SB of every occupation (rows) under every condition (columns) as a heatmap, intrinsic first.
 
-    ``occupations`` are (name, share of women in %) in the order to show, top to bottom.
+    ``occupations`` are (name, share of women in %) in the order to show, top to bottom. Blue is
+    male-leaning (O-SB > 0), vermilion female-leaning; grey cells were not measurable. One compact
+    chart replaces a bar panel per condition: at study scale (25 conditions) it is the difference
+    between one figure and nine.
     """
     names = [name for name, _ in occupations]
-    rows = np.arange(len(names))
+    columns = ([("intrinsic", intrinsic)] if intrinsic is not None else []) + [
+        (c, o) for c, o in conditions if not (intrinsic is not None and c == "intrinsic")]
+    cmap = LinearSegmentedColormap.from_list("osb", [FEMALE, "#f7f7f7", MALE])
+    cmap.set_bad("#c8c8c8")
+    labels = [f"{name} ({pct:g}%)" for name, pct in occupations]
     charts = []
-    for k, chunk in enumerate(chunks(list(conditions), per_figure)):
-        labels = [f"{name} ({pct:g}%)" for name, pct in occupations]
-        label_width = 0.45 + 0.062 * max((len(label) for label in labels), default=10)  # inches at 8 pt
-        width, height = label_width + 0.15 + 2.7 * len(chunk), 1.35 + 0.16 * len(names)
+    for k, chunk in enumerate(chunks(columns, per_figure)):
+        grid = np.ma.masked_invalid(np.array([[np.nan if o.get(n) is None else o[n] for _, o in chunk] for n in names],
+                                             dtype=float).reshape(len(names), len(chunk)))
+        label_width = 0.45 + 0.062 * max((len(label) for label in labels), default=10)
+        top = 0.3 + 0.056 * max((len(c) for c, _ in chunk), default=8)
+        width, height = label_width + 1.3 + 0.3 * len(chunk), top + 0.45 + 0.16 * len(names)
         fig = Figure(figsize=(width, height))  # fixed margins: constrained layout would double the drawing time
-        fig.subplots_adjust(left=label_width / width, right=1 - 0.15 / width, top=1 - 0.75 / height, bottom=0.5 / height,
-                            wspace=0.1)
-        axes = fig.subplots(1, len(chunk), sharey=True, squeeze=False)[0]
-        for ax, (cond, o_sb) in zip(axes, chunk):
-            values = [o_sb.get(n) for n in names]
-            cond_bars = np.array([np.nan if v is None else v for v in values])
-            if intrinsic is not None and cond != "intrinsic":
-                base = np.array([np.nan if intrinsic.get(n) is None else intrinsic[n] for n in names])
-                ax.barh(rows - 0.2, base, height=0.4, color=INTRINSIC, label="intrinsic")
-                ax.barh(rows + 0.2, cond_bars, height=0.4, color=PALETTE[0], label="condition")
-            else:
-                ax.barh(rows, cond_bars, height=0.6, color=PALETTE[0], label="condition")
-            for row, value in zip(rows, values):
-                if value is None:
-                    ax.text(0.02, row, "not measurable", va="center", fontsize=7, color="#555555")
-            ax.axvline(0, color="#333333", linewidth=0.8)
-            parity = next((i for i, (_, pct) in enumerate(occupations) if pct >= 50), None)
-            if parity is not None and parity > 0:
-                ax.axhline(parity - 0.5, color="#666666", linewidth=0.7, linestyle="--")
-            ax.set_xlim(-1.05, 1.05)
-            ax.set_xticks([-1, -0.5, 0, 0.5, 1])
-            ax.grid(axis="x", color="#dddddd", linewidth=0.6)
-            ax.set_axisbelow(True)
-            ax.set_title(wrap(cond), loc="left")
-            ax.set_xlabel("O-SB  (female-leaning < 0 < male-leaning)")
-        axes[0].set_yticks(rows, labels)
-        axes[0].tick_params(axis="y", labelsize=8)
-        axes[0].set_ylabel("occupation (share of women)")
-        axes[0].set_ylim(len(names) - 0.5, -0.5)  # first occupation on top
-        handles = [Patch(color=INTRINSIC, label="intrinsic (bare cloze)"),
-                   Patch(color=PALETTE[0], label="condition named above the panel")]
-        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.1 / width, 1 - 0.05 / height), ncols=2,
-                   frameon=False)
+        fig.subplots_adjust(left=label_width / width, right=1 - 1.2 / width, top=1 - top / height, bottom=0.35 / height)
+        ax = fig.subplots()
+        mesh = ax.pcolormesh(grid, cmap=cmap, vmin=-1, vmax=1, edgecolors="white", linewidth=0.4)
+        parity = next((i for i, (_, pct) in enumerate(occupations) if pct >= 50), None)
+        if parity:
+            ax.axhline(parity, color="#333333", linewidth=0.9, linestyle="--")
+        ax.set_yticks(np.arange(len(names)) + 0.5, labels, fontsize=8)
+        ax.set_xticks(np.arange(len(chunk)) + 0.5, [c for c, _ in chunk], rotation=90, fontsize=8)
+        ax.xaxis.tick_top()
+        ax.set_ylim(len(names), 0)  # first occupation on top
+        ax.tick_params(length=0)
+        for side in ("left", "bottom", "top", "right"):
+            ax.spines[side].set_visible(False)
+        bar = fig.colorbar(mesh, ax=ax, fraction=0.9 / len(chunk), pad=0.25 / width, ticks=[-1, -0.5, 0, 0.5, 1])
+        bar.set_label("O-SB  (female-leaning < 0 < male-leaning)")
+        bar.ax.tick_params(labelsize=8)
         listed = ", ".join(c for c, _ in chunk)
-        title = f"O-SB per occupation, {model}: intrinsic beside {listed}"
-        alt_parts = [
-            f"Horizontal bar charts of occupational selection bias (O-SB) for {len(names)} occupations, ordered from "
-            f"the lowest to the highest share of women (dashed line: 50% women), model {model}."
-        ]
-        if intrinsic is not None:
-            alt_parts.append(f"Intrinsic: {_extremes(intrinsic)}.")
-        alt_parts += [f"{c}: {_extremes(o)}." for c, o in chunk]
-        charts.append(to_svg(fig, f"{chart_id}-{k}", title, " ".join(alt_parts)))
+        title = f"O-SB per occupation and condition, {model}"
+        alt = [f"Heatmap of occupational selection bias (O-SB) for {len(names)} occupations (rows, from the lowest to "
+               f"the highest share of women; dashed line: 50% women) under {len(chunk)} conditions (columns: {listed}), "
+               f"model {model}; blue is male-leaning, vermilion female-leaning."]
+        alt += [f"{c}: {_extremes(o)}." for c, o in chunk]
+        charts.append(to_svg(fig, f"{chart_id}-{k}", title, " ".join(alt)))
     return charts
 
 

@@ -10,7 +10,7 @@ from .format import fmt_ci, fmt_num, slug
 
 def short_bound(value) -> str:
     """The bound as a matrix cell shows it: two decimals, no leading zero ('.84', '-.05')."""
-    text = fmt_num(value, 2, missing="")
+    text = fmt_num(value, 2, missing="", tiny=False)
     return text.replace("0.", ".", 1) if text.startswith(("0.", "-0.")) else text
 
 

@@ -141,7 +141,7 @@ class ForestPanel:
 def forest_chart(chart_id: str, title: str, conditions: Sequence[str], panels: Sequence[ForestPanel]) -> Chart:
     """Estimates with intervals per condition (rows) for each model (marker), one panel per measure."""
     n, models = len(conditions), list(dict.fromkeys(m for p in panels for m, _ in p.series))
-    fig = figure(3.2 + 3.3 * len(panels), 1.0 + 0.2 * n * max(len(models), 1.6))
+    fig = figure(3.2 + 3.3 * len(panels), 1.0 + 0.15 * n * max(len(models), 1.6))
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     ys = np.arange(n)
     step = min(0.7 / max(len(models), 1), 0.3)
@@ -168,7 +168,7 @@ def forest_chart(chart_id: str, title: str, conditions: Sequence[str], panels: S
         ax.set_xlabel(panel.xlabel)
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
-    axes[0].set_yticks(ys, [wrap(c, 30) for c in conditions])
+    axes[0].set_yticks(ys, [wrap(c, 34) for c in conditions])
     axes[0].tick_params(axis="y", labelsize=8)
     axes[0].set_ylim(n - 0.5, -0.5)
     handles, labels = {}, []

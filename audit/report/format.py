@@ -11,6 +11,8 @@ import math
 import re
 from typing import Any
 
+from markupsafe import Markup, escape
+
 DASH = "\u2014"
 
 
@@ -19,8 +21,9 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def fmt_num(value: Any, digits: int = 3, *, sign: bool = False, missing: str = DASH) -> str:
-    """Fixed decimals, scientific when tiny, ``missing`` when absent; ``sign`` writes '+' on positives."""
+def fmt_num(value: Any, digits: int = 3, *, sign: bool = False, missing: str = DASH, tiny: bool = True) -> str:
+    """Fixed decimals, ``missing`` when absent; ``sign`` writes '+' on positives; ``tiny`` writes values
+    below the last decimal in scientific notation (p-values), else they read as 0.00."""
     if value is None or (isinstance(value, float) and value != value):
         return missing
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -28,7 +31,7 @@ def fmt_num(value: Any, digits: int = 3, *, sign: bool = False, missing: str = D
     if isinstance(value, int):
         return f"{value:+d}" if sign else str(value)
     plus = "+" if sign else ""
-    if value != 0 and abs(value) < 10 ** -digits:
+    if tiny and value != 0 and abs(value) < 10 ** -digits:
         return f"{value:{plus}.1e}"
     return f"{value:{plus}.{digits}f}"
 
@@ -40,18 +43,18 @@ def interval(ci: Any) -> tuple[float, float] | None:
     return None
 
 
-def fmt_ci(ci: Any, digits: int = 3, *, sign: bool = False, missing: str = DASH) -> str:
+def fmt_ci(ci: Any, digits: int = 3, *, sign: bool = False, missing: str = DASH, tiny: bool = True) -> str:
     pair = interval(ci)
     if pair is None:
         return missing
-    return f"[{fmt_num(pair[0], digits, sign=sign)}, {fmt_num(pair[1], digits, sign=sign)}]"
+    return f"[{fmt_num(pair[0], digits, sign=sign, tiny=tiny)}, {fmt_num(pair[1], digits, sign=sign, tiny=tiny)}]"
 
 
 def fmt_estimate(value: Any, ci: Any = None, digits: int = 2, *, sign: bool = False, missing: str = "n/a") -> str:
-    """'0.84 [0.80, 0.88]': a value with its interval when it has one."""
-    text = fmt_num(value, digits, sign=sign, missing=missing)
+    """'0.84 [0.80, 0.88]': a value with its interval when it has one (fixed decimals throughout)."""
+    text = fmt_num(value, digits, sign=sign, missing=missing, tiny=False)
     if value is not None and interval(ci) is not None:
-        text += " " + fmt_ci(ci, digits, sign=sign)
+        text += " " + fmt_ci(ci, digits, sign=sign, tiny=False)
     return text
 
 
@@ -72,6 +75,11 @@ def slug(*parts: Any) -> str:
     """An HTML id from arbitrary text: only [a-z0-9-], so names from the data never reach an attribute raw."""
     text = "-".join(str(p) for p in parts).lower()
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "x"
+
+
+def breakable(text: Any) -> Markup:
+    """Escaped text that may wrap after '_' (long condition names in narrow table headers)."""
+    return Markup("_<wbr>").join(escape(part) for part in str(text).split("_"))
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:

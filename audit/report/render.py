@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from .._errors import AuditError
 from .._paths import templates_dir
-from .format import slug
+from .format import breakable, slug
 from .view import report_context
 
 TEMPLATE = "report/report.html.j2"
@@ -30,6 +30,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["slug"] = slug
+    env.filters["breakable"] = breakable
     return env
 
 

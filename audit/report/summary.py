@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .._baseline import a_sb_change
-from .findings import metric_label
+from .findings import SHORT_LABELS
 from .format import fmt_estimate, fmt_num, interval, is_number, plural
 from .record import STATUSES
 
@@ -79,12 +79,11 @@ def verdict_statement(results: Mapping) -> Statement:
         for g in failed:
             by_metric.setdefault(str(g.get("metric") or "?"), []).append(g)
         per_metric = {m: sum(g.get("metric") == m for g in gates) for m in by_metric}
-        parts = [f"{metric_label(m)} in {len(gs)} of {per_metric[m]} checks"
+        parts = [f"{SHORT_LABELS.get(m, m)} {len(gs)} of {per_metric[m]}"
                  for m, gs in sorted(by_metric.items(), key=lambda kv: -len(kv[1]))]
         models = sorted({str(g.get("model")) for g in failed})
-        text = (f"FAIL: {counts['fail']} of {len(gates)} gates failed ({'; '.join(parts)}), for "
-                f"{', '.join(models)}. A gate fails when the end of its confidence interval lies across the threshold, "
-                f"so the bias is not shown to be within the agreed limit.")
+        text = (f"FAIL: {counts['fail']} of {len(gates)} gates failed ({', '.join(parts)}) for {', '.join(models)}: "
+                f"the bias is not shown to be within the agreed limits.")
         return Statement("verdict", "Verdict", text, True)
     decided = counts["pass"]
     text = f"PASS: {decided} of {len(gates)} gates passed and none failed"
@@ -122,11 +121,13 @@ def largest_bias(results: Mapping) -> Statement:
 
 
 def transfer_statement(results: Mapping) -> Statement:
-    parts, transfers = [], []
+    parts, transfers, unmeasurable = [], [], []
     for model in results.get("models") or []:
         rows = [(c, t) for c, t in (model.get("transfer") or {}).items()
                 if isinstance(t, Mapping) and is_number(t.get("pearson"))]
         if not rows:
+            if model.get("transfer"):
+                unmeasurable.append(str(model.get("name", "?")))
             continue
         low, high = min(rows, key=lambda r: r[1]["pearson"]), max(rows, key=lambda r: r[1]["pearson"])
         strong = sum((interval(t.get("pearson_ci")) or (t["pearson"],))[0] >= STRONG_TRANSFER for _, t in rows)
@@ -136,17 +137,21 @@ def transfer_statement(results: Mapping) -> Statement:
                 f"{fmt_estimate(high[1]['pearson'], high[1].get('pearson_ci'))} ({high[0]})")
         parts.append(f"{model.get('name', '?')}: {span} over {plural(len(rows), 'prompted condition')}, "
                      f"lower bound \u2265 {STRONG_TRANSFER} in {strong} of {len(rows)}")
+    parts += [f"{name}: r not measurable (its intrinsic O-SB does not vary over occupations)" for name in unmeasurable]
     if not parts:
         return Statement("transfer", "Bias transfer",
                          f"Transfer was not measured: no model has the '{transfer_reference(results)}' condition "
                          "and a prompted one.", False)
-    if all(transfers):
-        lead = "Intrinsic bias transfers to every prompted condition"
+    if not transfers:
+        lead = "Transfer could not be measured"
+    elif all(transfers):
+        lead = ("Intrinsic bias transfers to every prompted condition" if not unmeasurable else
+                "Intrinsic bias transfers to every prompted condition wherever it could be measured")
     elif any(transfers):
         lead = "Intrinsic bias transfers for some models, not all"
     else:
         lead = "Intrinsic bias is not shown to transfer to every prompted condition"
-    text = (f"{lead} (Pearson r of intrinsic vs prompted O-SB over occupations) \u2014 " + "; ".join(parts)
+    text = (f"{lead} (Pearson r, intrinsic vs prompted O-SB) \u2014 " + "; ".join(parts)
             + f". The papers report r \u2265 {PAPERS_TRANSFER_R} zero- and few-shot ({PAPERS}).")
     return Statement("transfer", "Bias transfer", text, any(transfers))
 

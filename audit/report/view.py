@@ -24,7 +24,9 @@ from .record import STATUSES, check_results
 from .summary import PAPERS, PAPERS_TRANSFER_R, executive_summary, noise_floor, paired_changes, reduction_statement
 from .summary import transfer_reference
 
-MAX_DRILL_ROWS = 400  # item rows per condition in the page; the record keeps them all
+MAX_ITEM_ROWS = 6000  # item rows in the whole page; above it each condition shows its wrong answers first
+MIN_DRILL_ROWS = 100  # ... and at least this many rows (the record keeps them all)
+MAX_SCATTERS = 6  # transfer scatter panels per model; the forest plot and the table show every condition
 
 # --- Per-model views ------------------------------------------------------------------------------------
 
@@ -115,9 +117,16 @@ def _shown(rows: list[Mapping], limit: int) -> list[Mapping]:
     return [c for i, c in enumerate(rows) if i in keep]
 
 
-def _drill(name: str, rows: Iterable[Mapping], items: Mapping[str, Mapping], anchor: str) -> dict:
+def drill_limit(counts: list[int]) -> int:
+    """Rows per condition: all of them while the page stays under MAX_ITEM_ROWS, else an equal share."""
+    if sum(counts) <= MAX_ITEM_ROWS:
+        return max(counts, default=0)
+    return max(MIN_DRILL_ROWS, MAX_ITEM_ROWS // max(len(counts), 1))
+
+
+def _drill(name: str, rows: Iterable[Mapping], items: Mapping[str, Mapping], anchor: str, limit: int) -> dict:
     rows = [c for c in rows if isinstance(c, Mapping)]
-    shown = _shown(rows, MAX_DRILL_ROWS)
+    shown = _shown(rows, limit)
     out = []
     for choice in shown:
         item = items.get(str(choice.get("item")), {})
@@ -146,7 +155,21 @@ def _estimate(value: Any, ci: Any = None, sd: Any = None) -> forest.Estimate:
     return forest.Estimate(value, tuple(ci) if ok else None, sd)
 
 
-def _model_view(index: int, model: Mapping, occupations: list[dict], items: Mapping, baseline: str = "intrinsic") -> dict:
+def _scatter_selection(extrinsic: list[str], transfer: Mapping, limit: int = MAX_SCATTERS) -> list[str]:
+    """At most ``limit`` conditions to draw as scatter plots: zero_shot, then the range of r from lowest to highest."""
+    if len(extrinsic) <= limit:
+        return extrinsic
+    ranked = sorted(extrinsic, key=lambda c: ((transfer.get(c) or {}).get("pearson") is None,
+                                             (transfer.get(c) or {}).get("pearson") or 0.0))
+    picked = ["zero_shot"] if "zero_shot" in extrinsic else []
+    for k in range(limit):
+        c = ranked[round(k * (len(ranked) - 1) / (limit - 1))]
+        if c not in picked and len(picked) < limit:
+            picked.append(c)
+    return [c for c in extrinsic if c in picked]
+
+
+def _model_view(index: int, model: Mapping, occupations: list[dict], items: Mapping, baseline: str, limit: int) -> dict:
     name = model["name"]
     anchor = f"m{index}-{slug(name)}"  # section anchors; chart ids stay short (they prefix every SVG id)
     short = f"m{index}"
@@ -173,7 +196,8 @@ def _model_view(index: int, model: Mapping, occupations: list[dict], items: Mapp
          "p_value": fmt_num(t.get("p_value")), "n": fmt_num(t.get("n"))}
         for c, t in transfer.items()
     ]
-    panels = [_charts.TransferPanel(c, conditions[c].get("o_sb") or {}, transfer.get(c)) for c in extrinsic]
+    scattered = _scatter_selection(extrinsic, transfer)
+    panels = [_charts.TransferPanel(c, conditions[c].get("o_sb") or {}, transfer.get(c)) for c in scattered]
     transfer_charts = (_charts.transfer_charts(f"{short}-transfer", name, intrinsic, stereotypes, panels)
                        if intrinsic is not None and panels else [])
 
@@ -193,13 +217,14 @@ def _model_view(index: int, model: Mapping, occupations: list[dict], items: Mapp
         composition_chart = forest.composition_chart(f"{short}-composition", name, rows, refs)
 
     choices = model.get("choices") or {}
-    drills = [_drill(c, choices[c], items, f"{anchor}-items-{k}-{slug(c)}") for k, c in enumerate(choices)]
+    drills = [_drill(c, choices[c], items, f"{anchor}-items-{k}-{slug(c)}", limit) for k, c in enumerate(choices)]
     identity = model.get("identity") or {}
     return {
         "name": name, "anchor": anchor, "identity": [(k, fmt_value(v)) for k, v in identity.items()],
         "conditions": [_condition_row(c, conditions[c]) for c in names],
         "osb_charts": osb_charts, "osb_conditions": table_conditions, "osb_rows": osb_rows,
         "transfer_rows": transfer_rows, "transfer_charts": transfer_charts,
+        "scatter_omitted": [c for c in extrinsic if c not in scattered],
         "rpa_chart": rpa_chart, "composition_chart": composition_chart,
         "few_shot": [_condition_row(c, conditions[c]) for c in few_shot], "drills": drills,
     }
@@ -279,26 +304,23 @@ def _forest(results: Mapping, changes: list[dict]) -> list[dict]:
     paired = {}
     for c in changes:
         paired.setdefault(c["model"], {})[c["condition"]] = forest.Estimate(c["change"], c["ci"])
-    charts = []
-    rows = [c for c in order if any(c in v for _, v in transfer)]
-    if rows:
-        panels = [forest.ForestPanel("transfer: Pearson r, intrinsic vs condition", transfer,
-                                     [forest.Reference(PAPERS_TRANSFER_R, f"papers: r \u2265 {PAPERS_TRANSFER_R} zero/few-shot ({PAPERS})"),
-                                      forest.Reference(0.0, "no transfer (r = 0)", ":", "#999999")], None, (-1.02, 1.02))]
-        charts.append(forest.forest_chart("forest-transfer", "Bias transfer per condition: Pearson r with its interval",
-                                          rows, panels))
-    rows = [c for c in order if any(c in v for _, v in a_sb)]
-    if rows:
-        panels = [forest.ForestPanel("A-SB (0 = no gender dependence)", a_sb, [], bands, None)]
-        if paired:
-            panels.append(forest.ForestPanel("paired A-SB change vs zero_shot (< 0: less bias)", list(paired.items()),
-                                             [forest.Reference(0.0, "no change", ":", "#999999")]))
-        if any(v for _, v in debiased):
-            panels.append(forest.ForestPanel("debiased effect (as recorded)", debiased,
-                                             [forest.Reference(0.0, "no effect", ":", "#999999")]))
-        charts.append(forest.forest_chart("forest-asb", "A-SB per condition" + (" and the paired change of each strategy"
-                                                                                 if paired else ""), rows, panels))
-    return charts
+    panels = []
+    if any(v for _, v in transfer):
+        panels.append(forest.ForestPanel("transfer: Pearson r, intrinsic vs condition", transfer,
+                                         [forest.Reference(PAPERS_TRANSFER_R, f"papers: r \u2265 {PAPERS_TRANSFER_R} zero/few-shot"),
+                                          forest.Reference(0.0, "zero (no transfer, no change)", ":", "#999999")], None, (-1.02, 1.02)))
+    panels.append(forest.ForestPanel("A-SB (0 = no gender dependence)", a_sb, [], bands, None))
+    if paired:
+        panels.append(forest.ForestPanel("paired A-SB change vs zero_shot", list(paired.items()),
+                                         [forest.Reference(0.0, "zero (no transfer, no change)", ":", "#999999")]))
+    if any(v for _, v in debiased):
+        panels.append(forest.ForestPanel("debiased effect (as recorded)", debiased,
+                                         [forest.Reference(0.0, "zero (no transfer, no change)", ":", "#999999")]))
+    rows = [c for c in order if any(c in v for p in panels for _, v in p.series)]
+    if not rows:
+        return []
+    title = "Transfer, A-SB" + (" and each strategy's paired change" if paired else "") + " per condition"
+    return [forest.forest_chart("forest", title, rows, panels)]
 
 
 def report_context(results: Mapping, approved: Mapping | None = None) -> dict:
@@ -316,6 +338,7 @@ def report_context(results: Mapping, approved: Mapping | None = None) -> dict:
     statements = executive_summary(results)
     statements[3] = reduction_statement(results, changes)  # the same paired changes as the chart
     reference = transfer_reference(results)
+    limit = drill_limit([len(v) for m in models for v in (m.get("choices") or {}).values() if isinstance(v, list)])
     return {
         "schema_version": results["schema_version"],
         "created": fmt_value(results.get("created")),
@@ -330,7 +353,7 @@ def report_context(results: Mapping, approved: Mapping | None = None) -> dict:
         "model_names": [m["name"] for m in models],
         "occupations": [{"name": o["name"], "pct": fmt_num(float(o["pct_women"]), 1), "stereotype": o.get("stereotype", "")}
                         for o in occupations],
-        "models": [_model_view(i, m, occupations, results["items"], reference) for i, m in enumerate(models)],
+        "models": [_model_view(i, m, occupations, results["items"], reference, limit) for i, m in enumerate(models)],
         "comparison": _comparison(models),
         "provenance": _provenance(results),
         "n_items": len(results["items"]),
