@@ -57,8 +57,7 @@ def osb_charts(
     names = [name for name, _ in occupations]
     columns = ([("intrinsic", intrinsic)] if intrinsic is not None else []) + [
         (c, o) for c, o in conditions if not (intrinsic is not None and c == "intrinsic")]
-    cmap = LinearSegmentedColormap.from_list("osb", [FEMALE, "#f7f7f7", MALE])
-    cmap.set_bad("#c8c8c8")
+    cmap = LinearSegmentedColormap.from_list("osb", [FEMALE, "#f7f7f7", MALE]).with_extremes(bad="#c8c8c8")
     labels = [f"{name} ({pct:g}%)" for name, pct in occupations]
     charts = []
     for k, chunk in enumerate(chunks(columns, per_figure)):
@@ -81,7 +80,8 @@ def osb_charts(
         ax.tick_params(length=0)
         for side in ("left", "bottom", "top", "right"):
             ax.spines[side].set_visible(False)
-        bar = fig.colorbar(mesh, ax=ax, fraction=0.9 / len(chunk), pad=0.25 / width, ticks=[-1, -0.5, 0, 0.5, 1])
+        bar = fig.colorbar(mesh, ax=ax, fraction=0.9 / len(chunk), pad=0.25 / width, ticks=[-1, -0.5, 0, 0.5, 1],
+                           boundaries=np.linspace(-1, 1, 21))  # 20 steps: vector quads, not a raster image
         bar.set_label("O-SB  (female-leaning < 0 < male-leaning)")
         bar.ax.tick_params(labelsize=8)
         listed = ", ".join(c for c, _ in chunk)

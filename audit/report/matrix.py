@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from .findings import meaning
 from .record import STATUSES
 
 SYMBOLS = {"pass": "\u2713", "fail": "\u2717", "inconclusive": "?", "waived": "w", "skipped": "\u2013"}
@@ -39,7 +40,9 @@ def _cell(views: list[dict]) -> dict:
         "status": first["status"],
         "symbol": SYMBOLS.get(first["status"], "\u2022"),
         "text": first["bound_short"],
-        "title": "; ".join(f"{v['status']}: {v['finding']}" for v in views),
+        # numbers and fixed words only: no text from the data reaches an attribute
+        "title": "; ".join(f"{v['status']}: estimate {v['estimate']} {v['ci']}, {v['bound'] or 'point'} bound "
+                           f"{v['bound_value']}, threshold {v['threshold']}" for v in views),
         "anchor": first["anchor"],
         "more": len(views) - 1,
     }
@@ -49,8 +52,9 @@ def _rule(views: Sequence[dict]) -> dict:
     """What a gate row tests, stated once: label, bound against threshold, and the rationale(s)."""
     thresholds = list(dict.fromkeys(f"{v['bound'] or 'point'} bound {v['threshold']}" for v in views))
     rationales = list(dict.fromkeys(v["rationale"] for v in views if v["rationale"]))
-    return {"label": views[0]["short_label"], "long_label": views[0]["metric_label"], "metric": views[0]["metric"], "threshold": "; ".join(thresholds),
-            "rationales": rationales}
+    return {"label": views[0]["short_label"], "long_label": views[0]["metric_label"], "metric": views[0]["metric"],
+            "threshold": "; ".join(thresholds), "rationales": rationales,
+            "meaning": meaning({"metric": views[0]["metric"]}) if any(v["status"] == "fail" for v in views) else ""}
 
 
 def gate_matrix(models: Sequence[Mapping], views: Sequence[dict]) -> dict:
