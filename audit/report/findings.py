@@ -10,6 +10,8 @@ from .format import fmt_ci, fmt_num, slug
 
 def short_bound(value) -> str:
     """The bound as a matrix cell shows it: two decimals, no leading zero ('.84', '-.05')."""
+    if isinstance(value, float) and round(value, 2) == 0:
+        value = 0.0  # no '-.00'
     text = fmt_num(value, 2, missing="", tiny=False)
     return text.replace("0.", ".", 1) if text.startswith(("0.", "-0.")) else text
 
