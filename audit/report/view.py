@@ -18,10 +18,10 @@ from . import charts as _charts
 from . import forest
 from .compare import compare_runs
 from .findings import gate_view
-from .format import fmt_ci, fmt_num, fmt_pct, fmt_value, interval, is_number, slug
+from .format import fmt_ci, fmt_num, fmt_pct, fmt_value, is_number, slug
 from .matrix import gate_matrix
 from .record import STATUSES, check_results
-from .summary import PAPERS, PAPERS_TRANSFER_R, executive_summary, noise_floor, paired_changes, reduction_statement
+from .summary import PAPERS_TRANSFER_R, executive_summary, noise_floor, paired_changes, reduction_statement
 from .summary import transfer_reference
 
 MAX_ITEM_ROWS = 6000  # item rows in the whole page; above it each condition shows its wrong answers first
