@@ -120,3 +120,11 @@ def test_pdf_without_an_engine_is_one_line_saying_how_to_get_one(monkeypatch, ca
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "apt-get install chromium" in err and "BIAS_AUDIT_CHROMIUM" in err
     assert not (tmp_path / "r.pdf").exists() and not (tmp_path / "r.html").exists()  # checked before any work
+
+
+def test_run_pdf_without_an_engine_stops_before_the_audit(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("BIAS_AUDIT_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    code = cli.main(["run", "--out", str(tmp_path / "out"), "--pdf", str(tmp_path / "r.pdf")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "apt-get install chromium" in err
+    assert not (tmp_path / "out").exists()  # nothing ran
