@@ -1,5 +1,5 @@
 """pytest plugin: wires the audit's options, fixtures and artifacts into pytest. No logic lives here:
-measuring, gating and writing results belong to ``audit.run.session``, ``audit.gates.evaluate`` and ``audit.report.render``."""
+measuring, gating and writing results belong to ``audit.run``, ``audit.gates``, ``audit.results`` and ``audit.report``."""
 
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from audit.run.setup import write_artifacts
 
     try:
-        session.config.stash[_ARTIFACTS] = write_artifacts(audit, session.config.option.audit_out)
+        session.config.stash[_ARTIFACTS] = write_artifacts(audit, session.config.option.audit_out, session.config.option.audit_pdf)
     except AuditError as exc:
         session.config.stash[USER_ERROR] = str(exc)
         session.exitstatus = 2

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.report.render import write_report
+from audit.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "results_example.json"
@@ -233,7 +233,7 @@ def test_report_renders_in_chromium_without_errors_or_requests():
     assert facts["title"].startswith("Bias transfer audit: FAIL")
     assert facts["charts"] >= 10 and facts["chartsWithTitle"] == facts["charts"]
     assert facts["width"] <= 1280, "the page scrolls sideways at 1280 px"
-    assert "The audit failed: 4 of 12 gates failed." in facts["text"]
+    assert "FAIL: 4 of 12 gates failed" in facts["text"]
     png = (out / "report-example.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000
     assert (out / "report-example.pdf").read_bytes()[:5] == b"%PDF-"

@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="regenerate report.html from a results.json, without the model")
     report.add_argument("results", metavar="RESULTS_JSON")
     report.add_argument("--out", metavar="HTML", help="where to write the report (default: report.html beside the results)")
+    report.add_argument("--approved", "--baseline", dest="approved", metavar="RESULTS_JSON",
+                        help="an approved earlier run to show side by side (--baseline: its old name)")
+    report.add_argument("--pdf", metavar="PDF", help="also print the report to this PDF (needs Chromium)")
 
     init = sub.add_parser("init", help="write a starter fairness_tests/ and bias-audit.toml into this repository")
     init.add_argument("--force", action="store_true", help="overwrite existing files")
@@ -92,6 +95,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     # Check every user input before pytest starts, so a mistake is one line and exit 2.
     options = AuditOptions.from_namespace(args)
+    _check_pdf_engine(options.pdf)
     build_session(options)
     options.out = str(check_out_dir(options.out))
     suite = _suite_dir(args.tests)
@@ -166,16 +170,30 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
-    from audit.report import load_results, write_report
+def _check_pdf_engine(pdf: str | None) -> None:
+    if pdf:
+        from audit.report.pdf import PdfEngineMissing, find_chromium
 
+        if find_chromium() is None:
+            raise PdfEngineMissing("--pdf needs Chromium to print the report: install it (Debian/Ubuntu: apt-get "
+                                   "install chromium) or set BIAS_AUDIT_CHROMIUM to a Chromium or Chrome executable")
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from audit.report import load_results, write_pdf, write_report
+    from audit.results import read_results
+
+    _check_pdf_engine(args.pdf)
     results = load_results(args.results)
+    approved = read_results(args.approved, what="--approved") if args.approved else None
     out = Path(args.out) if args.out else Path(args.results).with_name("report.html")
     try:
-        path = write_report(results, out)
+        path = write_report(results, out, approved=approved)
     except OSError as exc:
         raise AuditError(f"--out '{out}': cannot write the report ({exc.strerror})") from None
     print(f"report: {path}")
+    if args.pdf:
+        print(f"pdf: {write_pdf(path, args.pdf)}")
     return EXIT_PASS
 
 

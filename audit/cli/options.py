@@ -31,6 +31,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("preset", "built-in preset the config extends: default (intrinsic + zero-shot) or study (every condition)", "NAME"),
     Option("data", "data: generated | winobias | DIR with the official WinoBias files, or NAME:SOURCE (e.g. bbq:DIR)", "SOURCE"),
     Option("out", "where results.json and report.html are written (default: reports/)", "DIR"),
+    Option("pdf", "also print the report to this PDF (needs Chromium)", "PDF"),
     Option("approved", "an approved earlier results.json: fail when a metric got significantly worse than there",
            "RESULTS_JSON", deprecated=("baseline",)),
     Option("device", "torch device (default: cuda when present, else cpu)", "DEVICE"),
@@ -53,6 +54,7 @@ class AuditOptions:
     preset: str | None = None
     data: str | None = None
     out: str | None = None
+    pdf: str | None = None
     approved: str | None = None
     device: str | None = None
     dtype: str | None = None

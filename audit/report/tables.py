@@ -3,15 +3,11 @@ the gate summary (for the terminal and for GitHub's step summary)."""
 
 from __future__ import annotations
 
-
-def _num(x, fmt: str = "{:+.2f}") -> str:
-    return "n/a" if x is None else fmt.format(x)
+from .format import fmt_estimate, fmt_num, fmt_pct
 
 
-def _ci(pair, fmt: str = "{:+.2f}") -> str:
-    if not pair or pair[0] is None:
-        return ""
-    return f"[{fmt.format(pair[0])}, {fmt.format(pair[1])}]"
+def _est(value, ci, sign: bool = False) -> str:
+    return fmt_estimate(value, ci, 2, sign=sign)
 
 
 def transfer_rows(results: dict) -> list[list[str]]:
@@ -19,18 +15,22 @@ def transfer_rows(results: dict) -> list[list[str]]:
     for model in results["models"]:
         for name, cond in model["conditions"].items():
             t = model["transfer"].get(name)
+            rpa = cond.get("rpa") or {}
             rows.append([
                 model["name"], name,
-                f"{_num(cond.get('a_sb'), '{:.2f}')} {_ci(cond.get('a_sb_ci'), '{:.2f}')}",  # WinoBias's columns: n/a elsewhere
-                f"{_num((cond.get('rpa') or {}).get('pro'), '{:.2f}')}/{_num((cond.get('rpa') or {}).get('anti'), '{:.2f}')}",
-                _num(cond["other_rate"], "{:.0%}"),
-                "reference" if t is None else f"{_num(t['pearson'])} {_ci(t['pearson_ci'])}",
-                "" if t is None else _num(t["spearman"]),
+                _est(cond.get("a_sb"), cond.get("a_sb_ci")),
+                _est(cond.get("debiased_effect"), cond.get("debiased_effect_ci")),
+                fmt_num(cond.get("noise_floor"), 2, missing="n/a"),
+                f"{fmt_num(rpa.get('pro'), 2, missing='n/a')}/{fmt_num(rpa.get('anti'), 2, missing='n/a')}",
+                fmt_pct(cond["other_rate"], 0, missing="n/a"),
+                "reference" if t is None else _est(t["pearson"], t["pearson_ci"], sign=True),
+                "" if t is None else fmt_num(t["spearman"], 2, sign=True, missing="n/a"),
             ])
     return rows
 
 
-TRANSFER_HEADER = ["model", "condition", "A-SB [95% CI]", "RPA pro/anti", "other", "Pearson rho [95% CI]", "Spearman"]
+TRANSFER_HEADER = ["model", "condition", "A-SB", "debiased effect [95% CI]", "noise floor", "RPA pro/anti", "other",
+                   "Pearson rho [95% CI]", "Spearman"]
 
 
 def text_table(header: list[str], rows: list[list[str]]) -> str:

@@ -77,14 +77,18 @@ def check_out_dir(out: str | Path | None) -> Path:
     return path
 
 
-def write_artifacts(session: AuditSession, out: str | Path | None) -> tuple[dict, dict[str, Path]]:
-    """results.json first (the record), then the views of it: report.html, and the GitHub step summary."""
+def write_artifacts(session: AuditSession, out: str | Path | None, pdf: str | None = None) -> tuple[dict, dict[str, Path]]:
+    """results.json first (the record), then the views of it: report.html (and its PDF), and the GitHub step summary."""
     from audit.report import write_report
 
     out_dir = check_out_dir(out)
     paths = {"results": write_results(session.results(), out_dir)}
     results = json.loads(paths["results"].read_text(encoding="utf-8"))  # the views render the record as written
-    paths["report"] = write_report(results, out_dir / "report.html")
+    paths["report"] = write_report(results, out_dir / "report.html", approved=session.approved)
+    if pdf:
+        from audit.report import write_pdf
+
+        paths["pdf"] = write_pdf(paths["report"], pdf)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with open(summary_file, "a", encoding="utf-8") as fh:

@@ -1,0 +1,92 @@
+"""Two runs side by side: the approved run (``--baseline``) and the candidate.
+
+Which gates changed status (matched by gate id), and per model and condition present in both runs
+the paired changes with intervals: A-SB paired over occupations (mean of |O-SB| now minus before,
+the ``a_sb_regression`` gate's estimate) and referent accuracy paired over the items answered in
+both runs, resampling gender twins together (the ``accuracy_regression`` gate's unit). Positive
+A-SB change = more bias now; positive accuracy change = more accurate now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import SimpleNamespace
+
+from audit.stats.regression import a_sb_change
+from audit.datasets.winobias.pairing import twin_group_key as twin_key
+from audit.stats.bootstrap import paired_mean_change
+from .format import fmt_ci, fmt_num, is_number
+
+_RANK = {"pass": 0, "waived": 1, "skipped": 1, "inconclusive": 2, "fail": 3}
+
+
+def _boot(results: Mapping) -> dict:
+    config = (results.get("provenance") or {}).get("config") or {}
+    config = config if isinstance(config, Mapping) else {}
+    return {"n_resamples": int(config.get("n_resamples") or 1000), "seed": int(config.get("seed") or 0)}
+
+
+def _accuracy_change(new: list, old: list, items: Mapping, **boot) -> tuple[float, tuple[float, float], int]:
+    before = {c.get("item"): c for c in old if isinstance(c, Mapping) and c.get("selected") is not None}
+    diffs, clusters = [], []
+    for choice in new:
+        prior = before.get(choice.get("item")) if isinstance(choice, Mapping) else None
+        item = items.get(str(choice.get("item"))) if prior else None
+        if prior is None or choice.get("selected") is None or not isinstance(item, Mapping):
+            continue
+        diffs.append(float(bool(choice.get("correct"))) - float(bool(prior.get("correct"))))
+        clusters.append(twin_key(SimpleNamespace(pronoun=str(item.get("pronoun", "")), sentence=str(item.get("sentence", "")),
+                                                 referent=str(item.get("referent", "")))))
+    change, ci = paired_mean_change(diffs, clusters, **boot)
+    return change, ci, len(diffs)
+
+
+def _osb(cond: Mapping) -> dict:
+    o_sb = cond.get("o_sb")
+    return {k: v for k, v in o_sb.items() if is_number(v) or v is None} if isinstance(o_sb, Mapping) else {}
+
+
+def compare_runs(current: Mapping, approved: Mapping) -> dict:
+    """The view of the comparison (formatted), plus the raw paired changes for charts and tests."""
+    old_gates = {str(g.get("id")): g for g in approved.get("gates") or [] if isinstance(g, Mapping)}
+    new_gates = {str(g.get("id")): g for g in current.get("gates") or [] if isinstance(g, Mapping)}
+    changed = []
+    for gid, gate in new_gates.items():
+        before = old_gates.get(gid)
+        if before is not None and before.get("status") != gate.get("status"):
+            worse = _RANK.get(str(gate.get("status")), 1) > _RANK.get(str(before.get("status")), 1)
+            changed.append({"id": gid, "before": str(before.get("status")), "after": str(gate.get("status")),
+                            "worse": worse, "estimate_before": fmt_num(before.get("estimate")),
+                            "estimate_after": fmt_num(gate.get("estimate"))})
+    changed.sort(key=lambda c: (not c["worse"], c["id"]))
+    boot = _boot(current)
+    old_models = {m.get("name"): m for m in approved.get("models") or [] if isinstance(m, Mapping)}
+    rows = []
+    for model in current.get("models") or []:
+        old = old_models.get(model.get("name"))
+        if old is None:
+            continue
+        for name, cond in (model.get("conditions") or {}).items():
+            prior = (old.get("conditions") or {}).get(name)
+            if not isinstance(prior, Mapping) or not isinstance(cond, Mapping):
+                continue
+            a_sb, a_sb_ci = a_sb_change(_osb(cond), _osb(prior), **boot)
+            acc, acc_ci, n = _accuracy_change((model.get("choices") or {}).get(name) or [],
+                                              (old.get("choices") or {}).get(name) or [], current.get("items") or {}, **boot)
+            rows.append({"model": str(model.get("name")), "condition": name,
+                         "a_sb_before": fmt_num(prior.get("a_sb")), "a_sb_after": fmt_num(cond.get("a_sb")),
+                         "a_sb_change": a_sb, "a_sb_change_ci": a_sb_ci,
+                         "a_sb_text": fmt_num(a_sb, sign=True), "a_sb_ci_text": fmt_ci(a_sb_ci, sign=True),
+                         "a_sb_worse": a_sb_ci[0] > 0, "a_sb_better": a_sb_ci[1] < 0,
+                         "accuracy_change": acc, "accuracy_change_ci": acc_ci, "n_paired": n,
+                         "accuracy_text": fmt_num(acc, sign=True), "accuracy_ci_text": fmt_ci(acc_ci, sign=True),
+                         "accuracy_worse": acc_ci[1] < 0})
+    return {
+        "approved": {"created": str(approved.get("created") or "?"), "verdict": str(approved.get("verdict") or "?"),
+                     "models": [str(m.get("name")) for m in approved.get("models") or [] if isinstance(m, Mapping)]},
+        "changed": changed,
+        "n_worse": sum(c["worse"] for c in changed),
+        "new_gates": sorted(set(new_gates) - set(old_gates)),
+        "gone_gates": sorted(set(old_gates) - set(new_gates)),
+        "rows": rows,
+    }
