@@ -12,7 +12,7 @@ register_gate(GateSpec(
     "is picked more often with one gender than with the other.",
     "audit.datasets.winobias.gates:measure_a_sb", datasets=_WINOBIAS))
 register_gate(GateSpec(
-    "rpa_gap", "max", "pro minus anti referent accuracy",
+    "rpa_gap", "max", "|pro - anti| referent accuracy",
     "The model resolves pronouns more accurately when they fit the occupational stereotype than when they "
     "contradict it.",
     "audit.datasets.winobias.gates:measure_rpa_gap", datasets=_WINOBIAS))

@@ -85,7 +85,7 @@ class WinoBias(Dataset):
             "rpa": rpa,
             "rpa_gap_abs": abs_gap.estimate,
             "rpa_gap_abs_ci": [abs_gap.lo, abs_gap.hi],
-            "pairs": {"used": table.n_pairs, "with_other_answer": table.incomplete,
+            "pairs": {"used": table.n_pairs, "with_other_answer": table.n_incomplete,
                       "non_minimal_used": self.include_non_minimal},
             "answers": verdicts.answer_breakdown(items, selections),
         }
