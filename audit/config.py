@@ -45,11 +45,27 @@ class ConditionConfig(_Strict):
     preprompt_text: str | None = None
     chat: bool = False
     max_new_tokens: int = Field(32, ge=1, le=1024)
+    # BBQ few-shot composition (audit.datasets.bbq.shots): share of ambiguous-context shots, categories drawn from
+    ambiguous_share: float | None = Field(None, ge=0, le=1)
+    shot_categories: list[str] | None = None
+    # likelihood probe: average each option's log-likelihood over this many cyclic answer orders (BBQ: up to 3)
+    answer_orders: int = Field(1, ge=1, le=8)
+    # two-stage prompting (self-debiasing, Gallegos et al. 2024): generate under stage1_format first, then ask
+    # again: stage-1 prompt + its generation + the `followup` text + this condition's question (see audit.run.conditions)
+    stage1_format: str | None = None
+    stage1_max_new_tokens: int = Field(48, ge=1, le=1024)
+    followup: str = "none"
+    # a debiasing strategy (label for the debiasing table: change against `debiasing_reference`)
+    strategy: str | None = None
 
     def composition(self) -> dict | None:
-        if self.shots == 0 or (self.pro_share is None and self.male_share is None and self.occupations == "any"):
+        knobs = (self.pro_share, self.male_share, self.ambiguous_share, self.shot_categories)
+        if self.shots == 0 or (all(k is None for k in knobs) and self.occupations == "any"):
             return None
-        return {"pro_share": self.pro_share, "occupations": self.occupations, "male_share": self.male_share}
+        out = {"pro_share": self.pro_share, "occupations": self.occupations, "male_share": self.male_share}
+        if self.ambiguous_share is not None or self.shot_categories is not None:
+            out.update(ambiguous_share=self.ambiguous_share, shot_categories=self.shot_categories)
+        return out
 
 
 class GateConfig(_Strict):
@@ -67,6 +83,7 @@ class AuditConfig(_Strict):
     split: Literal["dev", "test"] = "test"
     seed: int = 0
     transfer_from: str = "intrinsic"  # the condition whose bias transfer is measured from (the bare model)
+    debiasing_reference: str = "zero_shot"  # the condition debiasing strategies are compared with
     confidence: float = Field(0.95, gt=0.5, lt=1)
     n_resamples: int = Field(1000, ge=100, le=100_000)
     min_items: int = Field(100, ge=1)
@@ -175,6 +192,9 @@ def load_config(path: str | Path | None = None, *, preset: str = "default", over
     if config.transfer_from not in config.conditions:
         raise ConfigError(f"{origin}: config key 'transfer_from': condition '{config.transfer_from}' is not among the conditions")
     _check_gates(config, origin)
+    if any(c.strategy for c in config.conditions.values()) and config.debiasing_reference not in config.conditions:
+        raise ConfigError(f"{origin}: config key 'debiasing_reference': condition '{config.debiasing_reference}' is not among "
+                          "the conditions (the debiasing strategies are compared with it)")
     return config
 
 

@@ -37,6 +37,10 @@ class WinoBias(Dataset):
         return m.twin_key(item)
 
     def shots(self, pool: Sequence[Item], condition, seed: int, name: str) -> list[Item]:
+        if condition.ambiguous_share is not None or condition.shot_categories is not None:
+            from audit.errors import ConfigError
+
+            raise ConfigError(f"condition '{name}': ambiguous_share and shot_categories are BBQ composition keys")
         return compose_shots(pool, condition.shots, seed=seed, pro_share=condition.pro_share,
                              occupations=condition.occupations, male_share=condition.male_share, condition=name)
 
