@@ -134,7 +134,7 @@ class Dataset(ABC):
                       boot: Mapping[str, Any]) -> dict:
         """``after`` minus ``before`` (each ``(items, selections)`` of one condition) for each headline metric,
         with a percentile interval that resamples the dataset's pairs jointly in both conditions:
-        ``{metric: {before, after, change, ci}}``. Datasets with many items override it with a vectorised one."""
+        ``{"overall": {metric: {before, after, change, ci}}}`` (BBQ adds ``"categories": {name: {...}}``). Datasets with many items override it with a vectorised one."""
         from audit.stats.paired import paired_resample_change
 
         return paired_resample_change(before, after, self.headline, key=self.pair_key, **boot)

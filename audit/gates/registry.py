@@ -28,6 +28,7 @@ class Measurement:
     estimate: float
     ci: tuple[float, float]
     precondition: tuple[bool, str] | None = None
+    note: str | None = None  # appended to the outcome's message (e.g. which category is the worst)
 
 
 @dataclass(frozen=True)

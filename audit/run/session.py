@@ -40,6 +40,7 @@ class AuditSession:
     _summaries: dict[tuple[str, str], dict] = field(default_factory=dict)
     _transfers: dict[tuple[str, str], Transfer] = field(default_factory=dict)
     _cache: ResultCache | None = None
+    _extras: dict = field(default_factory=dict)  # other per-model results computed once (e.g. the debiasing changes)
 
     def prepare(self) -> None:
         """Everything that can fail on user input without loading weights: data, model specs, conditions."""
@@ -120,7 +121,7 @@ class AuditSession:
             raise AuditError(f"gate '{gate}' has no threshold in the config (add [gates.{gate}])")
         try:
             measured = GateContext(self, spec, condition).measure(gate)
-            estimate, ci, precondition = measured.estimate, measured.ci, measured.precondition
+            estimate, ci, precondition, note = measured.estimate, measured.ci, measured.precondition, measured.note
             skip, n_answered = None, self.summary(spec, condition)["n_answered"]
         except GateSkipped as why:
             estimate, ci, precondition, skip, n_answered = math.nan, (math.nan, math.nan), None, str(why), 0
@@ -133,6 +134,8 @@ class AuditSession:
         )
         if skip:
             outcome.status, outcome.message, outcome.warning = "skipped", skip, None
+        elif note:
+            outcome.message += f" ({note})"
         outcome.test = test_id
         self.outcomes.append(outcome)
         return outcome

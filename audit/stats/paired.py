@@ -31,7 +31,7 @@ def paired_resample_change(
     n_resamples: int = 1000,
     seed: int = 0,
 ) -> dict[str, dict]:
-    """``{name: {before, after, change, ci}}`` for each metric ``metrics`` returns; change = after - before.
+    """``{"overall": {name: {before, after, change, ci}}}`` for each metric ``metrics`` returns; change = after - before.
     A unit absent from one condition contributes nothing there. NaN resamples are dropped."""
     (ia, sa), (ib, sb) = before, after
     ga, gb = _groups(ia, key), _groups(ib, key)
@@ -55,4 +55,4 @@ def paired_resample_change(
         ci = [float(v) for v in np.quantile(draws[m], [alpha, 1 - alpha])] if draws[m] else [None, None]
         change = pb.get(m, math.nan) - pa[m]
         out[m] = {"before": _num(pa[m]), "after": _num(pb.get(m, math.nan)), "change": _num(change), "ci": ci}
-    return out
+    return {"overall": out}

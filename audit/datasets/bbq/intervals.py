@@ -146,11 +146,13 @@ class Layout:
         by_cat = np.stack([w[:, self.category_of_set == c] @ counts[self.category_of_set == c]
                            for c in range(len(self.category_names))], axis=1)  # (R, C, F)
         out = totals_metrics(by_cat)
+        overall = totals_metrics(by_cat.sum(axis=1))
         per_template = np.stack([w @ (counts[:, F[f]][:, None] * self.template_onehot) for f in FEATURES], axis=-1)
         o_sb = template_bias(per_template)  # (R, T)
         out["o_sb"] = o_sb
         out["a_sb"] = np.stack([_nanmean_abs(o_sb[:, self.template_category == c]) for c in range(len(self.category_names))], axis=1)
         out["a_sb_all"] = _nanmean_abs(o_sb)
+        out["overall"] = {**overall, "a_sb": out["a_sb_all"]}  # every category pooled (categories weigh by size)
         return out
 
 
@@ -199,8 +201,13 @@ def summarize_with_intervals(items: Sequence[BBQItem], selections: Sequence[int 
         dist[np.isinf(dist)] = np.nan
         worst[m] = {"category": worst_cat, "estimate": _num(np.nanmax(est)) if worst_cat else None,
                     "ci": list(percentile(dist, confidence))}
+    overall = {}
+    for m in CATEGORY_METRICS:
+        overall[m] = _num(point["overall"][m][0])
+        overall[f"{m}_ci"] = list(percentile(boot["overall"][m], confidence))
     return {
         "categories": categories,
+        "overall": overall,
         "o_sb": {t: _num(point["o_sb"][0, i]) for i, t in enumerate(layout.template_names)},
         "a_sb": _num(point["a_sb_all"][0]),
         "a_sb_ci": list(percentile(boot["a_sb_all"], confidence)),
@@ -222,7 +229,8 @@ def paired_changes(before: tuple[Sequence, Sequence], after: tuple[Sequence, Seq
     def change(x0, x1, d):
         return {"before": _num(x0), "after": _num(x1), "change": _num(x1 - x0), "ci": list(percentile(d, confidence))}
 
-    out = {"a_sb": change(pa["a_sb_all"][0], pb["a_sb_all"][0], bb["a_sb_all"] - ba["a_sb_all"]), "categories": {}}
+    out = {"overall": {m: change(pa["overall"][m][0], pb["overall"][m][0], bb["overall"][m] - ba["overall"][m])
+                       for m in CATEGORY_METRICS}, "categories": {}}
     for c, name in enumerate(layout.category_names):
         out["categories"][name] = {m: change(pa[m][0, c], pb[m][0, c], bb[m][:, c] - ba[m][:, c]) for m in CATEGORY_METRICS}
     return out
