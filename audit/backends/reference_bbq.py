@@ -29,6 +29,7 @@ Generation: the highest-scoring answer, as " <answer>" (chain-of-thought formats
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import random
@@ -55,6 +56,13 @@ def _uniform(*key: object) -> random.Random:
     return random.Random(hashlib.sha256(repr(key).encode()).hexdigest())
 
 
+@functools.lru_cache(maxsize=None)
+def item_noise(category: str, example_id: int) -> tuple[float, float, float]:
+    """The fixed noise on each of an item's three answers (the same in every prompt format)."""
+    return tuple(_uniform("noise", category, example_id, i).gauss(0.0, NOISE) for i in range(3))  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=None)
 def template_weight(category: str, question_index: int) -> float:
     """The planted strength multiplier of a template, uniform in [0, 2], seeded."""
     return _uniform("template", category, question_index).uniform(0.0, 2.0)
@@ -96,11 +104,8 @@ class PlantedBBQ(Backend):
         bias = planted_strength(self.variant, item.category) * template_weight(item.category, item.question_index)
         if "stereotyp" in text.lower():
             bias *= DEBIAS_FACTOR
-        out = []
-        for i in range(3):
-            noise = _uniform("noise", item.category, item.example_id, i).gauss(0.0, NOISE)
-            out.append(noise + MARGIN * (i == item.label) + bias * (i == item.biased_index))
-        return item, out
+        noise = item_noise(item.category, item.example_id)
+        return item, [noise[i] + MARGIN * (i == item.label) + bias * (i == item.biased_index) for i in range(3)]
 
     # --- Backend ---------------------------------------------------------------------------------
     def loglikelihood(self, requests: Sequence[Request]) -> list[float]:

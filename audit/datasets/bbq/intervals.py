@@ -147,7 +147,9 @@ class Layout:
                            for c in range(len(self.category_names))], axis=1)  # (R, C, F)
         out = totals_metrics(by_cat)
         overall = totals_metrics(by_cat.sum(axis=1))
-        per_template = np.stack([w @ (counts[:, F[f]][:, None] * self.template_onehot) for f in FEATURES], axis=-1)
+        n_sets, n_t = self.template_onehot.shape
+        by_template = (self.template_onehot[:, :, None] * counts[:, None, :]).reshape(n_sets, n_t * len(FEATURES))
+        per_template = (w @ by_template).reshape(len(w), n_t, len(FEATURES))
         o_sb = template_bias(per_template)  # (R, T)
         out["o_sb"] = o_sb
         out["a_sb"] = np.stack([_nanmean_abs(o_sb[:, self.template_category == c]) for c in range(len(self.category_names))], axis=1)
