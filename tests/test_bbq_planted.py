@@ -132,18 +132,34 @@ def test_winobias_run_skips_bbq_gates():
     assert session.gate_inapplicable("debiasing_no_increase") is None  # generic: applies to WinoBias too
 
 
-@pytest.mark.slow
-def test_cli_paper_b_writes_bbq_results(tmp_path):
-    """The whole paper-b preset through `bias-audit run` on a subsample (a few minutes on a busy CPU)."""
+@pytest.fixture(scope="module")
+def cli_paper_b(tmp_path_factory):
+    """The whole paper-b preset through `bias-audit run` on a subsample (about 2 minutes on a busy CPU)."""
+    tmp_path = tmp_path_factory.mktemp("paper-b")
     config = tmp_path / "bias-audit.toml"
     config.write_text('preset = "paper-b"\nmax_items = 200\nn_resamples = 200\nmin_items = 20\n')
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "audit.cli", "run", "--config", str(config), "--model", "reference-bbq:planted",
                            "--data", f"bbq:{bbq_dir() / 'data'}#Age,Religion", "--out", str(out)],
                           capture_output=True, text=True, timeout=900)
+    return proc, out
+
+
+@pytest.mark.slow
+def test_cli_paper_b_writes_bbq_results(cli_paper_b):
+    proc, out = cli_paper_b
     results = json.loads((out / "results.json").read_text())
     model = results["models"][0]
     assert set(model["conditions"]) == set(load_config(preset="paper-b").conditions)
     assert model["transfer"]["zero_shot"]["n"] > 10
     assert len(model["debiasing"]["strategies"]) == 6
-    assert proc.returncode == 1, proc.stderr[-2000:]  # the planted bias fails gates; nothing else went wrong
+    assert proc.returncode == 1, proc.stderr[-2000:]  # the planted bias fails gates
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="the report renderer (audit/report, another helper's) expects WinoBias's "
+                   "'occupations' and does not yet render BBQ results")
+def test_cli_paper_b_writes_the_report(cli_paper_b):
+    proc, out = cli_paper_b
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert (out / "report.html").is_file()
