@@ -44,9 +44,8 @@ def _environment() -> jinja2.Environment:
 
 
 def prompt_formats() -> list[str]:
-    # bbq_*.j2 are BBQ formats (audit/datasets/bbq/prompts.py), not WinoBias ones; stage1_*.j2 are first stages
-    # of two-stage conditions (not among the formats the WinoBias reference models are trained on)
-    return sorted(p.stem for p in (templates_dir() / "prompts").glob("*.j2") if not p.stem.startswith(("_", "bbq_", "stage1_")))
+    # bbq_*.j2 are BBQ formats (audit/datasets/bbq/prompts.py), not WinoBias ones
+    return sorted(p.stem for p in (templates_dir() / "prompts").glob("*.j2") if not p.stem.startswith(("_", "bbq_")))
 
 
 @functools.lru_cache(maxsize=None)
