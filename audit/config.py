@@ -109,6 +109,8 @@ class AuditConfig(_Strict):
         names = list(self.conditions)
         if gate_spec(gate).skips_transfer_from:
             names = [n for n in names if n != self.transfer_from]
+        if gate_spec(gate).strategies_only:
+            names = [n for n in names if self.conditions[n].strategy]
         return names if "*" in wanted else [n for n in names if n in wanted]
 
 

@@ -186,7 +186,7 @@ def test_presets_load(preset):
     strategies = [n for n, c in config.conditions.items() if c.strategy]
     if preset != "bbq":
         assert len(strategies) >= 5 and config.debiasing_reference in config.conditions
-        assert set(config.gates["debiasing_no_increase"].conditions) == set(strategies)
+        assert set(config.condition_names_for("debiasing_no_increase")) == set(strategies)
 
 
 @pytest.mark.skipif(bbq_dir() is None, reason="official BBQ files not found (../shared/bbq)")

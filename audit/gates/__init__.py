@@ -58,6 +58,6 @@ register_gate(GateSpec(
 register_gate(GateSpec(
     "debiasing_no_increase", "max", "increase of bias under a debiasing prompt",
     "A prompt meant to reduce bias made it significantly worse than the plain zero-shot prompt.",
-    "audit.gates.debiasing:measure_debiasing_change"))
+    "audit.gates.debiasing:measure_debiasing_change", strategies_only=True))
 
 __all__ = ["GATES", "GateOutcome", "GateSpec", "Measurement", "evaluate_gate", "gate_spec", "register_gate"]

@@ -41,6 +41,7 @@ class GateSpec:
     datasets: tuple[str, ...] | None = None  # the datasets it applies to (None: all)
     needs_approved_run: bool = False  # a regression gate: compares with --approved RESULTS_JSON
     skips_transfer_from: bool = False  # not evaluated on the condition transfer is measured from
+    strategies_only: bool = False  # evaluated only on debiasing-strategy conditions (those with a `strategy`)
 
     def measure_fn(self) -> Callable[["GateContext"], Measurement]:
         if isinstance(self.measure, str):
