@@ -194,3 +194,15 @@ def test_validate_through_the_dataset():
     report = get_dataset("bbq").validate(str(bbq_dir() / "data") + "#Religion,Age")
     assert report.ok and report.to_dict()["examples"] == 1200 + 3680
     assert "OK" in report.format_text()
+
+
+def test_subsample_keeps_the_counterbalance():
+    ds = get_dataset("bbq")
+    items = synthetic(templates=4, sets_per_template=6)
+    for seed in range(5):
+        sub = ds.subsample(items, 40, seed=seed)
+        assert 40 <= len(sub) < 48 and len(sub) % 8 == 0  # pairs of whole 4-item sets
+        gold = [it.label for it in sub]
+        summary = summarize_with_intervals(sub, gold, n_resamples=100)
+        for entry in summary["categories"].values():  # an accurate model: no bias, zero-width intervals
+            assert entry["s_dis"] == 0 and entry["s_dis_ci"] == [0.0, 0.0] and entry["a_sb"] == 0

@@ -18,6 +18,7 @@ a bare name (``zero_shot``) means its ``bbq_`` format, so a WinoBias condition t
 from __future__ import annotations
 
 import functools
+import random
 from typing import Any, Mapping, Sequence
 
 from audit.datasets.base import Dataset
@@ -78,6 +79,39 @@ class BBQ(Dataset):
 
     def pair_key(self, item: BBQItem):
         return set_key(item)
+
+    def subsample(self, items: Sequence[BBQItem], n: int, *, seed: int = 0) -> list[BBQItem]:
+        """About ``n`` items, whole example sets at a time, seeded, keeping BBQ's counterbalance: sets are
+        taken in pairs from one template, one whose disambiguated context names the stereotyped person as
+        the answer to the negative question and one that names the other person (see
+        :func:`.intervals.design_stratum`). A random subsample would unbalance them, and then even an
+        accurate, unbiased model would get s_DIS != 0."""
+        from .intervals import design_stratum
+
+        sets: dict = {}
+        for i, it in enumerate(items):
+            sets.setdefault(set_key(it), []).append(i)
+        by_stratum: dict = {}
+        for key, idx in sets.items():
+            by_stratum.setdefault(design_stratum([items[i] for i in idx]), []).append(key)
+        rng = random.Random(seed)
+        pairs = []
+        for (template, flag), keys in sorted(by_stratum.items(), key=lambda kv: repr(kv[0])):
+            if flag is not True:
+                continue
+            others = list(by_stratum.get((template, False), []))
+            mine = list(keys)
+            rng.shuffle(mine)
+            rng.shuffle(others)
+            pairs += list(zip(mine, others))
+        rng.shuffle(pairs)
+        keep: list[int] = []
+        for pair in pairs:
+            if len(keep) >= n:
+                break
+            for key in pair:
+                keep += sets[key]
+        return [items[i] for i in sorted(keep)]
 
     def item_id(self, item: BBQItem) -> str:
         return f"{item.category}-{item.example_id}"
