@@ -1,5 +1,6 @@
 """The audit suite: fairness gates on WinoBias pronoun co-reference (Zhao et al. 2018), after
-Mackraz et al. 2024 and Sivakumar, Mackraz et al. 2025.
+Mackraz et al. 2024 and Sivakumar, Mackraz et al. 2025, and on BBQ question answering (Parrish et
+al. 2022). A run audits one dataset; the other dataset's gates are skipped, saying so.
 
 Each test is parametrised by the bias-audit pytest plugin over the audited models and the conditions
 its gate applies to; thresholds, bounds and rationales come from the config ([tool.bias-audit] in
