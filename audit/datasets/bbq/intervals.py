@@ -1,7 +1,7 @@
 """BBQ metrics with intervals, vectorised: the unit of resampling is the 4-item example set (one
 filled template in its ambig/disambig x neg/nonneg variants; ``example_id // 4`` in the official
-files), resampled within design strata (template x which person the disambiguated context names),
-so every template, category and counterbalanced cell keeps its size (:meth:`Layout.weights`).
+files), drawn in counterbalanced pairs (two sets of one template whose disambiguated contexts name
+different people as the answer), within each category (:meth:`Layout.weights`).
 
 Each set is reduced to a row of counts (:data:`FEATURES`); a bootstrap resample is a multinomial
 draw of how often each set is taken, and every metric is a function of the summed counts. The point
@@ -44,6 +44,28 @@ def design_stratum(items: Sequence[BBQItem]) -> tuple[str, bool | None]:
     flag = next((it.label == it.biased_index for it in items if it.context_condition == "disambig"
                  and it.question_polarity == "neg" and not it.target_unclear), None)
     return (template_key(items[0]), flag)
+
+
+def counterbalanced_units(keys: Sequence[Hashable], strata: Sequence[tuple]) -> np.ndarray:
+    """The resampling unit of each set: within a template, the sets whose disambiguated negative answer is
+    the stereotyped person are paired (in key order) with those where it is the other person; a set left
+    over (or whose cell is unknown) is a unit of its own."""
+    unit = np.full(len(keys), -1)
+    groups: dict[str, dict[bool | None, list[int]]] = {}
+    for i, (template, flag) in enumerate(strata):
+        groups.setdefault(template, {}).setdefault(flag, []).append(i)
+    n = 0
+    for template in groups:
+        cells = groups[template]
+        yes = sorted(cells.get(True, []), key=lambda i: repr(keys[i]))
+        no = sorted(cells.get(False, []), key=lambda i: repr(keys[i]))
+        for a, b in zip(yes, no):
+            unit[a] = unit[b] = n
+            n += 1
+    for i in np.flatnonzero(unit < 0):
+        unit[i] = n
+        n += 1
+    return unit
 
 
 @dataclass
@@ -129,8 +151,7 @@ class Layout:
                  strata: Sequence[tuple] | None = None):
         self.keys = list(keys)
         strata = list(strata) if strata is not None else [(t, None) for t in templates]
-        names = list(dict.fromkeys(strata))
-        self.stratum_of_set = np.array([names.index(x) for x in strata])
+        self.unit_of_set = counterbalanced_units(self.keys, strata)
         self.category_names = list(dict.fromkeys(categories))
         self.template_names = sorted(set(templates), key=_template_order)
         cat = np.array([self.category_names.index(c) for c in categories])
@@ -150,17 +171,20 @@ class Layout:
         return cls(list(seen), [x[0] for x in v], [x[1] for x in v], [x[2] for x in v])
 
     def weights(self, n_resamples: int, seed: int) -> np.ndarray:
-        """(n_resamples, n_sets): how often each set is drawn, resampling within each design stratum:
-        template x whether the stereotyped person is the answer of the disambiguated negative question.
-        Templates are the fixed design (as occupations are in WinoBias), and BBQ counterbalances which
-        person the disambiguated context names; breaking that balance would make even an accurate,
-        unbiased model's per-template selection bias look noisy (as breaking WinoBias's twins would)."""
+        """(n_resamples, n_sets): how often each set is drawn. The unit drawn is a counterbalanced pair of
+        example sets (:func:`counterbalanced_units`), resampled within each category, so every category
+        keeps its size and every draw keeps BBQ's balance of which person the disambiguated context names;
+        breaking it would make even an accurate, unbiased model's s_DIS and selection bias look noisy (as
+        breaking WinoBias's gender twins would)."""
         rng = np.random.default_rng(seed)
-        w = np.zeros((n_resamples, len(self.keys)))
-        for stratum in range(int(self.stratum_of_set.max()) + 1 if len(self.keys) else 0):
-            idx = np.flatnonzero(self.stratum_of_set == stratum)
-            w[:, idx] = rng.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=n_resamples)
-        return w
+        n_units = int(self.unit_of_set.max()) + 1 if len(self.keys) else 0
+        unit_category = np.zeros(n_units, int)
+        unit_category[self.unit_of_set] = self.category_of_set
+        wu = np.zeros((n_resamples, n_units))
+        for c in range(len(self.category_names)):
+            idx = np.flatnonzero(unit_category == c)
+            wu[:, idx] = rng.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=n_resamples)
+        return wu[:, self.unit_of_set]
 
     def metrics(self, counts: np.ndarray, w: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Per category metrics (…, n_categories), per-template bias (…, n_templates) and the overall
