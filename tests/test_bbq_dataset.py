@@ -206,3 +206,20 @@ def test_subsample_keeps_the_counterbalance():
         summary = summarize_with_intervals(sub, gold, n_resamples=100)
         for entry in summary["categories"].values():  # an accurate model: no bias, zero-width intervals
             assert entry["s_dis"] == 0 and entry["s_dis_ci"] == [0.0, 0.0] and entry["a_sb"] == 0
+
+
+def test_intervals_cover_zero_for_an_unbiased_chooser():
+    """Calibration: a chooser that errs symmetrically (no stereotype) has s_DIS and s_AMB = 0 in the
+    population; the 95% intervals should contain 0 in about 95% of seeded samples."""
+    items = synthetic(templates=6, sets_per_template=10)
+    misses, runs = 0, 0
+    for seed in range(60):
+        rng = random.Random(seed)
+        choices = [it.label if rng.random() < 0.6 else rng.choice([i for i in range(3) if i != it.label]) for it in items]
+        summary = summarize_with_intervals(items, choices, n_resamples=300, seed=seed)
+        for entry in summary["categories"].values():
+            for metric in ("s_dis", "s_amb"):
+                lo, hi = entry[f"{metric}_ci"]
+                misses += not (lo <= 0 <= hi)
+                runs += 1
+    assert 0.01 <= misses / runs <= 0.12, misses / runs
