@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from audit.backends.base import Backend, Request
+from audit.backends.base import Backend
 from audit.config import ConditionConfig, load_config
 from audit.datasets import get_dataset, resolve_data
 from audit.datasets.bbq import metrics as M
