@@ -46,11 +46,27 @@ class ConditionConfig(_Strict):
     chat: bool = False
     max_new_tokens: int = Field(32, ge=1, le=1024)
     normalization: Literal["none", "token", "char"] = "none"  # likelihood probe: summed, per-token or per-character (lm-eval acc_norm)
+    # BBQ few-shot composition (audit.datasets.bbq.shots): share of ambiguous-context shots, categories drawn from
+    ambiguous_share: float | None = Field(None, ge=0, le=1)
+    shot_categories: list[str] | None = None
+    # likelihood probe: average each option's log-likelihood over this many cyclic answer orders (BBQ: up to 3)
+    answer_orders: int = Field(1, ge=1, le=8)
+    # two-stage prompting (self-debiasing, Gallegos et al. 2024): generate under stage1_format first, then ask
+    # again: stage-1 prompt + its generation + the `followup` text + this condition's question (see audit.run.conditions)
+    stage1_format: str | None = None
+    stage1_max_new_tokens: int = Field(48, ge=1, le=1024)
+    followup: str = "none"
+    # a debiasing strategy (label for the debiasing table: change against `debiasing_reference`)
+    strategy: str | None = None
 
     def composition(self) -> dict | None:
-        if self.shots == 0 or (self.pro_share is None and self.male_share is None and self.occupations == "any"):
+        knobs = (self.pro_share, self.male_share, self.ambiguous_share, self.shot_categories)
+        if self.shots == 0 or (all(k is None for k in knobs) and self.occupations == "any"):
             return None
-        return {"pro_share": self.pro_share, "occupations": self.occupations, "male_share": self.male_share}
+        out = {"pro_share": self.pro_share, "occupations": self.occupations, "male_share": self.male_share}
+        if self.ambiguous_share is not None or self.shot_categories is not None:
+            out.update(ambiguous_share=self.ambiguous_share, shot_categories=self.shot_categories)
+        return out
 
 
 class GateConfig(_Strict):
@@ -72,6 +88,7 @@ class AuditConfig(_Strict):
     noise_ratio: float = Field(0.5, gt=0, le=1)  # a bias gate is inconclusive when its noise floor exceeds this x its threshold
     non_minimal_pairs: bool = True  # WinoBias: O-SB also uses twins whose wording differs beyond the gendered words
     correction: Literal["none", "holm"] = "none"  # family-wise correction of the bias gates over conditions (see docs/statistics.md)
+    debiasing_reference: str = "zero_shot"  # the condition debiasing strategies are compared with
     confidence: float = Field(0.95, gt=0.5, lt=1)
     n_resamples: int = Field(1000, ge=100, le=100_000)
     min_items: int = Field(100, ge=1)
@@ -97,6 +114,8 @@ class AuditConfig(_Strict):
         names = list(self.conditions)
         if gate_spec(gate).skips_transfer_from:
             names = [n for n in names if n != self.transfer_from]
+        if gate_spec(gate).strategies_only:
+            names = [n for n in names if self.conditions[n].strategy]
         return names if "*" in wanted else [n for n in names if n in wanted]
 
 
@@ -180,6 +199,9 @@ def load_config(path: str | Path | None = None, *, preset: str = "default", over
     if config.transfer_from not in config.conditions:
         raise ConfigError(f"{origin}: config key 'transfer_from': condition '{config.transfer_from}' is not among the conditions")
     _check_gates(config, origin)
+    if any(c.strategy for c in config.conditions.values()) and config.debiasing_reference not in config.conditions:
+        raise ConfigError(f"{origin}: config key 'debiasing_reference': condition '{config.debiasing_reference}' is not among "
+                          "the conditions (the debiasing strategies are compared with it)")
     return config
 
 

@@ -1,5 +1,6 @@
 """The audit suite: fairness gates on WinoBias pronoun co-reference (Zhao et al. 2018), after
-Mackraz et al. 2024 and Sivakumar, Mackraz et al. 2025.
+Mackraz et al. 2024 and Sivakumar, Mackraz et al. 2025, and on BBQ question answering (Parrish et
+al. 2022). A run audits one dataset; the other dataset's gates are skipped, saying so.
 
 Each test is parametrised by the bias-audit pytest plugin over the audited models and the conditions
 its gate applies to; thresholds, bounds and rationales come from the config ([tool.bias-audit] in
@@ -49,4 +50,31 @@ def test_a_sb_no_worse_than_baseline(audit_outcome):
 @pytest.mark.audit_gate("accuracy_regression")
 def test_accuracy_no_worse_than_baseline(audit_outcome):
     """With --audit-baseline: referent accuracy has not dropped significantly below the approved run."""
+    assert audit_outcome.passed, audit_outcome.message
+
+
+# --- BBQ (Parrish et al. 2022; Sivakumar, Mackraz et al. 2025): skipped on WinoBias runs --------------
+
+
+@pytest.mark.audit_gate("bbq_s_amb")
+def test_bbq_ambiguous_bias(audit_outcome):
+    """BBQ: in ambiguous contexts no category's |s_AMB| exceeds the threshold (worst category reported)."""
+    assert audit_outcome.passed, audit_outcome.message
+
+
+@pytest.mark.audit_gate("bbq_s_dis")
+def test_bbq_disambiguated_bias(audit_outcome):
+    """BBQ: in disambiguated contexts no category's |s_DIS| exceeds the threshold (worst category reported)."""
+    assert audit_outcome.passed, audit_outcome.message
+
+
+@pytest.mark.audit_gate("bbq_accuracy_disambig")
+def test_bbq_disambiguated_accuracy_floor(audit_outcome):
+    """BBQ: the model answers correctly when the context states the answer."""
+    assert audit_outcome.passed, audit_outcome.message
+
+
+@pytest.mark.audit_gate("debiasing_no_increase")
+def test_debiasing_prompt_does_not_raise_bias(audit_outcome):
+    """A debiasing strategy does not make bias significantly worse than the zero-shot prompt."""
     assert audit_outcome.passed, audit_outcome.message

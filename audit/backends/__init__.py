@@ -90,6 +90,9 @@ register_backend("hf", "audit.backends.hf.backend:load_hf", "audit.backends.hf.b
                  "transformers in this process (a local directory or a hub id)")
 register_backend("reference", "audit.backends.reference:load_reference", "audit.backends.reference:check_reference",
                  "a built-in reference model with planted bias (reference-fair, reference-biased, reference-nontransfer)")
+register_backend("reference-bbq", "audit.backends.reference_bbq:load_reference_bbq",
+                 "audit.backends.reference_bbq:check_reference_bbq",
+                 "a planted-rule BBQ reference backend, not a neural LM (reference-bbq:planted, reference-bbq:fair)")
 register_backend("openai-completions", "audit.backends.openai_completions:load_openai_completions",
                  "audit.backends.openai_completions:check_openai_completions",
                  "an OpenAI-compatible completions server returning prompt log-probabilities (vLLM, SGLang, llama.cpp)")

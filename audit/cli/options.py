@@ -28,7 +28,8 @@ OPTIONS: tuple[Option, ...] = (
            "reference-nontransfer), a model directory or hub id (hf:), or openai-completions:URL; default: reference-fair",
            "SPEC", repeat=True),
     Option("config", "config TOML (default: ./bias-audit.toml, else [tool.bias-audit] in ./pyproject.toml)", "FILE"),
-    Option("preset", "built-in preset the config extends: default (intrinsic + zero-shot) or study (every condition)", "NAME"),
+    Option("preset", "built-in preset the config extends: default (intrinsic + zero-shot), study (every WinoBias condition), "
+           "bbq (BBQ intrinsic + zero-shot) or paper-b (every BBQ condition and the debiasing study)", "NAME"),
     Option("data", "data: generated | winobias | DIR with the official WinoBias files, or NAME:SOURCE (e.g. bbq:DIR)", "SOURCE"),
     Option("out", "where results.json and report.html are written (default: reports/)", "DIR"),
     Option("pdf", "also print the report to this PDF (needs Chromium)", "PDF"),

@@ -56,5 +56,6 @@ def resolve_data(spec: str) -> tuple[Dataset, str]:
 
 
 register_dataset("winobias", "audit.datasets.winobias:WinoBias")
+register_dataset("bbq", "audit.datasets.bbq.dataset:BBQ")
 
 __all__ = ["Dataset", "dataset_names", "get_dataset", "parse_data_spec", "register_dataset", "resolve_data"]

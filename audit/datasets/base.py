@@ -26,6 +26,8 @@ class Dataset(ABC):
     """One benchmark. Subclasses are registered by name (``audit.datasets.register_dataset``)."""
 
     name: str = ""
+    #: how many answer orders a likelihood condition may average over (``answer_orders``; ``render(order=k)``)
+    answer_orders: int = 1
     #: the gate whose verdict on the transfer-from condition says the bare model is biased (the transfer
     #: gate applies only then); None: the transfer gate always applies
     bias_gate: str | None = None
@@ -87,7 +89,8 @@ class Dataset(ABC):
         random.Random(seed).shuffle(order)
         return order[: condition.shots]
 
-    def render(self, fmt: str, item, shots: Sequence, preprompt: str) -> Prompt:
+    def render(self, fmt: str, item, shots: Sequence, preprompt: str, order: int = 0) -> Prompt:
+        """The prompt of ``item``; ``order`` k < ``answer_orders`` lists the options in the k-th order."""
         return render_prompt(fmt, item, shots, preprompt)
 
     def continuation(self, item, option: str) -> str:
@@ -134,6 +137,18 @@ class Dataset(ABC):
                          boot: Mapping[str, Any]) -> dict:
         """Additions to a transfer entry (e.g. a correlation corrected for measurement noise); default none."""
         return {}
+    def headline(self, items: Sequence, selections: Sequence[Selection]) -> dict[str, float]:
+        """The metrics a paired change reports (default: ``per_seed`` and accuracy)."""
+        return {**self.per_seed(items, selections), "accuracy": self.accuracy(items, selections)}
+
+    def paired_change(self, before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence],
+                      boot: Mapping[str, Any]) -> dict:
+        """``after`` minus ``before`` (each ``(items, selections)`` of one condition) for each headline metric,
+        with a percentile interval that resamples the dataset's pairs jointly in both conditions:
+        ``{"overall": {metric: {before, after, change, ci}}}`` (BBQ adds ``"categories": {name: {...}}``). Datasets with many items override it with a vectorised one."""
+        from audit.stats.paired import paired_resample_change
+
+        return paired_resample_change(before, after, self.headline, key=self.pair_key, **boot)
 
     def record_extras(self, items: Sequence) -> dict:
         """Top-level additions to results.json (e.g. WinoBias's occupation table)."""

@@ -32,6 +32,7 @@ class Measurement:
     precondition: tuple[bool, str] | None = None
     noise_floor: float | None = None
     accuracy: float | None = None
+    note: str | None = None  # appended to the outcome's message (e.g. which category is the worst)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class GateSpec:
     datasets: tuple[str, ...] | None = None  # the datasets it applies to (None: all)
     needs_approved_run: bool = False  # a regression gate: compares with --approved RESULTS_JSON
     skips_transfer_from: bool = False  # not evaluated on the condition transfer is measured from
+    strategies_only: bool = False  # evaluated only on debiasing-strategy conditions (those with a `strategy`)
 
     def measure_fn(self) -> Callable[["GateContext"], Measurement]:
         if isinstance(self.measure, str):

@@ -19,8 +19,16 @@ def preprompts() -> dict[str, str]:
     return dict(tomllib.loads(text))
 
 
+@functools.lru_cache(maxsize=1)
+def strategy_texts() -> dict[str, str]:
+    """The debiasing strategies' texts (``prompts/strategies.toml``), named like pre-prompts."""
+    text = resources.files("audit.prompts").joinpath("strategies.toml").read_text(encoding="utf-8")
+    return dict(tomllib.loads(text))
+
+
 def preprompt_text(name: str) -> str:
+    known = {**preprompts(), **strategy_texts()}
     try:
-        return preprompts()[name]
+        return known[name]
     except KeyError:
-        raise ConfigError(f"unknown pre-prompt '{name}' (known: {', '.join(preprompts())}; or give preprompt_text)") from None
+        raise ConfigError(f"unknown pre-prompt '{name}' (known: {', '.join(known)}; or give preprompt_text)") from None

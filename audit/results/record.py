@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 from audit.results.io import SCHEMA_VERSION
+from audit.run.debiasing import debiasing_table
 from audit.results.provenance import command_line, git_commit, hardware, package_versions
 from audit.stats.multiplicity import family_wise_error
 
@@ -25,12 +26,14 @@ def build_record(session: "AuditSession") -> dict:
         if (spec, cfg.transfer_from) in session._runs:
             transfer = {c: session.transfer_record(spec, c) for c in conditions if c != cfg.transfer_from}
         backend = session._backends.get(spec)
+        debiasing = debiasing_table(session, spec, conditions)
         models.append({
             "name": spec,
             "identity": backend.identity() if backend is not None else {"model": spec},
             "conditions": {c: session.summary(spec, c) for c in conditions},
             "transfer": transfer,
             "choices": {c: session.run(spec, c).choices() for c in conditions},
+            **({"debiasing": debiasing} if debiasing else {}),
         })
     device = next(iter(session._backends.values())).device_type if session._backends else "cpu"
     return {

@@ -13,7 +13,7 @@ import numpy as np
 from audit.backends.base import Backend, Request
 from audit.config import AuditConfig, ConditionConfig
 from audit.datasets.base import Dataset
-from audit.errors import AuditError
+from audit.errors import AuditError, ConfigError
 from audit.prompts.preprompts import preprompt_text
 from audit.prompts.render import Prompt, apply_chat_template
 from audit.stats.selection import normalize_loglikelihood
@@ -50,23 +50,51 @@ def _preprompt(cond: ConditionConfig) -> str:
 
 
 def build_prompts(dataset: Dataset, cond: ConditionConfig, items: Sequence, pool: Sequence, seed: int,
-                  backend: Backend | None, name: str = "") -> list[Prompt]:
-    """The prompt of each item under a condition and seed; the shots (same for every item) come from ``pool``."""
+                  backend: Backend | None, name: str = "", order: int = 0) -> list[Prompt]:
+    """The prompt of each item under a condition, seed and answer order; the shots (same for every item)
+    come from ``pool``."""
     shots = dataset.shots(pool, cond, seed, name)
     pre = _preprompt(cond)
-    prompts = [dataset.render(cond.format, item, shots, pre) for item in items]
+    prompts = [dataset.render(cond.format, item, shots, pre, order) for item in items]
     if cond.chat:
         prompts = [apply_chat_template(backend, p) for p in prompts]
     return prompts
+
+
+def two_stage_prompts(backend: Backend, dataset: Dataset, cond: ConditionConfig, items: Sequence, pool: Sequence,
+                      seed: int, name: str = "", order: int = 0) -> tuple[list[Prompt], list[str]]:
+    """Self-debiasing by explanation or by re-prompting (Gallegos et al. 2024) as two real model calls: the
+    model first generates under ``stage1_format`` (an explanation, or a first answer); the second prompt is
+    that exchange, then the ``followup`` text, then this condition's question again (the query of ``format``,
+    which ends in the answer lead). Returns the second-stage prompts and the first-stage generations."""
+    first = [dataset.render(cond.stage1_format, item, dataset.shots(pool, cond, seed, name), _preprompt(cond), order)
+             for item in items]
+    outputs = list(backend.generate([p.text for p in first], max_new_tokens=cond.stage1_max_new_tokens))
+    followup = preprompt_text(cond.followup)
+    second = []
+    for item, p, out in zip(items, first, outputs):
+        question = dataset.render(cond.format, item, [], "", order).query
+        second.append(Prompt(p.prefix, f"{p.query}{out.rstrip()}\n\n{followup}\n\n{question}"))
+    return second, outputs
 
 
 def check_condition(dataset: Dataset, name: str, cond: ConditionConfig, sample, pool: Sequence) -> None:
     """Fail early (one line naming the condition) on an unknown format or pre-prompt, or shots that
     cannot be drawn, before any model is loaded."""
     try:
+        if cond.answer_orders > dataset.answer_orders:
+            raise ConfigError(f"answer_orders = {cond.answer_orders}, but {dataset.name} offers {dataset.answer_orders}")
+        if cond.answer_orders > 1 and cond.probe != "likelihood":
+            raise ConfigError("answer_orders applies to the likelihood probe only (a generation is parsed in the order shown)")
+        if cond.stage1_format is not None:
+            if cond.chat:
+                raise ConfigError("two-stage prompting (stage1_format) does not combine with chat = true")
+            dataset.render(cond.stage1_format, sample, [], "")
+            preprompt_text(cond.followup)
         for seed in cond.seeds:
             shots = dataset.shots(pool, cond, seed, name)
-            dataset.render(cond.format, sample, shots, _preprompt(cond))
+            for order in range(cond.answer_orders):
+                dataset.render(cond.format, sample, shots, _preprompt(cond), order)
     except AuditError as exc:
         message = str(exc)
         raise type(exc)(message if message.startswith("condition '") else f"condition '{name}': {message}") from None
@@ -78,29 +106,46 @@ def _check_scores(dataset: Dataset, item, scores: Sequence[float]) -> None:
                          "check the model's weights and dtype")
 
 
+def _loglikelihoods(backend: Backend, dataset: Dataset, items: Sequence, prompts: Sequence[Prompt]) -> list[tuple[float, ...]]:
+    options = [dataset.options(it) for it in items]
+    requests = [Request(p.prefix, p.query, dataset.continuation(it, o)) for p, it, opts in zip(prompts, items, options) for o in opts]
+    flat = backend.loglikelihood(requests)
+    scores, start = [], 0
+    for opts in options:
+        scores.append(tuple(flat[start : start + len(opts)]))
+        start += len(opts)
+    return scores
+
+
 def run_condition(backend: Backend, dataset: Dataset, name: str, cond: ConditionConfig, items: Sequence, pool: Sequence) -> ConditionRun:
     run = ConditionRun(name, cond, dataset, seeds=list(cond.seeds))
     for seed in cond.seeds:
-        prompts = build_prompts(dataset, cond, items, pool, seed, backend, name)
+        prompt_sets, first_outputs = [], []
+        for order in range(cond.answer_orders):
+            if cond.stage1_format is not None:
+                prompts, first = two_stage_prompts(backend, dataset, cond, items, pool, seed, name, order)
+                first_outputs.append(first)
+            else:
+                prompts = build_prompts(dataset, cond, items, pool, seed, backend, name, order)
+            prompt_sets.append(prompts)
         if cond.probe == "likelihood":
-            options = [dataset.options(it) for it in items]
-            requests = [Request(p.prefix, p.query, dataset.continuation(it, o)) for p, it, opts in zip(prompts, items, options) for o in opts]
-            flat = backend.loglikelihood(requests)
-            scores, start = [], 0
-            for opts in options:
-                scores.append(tuple(flat[start : start + len(opts)]))
-                start += len(opts)
+            per_order = [_loglikelihoods(backend, dataset, items, prompts) for prompts in prompt_sets]
+            # the mean log-likelihood of each option over the answer orders (option position is a cue)
+            scores = [tuple(float(np.mean(col)) for col in zip(*by_order)) for by_order in zip(*per_order)]
             for it, sc in zip(items, scores):
                 _check_scores(dataset, it, sc)
             selections = [dataset.select(it, sc) for it, sc in zip(items, scores)]
             if cond.normalization != "none":
                 run.raw_selections = (run.raw_selections or []) + selections
+                options = [dataset.options(it) for it in items]
                 normalized = _normalized(backend, dataset, items, options, scores, cond.normalization)
                 selections = [dataset.select(it, sc) for it, sc in zip(items, normalized)]
-            outputs: list[str | None] = [None] * len(items)
+            outputs: list[str | None] = list(first_outputs[0]) if first_outputs else [None] * len(items)
         else:
-            outputs = list(backend.generate([p.text for p in prompts], max_new_tokens=cond.max_new_tokens))
-            selections = [dataset.map_answer(out, it) for out, it in zip(outputs, items)]
+            generated = list(backend.generate([p.text for p in prompt_sets[0]], max_new_tokens=cond.max_new_tokens))
+            selections = [dataset.map_answer(out, it) for out, it in zip(generated, items)]
+            outputs = ([f"{a.rstrip()}\n[second stage]{b}" for a, b in zip(first_outputs[0], generated)]
+                       if first_outputs else generated)
             scores = [None] * len(items)
         run.items += items
         run.selections += selections
@@ -148,6 +193,9 @@ def condition_summary(run: ConditionRun, config: AuditConfig) -> dict[str, Any]:
         "preprompt": "custom" if cond.preprompt_text is not None else cond.preprompt,
         "chat": cond.chat,
         "composition": cond.composition(),
+        "answer_orders": cond.answer_orders,
+        "two_stage": None if cond.stage1_format is None else {"stage1_format": cond.stage1_format, "followup": cond.followup},
+        "strategy": cond.strategy,
         "n_items": len(run.items),
         "n_answered": sum(s is not None for s in run.selections),
         "other_rate": other_rate(run.selections),

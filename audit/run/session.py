@@ -43,6 +43,7 @@ class AuditSession:
     _transfers: dict[tuple[str, str], Transfer] = field(default_factory=dict)
     _outcomes: dict[tuple[str, str, str], GateOutcome] = field(default_factory=dict)
     _cache: ResultCache | None = None
+    _extras: dict = field(default_factory=dict)  # other per-model results computed once (e.g. the debiasing changes)
 
     def prepare(self) -> None:
         """Everything that can fail on user input without loading weights: data, model specs, conditions."""
@@ -158,8 +159,11 @@ class AuditSession:
         )
         if skip:
             outcome.status, outcome.message, outcome.warning = "skipped", skip, None
-        elif outcome.status == "fail" and cfg.correction == "holm" and gate == self.dataset.bias_gate:
-            self._holm(outcome)
+        else:
+            if measured.note:
+                outcome.message += f" ({measured.note})"
+            if outcome.status == "fail" and cfg.correction == "holm" and gate == self.dataset.bias_gate:
+                self._holm(outcome)
         self._outcomes[key] = outcome
         return outcome
 

@@ -22,7 +22,7 @@ from audit.paths import templates_dir
 
 from .items import BBQItem
 
-PROMPT_FORMATS = ("bbq_intrinsic", "bbq_zero_shot", "bbq_chain_of_thought")
+PROMPT_FORMATS = ("bbq_intrinsic", "bbq_zero_shot", "bbq_chain_of_thought", "bbq_explain")
 SPLIT_MARK = "\x00<query>\x00"
 LETTERS = ("a", "b", "c")
 

@@ -52,6 +52,10 @@ class WinoBias(Dataset):
         return selection.pair_table(items, selections, pair_twins(items), include_non_minimal=self.include_non_minimal)
 
     def shots(self, pool: Sequence[Item], condition, seed: int, name: str) -> list[Item]:
+        if condition.ambiguous_share is not None or condition.shot_categories is not None:
+            from audit.errors import ConfigError
+
+            raise ConfigError(f"condition '{name}': ambiguous_share and shot_categories are BBQ composition keys")
         return compose_shots(pool, condition.shots, seed=seed, pro_share=condition.pro_share,
                              occupations=condition.occupations, male_share=condition.male_share, condition=name)
 

@@ -1,0 +1,45 @@
+"""Measures of the BBQ gates (Parrish et al. 2022; Sivakumar, Mackraz et al. 2025): the worst category's
+|s_AMB| and |s_DIS| (upper bounds), and the disambiguated-accuracy floor.
+
+One outcome per model x condition: the gate reads the largest |score| over the audited categories and
+the bootstrap distribution of that maximum (example sets resampled within each category), so its
+upper bound covers every category at once; the note names the worst category and lists the others.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from audit.gates.registry import Measurement
+
+if TYPE_CHECKING:
+    from audit.run.context import GateContext
+
+NAN = float("nan")
+
+
+def _nan(x):
+    return NAN if x is None else x
+
+
+def _worst(ctx: "GateContext", metric: str) -> Measurement:
+    s = ctx.summary
+    worst = s["worst"][metric]
+    others = ", ".join(f"{c} {_nan(e[metric]):+.3f}" for c, e in s["categories"].items())
+    note = f"worst category {worst['category']}; {metric} by category: {others}" if worst["category"] else None
+    return Measurement(_nan(worst["estimate"]), tuple(_nan(v) for v in worst["ci"]), note=note)
+
+
+def measure_s_amb(ctx: "GateContext") -> Measurement:
+    return _worst(ctx, "s_amb")
+
+
+def measure_s_dis(ctx: "GateContext") -> Measurement:
+    return _worst(ctx, "s_dis")
+
+
+def measure_accuracy_disambig(ctx: "GateContext") -> Measurement:
+    overall = ctx.summary["overall"]
+    low = min(ctx.summary["categories"].items(), key=lambda kv: _nan(kv[1]["accuracy_disambig"]))
+    return Measurement(_nan(overall["accuracy_disambig"]), tuple(_nan(v) for v in overall["accuracy_disambig_ci"]),
+                       note=f"lowest category {low[0]} {_nan(low[1]['accuracy_disambig']):.3f}")
