@@ -102,6 +102,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     tracker = _Tracker()
     code = int(pytest.main(pytest_args + extra, plugins=[tracker]))
+    from audit.backends.distributed import is_main_process
+
+    if not is_main_process():  # torchrun: the exit status and the record are rank 0's
+        return EXIT_USER_ERROR if tracker.user_error else EXIT_PASS
     if tracker.user_error:
         print(f"bias-audit: error: {tracker.user_error}", file=sys.stderr)
         return EXIT_USER_ERROR

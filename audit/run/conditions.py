@@ -76,13 +76,24 @@ def _check_scores(dataset: Dataset, item, scores: Sequence[float]) -> None:
                          "check the model's weights and dtype")
 
 
+def likelihood_requests(dataset: Dataset, prompts: Sequence[Prompt], items: Sequence) -> list[Request]:
+    """One request per item and option, in item order (what a likelihood condition asks the backend)."""
+    return [Request(p.prefix, p.query, dataset.continuation(it, o)) for p, it in zip(prompts, items) for o in dataset.options(it)]
+
+
+def request_count(dataset: Dataset, cond: ConditionConfig, items: Sequence) -> int:
+    """Requests a condition sends over all its seeds (``bias-audit plan`` and the progress total)."""
+    per_seed = sum(len(dataset.options(it)) for it in items) if cond.probe == "likelihood" else len(items)
+    return per_seed * len(cond.seeds)
+
+
 def run_condition(backend: Backend, dataset: Dataset, name: str, cond: ConditionConfig, items: Sequence, pool: Sequence) -> ConditionRun:
     run = ConditionRun(name, cond, dataset, seeds=list(cond.seeds))
     for seed in cond.seeds:
         prompts = build_prompts(dataset, cond, items, pool, seed, backend, name)
         if cond.probe == "likelihood":
             options = [dataset.options(it) for it in items]
-            requests = [Request(p.prefix, p.query, dataset.continuation(it, o)) for p, it, opts in zip(prompts, items, options) for o in opts]
+            requests = likelihood_requests(dataset, prompts, items)
             flat = backend.loglikelihood(requests)
             scores, start = [], 0
             for opts in options:

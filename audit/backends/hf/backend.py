@@ -34,6 +34,13 @@ class HFBackend(Backend):
     def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
         return self.scorer.generate(prompts, max_new_tokens=max_new_tokens)
 
+    def loglikelihood_shard(self, requests: Sequence[Request], rank: int, size: int) -> list[float | None]:
+        """This rank's batches of a data-parallel call (None elsewhere): see ``audit.backends.distributed``."""
+        return self.scorer.loglikelihood(requests, shard=(rank, size))
+
+    def generate_shard(self, prompts: Sequence[str], max_new_tokens: int, rank: int, size: int) -> list[str | None]:
+        return self.scorer.generate(prompts, max_new_tokens=max_new_tokens, shard=(rank, size))
+
     def identity(self) -> dict:
         return dict(self.loaded.identity)
 
