@@ -34,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--junitxml", metavar="PATH", help="also write a JUnit XML report")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
 
+    plan = sub.add_parser("plan", help="before a run: its conditions, requests, prompt tokens, what the result cache holds, "
+                          "and a time estimate; loads no weights", epilog=run.epilog)
+    add_cli_options(plan)
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+
     report = sub.add_parser("report", help="regenerate report.html from a results.json, without the model")
     report.add_argument("results", metavar="RESULTS_JSON")
     report.add_argument("--out", metavar="HTML", help="where to write the report (default: report.html beside the results)")
@@ -118,6 +123,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_INTERNAL
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from audit.run.plan import format_plan, plan_json, plan_session
+    from audit.run.setup import build_session
+
+    session = build_session(AuditOptions.from_namespace(args))
+    plans = plan_session(session)
+    print(json.dumps(plan_json(session, plans), indent=2) if args.json else format_plan(session, plans))
+    return EXIT_PASS
+
+
 def _cmd_data(args: argparse.Namespace) -> int:
     import json
 
@@ -183,7 +200,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-COMMANDS = {"run": _cmd_run, "data": _cmd_data, "init": _cmd_init, "report": _cmd_report, "cache": _cmd_cache}
+COMMANDS = {"run": _cmd_run, "plan": _cmd_plan, "data": _cmd_data, "init": _cmd_init, "report": _cmd_report, "cache": _cmd_cache}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
