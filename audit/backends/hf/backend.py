@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Sequence
 
 from audit.backends.base import Backend, BackendOptions, Request
-from audit.backends.hf.loading import LoadedModel, load_model, pick_device, pick_dtype, resolve_model_path
+from audit.backends.hf.loading import (LoadedModel, check_device_map, load_model, pick_device, pick_dtype,
+                                      resolve_model_path)
 from audit.backends.hf.scorer import Scorer
 from audit.errors import AuditError
 
@@ -60,6 +61,7 @@ def check_hf(spec: str, options: BackendOptions) -> None:
     """What can be checked before loading weights: the path, device and dtype."""
     resolve_model_path(spec, allow_pickle=options.allow_pickle)
     pick_dtype(options.dtype, pick_device(options.device))
+    check_device_map(options.device_map)
     if options.extra:
         raise AuditError(f"--backend-option {next(iter(options.extra))}: the hf backend takes no backend options")
 
