@@ -28,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
 
     run = sub.add_parser("run", help="run the audit suite (pytest) and write results.json and report.html",
-                         epilog="model backends: " + "; ".join(f"{s}: {d}" for s, d in backend_schemes().items()))
+                         epilog="model backends: " + "; ".join(f"{s}: {d}" for s, d in backend_schemes().items())
+                         + ". Data parallel on several GPUs: torchrun --nproc-per-node N -m audit.cli run ...; a model "
+                         "larger than one GPU: --device-map auto; see docs/scaling.md.")
     add_cli_options(run)
     run.add_argument("--tests", metavar="DIR", help="the fairness test suite (default: ./fairness_tests, else the built-in one)")
     run.add_argument("--junitxml", metavar="PATH", help="also write a JUnit XML report")
