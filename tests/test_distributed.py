@@ -111,3 +111,30 @@ def test_torchrun_two_processes_write_the_single_process_results(tiny_model_dir,
 
     assert logged(log) == logged(single_log) > 0
     assert (tmp_path / "cache-dp" / "results.sqlite").is_file()
+
+
+def test_device_map_with_torchrun_is_refused_in_one_line(tiny_model_dir, monkeypatch):
+    from audit.backends.base import BackendOptions
+    from audit.config import load_config
+    from audit.errors import AuditError
+    from audit.run.session import AuditSession
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    session = AuditSession(config=load_config(None), model_specs=[str(tiny_model_dir)],
+                           backend_options=BackendOptions(device_map="auto"), use_cache=False)
+    with pytest.raises(AuditError, match="--device-map cannot be combined with torchrun"):
+        session.backend(str(tiny_model_dir))
+
+
+def test_bad_torchrun_environment_is_one_line(monkeypatch):
+    from audit.backends.distributed import world_from_env
+    from audit.errors import AuditError
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "two")
+    with pytest.raises(AuditError, match="RANK='two' is not a whole number"):
+        world_from_env()
+    monkeypatch.setenv("RANK", "2")
+    with pytest.raises(AuditError, match="not a valid torchrun rank"):
+        world_from_env()
