@@ -28,9 +28,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_plugin_options(parser.getgroup("bias-audit", "bias-transfer-audit"))
 
 
+@pytest.hookimpl(trylast=True)  # after the terminal reporter exists
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "audit_gate(name): a fairness gate, parametrised over models and the gate's conditions")
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU; skipped cleanly without one")
+    from audit.run.terminal import install
+
+    # progress lines on a TTY; in an audit under torchrun, ranks other than 0 quiet (`bias-audit run` always sets --audit-out)
+    install(config, quiet_other_ranks=_is_audit(config) or config.option.audit_out is not None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from audit.run import progress
+
+    progress.set_display(None)
+
+
+def _is_audit(config: pytest.Config) -> bool:
+    """An --audit-* option or an audit config file: this pytest run is an audit."""
+    from audit.run.setup import config_path_for
+
+    return _options(config).requested() or config_path_for(None, Path(config.invocation_params.dir)) is not None
 
 
 def _options(config: pytest.Config):
@@ -56,10 +74,8 @@ def _session(config: pytest.Config) -> "AuditSession":
 def pytest_sessionstart(session: pytest.Session) -> None:
     """When this run is an audit (an --audit-* option or an audit config file), check the config, data
     and model names before collection, so a mistake is one line (pytest's usage error), not a traceback."""
-    from audit.run.setup import config_path_for
-
     config = session.config
-    if not _options(config).requested() and config_path_for(None, Path(config.invocation_params.dir)) is None:
+    if not _is_audit(config):
         return
     try:
         _session(config)
@@ -138,13 +154,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     audit = session.config.stash.get(_SESSION, None)
     if audit is None or not audit.outcomes:
         return
+    from audit.backends.distributed import after_rank_zero, is_main_process
     from audit.run.setup import write_artifacts
 
-    try:
-        session.config.stash[_ARTIFACTS] = write_artifacts(audit, session.config.option.audit_out, session.config.option.audit_pdf)
-    except AuditError as exc:
-        session.config.stash[USER_ERROR] = str(exc)
-        session.exitstatus = 2
+    with after_rank_zero():  # under torchrun rank 0 alone writes results.json and the report; the others wait
+        if not is_main_process():
+            session.exitstatus = 0  # the verdict is rank 0's (a failing rank would make torchrun stop rank 0)
+            return
+        try:
+            session.config.stash[_ARTIFACTS] = write_artifacts(audit, session.config.option.audit_out, session.config.option.audit_pdf)
+        except AuditError as exc:
+            session.config.stash[USER_ERROR] = str(exc)
+            session.exitstatus = 2
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

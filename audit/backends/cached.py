@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from audit.backends.base import Backend
+from audit.backends.distributed import is_main_process
+from audit.run import progress
 from audit.errors import AuditError
 from audit.paths import cache_dir
 
@@ -298,6 +300,7 @@ class CachedBackend(Backend):
                 self.misses += 1
                 pending.setdefault(key, request)
         todo = list(pending.items())
+        progress.cached(len(keys) - sum(1 for k in keys if k in pending))
         for chunk in _chunks(todo, chunk_size):
             self._log(kind, len(chunk))
             values = compute([request for _, request in chunk])
@@ -306,12 +309,13 @@ class CachedBackend(Backend):
             rows = [(key, value) for (key, _), value in zip(chunk, values)]
             self.cache.put_many(self.model_key, self.model_name, kind, rows)
             self.scored += len(chunk)
+            progress.settle(len(chunk))
             known.update(rows)
         return [known[k] for k in keys]
 
     @staticmethod
     def _log(kind: str, n: int) -> None:
         path = os.environ.get("BIAS_AUDIT_SCORE_LOG")
-        if path:
+        if path and is_main_process():  # under torchrun every rank asks; rank 0 logs once
             with open(path, "a", encoding="utf-8") as fh:
                 fh.write(f"{kind}\t{n}\n")

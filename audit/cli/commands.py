@@ -28,11 +28,18 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
 
     run = sub.add_parser("run", help="run the audit suite (pytest) and write results.json and report.html",
-                         epilog="model backends: " + "; ".join(f"{s}: {d}" for s, d in backend_schemes().items()))
+                         epilog="model backends: " + "; ".join(f"{s}: {d}" for s, d in backend_schemes().items())
+                         + ". Data parallel on several GPUs: torchrun --nproc-per-node N -m audit.cli run ...; a model "
+                         "larger than one GPU: --device-map auto; see docs/scaling.md.")
     add_cli_options(run)
     run.add_argument("--tests", metavar="DIR", help="the fairness test suite (default: ./fairness_tests, else the built-in one)")
     run.add_argument("--junitxml", metavar="PATH", help="also write a JUnit XML report")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
+
+    plan = sub.add_parser("plan", help="before a run: its conditions, requests, prompt tokens, what the result cache holds, "
+                          "and a time estimate; loads no weights", epilog=run.epilog)
+    add_cli_options(plan)
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
 
     report = sub.add_parser("report", help="regenerate report.html from a results.json, without the model")
     report.add_argument("results", metavar="RESULTS_JSON")
@@ -106,6 +113,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     tracker = _Tracker()
     code = int(pytest.main(pytest_args + extra, plugins=[tracker]))
+    from audit.backends.distributed import is_main_process
+
+    if not is_main_process():  # torchrun: the exit status and the record are rank 0's
+        return EXIT_USER_ERROR if tracker.user_error else EXIT_PASS
     if tracker.user_error:
         print(f"bias-audit: error: {tracker.user_error}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -116,6 +127,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
         return EXIT_USER_ERROR
     return EXIT_INTERNAL
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from audit.run.plan import format_plan, plan_json, plan_session
+    from audit.run.setup import build_session
+
+    session = build_session(AuditOptions.from_namespace(args))
+    plans = plan_session(session)
+    print(json.dumps(plan_json(session, plans), indent=2) if args.json else format_plan(session, plans))
+    return EXIT_PASS
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
@@ -197,7 +220,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-COMMANDS = {"run": _cmd_run, "data": _cmd_data, "init": _cmd_init, "report": _cmd_report, "cache": _cmd_cache}
+COMMANDS = {"run": _cmd_run, "plan": _cmd_plan, "data": _cmd_data, "init": _cmd_init, "report": _cmd_report, "cache": _cmd_cache}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -106,10 +106,26 @@ def _check_scores(dataset: Dataset, item, scores: Sequence[float]) -> None:
                          "check the model's weights and dtype")
 
 
+def likelihood_requests(dataset: Dataset, prompts: Sequence[Prompt], items: Sequence) -> list[Request]:
+    """One request per item and option, in item order (what a likelihood condition asks the backend)."""
+    return [Request(p.prefix, p.query, dataset.continuation(it, o)) for p, it in zip(prompts, items) for o in dataset.options(it)]
+
+
+def request_count(dataset: Dataset, cond: ConditionConfig, items: Sequence) -> int:
+    """Requests a condition sends over all its seeds (``bias-audit plan`` and the progress total): per answer
+    order one per item and option (likelihood) or one generation per item, plus the first stage's generations."""
+    if cond.probe == "likelihood":
+        per_seed = sum(len(dataset.options(it)) for it in items) * cond.answer_orders
+    else:
+        per_seed = len(items)
+    if cond.stage1_format is not None:
+        per_seed += len(items) * (cond.answer_orders if cond.probe == "likelihood" else 1)
+    return per_seed * len(cond.seeds)
+
+
 def _loglikelihoods(backend: Backend, dataset: Dataset, items: Sequence, prompts: Sequence[Prompt]) -> list[tuple[float, ...]]:
     options = [dataset.options(it) for it in items]
-    requests = [Request(p.prefix, p.query, dataset.continuation(it, o)) for p, it, opts in zip(prompts, items, options) for o in opts]
-    flat = backend.loglikelihood(requests)
+    flat = backend.loglikelihood(likelihood_requests(dataset, prompts, items))
     scores, start = [], 0
     for opts in options:
         scores.append(tuple(flat[start : start + len(opts)]))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from audit.backends import Backend, BackendOptions, check_backend, load_backend
 from audit.backends.cached import CachedBackend, ResultCache, cache_disabled_by_env, default_cache_path
@@ -17,7 +17,8 @@ from audit.datasets import resolve_data
 from audit.datasets.base import Dataset
 from audit.errors import AuditError, ConditionUnavailable
 from audit.gates import GateOutcome, Measurement, evaluate_gate, gate_spec
-from audit.run.conditions import ConditionRun, check_condition, condition_summary, run_condition
+from audit.run import progress
+from audit.run.conditions import ConditionRun, check_condition, condition_summary, request_count, run_condition
 from audit.run.context import GateContext, GateSkipped
 from audit.stats.multiplicity import holm
 from audit.stats.transfer import Transfer, transfer_correlation
@@ -46,7 +47,15 @@ class AuditSession:
     _extras: dict = field(default_factory=dict)  # other per-model results computed once (e.g. the debiasing changes)
 
     def prepare(self) -> None:
-        """Everything that can fail on user input without loading weights: data, model specs, conditions."""
+        """Everything that can fail on user input without loading weights: data, model specs, conditions.
+        Under torchrun every rank fails alike (rank 0 alone opens the cache file)."""
+        from audit.backends.distributed import agree_on_errors, init_distributed
+
+        world = init_distributed()
+        with agree_on_errors(world):
+            self._prepare()
+
+    def _prepare(self) -> None:
         for spec in self.model_specs:
             check_backend(spec, self.backend_options)
         cfg = self.config
@@ -69,13 +78,30 @@ class AuditSession:
         if not self.use_cache or cache_disabled_by_env():
             return None
         if self._cache is None:
-            self._cache = ResultCache(self.cache_path or default_cache_path())
+            from audit.backends.distributed import RankZeroCache, world_from_env
+
+            world = world_from_env()
+            if not world.distributed:
+                self._cache = ResultCache(self.cache_path or default_cache_path())
+            else:  # one writer: rank 0 reads and writes the file, the other ranks receive its lookups
+                self._cache = RankZeroCache(ResultCache(self.cache_path or default_cache_path()) if world.is_main else None, world)
         return self._cache
 
     def backend(self, spec: str) -> Backend:
         """The model behind ``spec``, loaded once, answering from the result cache when it is on."""
         if spec not in self._backends:
-            backend = load_backend(spec, self.backend_options)
+            from audit.backends.distributed import DistributedBackend, rank_device, world_from_env
+
+            world = world_from_env()
+            options = self.backend_options
+            if world.distributed:
+                if options.device_map:
+                    raise AuditError("--device-map cannot be combined with torchrun data parallelism (every rank would "
+                                     "spread its copy over all GPUs); use one or the other")
+                options = replace(options, device=rank_device(world, options.device))
+            backend = load_backend(spec, options)
+            if world.distributed:
+                backend = DistributedBackend(backend, world)
             cache = self.result_cache()
             self._backends[spec] = CachedBackend(backend, cache) if cache is not None else backend
         return self._backends[spec]
@@ -83,9 +109,22 @@ class AuditSession:
     def run(self, spec: str, condition: str) -> ConditionRun:
         key = (spec, condition)
         if key not in self._runs:
-            self._runs[key] = run_condition(self.backend(spec), self.dataset, condition, self.config.conditions[condition],
-                                            self.items, self.pool)
+            backend, cond = self.backend(spec), self.config.conditions[condition]
+            with progress.task(spec, condition, request_count(self.dataset, cond, self.items)) as task:
+                self._runs[key] = run_condition(backend, self.dataset, condition, cond, self.items, self.pool)
+            self._record_throughput(spec, condition, backend, task)
         return self._runs[key]
+
+    def _record_throughput(self, spec: str, condition: str, backend: Backend, task: progress.Task) -> None:
+        """The measured speed, for ``bias-audit plan`` (rank 0, with the result cache on)."""
+        from audit.backends.distributed import is_main_process
+        from audit.run.throughput import record_throughput
+
+        cache = self.result_cache()
+        if cache is None or not is_main_process() or not isinstance(backend, CachedBackend) or not task.scored:
+            return
+        record_throughput(cache.path, backend.model_key, spec, condition, backend.device_type,
+                          requests=task.scored, tokens=int(task.tokens), seconds=task.seconds)
 
     def summary(self, spec: str, condition: str) -> dict:
         key = (spec, condition)

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Sequence
 
 from audit.backends.base import Backend, BackendOptions, Request
-from audit.backends.hf.loading import LoadedModel, load_model, pick_device, pick_dtype, resolve_model_path
+from audit.backends.hf.loading import (LoadedModel, check_device_map, load_model, pick_device, pick_dtype,
+                                      resolve_model_path)
 from audit.backends.hf.scorer import Scorer
 from audit.errors import AuditError
 
@@ -34,6 +35,13 @@ class HFBackend(Backend):
     def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
         return self.scorer.generate(prompts, max_new_tokens=max_new_tokens)
 
+    def loglikelihood_shard(self, requests: Sequence[Request], rank: int, size: int) -> list[float | None]:
+        """This rank's batches of a data-parallel call (None elsewhere): see ``audit.backends.distributed``."""
+        return self.scorer.loglikelihood(requests, shard=(rank, size))
+
+    def generate_shard(self, prompts: Sequence[str], max_new_tokens: int, rank: int, size: int) -> list[str | None]:
+        return self.scorer.generate(prompts, max_new_tokens=max_new_tokens, shard=(rank, size))
+
     def identity(self) -> dict:
         return dict(self.loaded.identity)
 
@@ -53,6 +61,7 @@ def check_hf(spec: str, options: BackendOptions) -> None:
     """What can be checked before loading weights: the path, device and dtype."""
     resolve_model_path(spec, allow_pickle=options.allow_pickle)
     pick_dtype(options.dtype, pick_device(options.device))
+    check_device_map(options.device_map)
     if options.extra:
         raise AuditError(f"--backend-option {next(iter(options.extra))}: the hf backend takes no backend options")
 

@@ -17,7 +17,24 @@ def _progress(enabled: bool | None, total: int, desc: str):
     from tqdm.auto import tqdm
 
     on = enabled is not False and total > 0 and sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, disable=not on, leave=False)
+    return _Progress(tqdm(total=total, desc=desc, disable=not on, leave=False))
+
+
+class _Progress:
+    """The engine's own tqdm bar (a terminal on stderr, outside pytest) and the audit's progress
+    (``audit.run.progress``: the lines the pytest plugin shows per model and condition)."""
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    def update(self, requests: int, tokens: int = 0) -> None:
+        from audit.run import progress
+
+        self.bar.update(requests)
+        progress.advance(requests, tokens)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 class GenerationMixin:
@@ -36,7 +53,7 @@ class GenerationMixin:
         return set(eos) if isinstance(eos, (list, tuple)) else ({eos} if eos is not None else set())
 
     @torch.inference_mode()
-    def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
+    def generate(self, prompts: Sequence[str], max_new_tokens: int = 16, *, shard: tuple[int, int] | None = None) -> list:
         """Greedy continuation of each prompt, as ``model.generate(do_sample=False)`` gives it.
 
         Prompts are tokenised as lm-eval does; a row stops at the generation config's EOS token;
@@ -47,13 +64,15 @@ class GenerationMixin:
         if not prompts:
             return []
         seqs = [self._prompt_ids(p) for p in prompts]
-        outputs = [""] * len(prompts)
+        self._shard = shard
+        outputs: list = [None if shard else ""] * len(prompts)
         bar = _progress(self.progress, len(prompts), "generating")
         try:
             if not (self.tree and self._head_matches):
-                for i, ids in enumerate(seqs):
-                    outputs[i] = self._generate_hf(ids, max_new_tokens)
-                    bar.update(1)
+                for part in self._parts(list(range(len(seqs)))):
+                    for i in part:
+                        outputs[i] = self._generate_hf(seqs[i], max_new_tokens)
+                        bar.update(1)
             else:
                 shared = 0
                 if self.prefix_cache and len(seqs) > 1:
@@ -67,8 +86,10 @@ class GenerationMixin:
                     for i, text in zip(idx, texts):
                         outputs[i] = text
 
-                for chunk in self._with_backoff(order, run):
-                    bar.update(len(chunk))
+                seen = self.stats.tokens
+                for chunk in self._batches(order, run):
+                    bar.update(len(chunk), self.stats.tokens - seen)
+                    seen = self.stats.tokens
         finally:
             bar.close()
         self.stats.generated += len(prompts)

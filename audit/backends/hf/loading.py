@@ -47,6 +47,22 @@ def pick_dtype(requested: str | None, device: torch.device) -> torch.dtype:
     return DTYPES[name]
 
 
+DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")  # accelerate's placement strategies
+
+
+def check_device_map(device_map: str | dict | None) -> None:
+    """``--device-map``: one of accelerate's strategies, and accelerate installed (one clear line otherwise)."""
+    if device_map is None or isinstance(device_map, dict):
+        return
+    if device_map not in DEVICE_MAPS:
+        raise ModelLoadError(f"--device-map '{device_map}' is not one of {', '.join(DEVICE_MAPS)}")
+    import importlib.util
+
+    if importlib.util.find_spec("accelerate") is None:
+        raise ModelLoadError(f"--device-map {device_map} needs the accelerate package: pip install 'bias-transfer-audit[gpu]' "
+                             "(or pip install accelerate)")
+
+
 def check_model_dir(path: Path, spec: str, *, allow_pickle: bool = False) -> None:
     """A local model directory has a config, a tokenizer and (unless pickle is allowed) safetensors weights."""
     if not path.is_dir():
@@ -95,6 +111,7 @@ def load_model(
 
     hf_logging.disable_progress_bar()
 
+    check_device_map(device_map)
     name, path = resolve_model_path(spec, allow_pickle=allow_pickle)
     source = str(path) if path is not None else spec
     dev = pick_device(device)
@@ -124,4 +141,6 @@ def load_model(
         "architecture": (model.config.architectures or [type(model).__name__])[0],
         "tokenizer": type(tokenizer).__name__,
     }
+    if device_map is not None:  # provenance only: where layers run does not change what they compute
+        identity["device_map"] = device_map if isinstance(device_map, str) else "custom"
     return LoadedModel(name=name, model=model, tokenizer=tokenizer, device=dev, identity=identity)

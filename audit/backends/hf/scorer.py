@@ -101,6 +101,7 @@ class Scorer(GenerationMixin):
         self.pack_tokens = pack_tokens or _PACK_TOKENS.get(self._device.type, 256)
         self.progress = progress
         self.prefix_cache = prefix_cache
+        self._shard: tuple[int, int] | None = None  # (rank, size) during a data-parallel call
         self.stats = ScoringStats()
         self.max_length = max_length(model.model, model.tokenizer)
         self.tree = _supports_tree_path(model.model)
@@ -196,17 +197,33 @@ class Scorer(GenerationMixin):
             start += len(chunk)
             yield chunk
 
+    def _parts(self, items: list) -> list[list]:
+        """The batches this process runs: all items, or under data parallelism (``shard=(rank, size)``)
+        every size-th batch of the single-process batching, so each batch, and hence every score to the
+        last bit, is what one process computes."""
+        if self._shard is None:
+            return [items] if items else []
+        rank, size = self._shard
+        batches = [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
+        return batches[rank::size]
+
+    def _batches(self, items: list, run) -> Iterable[list]:
+        for part in self._parts(items):
+            yield from self._with_backoff(part, run)
+
     # ------------------------------------------------------------------ log-likelihood
 
     @torch.inference_mode()
-    def loglikelihood(self, requests: Sequence[Request]) -> list[float]:
-        """log P(continuation | prefix + query) per request, in input order."""
+    def loglikelihood(self, requests: Sequence[Request], *, shard: tuple[int, int] | None = None) -> list:
+        """log P(continuation | prefix + query) per request, in input order. With ``shard=(rank, size)``
+        only this rank's batches are scored; the others' entries are None (``audit.backends.distributed``)."""
         requests = list(requests)
         if not requests:
             return []
+        self._shard = shard
         tokens = tokenize_requests(self.lm.tokenizer, requests)
         tokens, truncated = self._truncate(tokens)
-        out = [0.0] * len(requests)
+        out: list = [None if shard else 0.0] * len(requests)
         bar = _progress(self.progress, len(requests), "scoring")
         try:
             if self.tree:
@@ -256,10 +273,14 @@ class Scorer(GenerationMixin):
         return groups
 
     def _score_group(self, shared: tuple[int, ...], units: list[_Unit], out: list[float], bar) -> None:
-        prefix_kv = self._run_prefix(shared) if shared else None
         units = sorted(units, key=lambda u: (-u.width(len(shared)), u.ctx))
-        for chunk in self._with_backoff(units, lambda chunk: self._score_rows(chunk, shared, prefix_kv, out)):
-            bar.update(sum(len(o) for u in chunk for o in u.owners))
+        if not self._parts(units):
+            return  # another rank's
+        seen = self.stats.tokens  # the shared prefix's tokens count toward the first batch
+        prefix_kv = self._run_prefix(shared) if shared else None
+        for chunk in self._batches(units, lambda chunk: self._score_rows(chunk, shared, prefix_kv, out)):
+            bar.update(sum(len(o) for u in chunk for o in u.owners), self.stats.tokens - seen)
+            seen = self.stats.tokens
 
     def _score_rows(self, units: list[_Unit], shared: tuple[int, ...], prefix_kv, out: list[float]) -> None:
         """One forward pass for these contexts, packed into rows of about ``pack_tokens`` tokens."""
@@ -334,5 +355,7 @@ class Scorer(GenerationMixin):
                 lp = F.log_softmax(logits[row, n - len(cont) : n].float(), dim=-1)
                 out[i] = float(lp.gather(1, torch.tensor(cont, device=lp.device)[:, None]).double().sum())
 
-        for chunk in self._with_backoff(order, run):
-            bar.update(len(chunk))
+        seen = self.stats.tokens
+        for chunk in self._batches(order, run):
+            bar.update(len(chunk), self.stats.tokens - seen)
+            seen = self.stats.tokens
