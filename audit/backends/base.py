@@ -80,3 +80,35 @@ class Backend(ABC):
 
     def close(self) -> None:
         """Release what the backend holds (a server connection pool, GPU memory)."""
+
+
+class WrappingBackend(Backend):
+    """A backend that adds something around another (the result cache, torchrun sharding): everything it
+    does not override is the inner backend's."""
+
+    def __init__(self, inner: Backend):
+        self.inner = inner
+        self.name = inner.name
+        self.chat_template = inner.chat_template
+        self.device_type = inner.device_type
+
+    def loglikelihood(self, requests: Sequence[Request]) -> list[float]:
+        return self.inner.loglikelihood(requests)
+
+    def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
+        return self.inner.generate(prompts, max_new_tokens=max_new_tokens)
+
+    def identity(self) -> dict[str, Any]:
+        return self.inner.identity()
+
+    def cache_key(self) -> str:
+        return self.inner.cache_key()
+
+    def apply_chat_template(self, messages: list[dict[str, str]]) -> str:
+        return self.inner.apply_chat_template(messages)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.inner.count_tokens(texts)
+
+    def close(self) -> None:
+        self.inner.close()

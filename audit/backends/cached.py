@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from audit.backends.base import Backend
+from audit.backends.base import Backend, WrappingBackend
 from audit.backends.distributed import is_main_process
 from audit.run import progress
 from audit.errors import AuditError
@@ -243,7 +243,7 @@ def _chunks(seq: Sequence, size: int) -> Iterator[Sequence]:
         yield seq[start : start + size]
 
 
-class CachedBackend(Backend):
+class CachedBackend(WrappingBackend):
     """Any backend, answering from the result cache and sending only the misses, in committed chunks.
 
     Keyed on the inner backend's ``cache_key()`` (plus ``SCORING_VERSION``). ``hits`` counts requests
@@ -253,11 +253,8 @@ class CachedBackend(Backend):
     """
 
     def __init__(self, inner: Backend, cache: ResultCache, chunk_size: int | None = None, generate_chunk_size: int | None = None):
-        self.inner = inner
+        super().__init__(inner)
         self.cache = cache
-        self.name = inner.name
-        self.chat_template = inner.chat_template
-        self.device_type = inner.device_type
         self.chunk_size = chunk_size or _chunk_from_env(DEFAULT_CHUNK)
         self.generate_chunk_size = generate_chunk_size or _chunk_from_env(DEFAULT_GENERATE_CHUNK)
         self.model_key = _sha256_json([inner.cache_key(), SCORING_VERSION])[:32]
@@ -266,20 +263,8 @@ class CachedBackend(Backend):
         self.misses = 0
         self.scored = 0
 
-    def identity(self) -> dict:
-        return self.inner.identity()
-
     def cache_key(self) -> str:
         return self.model_key
-
-    def apply_chat_template(self, messages: list[dict[str, str]]) -> str:
-        return self.inner.apply_chat_template(messages)
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self.inner.count_tokens(texts)
-
-    def close(self) -> None:
-        self.inner.close()
 
     def loglikelihood(self, requests) -> list[float]:
         keys = [request_key(self.model_key, "loglikelihood", r.context, r.continuation) for r in requests]

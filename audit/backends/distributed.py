@@ -35,7 +35,7 @@ import os
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from audit.backends.base import Backend, Request
+from audit.backends.base import Backend, Request, WrappingBackend
 from audit.errors import AuditError
 
 
@@ -173,15 +173,12 @@ def after_rank_zero() -> Iterator[None]:
             dist.barrier()
 
 
-class DistributedBackend(Backend):
+class DistributedBackend(WrappingBackend):
     """Any backend, its work split across the ranks of a torchrun job; every rank gets the full answer."""
 
     def __init__(self, inner: Backend, world: World):
-        self.inner = inner
+        super().__init__(inner)
         self.world = world
-        self.name = inner.name
-        self.chat_template = inner.chat_template
-        self.device_type = inner.device_type
 
     def _sharded(self, items: list, compute) -> list:
         """Contiguous shares, for backends that cannot split their own batching."""
@@ -227,20 +224,6 @@ class DistributedBackend(Backend):
                                     lambda rank, size: self.inner.generate_shard(prompts, max_new_tokens, rank, size))
         return self._sharded(prompts, lambda share: self.inner.generate(share, max_new_tokens=max_new_tokens))
 
-    def identity(self) -> dict:
-        return self.inner.identity()
-
-    def cache_key(self) -> str:
-        return self.inner.cache_key()
-
-    def apply_chat_template(self, messages: list[dict[str, str]]) -> str:
-        return self.inner.apply_chat_template(messages)
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self.inner.count_tokens(texts)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class RankZeroCache:

@@ -16,13 +16,12 @@ Offline with nothing cached, it fails with one line telling the user to pass ``-
 from __future__ import annotations
 
 import hashlib
-import random
 import json
 import os
 import tempfile
 import urllib.request
 from pathlib import Path
-from typing import Sequence, Any, Iterable
+from typing import Any, Iterable
 
 from audit.errors import DataError
 from audit.paths import cache_dir
@@ -181,21 +180,3 @@ def load_winobias_from_hub() -> list[Item]:
             line = hub_row_to_line(row, k)
             items.append(parse_line(line, type_=type_, stance=stance, split=split, source=f"hub:{config}/{HUB_SPLITS[split]}:{k}"))  # type: ignore[arg-type]
     return items
-
-
-def subsample_twins(items: Sequence[Item], n: int, *, seed: int = 0) -> list[Item]:
-    """About ``n`` items, drawn (seeded) as whole gender-twin groups so every pair stays balanced;
-    the original order is kept."""
-    from audit.stats.metrics import twin_key
-
-    groups: dict[tuple[str, str], list[int]] = {}
-    for i, item in enumerate(items):
-        groups.setdefault(twin_key(item), []).append(i)
-    keys = list(groups)
-    random.Random(seed).shuffle(keys)
-    chosen: list[int] = []
-    for key in keys:
-        if len(chosen) >= n:
-            break
-        chosen.extend(groups[key])
-    return [items[i] for i in sorted(chosen)]
