@@ -1,0 +1,1 @@
+"""Scoring backends (the lead's registry replaces this placeholder at merge)."""
