@@ -81,12 +81,7 @@ def hf_model(gguf_path):
     digest = hashlib.sha256(gguf_path.read_bytes()).hexdigest()[:16]
     converted = model_cache() / f"smollm2-135m-q4_1-hf-{digest}"
     if not (converted / "config.json").is_file():
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
-        model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
-        partial = converted.with_name(converted.name + ".partial")
-        model.save_pretrained(partial)
-        tokenizer.save_pretrained(partial)
-        partial.replace(converted)
+        convert_gguf(gguf_path, converted)
     tokenizer = AutoTokenizer.from_pretrained(str(converted))
     model = AutoModelForCausalLM.from_pretrained(str(converted), dtype="float32").eval()
     if tokenizer.pad_token is None:
@@ -94,6 +89,26 @@ def hf_model(gguf_path):
     import torch
 
     return LoadedModel(name="smollm2-gguf", model=model, tokenizer=tokenizer, device=torch.device("cpu"))
+
+
+def convert_gguf(gguf_path: Path, target: Path) -> None:
+    """transformers' dequantised load of the GGUF, saved as an ordinary float32 checkpoint (loads in seconds)."""
+    import shutil
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):  # a GGUF marker; the weights are plain float32 now
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config)
+    model.load_state_dict(loaded.state_dict())
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    partial.replace(target)
 
 
 def _free_port() -> int:
