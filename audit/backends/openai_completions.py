@@ -268,18 +268,16 @@ class OpenAICompletionsBackend:
             await self._probe_batching(client)
 
     async def _probe_request(self, client, wire: tuple[list[int], str], *, echo: bool) -> dict:
-        """One probe request; decides once whether prompts go as token ids (a 4xx to ids means text only)."""
+        """One probe request; decides once whether prompts go as token ids (an error status to ids: text only)."""
         ids, text = wire
         if self.token_ids is None:
             body = completion_body(self.model_name, ids, max_tokens=1, echo=echo, logprobs=1, extra=self.extra_body)
-            try:
-                resp = await client.post("/completions", body)
+            try:  # llama-cpp-python answers a token-id prompt with 500 (a validation error), so any status
+                resp = await client.post("/completions", body, retry=False)
                 self.token_ids = True
                 return resp
-            except HTTPStatusError as exc:
-                if not 400 <= exc.status < 500:
-                    raise
-                self.token_ids = False
+            except HTTPStatusError:
+                self.token_ids = False  # a real server fault shows again on the text request, with retries
         prompt = ids if self.token_ids else text
         body = completion_body(self.model_name, prompt, max_tokens=1, echo=echo, logprobs=1, extra=self.extra_body)
         return await client.post("/completions", body)
