@@ -1,0 +1,346 @@
+"""Audit a model behind an OpenAI-compatible completions server (vLLM, SGLang, llama-cpp-python).
+
+Model spec ``openai-completions:http://host:8000/v1`` plus the served model's name and a tokenizer
+(a local directory, a hub id, or a GGUF file). Requests are tokenised exactly as the HF backend
+does (``request_tokens``, lm-eval's rules) and sent as lm-eval's ``local-completions`` sends them
+(``echo: true, logprobs: 1, max_tokens: 1, temperature: 0``): as token ids where the server
+accepts them, as text otherwise; every echoed token is checked against ours (``openai_wire``).
+
+Before the first request a probe checks that the server's prompt log-probabilities sit where its
+echoed tokens say: the greedy next token ``g`` after a short prompt ``P`` is asked for without
+echo, then ``P + g`` is echoed, and the echoed entry of ``g`` must carry the log-probability the
+server generated it with. Servers that ignore ``echo`` (llama.cpp's own ``llama-server``,
+lm-eval issue 1437) or score one position off when the prompt does not start with BOS
+(llama-cpp-python's server) are refused with one line.
+
+HTTP: async (httpx) with at most ``concurrency`` requests in flight, several prompts per request
+where the server accepts a list, a timeout per request, retries with exponential backoff on
+connection errors and 5xx only; any other error is one line. The API key comes from the
+environment only (``api_key_env``, else ``BIAS_AUDIT_API_KEY``, else ``OPENAI_API_KEY``) and never
+appears in ``identity()``, errors or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Sequence
+from urllib.parse import urlsplit
+
+from audit.errors import ConfigError, ModelLoadError
+from audit.backends.base import Backend, BackendOptions
+from audit.backends.hf.tokenization import _encode_many, _prefix_token_id, _split_spaces, request_tokens
+from .openai_http import HTTPStatusError, Transport, api_key
+from .openai_wire import (
+    ServerError, check_alignment, choices_in_order, completion_body, continuation_logprob, generated_entry,
+    parse_echo, strip_credentials,
+)
+
+SPEC_PREFIX = "openai-completions:"
+PROBE_PROMPTS = (
+    "The capital of France is Paris. The capital of Italy is",
+    "Sentence: The doctor phoned the nurse because she was late.\nQuestion: Who does \"she\" refer to?\nAnswer: The",
+    "Monday, Tuesday, Wednesday,",
+)
+
+
+def load_tokenizer(spec: str):
+    """A transformers tokenizer from a directory, a hub id or a ``.gguf`` file (remote code never runs)."""
+    from transformers import AutoTokenizer
+
+    path = Path(spec).expanduser()
+    try:
+        if path.suffix == ".gguf":
+            if not path.is_file():
+                raise ModelLoadError(f"tokenizer '{spec}': no such GGUF file")
+            return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        return AutoTokenizer.from_pretrained(spec)
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure inside from_pretrained is an unusable tokenizer
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelLoadError(f"cannot load tokenizer '{spec}': {first}") from None
+
+
+class OpenAICompletionsBackend(Backend):
+    """Log-likelihoods and greedy generations from an OpenAI-compatible ``/v1/completions`` server."""
+
+    device_type = "server"
+
+    def __init__(self, base_url: str, tokenizer, *, model_name: str | None = None, tokenizer_name: str | None = None,
+                 api_key_env: str | None = None, concurrency: int = 8, timeout: float = 120.0, add_bos: bool = False,
+                 batch_size: int = 16, max_retries: int = 4, backoff: float = 0.5, extra_body: dict | None = None):
+        parts = urlsplit(base_url.rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"model spec '{SPEC_PREFIX}{strip_credentials(base_url)}': "
+                              "expected a server URL such as http://host:8000/v1")
+        self.base_url = base_url.rstrip("/") + ("" if parts.path else "/v1")
+        self.url = strip_credentials(self.base_url)
+        self.where = f"server {self.url}"
+        self.tokenizer = tokenizer
+        self.tokenizer_name = tokenizer_name or getattr(tokenizer, "name_or_path", None) or type(tokenizer).__name__
+        self.model_name = model_name
+        self._name: str | None = None
+        self.add_bos = add_bos
+        self.batch_size = max(1, int(batch_size))
+        self.extra_body = dict(extra_body or {})  # server-specific fields, e.g. {"repeat_penalty": 1.0} for llama.cpp
+        self.concurrency = max(1, int(concurrency))
+        self.http = Transport(self.base_url, where=self.where, api_key=api_key(api_key_env), concurrency=self.concurrency,
+                              timeout=timeout, max_retries=max_retries, backoff=backoff)
+        self.bos_id = getattr(tokenizer, "bos_token_id", None)
+        self._pid = _prefix_token_id(tokenizer)
+        self.token_ids: bool | None = None  # does the server take prompts as token ids? (probed)
+        self._served: list[dict] = []
+        self._version: str | None = None
+        self._checked = False
+        self.stats = self.http.stats  # http_requests, retries; requests and generated added here
+
+    @classmethod
+    def from_spec(cls, spec: str, *, model_name: str | None = None, tokenizer: Any = None, api_key_env: str | None = None,
+                  concurrency: int = 8, timeout: float = 120.0, **options) -> "OpenAICompletionsBackend":
+        """``openai-completions:URL`` with a tokenizer (object, directory, hub id or .gguf path)."""
+        if not spec.startswith(SPEC_PREFIX):
+            raise ConfigError(f"model spec '{spec}' does not start with '{SPEC_PREFIX}'")
+        if tokenizer is None:
+            raise ConfigError(f"model spec '{SPEC_PREFIX}...' needs a tokenizer (a directory, hub id or .gguf file)")
+        name = tokenizer if isinstance(tokenizer, str) else None
+        tok = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
+        return cls(spec[len(SPEC_PREFIX):], tok, model_name=model_name, tokenizer_name=name, api_key_env=api_key_env,
+                   concurrency=concurrency, timeout=timeout, **options)
+
+    # ------------------------------------------------------------------ interface
+
+    @property
+    def name(self) -> str:
+        return self._name or f"{self.model_name or '?'} @ {self.url}"
+
+    @name.setter
+    def name(self, value: str) -> None:  # the registry names a backend by the spec the user gave
+        self._name = value
+
+    @property
+    def chat_template(self) -> str | None:
+        return getattr(self.tokenizer, "chat_template", None)
+
+    def apply_chat_template(self, messages: list[dict[str, str]]) -> str:
+        if not self.chat_template:
+            return super().apply_chat_template(messages)
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def count_tokens(self, texts) -> list[int]:
+        return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+    def identity(self) -> dict:
+        """What the scores depend on (the result-cache key): server, served model, tokenizer, request shape."""
+        self.check()
+        vocab = json.dumps(self.tokenizer.get_vocab(), sort_keys=True).encode()
+        return {
+            "backend": "openai-completions", "server": self.url, "model": self.model_name,
+            "served_models": [m.get("id") for m in self._served], "owned_by": self._owner(),
+            "server_version": self._version, "tokenizer": self.tokenizer_name,
+            "tokenizer_sha256": hashlib.sha256(vocab).hexdigest()[:16], "add_bos": self.add_bos,
+            "prompt_as": "token_ids" if self.token_ids else "text",
+            "request": {k: v for k, v in self.extra_body.items()},
+        }
+
+    def loglikelihood(self, requests: Sequence) -> list[float]:
+        """log P(continuation | context) per request (``request.context``, ``request.continuation``)."""
+        requests = list(requests)
+        if not requests:
+            return []
+        self.check()
+        prepared = [self._prepare(r.context, r.continuation) for r in requests]
+        jobs = list(dict.fromkeys((tuple(c), tuple(k), t) for c, k, t in prepared))
+        scores = self.http.run(lambda client: self._score_all(client, jobs))
+        by_job = dict(zip(jobs, scores))
+        self.stats["requests"] += len(requests)
+        return [by_job[(tuple(c), tuple(k), t)] for c, k, t in prepared]
+
+    def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
+        """Greedy continuations (``temperature: 0``) of each prompt, tokenised as the HF backend does."""
+        prompts = list(prompts)
+        if not prompts:
+            return []
+        self.check()
+        wire = [self._encode_prompt(p) for p in prompts]
+
+        async def run(client):
+            async def one(batch):
+                body = completion_body(self.model_name, self._batch_prompt(batch), max_tokens=max_new_tokens,
+                                       echo=False, logprobs=None, extra=self.extra_body)
+                resp = await client.post("/completions", body)
+                return [c.get("text") or "" for c in choices_in_order(resp, len(batch), self.where)]
+            return await self._gather([wire[i:i + self.batch_size] for i in range(0, len(wire), self.batch_size)], one)
+
+        out = self.http.run(run)
+        self.stats["generated"] += len(prompts)
+        return out
+
+    # ------------------------------------------------------------------ prompts
+
+    def _add_bos(self, ids: list[int]) -> tuple[list[int], str]:
+        """``ids`` with our BOS in front when ``add_bos`` asks for it, and the text that BOS is on the wire."""
+        if self.add_bos and self.bos_id is not None and ids[:1] != [self.bos_id]:
+            return [self.bos_id] + ids, self.tokenizer.decode([self.bos_id])
+        return ids, ""
+
+    def _encode_prompt(self, text: str) -> tuple[list[int], str]:
+        """A whole prompt as the HF backend encodes it, and as text for servers that take text only."""
+        ids, lead = self._add_bos(_encode_many(self.tokenizer, [text])[0] or [self._pid])
+        return ids, lead + text
+
+    def _prepare(self, context: str, continuation: str) -> tuple[list[int], list[int], str]:
+        """Our (context ids, continuation ids) and the prompt as text for servers that take text only."""
+        ctx, cont = request_tokens(self.tokenizer, context, continuation)
+        c, k = _split_spaces(context, continuation)
+        empty = self.tokenizer.decode(ctx[:1]) if context == "" else ""  # empty context: conditioned on BOS/EOS
+        ctx, lead = self._add_bos(ctx)
+        return ctx, cont, lead + empty + c + k
+
+    def _batch_prompt(self, batch: list[tuple[list[int], str]]) -> Any:
+        one = [ids if self.token_ids else text for ids, text in batch]
+        return one[0] if len(one) == 1 else one
+
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one backend per audit; token ids are few
+    def _piece(self, token_id: int) -> str:
+        return self.tokenizer.decode([token_id])
+
+    # ------------------------------------------------------------------ scoring
+
+    async def _score_all(self, client, jobs: list[tuple[tuple, tuple, str]]) -> list[float]:
+        async def one(batch):
+            body = completion_body(self.model_name, self._batch_prompt([(list(c) + list(k), t) for c, k, t in batch]),
+                                   max_tokens=1, echo=True, logprobs=1, extra=self.extra_body)
+            resp = await client.post("/completions", body)
+            choices = choices_in_order(resp, len(batch), self.where)
+            self._check_usage(resp, sum(len(c) + len(k) for c, k, _ in batch))
+            return [continuation_logprob(parse_echo(ch, self.where), c, k, self.bos_id, self._piece, self.where)
+                    for ch, (c, k, _) in zip(choices, batch)]
+        return await self._gather([jobs[i:i + self.batch_size] for i in range(0, len(jobs), self.batch_size)], one)
+
+    def _check_usage(self, resp: dict, expected: int) -> None:
+        """The server's prompt-token count, where it reports one, must be ours (a dropped or added BOS shows here)."""
+        got = (resp.get("usage") or {}).get("prompt_tokens")
+        if isinstance(got, int) and got != expected:
+            raise ServerError(f"{self.where}: the server counted {got} prompt tokens where we sent {expected} "
+                              "(it adds or drops a BOS, or tokenises differently)")
+
+    async def _gather(self, batches: list, one) -> list:
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def bounded(batch):
+            async with sem:
+                return await one(batch)
+
+        results = await asyncio.gather(*(bounded(b) for b in batches))
+        return [x for r in results for x in r]
+
+    # ------------------------------------------------------------------ start-up probe
+
+    def check(self) -> None:
+        """Served models, version, prompt form and alignment, once; raises ServerError on a server we cannot audit."""
+        if not self._checked:
+            self.http.run(self._probe)
+            self._checked = True
+
+    async def _probe(self, client) -> None:
+        served = await client.get("/models")
+        self._served = [m for m in (served.get("data") or []) if isinstance(m, dict)] if isinstance(served, dict) else []
+        ids = [m.get("id") for m in self._served]
+        if self.model_name is None:
+            if not ids:
+                raise ServerError(f"{self.where}: /models lists no model; pass the model name")
+            self.model_name = ids[0]
+        elif ids and self.model_name not in ids:
+            raise ServerError(f"{self.where}: model '{self.model_name}' is not served (it serves: {', '.join(map(str, ids))})")
+        self._version = await client.version()
+        aligned = 0
+        for text in PROBE_PROMPTS:
+            prompt, wire = self._encode_prompt(text)
+            first = await self._probe_request(client, (prompt, wire), echo=False)
+            choice = choices_in_order(first, 1, self.where)[0]
+            if not (choice.get("logprobs") or {}).get("tokens") and choice.get("finish_reason") == "stop":
+                continue  # the model ended the text at once: nothing to compare
+            g_text, g_logprob = generated_entry(choice, self.where)
+            whole, whole_wire = self._encode_prompt(text + g_text)
+            if whole[: len(prompt)] != prompt or len(whole) != len(prompt) + 1:
+                continue  # the generated text re-tokenises across the boundary: try the next prompt
+            second = await self._probe_request(client, (whole, whole_wire), echo=True)
+            self._check_usage(second, len(whole))
+            echo = parse_echo(choices_in_order(second, 1, self.where)[0], self.where)
+            check_alignment(g_logprob, echo, whole, self.bos_id, self._piece, self.where)
+            aligned += 1
+        if not aligned:
+            raise ServerError(f"{self.where}: the alignment probe found no usable prompt (the greedy token never "
+                              "re-tokenised cleanly); cannot check the server's prompt log-probabilities")
+        if self.batch_size > 1:
+            await self._probe_batching(client)
+
+    async def _probe_request(self, client, wire: tuple[list[int], str], *, echo: bool) -> dict:
+        """One probe request; decides once whether prompts go as token ids (an error status to ids: text only)."""
+        ids, text = wire
+        if self.token_ids is None:
+            body = completion_body(self.model_name, ids, max_tokens=1, echo=echo, logprobs=1, extra=self.extra_body)
+            try:  # llama-cpp-python answers a token-id prompt with 500 (a validation error), so any status
+                resp = await client.post("/completions", body, retry=False)
+                self.token_ids = True
+                return resp
+            except HTTPStatusError:
+                self.token_ids = False  # a real server fault shows again on the text request, with retries
+        prompt = ids if self.token_ids else text
+        body = completion_body(self.model_name, prompt, max_tokens=1, echo=echo, logprobs=1, extra=self.extra_body)
+        return await client.post("/completions", body)
+
+    async def _probe_batching(self, client) -> None:
+        """Several prompts per request where the server answers a two-prompt list with two choices."""
+        wire = [self._encode_prompt(t) for t in PROBE_PROMPTS[:2]]
+        body = completion_body(self.model_name, self._batch_prompt(wire), max_tokens=1, echo=True, logprobs=1,
+                               extra=self.extra_body)
+        try:
+            choices_in_order(await client.post("/completions", body, retry=False), 2, self.where)
+        except ServerError:
+            self.batch_size = 1
+
+    def _owner(self) -> str | None:
+        return next((m.get("owned_by") for m in self._served if m.get("id") == self.model_name), None)
+
+
+def backend_from_spec(spec: str, **options) -> OpenAICompletionsBackend:
+    """Registry entry for the lead's backend seam: ``backend_from_spec("openai-completions:URL", tokenizer=..., ...)``."""
+    return OpenAICompletionsBackend.from_spec(spec, **options)
+
+
+# --- the registry's entry points (audit.backends): --backend-option KEY=VALUE carries the settings ----------
+
+_OPTIONS = {"tokenizer": str, "model": str, "api_key_env": str, "concurrency": int, "timeout": float, "add_bos": bool,
+            "batch_size": int, "max_retries": int}
+
+
+def _settings(options: BackendOptions) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, raw in options.extra.items():
+        kind = _OPTIONS.get(key)
+        if kind is None:
+            raise ConfigError(f"--backend-option {key}: not an option of openai-completions (known: {', '.join(_OPTIONS)})")
+        try:
+            out[key] = raw.strip().lower() in ("1", "true", "yes") if kind is bool else kind(raw)
+        except ValueError:
+            raise ConfigError(f"--backend-option {key}={raw}: expected a {kind.__name__}") from None
+    if "tokenizer" not in out:
+        raise ConfigError("openai-completions needs the tokenizer the server's model uses: --backend-option tokenizer=DIR|HUB_ID|FILE.gguf")
+    return out
+
+
+def check_openai_completions(target: str, options: BackendOptions) -> None:
+    _settings(options)
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"model spec '{SPEC_PREFIX}{strip_credentials(target)}': expected a server URL such as http://host:8000/v1")
+
+
+def load_openai_completions(target: str, options: BackendOptions) -> OpenAICompletionsBackend:
+    settings = _settings(options)
+    return OpenAICompletionsBackend.from_spec(SPEC_PREFIX + target, model_name=settings.pop("model", None), **settings)

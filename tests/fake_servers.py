@@ -1,0 +1,101 @@
+"""Tiny in-process HTTP servers for the completions backend's unit tests (loopback, a free port).
+
+``serve(handler)`` runs ``handler(method, path, body, headers) -> (status, payload)`` per request;
+payload ``None`` drops the connection without an answer. ``VLLMShaped`` answers as vLLM does
+(token-id prompts, ``prompt_logprobs`` keyed by token id) from a real transformers model, so a
+backend's numbers can be checked against the HF scorer's.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import torch
+
+
+@contextmanager
+def serve(handler):
+    class Handler(BaseHTTPRequestHandler):
+        def _do(self, method):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            status, payload = handler(method, self.path, body, dict(self.headers))
+            if payload is None:  # drop the connection mid-request
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            self._do("GET")
+
+        def do_POST(self):
+            self._do("POST")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class VLLMShaped:
+    """A vLLM-like ``/v1/completions`` over a transformers model: token-id prompts only, batched, greedy.
+
+    ``echo`` with ``logprobs`` returns ``prompt_logprobs`` (one dict per prompt token, keyed by token
+    id, None first) and OpenAI-shape ``logprobs`` for the generated token. ``shift=True`` misplaces
+    the prompt log-probabilities by one position (the bug the alignment probe must catch);
+    ``ignore_echo=True`` returns the generated token only (llama-server's behaviour).
+    """
+
+    def __init__(self, model, tokenizer, *, shift: bool = False, ignore_echo: bool = False):
+        self.model, self.tok, self.shift, self.ignore_echo = model, tokenizer, shift, ignore_echo
+        self.bodies: list[dict] = []
+
+    @torch.inference_mode()
+    def _logprobs(self, ids: list[int]) -> torch.Tensor:
+        logits = self.model(input_ids=torch.tensor([ids])).logits[0].float()
+        return torch.log_softmax(logits, dim=-1)  # row i predicts token i + 1
+
+    def _choice(self, index: int, ids: list[int], body: dict) -> dict:
+        lp = self._logprobs(ids)
+        g = int(lp[-1].argmax())
+        generated = {"tokens": [" " + self.tok.decode([g])], "token_logprobs": [float(lp[-1, g])], "top_logprobs": [None]}
+        choice = {"index": index, "text": " " + self.tok.decode([g]), "finish_reason": "length", "logprobs": generated}
+        if body.get("echo") and not self.ignore_echo:
+            prompt = [None]
+            for j in range(1, len(ids)):
+                row = lp[min(j, len(ids) - 1)] if self.shift else lp[j - 1]  # shifted: llama-cpp-python without BOS
+                top = int(row.argmax())
+                prompt.append({str(ids[j]): {"logprob": float(row[ids[j]]), "rank": 1},
+                               str(top): {"logprob": float(row[top]), "rank": 1}})
+            choice["prompt_logprobs"] = prompt
+        return choice
+
+    def __call__(self, method, path, body, headers):
+        if path.endswith("/models"):
+            return 200, {"object": "list", "data": [{"id": "tiny", "owned_by": "vllm"}]}
+        if path.endswith("/version"):
+            return 200, {"version": "0.0-test"}
+        self.bodies.append(body)
+        prompt = body["prompt"]
+        if not isinstance(prompt, list) or not prompt or not all(isinstance(x, (int, list)) for x in prompt):
+            return 400, {"error": {"message": "this test server takes token ids only"}}
+        prompts = prompt if isinstance(prompt[0], list) else [prompt]
+        choices = [self._choice(i, p, body) for i, p in enumerate(prompts)]
+        usage = {"prompt_tokens": sum(len(p) for p in prompts), "completion_tokens": len(prompts)}
+        return 200, {"object": "text_completion", "choices": choices, "usage": usage}
