@@ -157,8 +157,6 @@ def test_cli_paper_b_writes_bbq_results(cli_paper_b):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the report renderer (audit/report, another helper's) expects WinoBias's "
-                   "'occupations' and does not yet render BBQ results")
 def test_cli_paper_b_writes_the_report(cli_paper_b):
     proc, out = cli_paper_b
     assert "Traceback" not in proc.stdout + proc.stderr

@@ -38,7 +38,9 @@ def test_run_writes_results_for_a_model_directory(tmp_path, tiny_model_dir):
     proc = bias_audit("run", "--model", tiny_model_dir, "--out", out)
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
-    assert results["schema_version"] == "1.0"
+    from audit.results import SCHEMA_VERSION
+
+    assert results["schema_version"] == SCHEMA_VERSION
     assert results["verdict"] == ("pass" if proc.returncode == 0 else "fail")
     model = results["models"][0]
     assert set(model["conditions"]) == {"intrinsic", "zero_shot"}

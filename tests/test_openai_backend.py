@@ -251,3 +251,35 @@ def test_backend_refuses_an_unknown_model_name_and_a_bad_spec(tiny):
         OpenAICompletionsBackend.from_spec("openai-completions:localhost:8000", tokenizer=tiny.tokenizer)
     with pytest.raises(ConfigError, match="needs a tokenizer"):
         OpenAICompletionsBackend.from_spec("openai-completions:http://127.0.0.1:8000/v1")
+
+
+def test_an_audit_through_the_registry_equals_the_hf_backend_on_the_same_model(tiny, tiny_model_dir):
+    """`--model openai-completions:URL --backend-option tokenizer=DIR` goes through the backend seam: the same
+    audit as the HF backend on the model the server serves (choices equal, scores within 1e-4)."""
+    from audit.cli.options import AuditOptions
+    from audit.run.setup import build_session
+
+    def audit(model: str, backend_options: list[str]) -> tuple[list, list]:
+        session = build_session(AuditOptions(model=[model], backend_option=backend_options, no_cache=True))
+        session.items = session.items[:24]
+        run = session.run(model, "zero_shot")
+        return run.selections, [s for sc in run.scores for s in sc]
+
+    hf_choices, hf_scores = audit(str(tiny_model_dir), [])
+    with serve(VLLMShaped(tiny.model, tiny.tokenizer)) as url:
+        spec = f"openai-completions:{url}"
+        server_choices, server_scores = audit(spec, [f"tokenizer={tiny_model_dir}", "concurrency=2"])
+    assert server_choices == hf_choices
+    assert server_scores == pytest.approx(hf_scores, abs=1e-4)
+
+
+def test_backend_options_are_checked_before_anything_loads(tiny_model_dir):
+    from audit.backends import BackendOptions, check_backend
+    from audit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs the tokenizer"):
+        check_backend("openai-completions:http://127.0.0.1:9/v1", BackendOptions())
+    with pytest.raises(ConfigError, match="not an option of openai-completions"):
+        check_backend("openai-completions:http://127.0.0.1:9/v1", BackendOptions(extra={"tokenizer": "x", "colour": "red"}))
+    with pytest.raises(ConfigError, match="expected a server URL"):
+        check_backend("openai-completions:localhost:9", BackendOptions(extra={"tokenizer": "x"}))

@@ -55,7 +55,9 @@ def test_all_gates_pass(project):
 
 
 def test_a_gate_fails_with_its_numbers(project):
-    project.makefile(".toml", **{"bias-audit": LENIENT.replace("[gates.accuracy]\nthreshold = 0.0", "[gates.accuracy]\nthreshold = 0.99")})
+    # the accuracy floor also makes the bias gates inconclusive (the model does not do the task): warn only
+    config = 'inconclusive = "warn"\n' + LENIENT.replace("[gates.accuracy]\nthreshold = 0.0", "[gates.accuracy]\nthreshold = 0.99")
+    project.makefile(".toml", **{"bias-audit": config})
     result = run(project, "--junitxml", "junit.xml")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*referent prediction accuracy under 'intrinsic'*lower 95% bound*outside threshold (>= 0.99)*"])
@@ -75,7 +77,9 @@ def test_config_error_is_one_line_usage_error(project):
 
 
 def test_waived_failure_is_reported_as_waived(project):
-    project.makefile(".toml", **{"bias-audit": LENIENT.replace("[gates.accuracy]\nthreshold = 0.0", "[gates.accuracy]\nthreshold = 0.99")})
+    # the accuracy floor also makes the bias gates inconclusive (the model does not do the task): warn only
+    config = 'inconclusive = "warn"\n' + LENIENT.replace("[gates.accuracy]\nthreshold = 0.0", "[gates.accuracy]\nthreshold = 0.99")
+    project.makefile(".toml", **{"bias-audit": config})
     waived = SUITE.replace('@pytest.mark.audit_gate("accuracy")',
                            '@pytest.mark.xfail(reason="tiny model: accuracy tracked in ISSUE-12")\n@pytest.mark.audit_gate("accuracy")')
     project.makepyfile(test_bias_transfer=waived)
@@ -92,19 +96,24 @@ def test_baseline_regression_fails(project):
     project.makefile(".toml", **{"bias-audit": LENIENT})
     assert run(project).ret == 0
     baseline = results(project)
-    # An approved run in which the same model was perfectly accurate and unbiased.
+    # An approved run in which the same model was perfectly accurate, hence unbiased: it always chose the referent.
     for model in baseline["models"]:
-        for cond in model["conditions"].values():
-            cond["o_sb"] = {o: 0.0 for o in cond["o_sb"]}
         for choices in model["choices"].values():
             for c in choices:
-                c["correct"] = True
+                c["selected"], c["correct"] = baseline["items"][c["item"]]["referent"], True
     (project.path / "approved.json").write_text(json.dumps(baseline))
     result = run(project, "--audit-approved", "approved.json")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*drop of accuracy from the approved run*outside threshold*"])
-    statuses = {(g["metric"], g["status"]) for g in results(project)["gates"]}
-    assert ("accuracy_regression", "fail") in statuses and ("a_sb_regression", "fail") in statuses
+    record = results(project)
+    statuses = {(g["metric"], g["condition"]): g for g in record["gates"]}
+    assert statuses[("accuracy_regression", "intrinsic")]["status"] == "fail"
+    # the approved run's debiased effect is exactly 0, so the change is this run's theta^2 (signed), decided
+    # on its interval: a random tiny model is not significantly more biased than a perfect one
+    theta = record["models"][0]["conditions"]["intrinsic"]["debiased_effect"]
+    change = statuses[("a_sb_regression", "intrinsic")]
+    assert change["estimate"] == pytest.approx(theta * abs(theta), abs=1e-9)
+    assert change["status"] == ("fail" if change["ci"][0] > 0 else "pass")
 
 
 def test_two_models_side_by_side(project, tmp_path_factory):

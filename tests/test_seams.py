@@ -45,7 +45,7 @@ class ToyDataset(Dataset):
     def pair_key(self, item):
         return (item.word, item.id.rsplit("-", 1)[-1])
 
-    def render(self, fmt, item, shots, preprompt):
+    def render(self, fmt, item, shots, preprompt, order=0):
         lead = "Frame A." if item.frame == "a" else "Frame B."
         return Prompt(f"{preprompt}{fmt}: ", f"{lead} A {item.word} is a")
 

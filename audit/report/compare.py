@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 
 from audit.stats.regression import a_sb_change
-from audit.datasets.winobias.pairing import twin_group_key as twin_key
+from audit.datasets.winobias.metrics import twin_key
 from audit.stats.bootstrap import paired_mean_change
 from .format import fmt_ci, fmt_num, is_number
 
