@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 # plugin installed costs other pytest runs nothing.
 
 _SESSION = pytest.StashKey["AuditSession"]()
+_COVERAGE = pytest.StashKey[object]()
+#: what the run produced (audit.run.verdict.RunState): the CLI decides its exit code from it
+RUN_STATE = pytest.StashKey[object]()
 _OUTCOME = pytest.StashKey[object]()
 #: the user error (bad config, data or model) that stopped a run: the CLI prints it as its one line
 USER_ERROR = pytest.StashKey[str]()
@@ -25,12 +28,18 @@ USER_ERROR = pytest.StashKey[str]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     from audit.cli.options import add_plugin_options
 
-    add_plugin_options(parser.getgroup("bias-audit", "bias-transfer-audit"))
+    group = parser.getgroup("bias-audit", "bias-transfer-audit")
+    add_plugin_options(group)
+    group.addoption("--audit-require-verdict", action="store_true", dest="audit_require_verdict",
+                    help="this run is an audit: fail unless every configured gate is decided (bias-audit run sets it)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "audit_gate(name): a fairness gate, parametrised over models and the gate's conditions")
+    config.addinivalue_line("markers", "audit_replaces(name, reason): a custom test that replaces the audit's gate NAME")
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU; skipped cleanly without one")
+    config.stash[_COVERAGE] = coverage = _new_coverage()
+    config.pluginmanager.register(_Recorder(coverage), "bias-audit-recorder")
 
 
 def _options(config: pytest.Config):
@@ -45,6 +54,12 @@ def _user_error(config: pytest.Config, exc: AuditError) -> None:
     pytest.exit(f"bias-audit: {exc}", returncode=2)
 
 
+def _new_coverage():
+    from audit.run.coverage import Coverage
+
+    return Coverage()
+
+
 def _session(config: pytest.Config) -> "AuditSession":
     from audit.run.setup import build_session
 
@@ -53,13 +68,19 @@ def _session(config: pytest.Config) -> "AuditSession":
     return config.stash[_SESSION]
 
 
+def _engaged(config: pytest.Config) -> bool:
+    """Is this pytest run an audit (an --audit-* option, an audit config file, or `bias-audit run`)?"""
+    from audit.run.setup import config_path_for
+
+    return bool(config.option.audit_require_verdict or _options(config).requested()
+                or config_path_for(None, Path(config.invocation_params.dir)) is not None)
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """When this run is an audit (an --audit-* option or an audit config file), check the config, data
     and model names before collection, so a mistake is one line (pytest's usage error), not a traceback."""
-    from audit.run.setup import config_path_for
-
     config = session.config
-    if not _options(config).requested() and config_path_for(None, Path(config.invocation_params.dir)) is None:
+    if not _engaged(config):
         return
     try:
         _session(config)
@@ -77,7 +98,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     except AuditError as exc:
         _user_error(metafunc.config, exc)
     if "audit_model" in names:
-        metafunc.parametrize("audit_model", session.model_specs, scope="session")
+        from audit.results.redaction import redact
+
+        metafunc.parametrize("audit_model", session.model_specs, ids=[redact(s) for s in session.model_specs], scope="session")
     marker = metafunc.definition.get_closest_marker("audit_gate")
     if "audit_condition" in names:
         gate = marker.args[0] if marker else None
@@ -121,6 +144,45 @@ def audit_outcome(request: pytest.FixtureRequest, audit_session: "AuditSession",
     return outcome
 
 
+def _gate_of(item: pytest.Item, marker: str) -> str | None:
+    mark = item.get_closest_marker(marker)
+    return str(mark.args[0]) if mark is not None and mark.args else None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    coverage = session.config.stash.get(_COVERAGE, None)
+    if coverage is None:
+        return
+    coverage.collect_only = bool(session.config.option.collectonly)
+    for item in session.items:
+        if (gate := _gate_of(item, "audit_gate")) is not None:
+            coverage.add(coverage.selected, gate, item.nodeid)
+        if (gate := _gate_of(item, "audit_replaces")) is not None:
+            reason = item.get_closest_marker("audit_replaces").kwargs.get("reason", "")
+            coverage.add(coverage.replaced, gate, {"test": item.nodeid, "reason": str(reason), "outcome": None})
+
+
+class _Recorder:
+    """Hooks without a ``config`` argument, bound to one config: deselected gate tests, collection
+    errors, a real Ctrl-C (not ``pytest.exit`` or "errors during collection", which subclass it)."""
+
+    def __init__(self, coverage) -> None:
+        self.coverage = coverage
+
+    def pytest_deselected(self, items) -> None:
+        for item in items:
+            if (gate := _gate_of(item, "audit_gate")) is not None:
+                self.coverage.add(self.coverage.deselected, gate, item.nodeid)
+
+    def pytest_collectreport(self, report) -> None:
+        if report.failed:
+            self.coverage.collection_errors.append(report.nodeid or str(report.fspath))
+
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        if excinfo.type is KeyboardInterrupt:
+            self.coverage.interrupted = True
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
@@ -128,32 +190,45 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if outcome is not None and report.when == "call" and hasattr(report, "wasxfail"):
         outcome.status = "waived" if report.skipped else outcome.status  # type: ignore[attr-defined]
         outcome.waiver_reason = report.wasxfail or "expected failure"  # type: ignore[attr-defined]
+    coverage = item.config.stash.get(_COVERAGE, None)
+    if coverage is not None and report.when == "call" and _gate_of(item, "audit_replaces"):
+        for entry in coverage.replaced.get(_gate_of(item, "audit_replaces"), []):
+            if entry["test"] == item.nodeid:
+                entry["outcome"] = report.outcome
     return report
 
 
-_ARTIFACTS = pytest.StashKey[tuple]()
-
-
+@pytest.hookimpl(tryfirst=True)  # the verdict is written before other plugins' outputs (JUnit XML) can fail
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    audit = session.config.stash.get(_SESSION, None)
-    if audit is None or not audit.outcomes:
+    config = session.config
+    coverage = config.stash.get(_COVERAGE, None)
+    if coverage is None or not _engaged(config):
         return
-    from audit.run.setup import write_artifacts
+    from audit.run.setup import finish_run
+    from audit.run.verdict import RunState
 
-    try:
-        session.config.stash[_ARTIFACTS] = write_artifacts(audit, session.config.option.audit_out)
-    except AuditError as exc:
-        session.config.stash[USER_ERROR] = str(exc)
-        session.exitstatus = 2
+    state = RunState(user_error=config.stash.get(USER_ERROR, None), interrupted=coverage.interrupted)
+    audit = config.stash.get(_SESSION, None)
+    if audit is not None:  # also after a user error mid-run: the gates already decided are kept (incomplete)
+        finish_run(audit, coverage, config.option.audit_out, state)
+    config.stash[RUN_STATE] = state
+    if session.exitstatus == pytest.ExitCode.OK and (state.verdict != "pass" or state.output_problems):
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR  # plain pytest: no verdict, or an output failed
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    if _ARTIFACTS not in config.stash:
+    state = config.stash.get(RUN_STATE, None)
+    if state is None:
         return
     from audit.report.tables import transfer_table
+    from audit.results.redaction import redact
 
-    results, paths = config.stash[_ARTIFACTS]
-    terminalreporter.write_sep("-", "bias-audit: transfer of intrinsic bias per condition")
-    terminalreporter.write_line(transfer_table(results))
-    for kind, path in paths.items():
+    if state.results is not None and state.results.get("models"):
+        terminalreporter.write_sep("-", "bias-audit: transfer of intrinsic bias per condition")
+        terminalreporter.write_line(redact(transfer_table(state.results)))
+    for kind, path in state.paths.items():
         terminalreporter.write_line(f"{kind}: {path}")
+    if state.assessment is not None and not state.assessment["complete"]:
+        from audit.run.coverage import incomplete_line
+
+        terminalreporter.write_line(f"bias-audit: {redact(incomplete_line(state.assessment))}", red=True)

@@ -162,7 +162,10 @@ def _summary(results: Mapping, gates: list[dict]) -> dict:
     counts = {s: sum(g["status"] == s for g in gates) for s in STATUSES}
     verdict = str(results.get("verdict", "fail" if counts["fail"] else "pass")).lower()
     total = len(gates)
-    if verdict == "fail":
+    if verdict == "incomplete":
+        headline = "The audit is incomplete: there is no verdict."
+        meaning = "Not every configured gate was decided: " + "; ".join(map(str, (results.get("coverage") or {}).get("reasons", [])))
+    elif verdict == "fail":
         headline = f"The audit failed: {counts['fail']} of {total} gates failed."
         meaning = ("The measured gender bias is not shown to be within the agreed thresholds in the places listed "
                    "below. A gate compares the end of the estimate's confidence interval named in the gate table with "
@@ -454,10 +457,6 @@ def render_report(results: Mapping) -> str:
 def write_report(results: Mapping, out_path: str | Path) -> Path:
     """Render the report and write it to ``out_path`` (parent folders created); returns the path."""
     out = Path(out_path)
-    html = render_report(results)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(html, encoding="utf-8")
-    except OSError as exc:
-        raise AuditError(f"{out}: cannot write the report ({exc.strerror or exc})") from None
-    return out
+    from audit.results.atomic import write_atomic
+
+    return write_atomic(out, render_report(results), what="report")  # all or nothing, redacted; OutputError names the file

@@ -11,7 +11,7 @@ from typing import Any
 from audit.errors import AuditError
 from audit.results.redaction import redact
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: coverage (complete, gates required/decided/deselected/replaced), verdict "incomplete"
 SUPPORTED_MAJOR = "1"
 RESULTS_FILE = "results.json"
 STATUSES = ("fail", "waived", "skipped", "pass")  # order of the gate table: what needs attention first
@@ -72,15 +72,17 @@ def check_results(results: Any, where: str = "results") -> None:
 # --- writing ------------------------------------------------------------------------------------------
 
 
+def results_text(results: dict) -> str:
+    """results.json's text: NaN/inf as null, every secret redacted (what the file and its views show)."""
+    return redact(json.dumps(_json_safe(results), indent=2, sort_keys=False, allow_nan=False))
+
+
 def write_results(results: dict, out_dir: Path) -> Path:
-    """Write results.json atomically (a half-written record never replaces a good one)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / RESULTS_FILE
-    tmp = path.with_suffix(".json.tmp")
-    text = redact(json.dumps(_json_safe(results), indent=2, sort_keys=False, allow_nan=False))  # no secret is ever written
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """Write results.json atomically (a half-written record never replaces a good one); raises
+    :class:`audit.results.atomic.OutputError` naming the file when it cannot be written."""
+    from audit.results.atomic import write_atomic
+
+    return write_atomic(Path(out_dir) / RESULTS_FILE, results_text(results), what="results")
 
 
 def _json_safe(value):

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from audit.run.session import AuditSession
 
 
-def build_record(session: "AuditSession") -> dict:
+def build_record(session: "AuditSession", coverage: dict | None = None, verdict: str | None = None) -> dict:
     cfg, ds = session.config, session.dataset
     gates = [o.to_dict() for o in session.outcomes]
     counts = {s: sum(g["status"] == s for g in gates) for s in ("pass", "fail", "waived", "skipped")}
@@ -35,7 +35,9 @@ def build_record(session: "AuditSession") -> dict:
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "bias-transfer-audit", "version": package_versions().get("bias-transfer-audit")},
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        "verdict": "fail" if counts["fail"] else "pass",
+        "verdict": verdict or ("fail" if counts["fail"] else "incomplete"),
+        "complete": bool(coverage and coverage["complete"]),
+        "coverage": coverage or {"complete": False, "reasons": ["the run did not report its coverage"]},
         "summary": {"gates": len(gates), "passed": counts["pass"], "failed": counts["fail"],
                     "waived": counts["waived"], "skipped": counts["skipped"]},
         "dataset": ds.name,

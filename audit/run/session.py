@@ -17,6 +17,7 @@ from audit.datasets.base import Dataset
 from audit.errors import AuditError, ConditionUnavailable
 from audit.gates import GateOutcome, evaluate_gate, gate_spec
 from audit.run.conditions import ConditionRun, check_condition, condition_summary, run_condition
+from audit.results.redaction import redact
 from audit.run.context import GateContext, GateSkipped
 from audit.stats.transfer import Transfer, transfer_correlation
 
@@ -53,6 +54,10 @@ class AuditSession:
             raise AuditError(f"data '{cfg.data}' has no items in split '{cfg.split}'")
         if cfg.max_items is not None:
             self.items = self.dataset.subsample(self.items, cfg.max_items, seed=cfg.seed)
+        if len(self.items) < cfg.min_items:  # min_items is a floor: an audit this small could not decide
+            limit = f" (max_items = {cfg.max_items})" if cfg.max_items is not None else ""
+            raise AuditError(f"config key 'min_items': data '{cfg.data}' gives {len(self.items)} items{limit}, fewer than "
+                             f"min_items = {cfg.min_items}; no gate could be decided (lower min_items deliberately for a smoke run)")
         other = "dev" if cfg.split == "test" else "test"
         self.pool = self.dataset.load(source, split=other, seed=cfg.seed)
         for name, cond in cfg.conditions.items():
@@ -134,6 +139,8 @@ class AuditSession:
         if skip:
             outcome.status, outcome.message, outcome.warning = "skipped", skip, None
         outcome.test = test_id
+        outcome.id, outcome.message = redact(outcome.id), redact(outcome.message)  # the console and JUnit show these
+        outcome.warning = redact(outcome.warning) if outcome.warning else None
         self.outcomes.append(outcome)
         return outcome
 
@@ -146,8 +153,9 @@ class AuditSession:
                 out.append((spec, conditions))
         return out
 
-    def results(self) -> dict:
-        """results.json (schema in docs/results-schema.md) for everything measured so far."""
+    def results(self, coverage: dict | None = None, verdict: str | None = None) -> dict:
+        """results.json (schema in docs/results-schema.md) for everything measured so far; ``coverage``
+        and ``verdict`` come from ``audit.run.coverage`` (without them the run counts as incomplete)."""
         from audit.results.record import build_record
 
-        return build_record(self)
+        return build_record(self, coverage=coverage, verdict=verdict)
