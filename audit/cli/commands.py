@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     info = cache.add_parser("info", help="where the cache is, its size, and its entries per model")
     info.add_argument("--json", action="store_true", help="print as JSON")
     clear = cache.add_parser("clear", help="delete the cache, or one model's entries")
-    clear.add_argument("--model", metavar="NAME", help="only this model (its name or path as audited, or a model-key prefix)")
+    clear.add_argument("--model", metavar="NAME", help="only this model: its name or path as audited, exactly, or a "
+                       "model-key prefix of at least 6 hex digits")
+    clear.add_argument("--glob", action="store_true", help="treat --model as a shell-style pattern (*, ?, [...]) over model names")
     return p
 
 
@@ -153,7 +155,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         state = config.stash.get(RUN_STATE, None) if config is not None else None
         if state is None:
             state = RunState(user_error=config.stash.get(USER_ERROR, None) if config is not None else None)
-        if code == pytest.ExitCode.USAGE_ERROR and not state.user_error:
+        if code == pytest.ExitCode.USAGE_ERROR and not state.user_error and state.verdict is None:
             state.user_error = "pytest could not run the suite (see its message above)"
         if code == pytest.ExitCode.INTERNAL_ERROR:
             state.internal_errors += 1
@@ -192,7 +194,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             print(f"no cache at {path}")
         else:
             with ResultCache(path) as cache:
-                print(f"removed {cache.clear(args.model)} entries of '{args.model}' from {path}")
+                print(f"removed {cache.clear(args.model, glob=args.glob)} entries of '{args.model}' from {path}")
         return EXIT_PASS
     size = sum(p.stat().st_size for p in cache_files(path))
     entries = []

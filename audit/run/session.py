@@ -76,8 +76,9 @@ class AuditSession:
         """The model behind ``spec``, loaded once, answering from the result cache when it is on."""
         if spec not in self._backends:
             backend = load_backend(spec, self.backend_options)
-            cache = self.result_cache()
-            self._backends[spec] = CachedBackend(backend, cache) if cache is not None else backend
+            # Without the on-disk cache, an in-memory one: the same batching, so the same stored scores.
+            cache = self.result_cache() or ResultCache(None)
+            self._backends[spec] = CachedBackend(backend, cache)
         return self._backends[spec]
 
     def run(self, spec: str, condition: str) -> ConditionRun:

@@ -206,8 +206,10 @@ class Scorer:
     # ------------------------------------------------------------------ log-likelihood
 
     @torch.inference_mode()
-    def loglikelihood(self, requests: Sequence[Request]) -> list[float]:
-        """log P(continuation | prefix + query) per request, in input order."""
+    def loglikelihood(self, requests: Sequence[Request], on_scored=None) -> list[float]:
+        """log P(continuation | prefix + query) per request, in input order. ``on_scored(indices, out)``,
+        when given, is called after each batch with the request indices it scored (the result cache
+        commits from it by time)."""
         requests = list(requests)
         if not requests:
             return []
@@ -218,9 +220,9 @@ class Scorer:
         try:
             if self.tree:
                 for shared, units in self._plan(requests, tokens, truncated):
-                    self._score_group(shared, units, out, bar)
+                    self._score_group(shared, units, out, bar, on_scored)
             else:
-                self._score_plain(tokens, out, bar)
+                self._score_plain(tokens, out, bar, on_scored)
         finally:
             bar.close()
         self.stats.requests += len(requests)
@@ -262,11 +264,13 @@ class Scorer:
             groups.append(((), _units(sorted(plain), tokens)))
         return groups
 
-    def _score_group(self, shared: tuple[int, ...], units: list[_Unit], out: list[float], bar) -> None:
+    def _score_group(self, shared: tuple[int, ...], units: list[_Unit], out: list[float], bar, on_scored=None) -> None:
         prefix_kv = self._run_prefix(shared) if shared else None
         units = sorted(units, key=lambda u: (-u.width(len(shared)), u.ctx))
         for chunk in self._with_backoff(units, lambda chunk: self._score_rows(chunk, shared, prefix_kv, out)):
             bar.update(sum(len(o) for u in chunk for o in u.owners))
+            if on_scored is not None:
+                on_scored([i for u in chunk for o in u.owners for i in o], out)
 
     def _score_rows(self, units: list[_Unit], shared: tuple[int, ...], prefix_kv, out: list[float]) -> None:
         """One forward pass for these contexts, packed into rows of about ``pack_tokens`` tokens."""
@@ -319,7 +323,7 @@ class Scorer:
             for i in requests:
                 out[i] = float(sums[slot])
 
-    def _score_plain(self, tokens, out: list[float], bar) -> None:
+    def _score_plain(self, tokens, out: list[float], bar, on_scored=None) -> None:
         """One right-padded row per request through the whole model (models the tree path cannot serve)."""
         order = sorted(range(len(tokens)), key=lambda i: (-len(tokens[i][0]) - len(tokens[i][1]), i))
         pad = self.lm.tokenizer.pad_token_id if self.lm.tokenizer.pad_token_id is not None else 0
@@ -343,6 +347,8 @@ class Scorer:
 
         for chunk in self._with_backoff(order, run):
             bar.update(len(chunk))
+            if on_scored is not None:
+                on_scored(list(chunk), out)
 
     # ------------------------------------------------------------------ generation
 
