@@ -8,6 +8,7 @@ traceback); 3 internal error; 4 an output could not be written; 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -224,12 +225,19 @@ def _cmd_init(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from audit.report import load_results, write_report
 
+    from audit.results.atomic import OutputError
+
     results = load_results(args.results)
     out = Path(args.out) if args.out else Path(args.results).with_name("report.html")
     try:
         path = write_report(results, out)
-    except OSError as exc:
-        raise AuditError(f"--out '{out}': cannot write the report ({exc.strerror})") from None
+    except OutputError as exc:
+        print(redact(f"bias-audit: output error: {exc}"), file=sys.stderr)
+        return EXIT_OUTPUT
+    except (KeyError, TypeError, ValueError, IndexError, ArithmeticError) as exc:  # schema-valid, contents not
+        detail = f"missing key {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise AuditError(f"{args.results}: not a complete bias-audit results file ({detail}); "
+                         "write it with `bias-audit run`") from None
     print(f"report: {path}")
     return EXIT_PASS
 
@@ -246,6 +254,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except BrokenPipeError:  # output piped into e.g. `head`
         return EXIT_PASS
+    except OSError as exc:
+        if exc.errno not in (errno.ENAMETOOLONG, errno.ELOOP):
+            raise
+        name = str(exc.filename or "")
+        shown = name if len(name) <= 80 else f"{name[:60]}…({len(name)} characters)"
+        why = "file name too long" if exc.errno == errno.ENAMETOOLONG else "too many levels of symbolic links"
+        print(redact(f"bias-audit: error: '{shown}': {why}"), file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as exc:  # a bug: the traceback for the report, then one line saying so
+        import traceback
+
+        print(redact(traceback.format_exc()), file=sys.stderr)
+        print(redact(f"bias-audit: internal error (a bug, please report it): {type(exc).__name__}: {exc}"), file=sys.stderr)
+        return EXIT_INTERNAL
     except KeyboardInterrupt:
         print("bias-audit: interrupted before the audit started; nothing written", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -32,12 +32,32 @@ def read_results(path: str | Path, *, what: str | None = None) -> dict:
         raise AuditError(f"{where}: results file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise AuditError(f"{where}: cannot read the results file ({exc.__class__.__name__}: {exc})") from None
+    text = text.removeprefix("\ufeff")
     try:
-        results = json.loads(text)
+        results = json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
         raise AuditError(f"{where}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
+    except _NotStrictJSON as exc:
+        raise AuditError(f"{where}: {exc}") from None
+    except RecursionError:
+        raise AuditError(f"{where}: JSON nested too deeply to be a results file") from None
     check_results(results, where)
     return results
+
+
+class _NotStrictJSON(ValueError):
+    pass
+
+
+def _reject_constant(name: str):
+    """NaN and Infinity are not JSON (the audit writes null); a file holding them was not written by it."""
+    raise _NotStrictJSON(f"holds {name}, which is not valid JSON (results.json writes an unmeasured number as null)")
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > 18:
+        raise _NotStrictJSON(f"holds an integer of {len(digits.lstrip('-'))} digits, too large for any results field")
+    return int(digits)
 
 
 def load_results(path: str | Path) -> dict:
