@@ -54,15 +54,15 @@ class AuditSession:
             raise AuditError(f"data '{cfg.data}' has no items in split '{cfg.split}'")
         if cfg.max_items is not None:
             self.items = self.dataset.subsample(self.items, cfg.max_items, seed=cfg.seed)
-        if len(self.items) < cfg.min_items:  # min_items is a floor: an audit this small could not decide
-            limit = f" (max_items = {cfg.max_items})" if cfg.max_items is not None else ""
-            raise AuditError(f"config key 'min_items': data '{cfg.data}' gives {len(self.items)} items{limit}, fewer than "
-                             f"min_items = {cfg.min_items}; no gate could be decided (lower min_items deliberately for a smoke run)")
         other = "dev" if cfg.split == "test" else "test"
         self.pool = self.dataset.load(source, split=other, seed=cfg.seed)
         for name, cond in cfg.conditions.items():
             check_condition(self.dataset, name, cond, self.items[0], self.pool)
         self.result_cache()  # a corrupt or unwritable cache file is a user error before any model loads
+        if len(self.items) < cfg.min_items:  # min_items is a floor: an audit this small could not decide
+            limit = f" (max_items = {cfg.max_items})" if cfg.max_items is not None else ""
+            raise AuditError(f"config key 'min_items': data '{cfg.data}' gives {len(self.items)} items{limit}, fewer than "
+                             f"min_items = {cfg.min_items}; no gate could be decided (lower min_items deliberately for a smoke run)")
 
     def result_cache(self) -> ResultCache | None:
         """The on-disk result cache, opened once; None when disabled."""
