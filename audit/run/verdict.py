@@ -53,7 +53,8 @@ def decide(state: RunState) -> tuple[int, list[str]]:
     if state.user_error:
         return EXIT_USER_ERROR, [f"bias-audit: error: {state.user_error}", *lines]
     if state.internal_errors:
-        return EXIT_INTERNAL, lines
+        return EXIT_INTERNAL, [f"bias-audit: internal error: {state.internal_errors} test(s) or fixture(s) crashed "
+                               "(a bug, please report it; the traceback is above)", *lines]
     if state.verdict == "fail" or state.test_failures:
         return EXIT_GATE_FAILED, lines
     if state.verdict != "pass":
