@@ -204,6 +204,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     coverage = config.stash.get(_COVERAGE, None)
     if coverage is None or not _engaged(config):
         return
+    explicit = config.option.audit_require_verdict or _options(config).requested()
+    if not explicit and not (coverage.selected or coverage.deselected or coverage.replaced):
+        return  # a config file alone, and no audit test in this run: someone's other tests, not an audit
     from audit.run.setup import finish_run
     from audit.run.verdict import RunState
 

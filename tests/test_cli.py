@@ -38,7 +38,9 @@ def test_run_writes_results_for_a_model_directory(tmp_path, tiny_model_dir):
     proc = bias_audit("run", "--model", tiny_model_dir, "--out", out)
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
-    assert results["schema_version"] == "1.0"
+    from audit.results.io import SCHEMA_VERSION
+
+    assert results["schema_version"] == SCHEMA_VERSION
     assert results["verdict"] == ("pass" if proc.returncode == 0 else "fail")
     model = results["models"][0]
     assert set(model["conditions"]) == {"intrinsic", "zero_shot"}
@@ -95,7 +97,7 @@ def test_no_secret_reaches_results_or_report(tmp_path, tiny_model_dir):
     cfg_dir = tmp_path / secret  # the secret reaches the command line, which provenance records
     cfg_dir.mkdir()
     cfg = cfg_dir / "audit.toml"
-    cfg.write_text("max_items = 40\nn_resamples = 100\n[conditions.intrinsic]\nformat = 'intrinsic'\n"
+    cfg.write_text("max_items = 40\nmin_items = 10\nn_resamples = 100\n[conditions.intrinsic]\nformat = 'intrinsic'\n"
                    "preprompt_text = 'key s3cr3t-value-123'\n")
     env = {**os.environ, "HF_TOKEN": secret, "MY_API_KEY": "s3cr3t-value-123"}
     proc = subprocess.run([sys.executable, "-m", "audit.cli", "run", "--model", str(tiny_model_dir), "--out", str(tmp_path / "o"),

@@ -15,8 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = "max_items = 40\nmin_items = 10\nn_resamples = 100\n[conditions.intrinsic]\nformat = 'intrinsic'\n"
-LENIENT = QUICK + "".join(f"[gates.{g}]\nthreshold = {t}\n" for g, t in
-                          [("a_sb", 1.0), ("rpa_gap", 1.0), ("worst_o_sb", 1.0), ("accuracy", 0.0)])
+LENIENT_BIAS = QUICK + "".join(f"[gates.{g}]\nthreshold = 1.0\n" for g in ("a_sb", "rpa_gap", "worst_o_sb"))
+LENIENT = LENIENT_BIAS + "[gates.accuracy]\nthreshold = 0.0\n"
 STRICT = QUICK + "[gates.accuracy]\nthreshold = 0.99\n"
 
 
@@ -92,7 +92,7 @@ def test_exit_0_custom_suite_replacing_gates_and_one_token_redacted_everywhere(t
         "@pytest.mark.audit_replaces('worst_o_sb', reason='ours')\n"
         "def test_ours(audit_session):\n    assert audit_session.items\n"
     ))
-    cfg = config(tmp_path, LENIENT + "[gates.accuracy]\nenabled = false\n")
+    cfg = config(tmp_path, LENIENT_BIAS + "[gates.accuracy]\nenabled = false\n")
     summary = tmp_path / "summary.md"
     proc = bias_audit(tmp_path, "--model", model, "--config", cfg, "--out", "out", "--tests", custom,
                       "--junitxml", tmp_path / "junit.xml", env={"GITHUB_STEP_SUMMARY": str(summary)})
@@ -108,12 +108,18 @@ def test_exit_0_custom_suite_replacing_gates_and_one_token_redacted_everywhere(t
         assert token not in text, f"the token leaked into {name}"
     for name in ("stdout", "junit", "report", "results"):
         assert "[REDACTED]" in outputs[name], name
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp files
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []  # no temp files
+
+
+def unwritable_summary(tmp):
+    """A step-summary path whose folder cannot exist (a file stands where the folder would be)."""
+    (tmp / "not-a-folder").write_text("")
+    return str(tmp / "not-a-folder" / "summary.md")
 
 
 def test_exit_1_a_gate_failed_even_when_the_step_summary_cannot_be_written(tmp_path, tiny_model_dir):
     proc = bias_audit(tmp_path, "--model", tiny_model_dir, "--config", config(tmp_path, STRICT), "--out", "out",
-                      env={"GITHUB_STEP_SUMMARY": str(tmp_path / "no" / "such" / "summary.md")})
+                      env={"GITHUB_STEP_SUMMARY": unwritable_summary(tmp_path)})
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr
     (line,) = stderr_lines(proc)
     assert line.startswith("bias-audit: output error: GITHUB_STEP_SUMMARY '") and "could not be written" in line
@@ -125,7 +131,7 @@ def test_exit_4_a_passing_audit_whose_step_summary_cannot_be_written(tmp_path, t
     """An environment failure is never a gate result: the verdict (pass) is written, the summary
     failure is one line, and the code is 4, not 1."""
     proc = bias_audit(tmp_path, "--model", tiny_model_dir, "--config", config(tmp_path, LENIENT), "--out", "out",
-                      env={"GITHUB_STEP_SUMMARY": str(tmp_path / "no" / "such" / "summary.md")})
+                      env={"GITHUB_STEP_SUMMARY": unwritable_summary(tmp_path)})
     assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr
     (line,) = stderr_lines(proc)
     assert line.startswith("bias-audit: output error: GITHUB_STEP_SUMMARY")

@@ -77,7 +77,8 @@ class AuditSession:
         if spec not in self._backends:
             backend = load_backend(spec, self.backend_options)
             # Without the on-disk cache, an in-memory one: the same batching, so the same stored scores.
-            cache = self.result_cache() or ResultCache(None)
+            cache = self.result_cache()
+            cache = cache if cache is not None else ResultCache(None)  # (not `or`: an empty cache is falsy)
             self._backends[spec] = CachedBackend(backend, cache)
         return self._backends[spec]
 
