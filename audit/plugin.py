@@ -215,7 +215,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if audit is not None:  # also after a user error mid-run: the gates already decided are kept (incomplete)
         finish_run(audit, coverage, config.option.audit_out, state)
     config.stash[RUN_STATE] = state
-    if session.exitstatus == pytest.ExitCode.OK and (state.verdict != "pass" or state.output_problems):
+    no_verdict = session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    if no_verdict and (state.verdict != "pass" or state.output_problems):
         session.exitstatus = pytest.ExitCode.USAGE_ERROR  # plain pytest: no verdict, or an output failed
 
 
