@@ -21,7 +21,9 @@ def _lines(path: Path) -> list[list[str]]:
 
 def test_a_run_killed_at_a_time_resumes_losing_only_seconds(tmp_path, tiny_model_dir):
     cfg = tmp_path / "audit.toml"
-    cfg.write_text("preset = 'study'\nmin_items = 10\nn_resamples = 100\n")
+    cfg.write_text("max_items = 320\nmin_items = 10\nn_resamples = 100\n[conditions.intrinsic]\nformat = 'intrinsic'\n"
+                   "[conditions.zero_shot]\nformat = 'zero_shot'\n[conditions.few_shot_k2]\nformat = 'zero_shot'\nshots = 2\n"
+                   "seeds = [0, 1]\n")
     base = {**os.environ, "PYTHONPATH": str(ROOT), "BIAS_AUDIT_CACHE_DIR": str(tmp_path / "cache"),
             "BIAS_AUDIT_CACHE_COMMIT_S": str(COMMIT_S), "BIAS_AUDIT_CACHE_CHUNK": "1000000"}  # commits by time only
     cmd = [sys.executable, "-m", "audit.cli", "run", "--model", str(tiny_model_dir), "--config", str(cfg)]
