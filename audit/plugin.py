@@ -157,9 +157,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     for item in session.items:
         if (gate := _gate_of(item, "audit_gate")) is not None:
             coverage.add(coverage.selected, gate, item.nodeid)
-        if (gate := _gate_of(item, "audit_replaces")) is not None:
-            reason = item.get_closest_marker("audit_replaces").kwargs.get("reason", "")
-            coverage.add(coverage.replaced, gate, {"test": item.nodeid, "reason": str(reason), "outcome": None})
+        for mark in item.iter_markers("audit_replaces"):  # a test may replace several gates
+            if mark.args:
+                entry = {"test": item.nodeid, "reason": str(mark.kwargs.get("reason", "")), "outcome": None}
+                coverage.add(coverage.replaced, str(mark.args[0]), entry)
 
 
 class _Recorder:
@@ -191,10 +192,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         outcome.status = "waived" if report.skipped else outcome.status  # type: ignore[attr-defined]
         outcome.waiver_reason = report.wasxfail or "expected failure"  # type: ignore[attr-defined]
     coverage = item.config.stash.get(_COVERAGE, None)
-    if coverage is not None and report.when == "call" and _gate_of(item, "audit_replaces"):
-        for entry in coverage.replaced.get(_gate_of(item, "audit_replaces"), []):
-            if entry["test"] == item.nodeid:
-                entry["outcome"] = report.outcome
+    if coverage is not None and report.when == "call":
+        for entry in (e for entries in coverage.replaced.values() for e in entries if e["test"] == item.nodeid):
+            entry["outcome"] = report.outcome
     return report
 
 
