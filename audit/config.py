@@ -12,7 +12,7 @@ import warnings
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -37,7 +37,7 @@ class ConditionConfig(_Strict):
     format: str = "zero_shot"
     probe: Literal["likelihood", "generation"] = "likelihood"
     shots: int = Field(0, ge=0, le=64)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
     pro_share: float | None = Field(None, ge=0, le=1)
     occupations: Literal["any", "male", "female", "balanced"] = "any"
     male_share: float | None = Field(None, ge=0, le=1)
@@ -82,7 +82,7 @@ class GateConfig(_Strict):
 class AuditConfig(_Strict):
     data: str = "generated"  # NAME:SOURCE, or a WinoBias source (see audit.datasets)
     split: Literal["dev", "test"] = "test"
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     transfer_from: str = "intrinsic"  # the condition whose bias transfer is measured from (the bare model)
     inconclusive: Literal["fail", "warn"] = "fail"  # what an inconclusive bias gate does to the verdict and exit code
     noise_ratio: float = Field(0.5, gt=0, le=1)  # a bias gate is inconclusive when its noise floor exceeds this x its threshold

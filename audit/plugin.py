@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 # plugin installed costs other pytest runs nothing.
 
 _SESSION = pytest.StashKey["AuditSession"]()
+_COVERAGE = pytest.StashKey[object]()
+#: what the run produced (audit.run.verdict.RunState): the CLI decides its exit code from it
+RUN_STATE = pytest.StashKey[object]()
 _OUTCOME = pytest.StashKey[object]()
 #: the user error (bad config, data or model) that stopped a run: the CLI prints it as its one line
 USER_ERROR = pytest.StashKey[str]()
@@ -25,30 +28,29 @@ USER_ERROR = pytest.StashKey[str]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     from audit.cli.options import add_plugin_options
 
-    add_plugin_options(parser.getgroup("bias-audit", "bias-transfer-audit"))
+    group = parser.getgroup("bias-audit", "bias-transfer-audit")
+    add_plugin_options(group)
+    group.addoption("--audit-require-verdict", action="store_true", dest="audit_require_verdict",
+                    help="this run is an audit: fail unless every configured gate is decided (bias-audit run sets it)")
 
 
 @pytest.hookimpl(trylast=True)  # after the terminal reporter exists
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "audit_gate(name): a fairness gate, parametrised over models and the gate's conditions")
+    config.addinivalue_line("markers", "audit_replaces(name, reason): a custom test that replaces the audit's gate NAME")
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU; skipped cleanly without one")
+    config.stash[_COVERAGE] = coverage = _new_coverage()
+    config.pluginmanager.register(_Recorder(coverage), "bias-audit-recorder")
     from audit.run.terminal import install
 
     # progress lines on a TTY; in an audit under torchrun, ranks other than 0 quiet (`bias-audit run` always sets --audit-out)
-    install(config, quiet_other_ranks=_is_audit(config) or config.option.audit_out is not None)
+    install(config, quiet_other_ranks=_engaged(config) or config.option.audit_out is not None)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     from audit.run import progress
 
     progress.set_display(None)
-
-
-def _is_audit(config: pytest.Config) -> bool:
-    """An --audit-* option or an audit config file: this pytest run is an audit."""
-    from audit.run.setup import config_path_for
-
-    return _options(config).requested() or config_path_for(None, Path(config.invocation_params.dir)) is not None
 
 
 def _options(config: pytest.Config):
@@ -63,6 +65,12 @@ def _user_error(config: pytest.Config, exc: AuditError) -> None:
     pytest.exit(f"bias-audit: {exc}", returncode=2)
 
 
+def _new_coverage():
+    from audit.run.coverage import Coverage
+
+    return Coverage()
+
+
 def _session(config: pytest.Config) -> "AuditSession":
     from audit.run.setup import build_session
 
@@ -71,11 +79,19 @@ def _session(config: pytest.Config) -> "AuditSession":
     return config.stash[_SESSION]
 
 
+def _engaged(config: pytest.Config) -> bool:
+    """Is this pytest run an audit (an --audit-* option, an audit config file, or `bias-audit run`)?"""
+    from audit.run.setup import config_path_for
+
+    return bool(config.option.audit_require_verdict or _options(config).requested()
+                or config_path_for(None, Path(config.invocation_params.dir)) is not None)
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """When this run is an audit (an --audit-* option or an audit config file), check the config, data
     and model names before collection, so a mistake is one line (pytest's usage error), not a traceback."""
     config = session.config
-    if not _is_audit(config):
+    if not _engaged(config):
         return
     try:
         _session(config)
@@ -93,7 +109,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     except AuditError as exc:
         _user_error(metafunc.config, exc)
     if "audit_model" in names:
-        metafunc.parametrize("audit_model", session.model_specs, scope="session")
+        from audit.results.redaction import redact
+
+        metafunc.parametrize("audit_model", session.model_specs, ids=[redact(s) for s in session.model_specs], scope="session")
     marker = metafunc.definition.get_closest_marker("audit_gate")
     if "audit_condition" in names:
         gate = marker.args[0] if marker else None
@@ -137,6 +155,46 @@ def audit_outcome(request: pytest.FixtureRequest, audit_session: "AuditSession",
     return outcome
 
 
+def _gate_of(item: pytest.Item, marker: str) -> str | None:
+    mark = item.get_closest_marker(marker)
+    return str(mark.args[0]) if mark is not None and mark.args else None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    coverage = session.config.stash.get(_COVERAGE, None)
+    if coverage is None:
+        return
+    coverage.collect_only = bool(session.config.option.collectonly)
+    for item in session.items:
+        if (gate := _gate_of(item, "audit_gate")) is not None:
+            coverage.add(coverage.selected, gate, item.nodeid)
+        for mark in item.iter_markers("audit_replaces"):  # a test may replace several gates
+            if mark.args:
+                entry = {"test": item.nodeid, "reason": str(mark.kwargs.get("reason", "")), "outcome": None}
+                coverage.add(coverage.replaced, str(mark.args[0]), entry)
+
+
+class _Recorder:
+    """Hooks without a ``config`` argument, bound to one config: deselected gate tests, collection
+    errors, a real Ctrl-C (not ``pytest.exit`` or "errors during collection", which subclass it)."""
+
+    def __init__(self, coverage) -> None:
+        self.coverage = coverage
+
+    def pytest_deselected(self, items) -> None:
+        for item in items:
+            if (gate := _gate_of(item, "audit_gate")) is not None:
+                self.coverage.add(self.coverage.deselected, gate, item.nodeid)
+
+    def pytest_collectreport(self, report) -> None:
+        if report.failed:
+            self.coverage.collection_errors.append(report.nodeid or str(report.fspath))
+
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        if excinfo.type is KeyboardInterrupt:
+            self.coverage.interrupted = True
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
@@ -144,37 +202,53 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if outcome is not None and report.when == "call" and hasattr(report, "wasxfail"):
         outcome.status = "waived" if report.skipped else outcome.status  # type: ignore[attr-defined]
         outcome.waiver_reason = report.wasxfail or "expected failure"  # type: ignore[attr-defined]
+    coverage = item.config.stash.get(_COVERAGE, None)
+    if coverage is not None and report.when == "call":
+        for entry in (e for entries in coverage.replaced.values() for e in entries if e["test"] == item.nodeid):
+            entry["outcome"] = report.outcome
     return report
 
 
-_ARTIFACTS = pytest.StashKey[tuple]()
-
-
+@pytest.hookimpl(tryfirst=True)  # the verdict is written before other plugins' outputs (JUnit XML) can fail
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    audit = session.config.stash.get(_SESSION, None)
-    if audit is None or not audit.outcomes:
+    config = session.config
+    coverage = config.stash.get(_COVERAGE, None)
+    if coverage is None or not _engaged(config):
         return
+    explicit = config.option.audit_require_verdict or _options(config).requested()
+    if not explicit and not (coverage.selected or coverage.deselected or coverage.replaced):
+        return  # a config file alone, and no audit test in this run: someone's other tests, not an audit
     from audit.backends.distributed import after_rank_zero, is_main_process
-    from audit.run.setup import write_artifacts
+    from audit.run.setup import finish_run
+    from audit.run.verdict import RunState
 
     with after_rank_zero():  # under torchrun rank 0 alone writes results.json and the report; the others wait
         if not is_main_process():
             session.exitstatus = 0  # the verdict is rank 0's (a failing rank would make torchrun stop rank 0)
             return
-        try:
-            session.config.stash[_ARTIFACTS] = write_artifacts(audit, session.config.option.audit_out, session.config.option.audit_pdf)
-        except AuditError as exc:
-            session.config.stash[USER_ERROR] = str(exc)
-            session.exitstatus = 2
+        state = RunState(user_error=config.stash.get(USER_ERROR, None), interrupted=coverage.interrupted)
+        audit = config.stash.get(_SESSION, None)
+        if audit is not None:  # also after a user error mid-run: the gates already decided are kept (incomplete)
+            finish_run(audit, coverage, config.option.audit_out, state, pdf=config.option.audit_pdf)
+        config.stash[RUN_STATE] = state
+        no_verdict = session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+        if no_verdict and (state.verdict != "pass" or state.output_problems):
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR  # plain pytest: no verdict, or an output failed
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    if _ARTIFACTS not in config.stash:
+    state = config.stash.get(RUN_STATE, None)
+    if state is None:
         return
     from audit.report.tables import transfer_table
+    from audit.results.redaction import redact
 
-    results, paths = config.stash[_ARTIFACTS]
-    terminalreporter.write_sep("-", "bias-audit: transfer of intrinsic bias per condition")
-    terminalreporter.write_line(transfer_table(results))
-    for kind, path in paths.items():
+    if state.results is not None and state.results.get("models"):
+        terminalreporter.write_sep("-", "bias-audit: transfer of intrinsic bias per condition")
+        terminalreporter.write_line(redact(transfer_table(state.results)))
+    for kind, path in state.paths.items():
         terminalreporter.write_line(f"{kind}: {path}")
+    if state.assessment is not None and not state.assessment["complete"]:
+        from audit.run.coverage import incomplete_line
+
+        terminalreporter.write_line(f"bias-audit: {redact(incomplete_line(state.assessment))}", red=True)

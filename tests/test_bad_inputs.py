@@ -6,6 +6,7 @@ model) and run as a subprocess.
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -58,6 +59,45 @@ def nan_weights(d):
     save_file(weights, d / "model.safetensors", metadata={"format": "pt"})
 
 
+MINIMAL_RESULTS = {"schema_version": "1.0", "verdict": "pass", "models": [], "gates": [], "items": {}, "provenance": {}}
+
+
+def results_file(tmp, text):
+    p = tmp / "results.json"
+    p.write_text(text)
+    return p
+
+
+def data_entry(tmp, make):
+    d = data_dir(tmp, [GOOD_LINE])
+    make(d / "anti_stereotyped_type1.txt.test")
+    return d
+
+
+def suite(tmp, text):
+    d = tmp / "suite"
+    d.mkdir()
+    (d / "test_broken.py").write_text("import pytest\n" + text)
+    return d
+
+
+def cache_is_a_file(tmp, tiny):
+    import os
+
+    blocker = tmp / "cache-file"
+    blocker.write_text("")
+    os.environ["BIAS_AUDIT_CACHE_DIR"] = str(blocker / "sub")  # restored by the test's monkeypatch
+    return tiny
+
+
+def extra_tokens(d):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(d)
+    tok.add_tokens([f"zzextra{i}" for i in range(8)])
+    tok.save_pretrained(d)
+
+
 # (input, expected fragment of the message, argv builder(tmp, tiny) -> args)
 BAD_INPUTS = [
     ("missing data directory", "/no/such/data: no such directory", lambda t, m: ["run", "--data", "/no/such/data"]),
@@ -88,10 +128,30 @@ BAD_INPUTS = [
     ("approved run that is not a results.json", "this is not a bias-audit results file", lambda t, m: ["run", "--approved", str(config(t, "{}"))]),
     ("results.json that is not JSON (report)", "not valid JSON", lambda t, m: ["report", str(config(t, "{nope"))]),
     ("unknown command-line option", "--frobnicate", lambda t, m: ["run", "--frobnicate"]),
+    # issue 15: every bad input named
+    ("negative seed", "config key 'seed'", lambda t, m: ["run", "--config", str(config(t, "seed = -1"))]),
+    ("negative condition seed", "seeds.0", lambda t, m: ["run", "--config", str(config(t, "[conditions.intrinsic]\nformat = 'intrinsic'\nseeds = [-1]"))]),
+    ("fewer items than min_items", "min_items = 100", lambda t, m: ["run", "--config", str(config(t, "max_items = 2"))]),
+    ("NaN in a results.json (report)", "holds NaN", lambda t, m: ["report", str(results_file(t, '{"schema_version": "1.1", "x": NaN}'))]),
+    ("Infinity in an approved run", "holds -Infinity", lambda t, m: ["run", "--approved", str(results_file(t, '{"schema_version": "1.0", "x": -Infinity}'))]),
+    ("huge integer in a results.json (report)", "integer of 400 digits", lambda t, m: ["report", str(results_file(t, '{"schema_version": "1.1", "n": %s}' % ("9" * 400)))]),
+    ("deeply nested results.json (report)", "nested too deeply", lambda t, m: ["report", str(results_file(t, "[" * 100_000 + "]" * 100_000))]),
+    ("results.json lacking what the report needs", "not a complete bias-audit results file", lambda t, m: ["report", str(results_file(t, json.dumps(dict(MINIMAL_RESULTS, models=[{"name": "m", "conditions": {"c": {}}}]))))]),
+    ("approved run whose models is not a list of objects", "models[0] needs a 'name'", lambda t, m: ["run", "--approved", str(results_file(t, json.dumps(dict(MINIMAL_RESULTS, models=["m"]))))]),
+    ("NUL byte in a data line", "contains a NUL byte", lambda t, m: ["run", "--data", str(data_dir(t, [GOOD_LINE.replace("argued", "arg\x00ued")]))]),
+    ("empty data file", "holds no items", lambda t, m: ["run", "--data", str(data_dir(t, [GOOD_LINE]) and data_dir(t, [], "anti_stereotyped_type1.txt.test"))]),
+    ("data entry that is a directory", "a directory, not a WinoBias file", lambda t, m: ["run", "--data", str(data_entry(t, lambda p: p.mkdir()))]),
+    ("data entry that is a looping symlink", "points nowhere or loops", lambda t, m: ["run", "--data", str(data_entry(t, lambda p: p.symlink_to(p)))]),
+    ("over-long model path", "File name too long", lambda t, m: ["run", "--model", "/tmp/" + "m" * 5000]),
+    ("over-long data path", "file name too long", lambda t, m: ["run", "--data", "/tmp/" + "d" * 5000]),
+    ("--junitxml in a missing folder", "--junitxml", lambda t, m: ["run", "--junitxml", "/no/such/dir/junit.xml"]),
+    ("fairness suite with a syntax error", "test_broken.py:2: syntax error", lambda t, m: ["run", "--tests", str(suite(t, "def test_x(:\n    pass\n"))]),
+    ("result cache directory that is a file", "cannot be written", lambda t, m: ["run", "--model", str(cache_is_a_file(t, m))]),
 ]
 RUNTIME_BAD_INPUTS = [
     ("corrupt model weights", "cannot load model", lambda t, m: ["run", "--model", str(model_dir(t, m, extra=corrupt_weights)), "--out", str(t / "out")]),
     ("model giving NaN log-probabilities", "invalid log-probability", lambda t, m: ["run", "--model", str(model_dir(t, m, extra=nan_weights)), "--out", str(t / "out")]),
+    ("tokenizer vocabulary larger than the embedding", "the embedding matrix only", lambda t, m: ["run", "--model", str(model_dir(t, m, extra=extra_tokens)), "--out", str(t / "out")]),
 ]
 
 
@@ -106,6 +166,7 @@ def _assert_one_line(code, err, out, fragment):
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
 def test_bad_input_is_one_clear_line(case, tmp_path, tiny_model_dir, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BIAS_AUDIT_CACHE_DIR", os.environ["BIAS_AUDIT_CACHE_DIR"])
     _, fragment, argv = case
     try:
         code = main(argv(tmp_path, tiny_model_dir))
@@ -118,7 +179,7 @@ def test_bad_input_is_one_clear_line(case, tmp_path, tiny_model_dir, capsys, mon
 @pytest.mark.parametrize("case", RUNTIME_BAD_INPUTS, ids=[c[0] for c in RUNTIME_BAD_INPUTS])
 def test_bad_model_mid_run_is_one_clear_line(case, tmp_path, tiny_model_dir):
     _, fragment, argv = case
-    cfg = config(tmp_path, "max_items = 40\nn_resamples = 100\n")
+    cfg = config(tmp_path, "max_items = 40\nmin_items = 10\nn_resamples = 100\n")
     proc = subprocess.run([sys.executable, "-m", "audit.cli", *argv(tmp_path, tiny_model_dir), "--config", str(cfg)],
                           capture_output=True, text=True, cwd=tmp_path, timeout=600)
     _assert_one_line(proc.returncode, proc.stderr, "", fragment)

@@ -97,7 +97,7 @@ def test_no_secret_reaches_results_or_report(tmp_path, tiny_model_dir):
     cfg_dir = tmp_path / secret  # the secret reaches the command line, which provenance records
     cfg_dir.mkdir()
     cfg = cfg_dir / "audit.toml"
-    cfg.write_text("max_items = 40\nn_resamples = 100\n[conditions.intrinsic]\nformat = 'intrinsic'\n"
+    cfg.write_text("max_items = 40\nmin_items = 10\nn_resamples = 100\n[conditions.intrinsic]\nformat = 'intrinsic'\n"
                    "preprompt_text = 'key s3cr3t-value-123'\n")
     env = {**os.environ, "HF_TOKEN": secret, "MY_API_KEY": "s3cr3t-value-123"}
     proc = subprocess.run([sys.executable, "-m", "audit.cli", "run", "--model", str(tiny_model_dir), "--out", str(tmp_path / "o"),

@@ -126,3 +126,14 @@ def test_two_models_side_by_side(project, tmp_path_factory):
     result.stdout.fnmatch_lines(["*18 passed*"])
     names = [m["name"] for m in results(project)["models"]]
     assert names == [str(project._tiny), str(other)]
+
+
+def test_a_selection_without_gates_is_no_verdict_under_plain_pytest(project):
+    """Issue 15: `pytest --audit-model M -k zzz` decides no gate: results.json says incomplete and
+    pytest exits with its usage-error code, never 0."""
+    project.makefile(".toml", **{"bias-audit": LENIENT})
+    result = run(project, "-k", "zzz")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["*the audit is incomplete*left out*"])
+    data = results(project)
+    assert data["verdict"] == "incomplete" and data["complete"] is False and data["coverage"]["tests_deselected"]

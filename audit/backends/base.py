@@ -58,6 +58,14 @@ class Backend(ABC):
     def loglikelihood(self, requests: Sequence[Request]) -> list[float]:
         """log P(continuation | context) for each request, in input order (natural log, summed over tokens)."""
 
+    def loglikelihood_progressive(self, requests: Sequence[Request], on_scored) -> list[float]:
+        """``loglikelihood``, calling ``on_scored(indices, scores)`` as parts of the answer are ready
+        (``scores[i]`` is final for each index given), so the result cache can commit by time. The
+        default answers in one piece; a backend that batches internally overrides it."""
+        out = self.loglikelihood(requests)
+        on_scored(list(range(len(out))), out)
+        return out
+
     @abstractmethod
     def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
         """Greedy continuations of each prompt (without the prompt), stopped at end-of-sequence."""

@@ -4,9 +4,13 @@ recomputes nothing and a killed run resumes where it stopped.
 One row per request, keyed by the sha256 of (model key, kind, context, continuation or max_new_tokens).
 The model key is the backend's ``cache_key()``: everything that changes a score (for the HF backend the
 model's path or hub id, revision, weight hash, architecture, dtype, device type and tokenizer files).
-``CachedBackend`` wraps any backend and commits each chunk of newly scored requests before scoring the next, so a run killed
-with SIGKILL loses at most the chunk in flight. SQLite (WAL mode, a busy timeout) keeps the file whole
-when several runs share it.
+``CachedBackend`` wraps any backend and commits newly scored requests by time and by count, whichever
+comes first (every ``BIAS_AUDIT_CACHE_COMMIT_S`` seconds, default 5, or ``BIAS_AUDIT_CACHE_CHUNK``
+rows), so a run killed with SIGKILL loses at most a few seconds of scoring, and Ctrl-C loses nothing
+scored. A backend that batches internally (``loglikelihood_progressive``, the HF backend) gets all
+misses in one call, batched exactly as an uncached run batches them, so cached and uncached runs
+store the same scores; others get chunks sized to the commit interval. SQLite (WAL mode, a busy
+timeout) keeps the file whole when several runs share it.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from audit.paths import cache_dir
 SCORING_VERSION = "2"  # 2: the fast engine (lm-eval BOS handling)
 SCHEMA_VERSION = "1"
 CACHE_FILE = "results.sqlite"
-DEFAULT_CHUNK = 256  # likelihood requests scored and committed together (at most this many lost to a kill)
+DEFAULT_CHUNK = 256  # likelihood requests committed together at most (and sent together to a backend that does not stream)
+DEFAULT_COMMIT_S = 5.0  # ...and at least this often, so a kill loses at most a few seconds of scoring
 DEFAULT_GENERATE_CHUNK = 16  # generations are slow: commit them more often
 BUSY_TIMEOUT_S = 60.0
 _LOOKUP_BATCH = 500  # keys per SELECT ... IN (...) (SQLite allows at least 999 parameters)
@@ -45,6 +50,19 @@ def default_cache_path() -> Path:
 
 def cache_disabled_by_env() -> bool:
     return os.environ.get("BIAS_AUDIT_NO_CACHE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _commit_seconds_from_env() -> float:
+    raw = os.environ.get("BIAS_AUDIT_CACHE_COMMIT_S")
+    if not raw:
+        return DEFAULT_COMMIT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise AuditError(f"BIAS_AUDIT_CACHE_COMMIT_S='{raw}': expected a positive number of seconds")
+    return value
 
 
 def _chunk_from_env(default: int) -> int:
@@ -107,11 +125,16 @@ class ModelEntries:
 class ResultCache:
     """Scores and generations on disk, one row per request. Every write is its own committed transaction."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path).expanduser()
+    def __init__(self, path: str | Path | None):
+        """``path`` None: a store in memory, for the run alone (``--no-cache``: scores go through the
+        same path as a cached run's, and nothing is written)."""
+        self.path = Path(path).expanduser() if path is not None else Path(":memory:")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            if path is not None:
+                if self.path.parent.exists() and not self.path.parent.is_dir():
+                    raise NotADirectoryError(20, "Not a directory")
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path) if path is not None else ":memory:", timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise _translate(self.path, exc) from None
         with self._errors():
@@ -195,18 +218,30 @@ class ResultCache:
             ).fetchall()
         return [ModelEntries(k, m, int(ll), int(gen)) for k, m, ll, gen in rows]
 
-    def clear(self, model: str | None = None) -> int:
-        """Delete every row, or those of one model (its name as audited, or a prefix of its model key).
-        Returns the number of rows deleted."""
+    def models(self) -> list[str]:
         with self._errors():
+            return [m for (m,) in self._db.execute("SELECT DISTINCT model FROM results ORDER BY model")]
+
+    def clear(self, model: str | None = None, *, glob: bool = False) -> int:
+        """Delete every row, or those of one model: ``model`` matched exactly against the model's name as
+        audited, or as a prefix of its model key when it is at least 6 hex digits; with ``glob=True``
+        a shell-style pattern (``fnmatch``) over the names. Nothing is ever matched as an SQL pattern.
+        Returns the number of rows deleted."""
+        import fnmatch
+
+        with self._errors():
+            names = [m for m in self.models() if fnmatch.fnmatchcase(m, model)] if glob and model is not None else None
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 if model is None:
                     n = self._db.execute("DELETE FROM results").rowcount
+                elif names is not None:
+                    n = sum(self._db.execute("DELETE FROM results WHERE model = ?", (m,)).rowcount for m in names)
                 else:
+                    is_key_prefix = len(model) >= 6 and all(c in "0123456789abcdef" for c in model)
                     n = self._db.execute(
-                        "DELETE FROM results WHERE model = ? OR (length(?) >= 6 AND model_key LIKE ? || '%')",
-                        (model, model, model),
+                        "DELETE FROM results WHERE model = ? OR (? AND substr(model_key, 1, ?) = ?)",
+                        (model, is_key_prefix, len(model), model),
                     ).rowcount
                 self._db.execute("COMMIT")
             except BaseException:
@@ -248,8 +283,9 @@ class CachedBackend(WrappingBackend):
 
     Keyed on the inner backend's ``cache_key()`` (plus ``SCORING_VERSION``). ``hits`` counts requests
     answered from the cache, ``misses`` those that were not, ``scored`` those sent to the model
-    (misses without duplicates). With ``BIAS_AUDIT_SCORE_LOG=FILE`` each chunk appends
-    ``kind<TAB>n`` to FILE before it is sent to the model.
+    (misses without duplicates). With ``BIAS_AUDIT_SCORE_LOG=FILE`` each call to the model appends
+    ``kind<TAB>n`` to FILE before it is sent; with ``BIAS_AUDIT_COMMIT_LOG=FILE`` each commit appends
+    ``kind<TAB>rows<TAB>unix time``.
     """
 
     def __init__(self, inner: Backend, cache: ResultCache, chunk_size: int | None = None, generate_chunk_size: int | None = None):
@@ -257,6 +293,7 @@ class CachedBackend(WrappingBackend):
         self.cache = cache
         self.chunk_size = chunk_size or _chunk_from_env(DEFAULT_CHUNK)
         self.generate_chunk_size = generate_chunk_size or _chunk_from_env(DEFAULT_GENERATE_CHUNK)
+        self.commit_s = _commit_seconds_from_env()
         self.model_key = _sha256_json([inner.cache_key(), SCORING_VERSION])[:32]
         self.model_name = str(inner.identity().get("model") or inner.name)
         self.hits = 0
@@ -268,6 +305,8 @@ class CachedBackend(WrappingBackend):
 
     def loglikelihood(self, requests) -> list[float]:
         keys = [request_key(self.model_key, "loglikelihood", r.context, r.continuation) for r in requests]
+        if type(self.inner).loglikelihood_progressive is not Backend.loglikelihood_progressive:
+            return [float(v) for v in self._answer_progressive(keys, list(requests))]
         return [float(v) for v in self._answer("loglikelihood", keys, list(requests), self.chunk_size,
                                                self.inner.loglikelihood)]
 
@@ -275,7 +314,8 @@ class CachedBackend(WrappingBackend):
         keys = [request_key(self.model_key, "generate", p, int(max_new_tokens)) for p in prompts]
         return [str(v) for v in self._answer("generate", keys, list(prompts), self.generate_chunk_size,
                                              lambda chunk: self.inner.generate(chunk, max_new_tokens=max_new_tokens))]
-    def _answer(self, kind: str, keys: list[str], requests: list, chunk_size: int, compute) -> list:
+
+    def _pending(self, keys: list[str], requests: list) -> tuple[dict, list]:
         known = self.cache.get_many(keys)
         pending: dict[str, object] = {}  # key -> request, first occurrence, in request order
         for key, request in zip(keys, requests):
@@ -284,19 +324,62 @@ class CachedBackend(WrappingBackend):
             else:
                 self.misses += 1
                 pending.setdefault(key, request)
-        todo = list(pending.items())
         progress.cached(len(keys) - sum(1 for k in keys if k in pending))
-        for chunk in _chunks(todo, chunk_size):
+        return known, list(pending.items())
+
+    def _answer_progressive(self, keys: list[str], requests: list) -> list:
+        """All misses in one call; rows committed as the backend's batches finish, every ``commit_s``
+        seconds or ``chunk_size`` rows, and on any exit (Ctrl-C included) what was scored is kept."""
+        known, todo = self._pending(keys, requests)
+        if not todo:
+            return [known[k] for k in keys]
+        batch = _Committer(self, "loglikelihood", self.chunk_size)
+        self._log("loglikelihood", len(todo))
+        try:
+            values = self.inner.loglikelihood_progressive(
+                [request for _, request in todo],
+                lambda indices, out: batch.add([(todo[i][0], out[i]) for i in indices]),
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                batch.flush()
+            raise
+        batch.flush()
+        if len(values) != len(todo):
+            raise RuntimeError(f"scorer returned {len(values)} results for {len(todo)} requests")
+        known.update((key, value) for (key, _), value in zip(todo, values))
+        return [known[k] for k in keys]
+
+    def _answer(self, kind: str, keys: list[str], requests: list, chunk_size: int, compute) -> list:
+        """Misses in chunks, each committed before the next is sent; a chunk that took longer than
+        ``commit_s`` shrinks the next, so commits stay about that far apart."""
+        known, todo = self._pending(keys, requests)
+        size, start = chunk_size, 0
+        while start < len(todo):
+            chunk = todo[start : start + size]
             self._log(kind, len(chunk))
+            began = time.monotonic()
             values = compute([request for _, request in chunk])
             if len(values) != len(chunk):
                 raise RuntimeError(f"scorer returned {len(values)} results for {len(chunk)} requests")
             rows = [(key, value) for (key, _), value in zip(chunk, values)]
-            self.cache.put_many(self.model_key, self.model_name, kind, rows)
-            self.scored += len(chunk)
-            progress.settle(len(chunk))
+            self._commit(kind, rows)
             known.update(rows)
+            start += len(chunk)
+            took = time.monotonic() - began
+            size = max(1, min(chunk_size, int(len(chunk) * self.commit_s / took))) if took > self.commit_s else chunk_size
         return [known[k] for k in keys]
+
+    def _commit(self, kind: str, rows: list) -> None:
+        if not rows:
+            return
+        self.cache.put_many(self.model_key, self.model_name, kind, rows)
+        self.scored += len(rows)
+        progress.settle(len(rows))
+        path = os.environ.get("BIAS_AUDIT_COMMIT_LOG")
+        if path and is_main_process():  # under torchrun every rank asks; rank 0 logs once
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(f"{kind}\t{len(rows)}\t{time.time():.3f}\n")
 
     @staticmethod
     def _log(kind: str, n: int) -> None:
@@ -304,3 +387,22 @@ class CachedBackend(WrappingBackend):
         if path and is_main_process():  # under torchrun every rank asks; rank 0 logs once
             with open(path, "a", encoding="utf-8") as fh:
                 fh.write(f"{kind}\t{n}\n")
+
+
+class _Committer:
+    """Rows scored by a progressive backend, committed every ``commit_s`` seconds or ``max_rows`` rows."""
+
+    def __init__(self, owner: CachedBackend, kind: str, max_rows: int):
+        self.owner, self.kind, self.max_rows = owner, kind, max_rows
+        self.rows: list = []
+        self.last = time.monotonic()
+
+    def add(self, rows: list) -> None:
+        self.rows += rows
+        if len(self.rows) >= self.max_rows or time.monotonic() - self.last >= self.owner.commit_s:
+            self.flush()
+
+    def flush(self) -> None:
+        rows, self.rows = self.rows, []
+        self.owner._commit(self.kind, rows)
+        self.last = time.monotonic()

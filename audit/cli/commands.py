@@ -1,12 +1,14 @@
 """``bias-audit``: run the audit suite, regenerate a report, check data.
 
-Exit codes: 0 every gate passed; 1 a gate failed; 2 usage, config or input error (one line, no
-traceback); 3 internal error.
+Exit codes (one meaning each; decided in ``audit.run.verdict``): 0 the audit is complete and every
+gate passed; 1 a gate failed; 2 usage, config or input error, or an incomplete audit (one line, no
+traceback); 3 internal error; 4 an output could not be written; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -14,8 +16,10 @@ from typing import Sequence
 from audit.backends import backend_schemes
 from audit.cli.options import AuditOptions, add_cli_options
 from audit.errors import AuditError
+from audit.results.redaction import redact
+from audit.run.verdict import EXIT_GATE_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_PASS, EXIT_USER_ERROR
 
-EXIT_PASS, EXIT_GATE_FAILED, EXIT_USER_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
+__all__ = ["EXIT_GATE_FAILED", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OUTPUT", "EXIT_PASS", "EXIT_USER_ERROR", "main"]
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -61,26 +65,26 @@ def _parser() -> argparse.ArgumentParser:
     info = cache.add_parser("info", help="where the cache is, its size, and its entries per model")
     info.add_argument("--json", action="store_true", help="print as JSON")
     clear = cache.add_parser("clear", help="delete the cache, or one model's entries")
-    clear.add_argument("--model", metavar="NAME", help="only this model (its name or path as audited, or a model-key prefix)")
+    clear.add_argument("--model", metavar="NAME", help="only this model: its name or path as audited, exactly, or a "
+                       "model-key prefix of at least 6 hex digits")
+    clear.add_argument("--glob", action="store_true", help="treat --model as a shell-style pattern (*, ?, [...]) over model names")
     return p
 
 
 class _Tracker:
-    """Counts test errors that are not gate failures (a crash in a test or fixture = internal error), and
-    picks up the user error that stopped the run (the plugin stashes it)."""
+    """Counts test failures: a failed assertion in a test is a gate (or suite) failure, anything else
+    (a crash in a test or fixture) an internal error. The run's state is the plugin's."""
 
     def __init__(self) -> None:
         self.internal_errors = 0
-        self.user_error: str | None = None
+        self.test_failures = 0
 
     def pytest_runtest_logreport(self, report) -> None:
-        if report.failed and (report.when != "call" or "AssertionError" not in str(report.longrepr)):
-            self.internal_errors += 1
-
-    def pytest_unconfigure(self, config) -> None:
-        from audit.plugin import USER_ERROR
-
-        self.user_error = config.stash.get(USER_ERROR, None)
+        if report.failed:
+            if report.when == "call" and "AssertionError" in str(report.longrepr):
+                self.test_failures += 1
+            else:
+                self.internal_errors += 1
 
 
 def _suite_dir(explicit: str | None) -> Path:
@@ -90,15 +94,52 @@ def _suite_dir(explicit: str | None) -> Path:
         path = Path(explicit)
         if not path.is_dir():
             raise AuditError(f"--tests '{explicit}': no such directory")
-        return path
-    local = Path("fairness_tests")
-    return local if local.is_dir() else resource_dir("fairness_tests")
+    else:
+        local = Path("fairness_tests")
+        path = local if local.is_dir() else resource_dir("fairness_tests")
+    _check_suite(path)
+    return path
+
+
+def _check_suite(suite: Path) -> None:
+    """A suite file that does not compile is a user error naming file and line (pytest would call it
+    an interruption)."""
+    for path in sorted(suite.rglob("*.py")):
+        try:
+            compile(path.read_bytes(), str(path), "exec")
+        except SyntaxError as exc:
+            raise AuditError(f"{path}:{exc.lineno}: syntax error in the fairness suite ({exc.msg})") from None
+        except (OSError, ValueError) as exc:
+            raise AuditError(f"{path}: cannot read the fairness suite file ({exc})") from None
+
+
+def _check_junitxml(path: str | None) -> None:
+    from audit.results.atomic import check_writable_file
+
+    if path and (problem := check_writable_file(path, "--junitxml")):
+        raise AuditError(problem)
+
+
+def _write_junit(produced: Path, target: str, state) -> None:
+    """pytest wrote the JUnit XML into a private folder; publish it redacted and atomically."""
+    from audit.results.atomic import OutputError, write_atomic
+
+    try:
+        write_atomic(target, produced.read_text(encoding="utf-8"), what="--junitxml")
+    except OSError as exc:  # pytest could not write it
+        state.output_problems.append(f"--junitxml '{target}' could not be written ({exc.strerror or exc})")
+    except OutputError as exc:
+        state.output_problems.append(str(exc))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import tempfile
+
     import pytest
 
+    from audit.plugin import RUN_STATE, USER_ERROR
     from audit.run.setup import build_session, check_out_dir
+    from audit.run.verdict import RunState, decide
 
     # Check every user input before pytest starts, so a mistake is one line and exit 2.
     options = AuditOptions.from_namespace(args)
@@ -106,27 +147,42 @@ def _cmd_run(args: argparse.Namespace) -> int:
     build_session(options)
     options.out = str(check_out_dir(options.out))
     suite = _suite_dir(args.tests)
-    pytest_args = [str(suite), "-p", "no:cacheprovider", "-q", "-rfEsx", "--tb=short",
+    _check_junitxml(args.junitxml)
+    pytest_args = [str(suite), "-p", "no:cacheprovider", "-q", "-rfEsx", "--tb=short", "--audit-require-verdict",
                    "-W", "ignore::pytest.PytestAssertRewriteWarning", *options.pytest_args()]
-    if args.junitxml:
-        pytest_args += ["--junitxml", args.junitxml]
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     tracker = _Tracker()
-    code = int(pytest.main(pytest_args + extra, plugins=[tracker]))
-    from audit.backends.distributed import is_main_process
+    with tempfile.TemporaryDirectory(prefix="bias-audit-junit-") as private:
+        junit = Path(private) / "junit.xml"
+        if args.junitxml:
+            pytest_args += ["--junitxml", str(junit)]
+        config_holder: list = []
 
-    if not is_main_process():  # torchrun: the exit status and the record are rank 0's
-        return EXIT_USER_ERROR if tracker.user_error else EXIT_PASS
-    if tracker.user_error:
-        print(f"bias-audit: error: {tracker.user_error}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    if code == pytest.ExitCode.OK:
-        return EXIT_PASS
-    if code == pytest.ExitCode.TESTS_FAILED:
-        return EXIT_INTERNAL if tracker.internal_errors else EXIT_GATE_FAILED
-    if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
-        return EXIT_USER_ERROR
-    return EXIT_INTERNAL
+        class _Keep:  # keeps the config so the plugin's state can be read after pytest returns
+            def pytest_unconfigure(self, config) -> None:
+                config_holder.append(config)
+
+        code = int(pytest.main(pytest_args + extra, plugins=[tracker, _Keep()]))
+        from audit.backends.distributed import is_main_process
+
+        if not is_main_process():  # torchrun: the exit status and the record are rank 0's
+            return EXIT_PASS
+        config = config_holder[0] if config_holder else None
+        state = config.stash.get(RUN_STATE, None) if config is not None else None
+        if state is None:
+            state = RunState(user_error=config.stash.get(USER_ERROR, None) if config is not None else None)
+        if code == pytest.ExitCode.USAGE_ERROR and not state.user_error and state.verdict is None:
+            state.user_error = "pytest could not run the suite (see its message above)"
+        if code == pytest.ExitCode.INTERNAL_ERROR:
+            state.internal_errors += 1
+        if args.junitxml:
+            _write_junit(junit, args.junitxml, state)
+    state.internal_errors += tracker.internal_errors
+    state.test_failures += tracker.test_failures
+    exit_code, lines = decide(state)
+    for line in lines:
+        print(redact(line), file=sys.stderr)
+    return exit_code
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -166,7 +222,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             print(f"no cache at {path}")
         else:
             with ResultCache(path) as cache:
-                print(f"removed {cache.clear(args.model)} entries of '{args.model}' from {path}")
+                print(f"removed {cache.clear(args.model, glob=args.glob)} entries of '{args.model}' from {path}")
         return EXIT_PASS
     size = sum(p.stat().st_size for p in cache_files(path))
     entries = []
@@ -205,6 +261,7 @@ def _check_pdf_engine(pdf: str | None) -> None:
 def _cmd_report(args: argparse.Namespace) -> int:
     from audit.report import load_results, write_pdf, write_report
     from audit.results import read_results
+    from audit.results.atomic import OutputError
 
     _check_pdf_engine(args.pdf)
     results = load_results(args.results)
@@ -212,8 +269,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.results).with_name("report.html")
     try:
         path = write_report(results, out, approved=approved)
-    except OSError as exc:
-        raise AuditError(f"--out '{out}': cannot write the report ({exc.strerror})") from None
+    except OutputError as exc:
+        print(redact(f"bias-audit: output error: {exc}"), file=sys.stderr)
+        return EXIT_OUTPUT
+    except (KeyError, TypeError, ValueError, IndexError, ArithmeticError) as exc:  # schema-valid, contents not
+        detail = f"missing key {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise AuditError(f"{args.results}: not a complete bias-audit results file ({detail}); "
+                         "write it with `bias-audit run`") from None
     print(f"report: {path}")
     if args.pdf:
         print(f"pdf: {write_pdf(path, args.pdf)}")
@@ -228,13 +290,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except AuditError as exc:
-        print(f"bias-audit: error: {exc}", file=sys.stderr)
+        print(redact(f"bias-audit: error: {exc}"), file=sys.stderr)
         return EXIT_USER_ERROR
     except BrokenPipeError:  # output piped into e.g. `head`
         return EXIT_PASS
+    except OSError as exc:
+        if exc.errno not in (errno.ENAMETOOLONG, errno.ELOOP):
+            raise
+        name = str(exc.filename or "")
+        shown = name if len(name) <= 80 else f"{name[:60]}…({len(name)} characters)"
+        why = "file name too long" if exc.errno == errno.ENAMETOOLONG else "too many levels of symbolic links"
+        print(redact(f"bias-audit: error: '{shown}': {why}"), file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as exc:  # a bug: the traceback for the report, then one line saying so
+        import traceback
+
+        print(redact(traceback.format_exc()), file=sys.stderr)
+        print(redact(f"bias-audit: internal error (a bug, please report it): {type(exc).__name__}: {exc}"), file=sys.stderr)
+        return EXIT_INTERNAL
     except KeyboardInterrupt:
-        print("bias-audit: interrupted", file=sys.stderr)
-        return 130
+        print("bias-audit: interrupted before the audit started; nothing written", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

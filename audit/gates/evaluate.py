@@ -99,8 +99,9 @@ def evaluate_gate(
         rationale=gate.rationale, label=spec.label, meaning=spec.meaning,
     )
     warning = None
-    if n_answered < min_items:
-        warning = f"only {n_answered} answered items (< min_items = {min_items}): the sample may be too small to decide"
+    if n_answered < min_items:  # a floor, not a warning: too few answers decide nothing, so the gate fails
+        warning = f"only {n_answered} answered items (< min_items = {min_items}): the sample is too small to decide"
+        return GateOutcome(**common, status="fail", message=f"{what} under '{condition}' for {model}: {warning}", warning=warning)
     level = f"{confidence:.0%}"
     if precondition is not None and not precondition[0]:
         return GateOutcome(**common, status="pass", message=f"{what}: not applicable, {precondition[1]}", warning=warning)
@@ -124,6 +125,4 @@ def evaluate_gate(
         f"{what} under '{condition}' for {model}: estimate {_fmt(est)} [{_fmt(lo)}, {_fmt(hi)}], "
         f"{bound_text} {_fmt(bound_value)} {verdict} threshold ({sign} {gate.threshold:g})"
     )
-    if warning:
-        message += f"; warning: {warning}"
     return GateOutcome(**common, status="pass" if ok else "fail", message=message, warning=warning)

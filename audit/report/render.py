@@ -13,7 +13,6 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from audit.errors import AuditError
 from audit.paths import templates_dir
 from .format import breakable, slug
 from .view import report_context
@@ -41,11 +40,7 @@ def render_report(results: Mapping, approved: Mapping | None = None) -> str:
 
 def write_report(results: Mapping, out_path: str | Path, approved: Mapping | None = None) -> Path:
     """Render the report and write it to ``out_path`` (parent folders created); returns the path."""
-    out = Path(out_path)
-    html = render_report(results, approved)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(html, encoding="utf-8")
-    except OSError as exc:
-        raise AuditError(f"{out}: cannot write the report ({exc.strerror or exc})") from None
-    return out
+    from audit.results.atomic import write_atomic
+
+    # all or nothing, redacted; OutputError names the file
+    return write_atomic(Path(out_path), render_report(results, approved), what="report")

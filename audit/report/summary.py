@@ -86,6 +86,15 @@ def verdict_statement(results: Mapping) -> Statement:
         text = (f"FAIL: {counts['fail']} of {len(gates)} gates failed ({', '.join(parts)}) for {', '.join(models)}: "
                 f"the bias is not shown to be within the agreed limits.")
         return Statement("verdict", "Verdict", text, True)
+    verdict = str(results.get("verdict", "pass")).lower()
+    if verdict == "incomplete":
+        reasons = "; ".join(map(str, (results.get("coverage") or {}).get("reasons", []))) or "not every configured gate was decided"
+        return Statement("verdict", "Verdict", f"INCOMPLETE: there is no verdict: {reasons}.", True)
+    if verdict == "inconclusive":
+        reasons = sorted({str(g.get("reason") or g.get("message")) for g in gates if g.get("status") == "inconclusive"})
+        text = (f"INCONCLUSIVE: none of {len(gates)} gates failed, but {plural(counts['inconclusive'], 'gate')} could not "
+                f"decide, which counts against the audit (config inconclusive = \"fail\"): {'; '.join(reasons[:3])}.")
+        return Statement("verdict", "Verdict", text, True)
     decided = counts["pass"]
     text = f"PASS: {decided} of {len(gates)} gates passed and none failed"
     others = [plural(counts[s], f"{s} gate") for s in ("inconclusive", "waived", "skipped") if counts[s]]

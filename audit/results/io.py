@@ -11,7 +11,7 @@ from typing import Any
 from audit.errors import AuditError
 from audit.results.redaction import redact
 
-SCHEMA_VERSION = "1.1"  # 1.1: noise-aware statistics, inconclusive gates, dataset, gate labels (readers accept 1.x)
+SCHEMA_VERSION = "1.1"  # 1.1: noise-aware statistics, inconclusive gates, dataset, gate labels; coverage (complete, gates required/decided/deselected/replaced), verdict "incomplete" (readers accept 1.x)
 SUPPORTED_MAJOR = "1"
 RESULTS_FILE = "results.json"
 STATUSES = ("fail", "inconclusive", "waived", "skipped", "pass")  # order of the gate table: what needs attention first
@@ -32,12 +32,32 @@ def read_results(path: str | Path, *, what: str | None = None) -> dict:
         raise AuditError(f"{where}: results file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise AuditError(f"{where}: cannot read the results file ({exc.__class__.__name__}: {exc})") from None
+    text = text.removeprefix("\ufeff")
     try:
-        results = json.loads(text)
+        results = json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
         raise AuditError(f"{where}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
+    except _NotStrictJSON as exc:
+        raise AuditError(f"{where}: {exc}") from None
+    except RecursionError:
+        raise AuditError(f"{where}: JSON nested too deeply to be a results file") from None
     check_results(results, where)
     return results
+
+
+class _NotStrictJSON(ValueError):
+    pass
+
+
+def _reject_constant(name: str):
+    """NaN and Infinity are not JSON (the audit writes null); a file holding them was not written by it."""
+    raise _NotStrictJSON(f"holds {name}, which is not valid JSON (results.json writes an unmeasured number as null)")
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > 18:
+        raise _NotStrictJSON(f"holds an integer of {len(digits.lstrip('-'))} digits, too large for any results field")
+    return int(digits)
 
 
 def load_results(path: str | Path) -> dict:
@@ -72,15 +92,17 @@ def check_results(results: Any, where: str = "results") -> None:
 # --- writing ------------------------------------------------------------------------------------------
 
 
+def results_text(results: dict) -> str:
+    """results.json's text: NaN/inf as null, every secret redacted (what the file and its views show)."""
+    return redact(json.dumps(_json_safe(results), indent=2, sort_keys=False, allow_nan=False))
+
+
 def write_results(results: dict, out_dir: Path) -> Path:
-    """Write results.json atomically (a half-written record never replaces a good one)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / RESULTS_FILE
-    tmp = path.with_suffix(".json.tmp")
-    text = redact(json.dumps(_json_safe(results), indent=2, sort_keys=False, allow_nan=False))  # no secret is ever written
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """Write results.json atomically (a half-written record never replaces a good one); raises
+    :class:`audit.results.atomic.OutputError` naming the file when it cannot be written."""
+    from audit.results.atomic import write_atomic
+
+    return write_atomic(Path(out_dir) / RESULTS_FILE, results_text(results), what="results")
 
 
 def _json_safe(value):

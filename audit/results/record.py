@@ -15,11 +15,10 @@ if TYPE_CHECKING:
     from audit.run.session import AuditSession
 
 
-def build_record(session: "AuditSession") -> dict:
+def build_record(session: "AuditSession", coverage: dict | None = None, verdict: str | None = None) -> dict:
     cfg, ds = session.config, session.dataset
     gates = [o.to_dict() for o in session.outcomes]
     counts = {s: sum(g["status"] == s for g in gates) for s in ("pass", "fail", "inconclusive", "waived", "skipped")}
-    deciding_inconclusive = cfg.inconclusive == "fail" and counts["inconclusive"] > 0
     models = []
     for spec, conditions in session.measured():
         transfer = {}
@@ -40,8 +39,11 @@ def build_record(session: "AuditSession") -> dict:
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "bias-transfer-audit", "version": package_versions().get("bias-transfer-audit")},
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        # fail: a gate failed; inconclusive: none failed but one could not decide (config inconclusive = "fail")
-        "verdict": "fail" if counts["fail"] else "inconclusive" if deciding_inconclusive else "pass",
+        # fail: a gate failed; incomplete: not every required gate was decided; inconclusive: none failed but
+        # one could not decide (config inconclusive = "fail"); pass (audit.run.coverage.verdict)
+        "verdict": verdict or ("fail" if counts["fail"] else "incomplete"),
+        "complete": bool(coverage and coverage["complete"]),
+        "coverage": coverage or {"complete": False, "reasons": ["the run did not report its coverage"]},
         "summary": {"gates": len(gates), "passed": counts["pass"], "failed": counts["fail"],
                     "inconclusive": counts["inconclusive"], "waived": counts["waived"], "skipped": counts["skipped"],
                     "family_wise_error": family_wise_error(decided, 1 - cfg.confidence).statement() if (decided := counts["pass"] + counts["fail"] + counts["inconclusive"]) else None,

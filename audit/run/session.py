@@ -17,6 +17,7 @@ from audit.datasets import resolve_data
 from audit.datasets.base import Dataset
 from audit.errors import AuditError, ConditionUnavailable
 from audit.gates import GateOutcome, Measurement, evaluate_gate, gate_spec
+from audit.results.redaction import redact
 from audit.run import progress
 from audit.run.conditions import ConditionRun, check_condition, condition_summary, request_count, run_condition
 from audit.run.context import GateContext, GateSkipped
@@ -72,6 +73,10 @@ class AuditSession:
         for name, cond in cfg.conditions.items():
             check_condition(self.dataset, name, cond, self.items[0], self.pool)
         self.result_cache()  # a corrupt or unwritable cache file is a user error before any model loads
+        if len(self.items) < cfg.min_items:  # min_items is a floor: an audit this small could not decide
+            limit = f" (max_items = {cfg.max_items})" if cfg.max_items is not None else ""
+            raise AuditError(f"config key 'min_items': data '{cfg.data}' gives {len(self.items)} items{limit}, fewer than "
+                             f"min_items = {cfg.min_items}; no gate could be decided (lower min_items deliberately for a smoke run)")
 
     def result_cache(self) -> ResultCache | None:
         """The on-disk result cache, opened once; None when disabled."""
@@ -102,8 +107,10 @@ class AuditSession:
             backend = load_backend(spec, options)
             if world.distributed:
                 backend = DistributedBackend(backend, world)
+            # Without the on-disk cache, an in-memory one: the same batching, so the same stored scores.
             cache = self.result_cache()
-            self._backends[spec] = CachedBackend(backend, cache) if cache is not None else backend
+            cache = cache if cache is not None else ResultCache(None)  # (not `or`: an empty cache is falsy)
+            self._backends[spec] = CachedBackend(backend, cache)
         return self._backends[spec]
 
     def run(self, spec: str, condition: str) -> ConditionRun:
@@ -224,6 +231,8 @@ class AuditSession:
         """Evaluate one gate for a model and condition and record the outcome (for the record and the report)."""
         outcome = copy.copy(self.evaluate(gate, spec, condition))
         outcome.test = test_id
+        outcome.id, outcome.message = redact(outcome.id), redact(outcome.message)  # the console and JUnit show these
+        outcome.warning = redact(outcome.warning) if outcome.warning else None
         self.outcomes.append(outcome)
         return outcome
 
@@ -236,8 +245,9 @@ class AuditSession:
                 out.append((spec, conditions))
         return out
 
-    def results(self) -> dict:
-        """results.json (schema in docs/results-schema.md) for everything measured so far."""
+    def results(self, coverage: dict | None = None, verdict: str | None = None) -> dict:
+        """results.json (schema in docs/results-schema.md) for everything measured so far; ``coverage``
+        and ``verdict`` come from ``audit.run.coverage`` (without them the run counts as incomplete)."""
         from audit.results.record import build_record
 
-        return build_record(self)
+        return build_record(self, coverage=coverage, verdict=verdict)

@@ -77,22 +77,62 @@ def check_out_dir(out: str | Path | None) -> Path:
     return path
 
 
-def write_artifacts(session: AuditSession, out: str | Path | None, pdf: str | None = None) -> tuple[dict, dict[str, Path]]:
-    """results.json first (the record), then the views of it: report.html (and its PDF), and the GitHub step summary."""
-    from audit.report import write_report
+def finish_run(session: AuditSession, coverage, out: str | Path | None, state, pdf: str | None = None) -> None:
+    """Decide the verdict (``audit.run.coverage``) and write it: results.json first (the record), then
+    its views. Fills ``state`` (an ``audit.run.verdict.RunState``)."""
+    from audit.run.coverage import assess, verdict
 
-    out_dir = check_out_dir(out)
-    paths = {"results": write_results(session.results(), out_dir)}
-    results = json.loads(paths["results"].read_text(encoding="utf-8"))  # the views render the record as written
-    paths["report"] = write_report(results, out_dir / "report.html", approved=session.approved)
-    if pdf:
+    state.assessment = assess(session, coverage)
+    state.verdict = verdict(session, state.assessment)
+    write_outputs(session.results(coverage=state.assessment, verdict=state.verdict), out, state,
+                  approved=session.approved, pdf=pdf)
+
+
+def _remove_stale(paths: list[Path]) -> None:
+    """An earlier run's outputs must not pass for this run's when this run's could not be written."""
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def write_outputs(results: dict, out: str | Path | None, state, *, approved: dict | None = None, pdf: str | None = None) -> None:
+    """results.json, then report.html (beside the approved run, if any; and its PDF, if asked) and the
+    GitHub step summary, each written atomically. A failed
+    write is one line in ``state.output_problems`` (never a gate result, never a traceback); when
+    results.json fails, an earlier run's results.json and report.html are removed."""
+    from audit.report import write_report
+    from audit.report.tables import step_summary
+    from audit.results.atomic import OutputError, append_text
+    from audit.results.io import RESULTS_FILE, results_text
+
+    out_dir = Path(out) if out else DEFAULT_OUT
+    text = results_text(results)
+    state.results = json.loads(text)  # the views render the record as written
+    try:
+        path = write_results(results, out_dir)
+    except OutputError as exc:
+        state.output_problems.append(f"{exc}; the verdict ({state.verdict}) is not recorded")
+        _remove_stale([out_dir / RESULTS_FILE, out_dir / "report.html"])
+        return
+    state.paths["results"] = state.results_path = str(path)
+    try:
+        state.paths["report"] = str(write_report(state.results, out_dir / "report.html", approved=approved))
+    except OutputError as exc:
+        state.output_problems.append(str(exc))
+        _remove_stale([out_dir / "report.html"])
+    if pdf and "report" in state.paths:
         from audit.report import write_pdf
 
-        paths["pdf"] = write_pdf(paths["report"], pdf)
+        try:
+            state.paths["pdf"] = str(write_pdf(Path(state.paths["report"]), pdf))
+        except (OutputError, AuditError) as exc:
+            state.output_problems.append(str(exc))
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
-        with open(summary_file, "a", encoding="utf-8") as fh:
-            from audit.report.tables import step_summary
-
-            fh.write(step_summary(results, str(paths.get("report", paths["results"]))))
-    return results, paths
+        try:
+            append_text(summary_file, step_summary(state.results, state.paths.get("report", state.results_path)),
+                        what="GITHUB_STEP_SUMMARY")
+        except OutputError as exc:
+            state.output_problems.append(str(exc))

@@ -32,6 +32,9 @@ class HFBackend(Backend):
     def loglikelihood(self, requests: Sequence[Request]) -> list[float]:
         return self.scorer.loglikelihood(requests)
 
+    def loglikelihood_progressive(self, requests: Sequence[Request], on_scored) -> list[float]:
+        return self.scorer.loglikelihood(requests, on_scored=on_scored)
+
     def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
         return self.scorer.generate(prompts, max_new_tokens=max_new_tokens)
 

@@ -87,7 +87,12 @@ def _weights_hash(directory: Path) -> str:
 def resolve_model_path(spec: str, *, allow_pickle: bool = False) -> tuple[str, Path | None]:
     """An existing directory -> itself, checked; else a hub id (None)."""
     path = Path(spec).expanduser()
-    if path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a name too long for the file system, a symlink loop
+        shown = spec if len(spec) <= 80 else f"{spec[:60]}…({len(spec)} characters)"
+        raise ModelLoadError(f"--model '{shown}': {exc.strerror}") from None
+    if exists:
         check_model_dir(path, spec, allow_pickle=allow_pickle)
         return spec, path
     if spec.startswith(("/", ".", "~")) or spec.count("/") > 1:
@@ -125,6 +130,11 @@ def load_model(
     except Exception as exc:  # any failure inside from_pretrained is a broken or unsupported model
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(f"cannot load model '{spec}': {first}") from None
+    embeddings = model.get_input_embeddings()
+    n_rows = getattr(embeddings, "num_embeddings", None)
+    if n_rows is not None and len(tokenizer) > n_rows:  # a token id past the matrix would crash mid-run
+        raise ModelLoadError(f"model '{spec}': its tokenizer has {len(tokenizer)} tokens but the embedding matrix only "
+                             f"{n_rows} rows; the tokenizer does not belong to these weights")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     if device_map is None:

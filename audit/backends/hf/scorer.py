@@ -214,9 +214,11 @@ class Scorer(GenerationMixin):
     # ------------------------------------------------------------------ log-likelihood
 
     @torch.inference_mode()
-    def loglikelihood(self, requests: Sequence[Request], *, shard: tuple[int, int] | None = None) -> list:
-        """log P(continuation | prefix + query) per request, in input order. With ``shard=(rank, size)``
-        only this rank's batches are scored; the others' entries are None (``audit.backends.distributed``)."""
+    def loglikelihood(self, requests: Sequence[Request], on_scored=None, *, shard: tuple[int, int] | None = None) -> list:
+        """log P(continuation | prefix + query) per request, in input order. ``on_scored(indices, out)``,
+        when given, is called after each batch with the request indices it scored (the result cache
+        commits from it by time). With ``shard=(rank, size)`` only this rank's batches are scored; the
+        others' entries are None (``audit.backends.distributed``)."""
         requests = list(requests)
         if not requests:
             return []
@@ -228,9 +230,9 @@ class Scorer(GenerationMixin):
         try:
             if self.tree:
                 for shared, units in self._plan(requests, tokens, truncated):
-                    self._score_group(shared, units, out, bar)
+                    self._score_group(shared, units, out, bar, on_scored)
             else:
-                self._score_plain(tokens, out, bar)
+                self._score_plain(tokens, out, bar, on_scored)
         finally:
             bar.close()
         self.stats.requests += len(requests)
@@ -272,7 +274,7 @@ class Scorer(GenerationMixin):
             groups.append(((), _units(sorted(plain), tokens)))
         return groups
 
-    def _score_group(self, shared: tuple[int, ...], units: list[_Unit], out: list[float], bar) -> None:
+    def _score_group(self, shared: tuple[int, ...], units: list[_Unit], out: list[float], bar, on_scored=None) -> None:
         units = sorted(units, key=lambda u: (-u.width(len(shared)), u.ctx))
         if not self._parts(units):
             return  # another rank's
@@ -281,6 +283,8 @@ class Scorer(GenerationMixin):
         for chunk in self._batches(units, lambda chunk: self._score_rows(chunk, shared, prefix_kv, out)):
             bar.update(sum(len(o) for u in chunk for o in u.owners), self.stats.tokens - seen)
             seen = self.stats.tokens
+            if on_scored is not None:
+                on_scored([i for u in chunk for o in u.owners for i in o], out)
 
     def _score_rows(self, units: list[_Unit], shared: tuple[int, ...], prefix_kv, out: list[float]) -> None:
         """One forward pass for these contexts, packed into rows of about ``pack_tokens`` tokens."""
@@ -333,7 +337,7 @@ class Scorer(GenerationMixin):
             for i in requests:
                 out[i] = float(sums[slot])
 
-    def _score_plain(self, tokens, out: list[float], bar) -> None:
+    def _score_plain(self, tokens, out: list[float], bar, on_scored=None) -> None:
         """One right-padded row per request through the whole model (models the tree path cannot serve)."""
         order = sorted(range(len(tokens)), key=lambda i: (-len(tokens[i][0]) - len(tokens[i][1]), i))
         pad = self.lm.tokenizer.pad_token_id if self.lm.tokenizer.pad_token_id is not None else 0
@@ -359,3 +363,5 @@ class Scorer(GenerationMixin):
         for chunk in self._batches(order, run):
             bar.update(len(chunk), self.stats.tokens - seen)
             seen = self.stats.tokens
+            if on_scored is not None:
+                on_scored(list(chunk), out)

@@ -235,11 +235,21 @@ class _Problem:
 
 
 def _winobias_files(path: Path) -> list[Path]:
+    try:
+        path.exists()
+    except OSError as exc:  # a name too long for the file system, a symlink loop
+        shown = str(path) if len(str(path)) <= 80 else f"{str(path)[:60]}…({len(str(path))} characters)"
+        raise DataError(f"--data '{shown}': {exc.strerror}") from None
     if not path.exists():
         raise DataError(f"{path}: no such directory (expected the WinoBias files {{pro,anti}}_stereotyped_type{{1,2}}.txt.{{dev,test}})")
     if not path.is_dir():
         raise DataError(f"{path}: not a directory (expected a directory of WinoBias files)")
     order = {name: k for k, name in enumerate(official_file_names())}
+    for entry in path.iterdir():  # a WinoBias name that is not a readable file is an error, never skipped
+        if entry.name in order and not entry.is_file():
+            if entry.is_symlink() and not entry.exists():
+                raise DataError(f"{entry}: a symbolic link that points nowhere or loops (expected a WinoBias file)")
+            raise DataError(f"{entry}: {'a directory' if entry.is_dir() else 'not a regular file'}, not a WinoBias file")
     files = sorted((p for p in path.iterdir() if p.is_file() and p.name in order), key=lambda p: order[p.name])
     if not files:
         raise DataError(
@@ -250,7 +260,9 @@ def _winobias_files(path: Path) -> list[Path]:
 
 def _read_lines(file: Path) -> Iterator[tuple[int, str | None]]:
     """``(line_number, text)``; text is None for a line that is not UTF-8. Works without a final newline."""
-    for number, raw in enumerate(file.read_bytes().split(b"\n"), start=1):
+    data = file.read_bytes()
+    data = data[3:] if data.startswith(b"\xef\xbb\xbf") else data  # a UTF-8 byte-order mark is not content
+    for number, raw in enumerate(data.split(b"\n"), start=1):
         try:
             yield number, raw.decode("utf-8").rstrip("\r")
         except UnicodeDecodeError:
@@ -260,9 +272,14 @@ def _read_lines(file: Path) -> Iterator[tuple[int, str | None]]:
 def _scan_file(file: Path) -> Iterator[Item | _Problem]:
     stance, type_, split = parse_file_name(file.name)  # type: ignore[misc]
     first_line_of: dict[str, int] = {}
+    holds_text = False
     for number, text in _read_lines(file):
         if text is None:
             yield _Problem(file.name, number, "not UTF-8 text")
+            continue
+        holds_text = holds_text or bool(text.strip())
+        if "\x00" in text:
+            yield _Problem(file.name, number, "contains a NUL byte (\\x00): the file is binary or corrupt")
             continue
         if not text.strip():
             continue  # blank lines (e.g. a trailing newline) carry no item
@@ -277,6 +294,8 @@ def _scan_file(file: Path) -> Iterator[Item | _Problem]:
             continue
         first_line_of[item.id] = number
         yield item
+    if not holds_text:
+        yield _Problem(file.name, 1, "the file holds no items (it is empty or only blank lines)")
 
 
 def load_winobias_dir(path: str | Path, *, strict: bool = True) -> list[Item]:
