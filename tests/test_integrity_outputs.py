@@ -92,7 +92,7 @@ def test_results_write_failure_removes_stale_outputs_and_is_an_output_error(tmp_
 
 def test_step_summary_in_a_missing_folder_does_not_change_a_pass_into_a_gate_failure(tmp_path, monkeypatch):
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "missing" / "summary.md"))
-    monkeypatch.setattr("audit.report.write_report", lambda results, out: write_atomic(out, "<html></html>"))
+    monkeypatch.setattr("audit.report.write_report", lambda results, out, approved=None: write_atomic(out, "<html></html>"))
     monkeypatch.setattr("audit.report.tables.step_summary", lambda results, report: "## ok\n")
     (tmp_path / "missing").mkdir()
     (tmp_path / "missing").rmdir()

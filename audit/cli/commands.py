@@ -272,7 +272,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     except OutputError as exc:
         print(redact(f"bias-audit: output error: {exc}"), file=sys.stderr)
         return EXIT_OUTPUT
-    except (KeyError, TypeError, ValueError, IndexError, ArithmeticError) as exc:  # schema-valid, contents not
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, ArithmeticError) as exc:  # schema-valid, contents not
         detail = f"missing key {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
         raise AuditError(f"{args.results}: not a complete bias-audit results file ({detail}); "
                          "write it with `bias-audit run`") from None

@@ -275,6 +275,7 @@ def _scan_file(file: Path) -> Iterator[Item | _Problem]:
     holds_text = False
     for number, text in _read_lines(file):
         if text is None:
+            holds_text = True  # an undecodable line is text all the same, reported as such
             yield _Problem(file.name, number, "not UTF-8 text")
             continue
         holds_text = holds_text or bool(text.strip())
