@@ -121,11 +121,11 @@ def test_fair_reference_shows_no_bias():
 
 
 def test_winobias_run_skips_bbq_gates():
-    config = load_config(preset="study", overrides={"max_items": 40})
+    config = load_config(preset="study", overrides={"max_items": 40, "min_items": 20})
     session = AuditSession(config=config, model_specs=["reference-fair"], use_cache=False)
     session.prepare()
     assert session.gate_inapplicable("bbq_s_amb") == "gate 'bbq_s_amb' has no threshold in the config"
-    config = load_config(preset="study", overrides={"max_items": 40, "gates": load_config(preset="bbq").model_dump()["gates"]})
+    config = load_config(preset="study", overrides={"max_items": 40, "min_items": 20, "gates": load_config(preset="bbq").model_dump()["gates"]})
     session = AuditSession(config=config, model_specs=["reference-fair"], use_cache=False)
     session.prepare()
     assert session.gate_inapplicable("bbq_s_amb") == "gate 'bbq_s_amb' applies to bbq, not to winobias"

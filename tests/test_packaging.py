@@ -16,6 +16,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parents[1]
 IMPORT_NAMES = {"pyyaml": "yaml"}  # distribution -> module where they differ
+PART_OF = {"_pytest": "pytest"}  # a distribution's private top-level module -> the distribution
 
 
 def _name(requirement: str) -> str:
@@ -39,6 +40,7 @@ def _imports() -> dict[str, set[str]]:
                 names = [node.module]
             for name in names:
                 top = name.split(".")[0]
+                top = PART_OF.get(top, top)
                 if top != "audit" and top not in sys.stdlib_module_names:
                     found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
     return found
