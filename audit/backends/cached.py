@@ -52,30 +52,26 @@ def cache_disabled_by_env() -> bool:
     return os.environ.get("BIAS_AUDIT_NO_CACHE", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def _commit_seconds_from_env() -> float:
-    raw = os.environ.get("BIAS_AUDIT_CACHE_COMMIT_S")
-    if not raw:
-        return DEFAULT_COMMIT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (value > 0 and math.isfinite(value)):
-        raise AuditError(f"BIAS_AUDIT_CACHE_COMMIT_S='{raw}': expected a positive number of seconds")
-    return value
-
-
-def _chunk_from_env(default: int) -> int:
-    raw = os.environ.get("BIAS_AUDIT_CACHE_CHUNK")
+def _positive_from_env(name: str, kind: type, default, what: str):
+    """A positive setting from the environment (``kind`` int or float); one clear line when it is not."""
+    raw = os.environ.get(name)
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
         value = 0
-    if value < 1:
-        raise AuditError(f"BIAS_AUDIT_CACHE_CHUNK='{raw}': expected a positive whole number")
+    if not (value > 0 and math.isfinite(value)):
+        raise AuditError(f"{name}='{raw}': expected {what}")
     return value
+
+
+def _commit_seconds_from_env() -> float:
+    return _positive_from_env("BIAS_AUDIT_CACHE_COMMIT_S", float, DEFAULT_COMMIT_S, "a positive number of seconds")
+
+
+def _chunk_from_env(default: int) -> int:
+    return _positive_from_env("BIAS_AUDIT_CACHE_CHUNK", int, default, "a positive whole number")
 
 
 # --- keys -----------------------------------------------------------------------------------------

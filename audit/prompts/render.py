@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jinja2
 
@@ -48,12 +48,17 @@ def prompt_formats() -> list[str]:
     return sorted(p.stem for p in (templates_dir() / "prompts").glob("*.j2") if not p.stem.startswith(("_", "bbq_")))
 
 
-@functools.lru_cache(maxsize=None)
-def _template(name: str) -> jinja2.Template:
+def load_template(name: str, known: Callable[[], Sequence[str]], label: str = "prompt format") -> jinja2.Template:
+    """The Jinja2 template ``templates/prompts/NAME.j2``; an unknown name is one line listing ``known()``."""
     try:
         return _environment().get_template(f"{name}.j2")
     except jinja2.TemplateNotFound:
-        raise ConfigError(f"unknown prompt format '{name}' (known: {', '.join(prompt_formats())})") from None
+        raise ConfigError(f"unknown {label} '{name}' (known: {', '.join(known())})") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _template(name: str) -> jinja2.Template:
+    return load_template(name, prompt_formats)
 
 
 def render_prompt(fmt: str, item: Any, shots: Sequence[Any] = (), preprompt: str = "") -> Prompt:

@@ -18,7 +18,7 @@ from typing import Sequence
 import jinja2
 
 from audit.errors import ConfigError
-from audit.paths import templates_dir
+from audit.prompts.render import load_template
 
 from .items import BBQItem
 
@@ -44,21 +44,9 @@ def option_order(rotation: int) -> tuple[int, int, int]:
     return tuple((j + rotation) % 3 for j in range(3))  # type: ignore[return-value]
 
 
-@functools.lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir() / "prompts")),
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=False,
-        autoescape=False,  # prompts are plain text
-    )
-
-
 @functools.lru_cache(maxsize=None)
 def _template(name: str) -> jinja2.Template:
-    try:
-        return _environment().get_template(f"{name}.j2")
-    except jinja2.TemplateNotFound:
-        raise ConfigError(f"unknown BBQ prompt format '{name}' (known: {', '.join(PROMPT_FORMATS)})") from None
+    return load_template(name, lambda: PROMPT_FORMATS, "BBQ prompt format")
 
 
 def _view(item: BBQItem, order: Sequence[int]) -> dict:
