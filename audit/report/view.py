@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 from . import charts as _charts
 from . import forest
 from .compare import compare_runs
+from .debiasing import debiasing_view
 from .findings import gate_view
 from .format import fmt_ci, fmt_num, fmt_pct, fmt_value, is_number, slug
 from .matrix import gate_matrix
@@ -350,6 +351,7 @@ def report_context(results: Mapping, approved: Mapping | None = None) -> dict:
         "matrix": gate_matrix(models, gates),
         "forest": _forest(results, changes),
         "compare": compare_runs(results, approved) if approved is not None else None,
+        "debiasing": debiasing_view(models),
         "model_names": [m["name"] for m in models],
         "occupations": [{"name": o["name"], "pct": fmt_num(float(o["pct_women"]), 1), "stereotype": o.get("stereotype", "")}
                         for o in occupations],
