@@ -107,6 +107,11 @@ class AuditConfig(_Strict):
                 raise ValueError(f"condition name '{name}' must be lower-case letters, digits and _")
         return conditions
 
+    @property
+    def boot(self) -> dict[str, Any]:
+        """The resampling settings every interval uses (``confidence``, ``n_resamples``, ``seed``)."""
+        return {"confidence": self.confidence, "n_resamples": self.n_resamples, "seed": self.seed}
+
     def condition_names_for(self, gate: str) -> list[str]:
         from audit.gates import gate_spec
 

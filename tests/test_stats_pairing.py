@@ -99,3 +99,16 @@ def test_gold_answering_model_has_zero_a_sb_with_zero_width_interval(official):
     assert (iv.estimate, iv.lo, iv.hi) == (0.0, 0.0, 0.0)
     paired = sorted({k for p in pair_twins(test).pairs for k in (p.male, p.female)})
     assert a_sb_of([test[i] for i in paired], [test[i].referent for i in paired]) == 0  # the paper's formula
+
+
+def test_a_condition_run_over_several_seeds_pairs_each_seeds_copy():
+    """run_condition lists each item once per seed: every copy is paired with its own twin, and the first
+    copy keeps the single-seed pair ids (so conditions with one seed and with three align)."""
+    from audit.datasets.winobias.generated import generate_items
+    from audit.datasets.winobias.pairing import pair_twins
+
+    items = [i for i in generate_items(0) if i.split == "test"][:40]
+    once, thrice = pair_twins(items), pair_twins(items * 3)
+    assert len(thrice.pairs) == 3 * len(once.pairs) and not thrice.unpaired
+    assert [p.key for p in thrice.pairs[: len(once.pairs)]] == [p.key for p in once.pairs]
+    assert all(items[p.male % 40].id != items[p.female % 40].id for p in thrice.pairs)

@@ -199,7 +199,7 @@ def seed_spread(per_seed: list[dict[str, float]]) -> dict[str, float] | None:
 def condition_summary(run: ConditionRun, config: AuditConfig) -> dict[str, Any]:
     """The condition's entry in results.json (see docs/results-schema.md): its settings, counts, and the
     dataset's metrics."""
-    boot = {"confidence": config.confidence, "n_resamples": config.n_resamples, "seed": config.seed}
+    boot = config.boot
     cond = run.config
     summary = {
         "description": cond.description,

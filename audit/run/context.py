@@ -43,8 +43,7 @@ class GateContext:
 
     @property
     def boot(self) -> dict[str, Any]:
-        cfg = self.config
-        return {"confidence": cfg.confidence, "n_resamples": cfg.n_resamples, "seed": cfg.seed}
+        return self.config.boot
 
     def at(self, condition: str) -> "GateContext":
         return GateContext(self.session, self.model, condition)

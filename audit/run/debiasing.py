@@ -30,7 +30,7 @@ def strategy_change(session: "AuditSession", spec: str, condition: str) -> dict:
     if key not in cache:
         cfg = session.config
         before, after = session.run(spec, cfg.debiasing_reference), session.run(spec, condition)
-        boot = {"confidence": cfg.confidence, "n_resamples": cfg.n_resamples, "seed": cfg.seed}
+        boot = cfg.boot
         cache[key] = session.dataset.paired_change((before.items, before.selections), (after.items, after.selections), boot)
     return cache[key]
 

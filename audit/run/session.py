@@ -158,7 +158,7 @@ class AuditSession:
         if not defined:
             record["reason"] = "no bias to transfer: the per-unit bias is constant (e.g. all 0) in one of the conditions"
         cfg = self.config
-        boot = {"confidence": cfg.confidence, "n_resamples": cfg.n_resamples, "seed": cfg.seed}
+        boot = cfg.boot
         bare, prompted = self.run(spec, cfg.transfer_from), self.run(spec, condition)
         if bare.items == prompted.items:  # one seed each: pairs align item by item
             record.update(self.dataset.transfer_details(bare.items, bare.selections, prompted.selections, boot))

@@ -37,6 +37,7 @@ class WinoBias(Dataset):
     #: whether O-SB and the paired statistics use twin pairs whose wording differs beyond the gendered
     #: words (config ``non_minimal_pairs``; the papers use every pair)
     include_non_minimal: bool = True
+    _pairings: dict = {}  # the item list's ids -> its twin pairing (``pairing``)
 
     def configure(self, config) -> None:
         self.include_non_minimal = config.non_minimal_pairs
@@ -45,11 +46,19 @@ class WinoBias(Dataset):
         """Twins by their source: (split, type, line) for the official files, the structure for generated items."""
         return twin_group_key(item)
 
+    def pairing(self, items: Sequence[Item]):
+        """The twin pairs of an item list, found once per list (every condition, gate and transfer of a run
+        asks for the same items)."""
+        key = tuple(it.id for it in items)
+        if key not in self._pairings:
+            self._pairings = {key: pair_twins(items)}  # one list at a time: a run audits one item set
+        return self._pairings[key]
+
     def pair_table(self, items: Sequence[Item], selections: Sequence):
         """The per-pair outcomes the paired statistics use (``audit.stats.selection.PairTable``)."""
         from audit.stats import selection
 
-        return selection.pair_table(items, selections, pair_twins(items), include_non_minimal=self.include_non_minimal)
+        return selection.pair_table(items, selections, self.pairing(items), include_non_minimal=self.include_non_minimal)
 
     def shots(self, pool: Sequence[Item], condition, seed: int, name: str) -> list[Item]:
         if condition.ambiguous_share is not None or condition.shot_categories is not None:
@@ -99,7 +108,7 @@ class WinoBias(Dataset):
         each candidate's token length and prior frequency exactly; its debiased effect and interval."""
         from audit.stats import intervals, selection
 
-        table = selection.score_pair_table(items, scores, pair_twins(items), include_non_minimal=self.include_non_minimal)
+        table = selection.score_pair_table(items, scores, self.pairing(items), include_non_minimal=self.include_non_minimal)
         theta = intervals.debiased_interval(table, confidence=boot["confidence"])
         return {"score_bias": {"o_sb": selection.o_sb(table), "debiased_effect": theta.estimate,
                                "debiased_effect_ci": [theta.lo, theta.hi]}}

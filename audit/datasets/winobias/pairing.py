@@ -107,12 +107,14 @@ def twin_group_key(item: Item) -> str:
 def pair_twins(items: Sequence[Item]) -> Pairing:
     """Pair every male item with its female twin (see the module docstring for the rules)."""
     groups: dict[str, list[int]] = {}
+    seen: dict[str, int] = {}  # a condition run over several seeds lists each item once per seed
     result = Pairing()
     for i, item in enumerate(items):
         if item.gender == "neutral":
             result.neutral.append(i)
             continue
-        groups.setdefault(twin_group_key(item), []).append(i)
+        copy = seen[item.id] = seen.get(item.id, -1) + 1
+        groups.setdefault(twin_group_key(item) + (f"#{copy}" if copy else ""), []).append(i)
     for key, members in groups.items():
         males = [i for i in members if items[i].gender == "male"]
         females = [i for i in members if items[i].gender == "female"]
