@@ -83,16 +83,6 @@ def rpa_gap_of(items: Sequence[Item], selections: Sequence[Selection]) -> float:
     return referent_prediction_accuracy(items, selections)["gap"]
 
 
-def worst_o_sb_of(items: Sequence[Item], selections: Sequence[Selection]) -> float:
-    """The largest |O-SB| over occupations, from raw selections."""
-    values = [abs(v) for v in occupational_selection_bias(items, selections).values() if v is not None]
-    return max(values) if values else math.nan
-
-
-def accuracy_of(items: Sequence[Item], selections: Sequence[Selection]) -> float:
-    return referent_prediction_accuracy(items, selections)["overall"]
-
-
 def _check_lengths(items: Sequence[Item], selections: Sequence[Selection]) -> None:
     if len(items) != len(selections):
         raise ValueError(f"{len(items)} items but {len(selections)} selections")
