@@ -26,17 +26,19 @@ import asyncio
 import functools
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from audit.errors import ConfigError, ModelLoadError
+from audit.results.redaction import private_spec, public_spec, register_secret
 from audit.backends.base import Backend, BackendOptions
 from audit.backends.hf.tokenization import _encode_many, _prefix_token_id, _split_spaces, request_tokens
 from .openai_http import HTTPStatusError, Transport, api_key
 from .openai_wire import (
     ServerError, check_alignment, choices_in_order, completion_body, continuation_logprob, generated_entry,
-    parse_echo, strip_credentials,
+    generated_text, parse_echo, shown, strip_credentials,
 )
 
 SPEC_PREFIX = "openai-completions:"
@@ -72,13 +74,23 @@ class OpenAICompletionsBackend(Backend):
 
     def __init__(self, base_url: str, tokenizer, *, model_name: str | None = None, tokenizer_name: str | None = None,
                  api_key_env: str | None = None, concurrency: int = 8, timeout: float = 120.0, add_bos: bool = False,
-                 batch_size: int = 16, max_retries: int = 4, backoff: float = 0.5, extra_body: dict | None = None):
+                 batch_size: int = 16, max_retries: int = 4, backoff: float = 0.5, extra_body: dict | None = None,
+                 deadline: float | None = None):
         parts = urlsplit(base_url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"model spec '{SPEC_PREFIX}{strip_credentials(base_url)}': "
                               "expected a server URL such as http://host:8000/v1")
-        self.base_url = base_url.rstrip("/") + ("" if parts.path else "/v1")
-        self.url = strip_credentials(self.base_url)
+        try:
+            parts.port
+        except ValueError:
+            raise ConfigError(f"model spec '{SPEC_PREFIX}{strip_credentials(base_url)}': the port is not a number") from None
+        auth = (unquote(parts.username or ""), unquote(parts.password or "")) if parts.username or parts.password else None
+        for secret in auth or ():
+            register_secret(secret)
+        params = parse_qsl(parts.query, keep_blank_values=True)  # e.g. ?api_key=KEY, sent with every request
+        public_spec(SPEC_PREFIX + base_url)  # registers its secret parameters
+        self.base_url = strip_credentials(base_url) + ("" if parts.path.strip("/") else "/v1")
+        self.url = self.base_url
         self.where = f"server {self.url}"
         self.tokenizer = tokenizer
         self.tokenizer_name = tokenizer_name or getattr(tokenizer, "name_or_path", None) or type(tokenizer).__name__
@@ -89,7 +101,8 @@ class OpenAICompletionsBackend(Backend):
         self.extra_body = dict(extra_body or {})  # server-specific fields, e.g. {"repeat_penalty": 1.0} for llama.cpp
         self.concurrency = max(1, int(concurrency))
         self.http = Transport(self.base_url, where=self.where, api_key=api_key(api_key_env), concurrency=self.concurrency,
-                              timeout=timeout, max_retries=max_retries, backoff=backoff)
+                              timeout=timeout, max_retries=max_retries, backoff=backoff, auth=auth, params=params,
+                              deadline=deadline)
         self.bos_id = getattr(tokenizer, "bos_token_id", None)
         self._pid = _prefix_token_id(tokenizer)
         self.token_ids: bool | None = None  # does the server take prompts as token ids? (probed)
@@ -172,7 +185,7 @@ class OpenAICompletionsBackend(Backend):
                 body = completion_body(self.model_name, self._batch_prompt(batch), max_tokens=max_new_tokens,
                                        echo=False, logprobs=None, extra=self.extra_body)
                 resp = await client.post("/completions", body)
-                return [c.get("text") or "" for c in choices_in_order(resp, len(batch), self.where)]
+                return [generated_text(c, self.where) for c in choices_in_order(resp, len(batch), self.where)]
             return await self._gather([wire[i:i + self.batch_size] for i in range(0, len(wire), self.batch_size)], one)
 
         out = self.http.run(run)
@@ -265,6 +278,7 @@ class OpenAICompletionsBackend(Backend):
             if not (choice.get("logprobs") or {}).get("tokens") and choice.get("finish_reason") == "stop":
                 continue  # the model ended the text at once: nothing to compare
             g_text, g_logprob = generated_entry(choice, self.where)
+            self._check_greedy(g_text, g_logprob)
             whole, whole_wire = self._encode_prompt(text + g_text)
             if whole[: len(prompt)] != prompt or len(whole) != len(prompt) + 1:
                 continue  # the generated text re-tokenises across the boundary: try the next prompt
@@ -278,6 +292,15 @@ class OpenAICompletionsBackend(Backend):
                               "re-tokenised cleanly); cannot check the server's prompt log-probabilities")
         if self.batch_size > 1:
             await self._probe_batching(client)
+
+    def _check_greedy(self, token: str, logprob: float) -> None:
+        """The greedy token of a distribution over V tokens has probability at least 1/V: a lower log-probability
+        is not one (logits shifted by a constant, or a wrong distribution). One nat of slack for padded vocabularies."""
+        floor = -math.log(max(2, len(self.tokenizer))) - 1.0
+        if not math.isfinite(logprob) or logprob < floor:
+            raise ServerError(f"{self.where}: the greedy token {shown(token)} came with log-probability {logprob:.4g}, "
+                              f"below -log(vocabulary size) = {floor + 1.0:.4g}, which no greedy token can have; "
+                              "the server's numbers are not log-probabilities; refusing to audit")
 
     async def _probe_request(self, client, wire: tuple[list[int], str], *, echo: bool) -> dict:
         """One probe request; decides once whether prompts go as token ids (an error status to ids: text only)."""
@@ -316,19 +339,41 @@ def backend_from_spec(spec: str, **options) -> OpenAICompletionsBackend:
 # --- the registry's entry points (audit.backends): --backend-option KEY=VALUE carries the settings ----------
 
 _OPTIONS = {"tokenizer": str, "model": str, "api_key_env": str, "concurrency": int, "timeout": float, "add_bos": bool,
-            "batch_size": int, "max_retries": int}
+            "batch_size": int, "max_retries": int, "deadline": float}
+_LEAST = {"concurrency": 1, "batch_size": 1, "max_retries": 0}  # integers: the least value that makes sense
+_BOOLS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+
+
+def _setting(key: str, raw: str) -> Any:
+    """One ``--backend-option KEY=VALUE``, parsed and range-checked; one line naming it when it is wrong."""
+    kind, where = _OPTIONS[key], f"--backend-option {key}={shown_option(raw)}"
+    if kind is bool:
+        if raw.strip().lower() not in _BOOLS:
+            raise ConfigError(f"{where}: expected true or false")
+        return _BOOLS[raw.strip().lower()]
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{where}: expected {'an integer' if kind is int else 'a number'}") from None
+    if kind is float and not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{where}: expected a finite number of seconds greater than 0")
+    if key in _LEAST and value < _LEAST[key]:
+        raise ConfigError(f"{where}: must be at least {_LEAST[key]}")
+    if kind is str and not value.strip():
+        raise ConfigError(f"{where}: must not be empty")
+    return value
+
+
+def shown_option(raw: str) -> str:
+    return raw if len(raw) <= 60 else raw[:60] + "..."
 
 
 def _settings(options: BackendOptions) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, raw in options.extra.items():
-        kind = _OPTIONS.get(key)
-        if kind is None:
+        if key not in _OPTIONS:
             raise ConfigError(f"--backend-option {key}: not an option of openai-completions (known: {', '.join(_OPTIONS)})")
-        try:
-            out[key] = raw.strip().lower() in ("1", "true", "yes") if kind is bool else kind(raw)
-        except ValueError:
-            raise ConfigError(f"--backend-option {key}={raw}: expected a {kind.__name__}") from None
+        out[key] = _setting(key, raw)
     if "tokenizer" not in out:
         raise ConfigError("openai-completions needs the tokenizer the server's model uses: --backend-option tokenizer=DIR|HUB_ID|FILE.gguf")
     return out
@@ -343,4 +388,5 @@ def check_openai_completions(target: str, options: BackendOptions) -> None:
 
 def load_openai_completions(target: str, options: BackendOptions) -> OpenAICompletionsBackend:
     settings = _settings(options)
-    return OpenAICompletionsBackend.from_spec(SPEC_PREFIX + target, model_name=settings.pop("model", None), **settings)
+    spec = private_spec(SPEC_PREFIX + target)  # the credentials stripped from the public spec travel in memory only
+    return OpenAICompletionsBackend.from_spec(spec, model_name=settings.pop("model", None), **settings)

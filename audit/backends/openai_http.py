@@ -12,10 +12,11 @@ import asyncio
 import concurrent.futures
 import json
 import os
+import time
 from typing import Any
 
 from audit.errors import ConfigError
-from audit.results.redaction import redact
+from audit.results.redaction import redact, register_secret
 from .openai_wire import ServerError
 
 KEY_ENVS = ("BIAS_AUDIT_API_KEY", "OPENAI_API_KEY")
@@ -34,22 +35,30 @@ def api_key(api_key_env: str | None) -> str | None:
     if api_key_env:
         if api_key_env not in os.environ:
             raise ConfigError(f"api key: environment variable {api_key_env} is not set")
-        return os.environ[api_key_env]
-    return next((os.environ[name] for name in KEY_ENVS if os.environ.get(name)), None)
+        key = os.environ[api_key_env]
+    else:
+        key = next((os.environ[name] for name in KEY_ENVS if os.environ.get(name)), None)
+    register_secret(key)  # whatever its variable is called, the key is redacted from every output
+    return key
 
 
 class Transport:
     """``run(work)`` calls ``work(connection)`` on a fresh event loop; the connection sends requests."""
 
     def __init__(self, base_url: str, *, where: str, api_key: str | None, concurrency: int, timeout: float,
-                 max_retries: int, backoff: float):
+                 max_retries: int, backoff: float, auth: tuple[str, str] | None = None, params: list | None = None,
+                 deadline: float | None = None):
         self.base_url = base_url
         self.where = where
         self._key = api_key
+        self._auth = auth  # user:password of the URL, sent as HTTP basic auth
+        self._params = list(params or [])  # the URL's query (e.g. api_key=...), sent with every request
         self.concurrency = concurrency
-        self.timeout = float(timeout)
-        self.max_retries = max(0, int(max_retries))
+        self.timeout = float(timeout)  # a whole request, connection to last byte (not per read)
+        self.max_retries = int(max_retries)
         self.backoff = backoff
+        self.deadline = deadline  # seconds for every request of this backend together (the run's deadline)
+        self._deadline_at = None if deadline is None else time.monotonic() + float(deadline)
         self.stats = {"requests": 0, "generated": 0, "http_requests": 0, "retries": 0}
 
     def run(self, work):
@@ -58,7 +67,8 @@ class Transport:
 
             headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
             limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-            async with httpx.AsyncClient(headers=headers, timeout=self.timeout, limits=limits) as client:
+            async with httpx.AsyncClient(headers=headers, timeout=self.timeout, limits=limits, auth=self._auth,
+                                         params=self._params) as client:
                 return await work(_Connection(self, client))
 
         try:
@@ -67,6 +77,15 @@ class Transport:
             return asyncio.run(main())
         with concurrent.futures.ThreadPoolExecutor(1) as pool:  # called from async code: a loop of our own
             return pool.submit(asyncio.run, main()).result()
+
+    def request_budget(self, where: str) -> float:
+        """Seconds the next request may take: the request timeout, cut by what is left of the run's deadline."""
+        if self._deadline_at is None:
+            return self.timeout
+        left = self._deadline_at - time.monotonic()
+        if left <= 0:
+            raise ServerError(f"{where}: the run's deadline of {self.deadline:g} s passed (--backend-option deadline=SECONDS)")
+        return min(self.timeout, left)
 
     def message(self, resp) -> str:
         """The server's error message: first line, short, with secrets removed."""
@@ -110,8 +129,15 @@ class _Connection:
         for attempt in range(t.max_retries + 1):
             last = attempt == t.max_retries or not retry
             t.stats["http_requests"] += 1
+            budget = t.request_budget(where)
             try:
-                resp = await self.client.request(method, t.base_url + path, json=body)
+                resp = await asyncio.wait_for(self.client.request(method, t.base_url + path, json=body), budget)
+            except asyncio.TimeoutError:
+                if budget < t.timeout:
+                    raise ServerError(f"{where}: the run's deadline of {t.deadline:g} s passed "
+                                      "(--backend-option deadline=SECONDS)") from None
+                raise ServerError(f"{where}: no answer within {t.timeout:g} s for the whole request "
+                                  "(raise --backend-option timeout=SECONDS?)") from None
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError,
                     httpx.WriteError) as exc:
                 if last:

@@ -26,18 +26,32 @@ from urllib.parse import urlsplit, urlunsplit
 from audit.errors import AuditError
 
 
+MAX_LINE = 500  # characters of an error line, whatever the server sent
+
+
 class ServerError(AuditError):
-    """The server cannot be audited, or answered something we cannot use: one line, exit code 2."""
+    """The server cannot be audited, or answered something we cannot use: one line of at most
+    ``MAX_LINE`` characters, exit code 2."""
+
+    def __init__(self, message: str):
+        line = " ".join(str(message).split())
+        super().__init__(line if len(line) <= MAX_LINE else line[: MAX_LINE - 3] + "...")
 
 
 def strip_credentials(url: str) -> str:
     """``url`` without user:password and without a query string (keys are sometimes passed there)."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
+    netloc = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+MAX_SHOWN = 80  # characters of a server's value quoted in an error line
+
+
+def shown(value: Any) -> str:
+    """A server's value as quoted in a one-line error: repr, cut to ``MAX_SHOWN`` characters."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]}... ({len(text)} characters)"
 
 
 @dataclass(frozen=True)
@@ -66,15 +80,36 @@ def choices_in_order(response: Any, expected: int, where: str) -> list[dict]:
     if not isinstance(choices, list) or len(choices) != expected:
         got = len(choices) if isinstance(choices, list) else "no"
         raise ServerError(f"{where}: expected {expected} completion choice(s), got {got}")
-    ordered = sorted(choices, key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0)
-    if [c.get("index", i) for i, c in enumerate(ordered)] != list(range(expected)):
-        raise ServerError(f"{where}: completion choices are not indexed 0..{expected - 1}")
-    return ordered
+    if not all(isinstance(c, dict) for c in choices):
+        raise ServerError(f"{where}: a completion choice is not a JSON object")
+    indexes = [c.get("index", i) for i, c in enumerate(choices)]
+    if any(not isinstance(x, int) or isinstance(x, bool) for x in indexes) or sorted(indexes) != list(range(expected)):
+        raise ServerError(f"{where}: completion choices are not indexed 0..{expected - 1} (got {shown(indexes)})")
+    return [c for _, c in sorted(zip(indexes, choices), key=lambda pair: pair[0])]
 
 
-def _logprob_of(entry: Any) -> float | None:
+LOGPROB_SLACK = 1e-4  # nats: a log-probability above this is not one (rounding gives at most a few 1e-6)
+
+
+def _logprob_of(entry: Any, where: str) -> float | None:
+    """A log-probability as the server gave it: None where it gives none; refused when it cannot be one."""
     value = entry.get("logprob") if isinstance(entry, dict) else entry
-    return float(value) if isinstance(value, (int, float)) else None
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ServerError(f"{where}: a log-probability is not a number (got {shown(value)})")
+    value = float(value)
+    if value > LOGPROB_SLACK:  # NaN and -inf pass here and are refused where a continuation needs them
+        raise ServerError(f"{where}: the server returned a log-probability of {value:.6g} > 0, which no probability has "
+                          "(does it return logits, or add an offset?); refusing to audit")
+    return value
+
+
+def _token_id(raw: Any, where: str) -> int:
+    text = str(raw).strip()
+    if not text.lstrip("-").isdigit() or len(text) > 12:
+        raise ServerError(f"{where}: a token id is not an integer (got {shown(raw)})")
+    return int(text)
 
 
 def parse_echo(choice: dict, where: str) -> Echo:
@@ -82,17 +117,21 @@ def parse_echo(choice: dict, where: str) -> Echo:
     plp = choice.get("prompt_logprobs")
     if isinstance(plp, list) and plp:
         # entry j: {token id: logprob} for prompt token j and the top alternatives (None for token 0)
-        ids = [{int(k): _logprob_of(v) for k, v in entry.items()} if entry else None for entry in plp]
+        if not all(entry is None or isinstance(entry, dict) for entry in plp):
+            raise ServerError(f"{where}: prompt_logprobs entries must be objects keyed by token id")
+        ids = [{_token_id(k, where): _logprob_of(v, where) for k, v in entry.items()} if entry else None for entry in plp]
         return Echo(tokens=ids, logprobs=[None] * len(ids), by_id=True, every_token=True)
     lp = choice.get("logprobs")
     if not isinstance(lp, dict) or not isinstance(lp.get("tokens"), list):
         raise ServerError(f"{where}: the response has no log-probabilities (does the server support logprobs?)")
     tokens, values = lp["tokens"], lp.get("token_logprobs") or []
-    if len(values) != len(tokens):
-        raise ServerError(f"{where}: {len(tokens)} tokens but {len(values)} token_logprobs")
+    if not isinstance(values, list) or len(values) != len(tokens):
+        got = len(values) if isinstance(values, list) else shown(values)
+        raise ServerError(f"{where}: {len(tokens)} tokens but {got} token_logprobs")
+    logprobs = [_logprob_of(v, where) for v in values]
     if tokens and all(isinstance(t, str) and t.startswith("token_id:") for t in tokens):  # vLLM --return-tokens-as-token-ids
-        return Echo([int(t.split(":", 1)[1]) for t in tokens], [_logprob_of(v) for v in values], by_id=True)
-    return Echo(list(tokens), [_logprob_of(v) for v in values], by_id=False)
+        return Echo([_token_id(t.split(":", 1)[1], where) for t in tokens], logprobs, by_id=True)
+    return Echo(list(tokens), logprobs, by_id=False)
 
 
 def _norm(piece: str) -> str:
@@ -140,7 +179,7 @@ def locate_prompt(echo: Echo, ids: Sequence[int], bos_id: int | None, piece: Cal
     if isinstance(got, dict):
         got = sorted(got)[:3]
     raise ServerError(f"{where}: the server's tokens differ from ours at prompt token {j}: "
-                      f"server {got!r}, ours {ids[j]} {piece(ids[j])!r} (wrong tokenizer, or BOS handling differs)")
+                      f"server {shown(got)}, ours {ids[j]} {piece(ids[j])!r} (wrong tokenizer, or BOS handling differs)")
 
 
 def continuation_logprob(echo: Echo, ctx: Sequence[int], cont: Sequence[int], bos_id: int | None,
@@ -162,9 +201,22 @@ def generated_entry(choice: dict, where: str) -> tuple[str, float]:
     lp = choice.get("logprobs")
     tokens = lp.get("tokens") if isinstance(lp, dict) else None
     values = lp.get("token_logprobs") if isinstance(lp, dict) else None
-    if not tokens or not values or _logprob_of(values[0]) is None:
+    if not isinstance(tokens, list) or not isinstance(values, list) or not tokens or not values \
+            or _logprob_of(values[0], where) is None:
         raise ServerError(f"{where}: the server returned no log-probability for a generated token")
-    return str(tokens[0]), float(values[0])
+    if not isinstance(tokens[0], str):
+        raise ServerError(f"{where}: a generated token is not a string (got {shown(tokens[0])})")
+    return tokens[0], float(values[0])
+
+
+def generated_text(choice: dict, where: str) -> str:
+    """A generation's text; a missing or null text is an empty generation, any other non-string is refused."""
+    text = choice.get("text")
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise ServerError(f"{where}: a generation's text is not a string (got {shown(text)})")
+    return text
 
 
 ALIGN_TOLERANCE = 0.05  # nats: the same position scored in a batch of 1 or n may differ by float noise

@@ -11,6 +11,7 @@ from audit.errors import AuditError
 from audit.backends.base import BackendOptions
 from audit.cli.options import AuditOptions
 from audit.results.io import read_results, write_results
+from audit.results.redaction import public_spec
 from audit.run.session import DEFAULT_MODEL, AuditSession
 
 DEFAULT_OUT = Path("reports")
@@ -55,7 +56,7 @@ def build_session(options: AuditOptions, root: Path | None = None) -> AuditSessi
     config = load_config(config_file, preset=options.preset or "default", overrides=overrides)
     session = AuditSession(
         config=config,
-        model_specs=list(dict.fromkeys(options.model or [DEFAULT_MODEL])),
+        model_specs=list(dict.fromkeys(public_spec(s) for s in options.model or [DEFAULT_MODEL])),
         backend_options=backend_options(options, config.batch_size),
         use_cache=not options.no_cache,
     )
