@@ -51,7 +51,7 @@ class Transport:
         self.base_url = base_url
         self.where = where
         self._key = api_key
-        self._auth = auth  # user:password of the URL, sent as HTTP basic auth
+        self._auth = auth  # user:password of the URL: HTTP basic auth, unless an API key (Bearer) is set
         self._params = list(params or [])  # the URL's query (e.g. api_key=...), sent with every request
         self.concurrency = concurrency
         self.timeout = float(timeout)  # a whole request, connection to last byte (not per read)
@@ -67,7 +67,7 @@ class Transport:
 
             headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
             limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-            async with httpx.AsyncClient(headers=headers, timeout=self.timeout, limits=limits, auth=self._auth,
+            async with httpx.AsyncClient(headers=headers, timeout=self.timeout, limits=limits, auth=None if self._key else self._auth,
                                          params=self._params) as client:
                 return await work(_Connection(self, client))
 
