@@ -87,6 +87,9 @@ def check_results(results: Any, where: str = "results") -> None:
     for i, gate in enumerate(results["gates"]):
         if not isinstance(gate, dict) or gate.get("status") not in STATUSES:
             raise AuditError(f"{where}: gates[{i}] needs a 'status' of {', '.join(STATUSES)}")
+    from audit.results.check import check_record
+
+    check_record(results, where)
 
 
 # --- writing ------------------------------------------------------------------------------------------
