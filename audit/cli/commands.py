@@ -285,12 +285,21 @@ def _cmd_report(args: argparse.Namespace) -> int:
 COMMANDS = {"run": _cmd_run, "plan": _cmd_plan, "data": _cmd_data, "init": _cmd_init, "report": _cmd_report, "cache": _cmd_cache}
 
 
+MAX_ERROR_LINE = 500
+
+
+def _one_line(text: str) -> str:
+    """An error as one line of at most MAX_ERROR_LINE characters, whatever a file or server put in it."""
+    line = " ".join(text.split())
+    return line if len(line) <= MAX_ERROR_LINE else line[: MAX_ERROR_LINE - 3] + "..."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except AuditError as exc:
-        print(redact(f"bias-audit: error: {exc}"), file=sys.stderr)
+        print(_one_line(redact(f"bias-audit: error: {exc}")), file=sys.stderr)
         return EXIT_USER_ERROR
     except BrokenPipeError:  # output piped into e.g. `head`
         return EXIT_PASS
