@@ -181,9 +181,11 @@ def _describe_error(exc: ValidationError, origin: str) -> str:
     return f"{origin}: config key '{key}': {msg}{shown}"
 
 
-def load_config(path: str | Path | None = None, *, preset: str = "default", overrides: dict | None = None) -> AuditConfig:
+def load_config(path: str | Path | None = None, *, preset: str | None = None, overrides: dict | None = None) -> AuditConfig:
     """The validated configuration. ``path``: a TOML file (its top level, or its ``[tool.bias-audit]``
-    table when it is a ``pyproject.toml``). ``overrides``: command-line settings (e.g. ``data``)."""
+    table when it is a ``pyproject.toml``). ``overrides``: command-line settings (e.g. ``data``).
+    ``preset``: the command line's ``--preset``, which wins over the file's ``preset`` key (a
+    deprecation-free rule: what is typed for this run beats what is stored); else the file's, else default."""
     user: dict[str, Any] = {}
     origin = "built-in config"
     if path is not None:
@@ -192,7 +194,11 @@ def load_config(path: str | Path | None = None, *, preset: str = "default", over
         user = read_toml(p, table="tool.bias-audit" if is_pyproject else None)
         origin = f"{p} [tool.bias-audit]" if is_pyproject else str(p)
         if "preset" in user:
-            preset = str(user.pop("preset"))
+            stored = user.pop("preset")
+            if not isinstance(stored, str):
+                raise ConfigError(f"{origin}: config key 'preset': expected a preset name (known: {', '.join(preset_names())})")
+            preset = preset or stored
+    preset = preset or "default"
     if "baseline" in user:  # the old name of transfer_from (deprecated: "baseline" now means only an approved run)
         warnings.warn(f"{origin}: config key 'baseline' is deprecated; call it 'transfer_from'", DeprecationWarning, stacklevel=2)
         user.setdefault("transfer_from", user.pop("baseline"))

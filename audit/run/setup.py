@@ -53,7 +53,7 @@ def build_session(options: AuditOptions, root: Path | None = None) -> AuditSessi
     """A prepared session from the run's options: config, data and model specs checked, nothing loaded."""
     overrides = {"data": options.data} if options.data else {}
     config_file = config_path_for(options.config, root or Path.cwd())
-    config = load_config(config_file, preset=options.preset or "default", overrides=overrides)
+    config = load_config(config_file, preset=options.preset, overrides=overrides)
     session = AuditSession(
         config=config,
         model_specs=list(dict.fromkeys(public_spec(s) for s in options.model or [DEFAULT_MODEL])),

@@ -52,9 +52,20 @@ def parse_source(source: str) -> tuple[str, list[str] | None]:
 
 @functools.lru_cache(maxsize=8)
 def _load(source: str, split: str | None, seed: int) -> tuple[BBQItem, ...]:
+    """The items of a run: the whole data is checked by the validation `bias-audit data validate` runs
+    (one check for both: `run` refuses what `validate` refuses), then the split is taken."""
+    from . import _in_dev
+    from .validate import validate
+
     where, categories = parse_source(source)
-    data = load_bbq(where, categories, split=split, seed=seed)
-    return tuple(item for items in data.values() for item in items)
+    data = load_bbq(where, categories, split=None, seed=seed)
+    report = validate(data)
+    if not report["ok"]:
+        first = next(e for c in report["categories"].values() for e in c["errors"])
+        raise DataError(f"{first} ({report['errors']} errors in the BBQ data; `bias-audit data validate {where}` "
+                        "lists them)")
+    return tuple(item for items in data.values() for item in items
+                 if split is None or _in_dev(item, seed) == (split == "dev"))
 
 
 class BBQ(Dataset):

@@ -113,7 +113,7 @@ def parse_file(path: Path, check_hash: bool = True) -> list[BBQItem]:
         if actual != PINNED_SHA256[path.stem]:
             raise DataError(f"{path}: SHA-256 {actual[:16]}... does not match the official file "
                             f"({PINNED_SHA256[path.stem][:16]}..., nyu-mll/BBQ {PINNED_COMMIT[:10]}); "
-                            f"pass check_hash=False to use a modified copy")
+                            f"restore the official file, or use --data bbq:official (downloaded and verified)")
     raw = path.read_bytes()
     if raw.startswith(b"\xef\xbb\xbf"):
         raise DataError(f"{path}:1: starts with a byte-order mark (save the file as UTF-8 without BOM)")
