@@ -83,3 +83,7 @@ def test_a_run_with_secrets_writes_none_of_them_anywhere(tmp_path, tiny_model_di
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["models"][0]["name"] == f"openai-completions:http://{host}"  # named, not [REDACTED]
     assert "tiny-llama" in outputs[str(tmp_path / "out" / "results.json")]  # MODEL_TOKENIZER's value is not a secret
+    run_id = results["run_id"]  # every output of the run names it (class 6)
+    assert len(run_id) == 16
+    for name in (str(tmp_path / "out" / "report.html"), str(tmp_path / "junit.xml"), str(summary)):
+        assert run_id in outputs[name], name

@@ -124,8 +124,12 @@ def _write_junit(produced: Path, target: str, state) -> None:
     """pytest wrote the JUnit XML into a private folder; publish it redacted and atomically."""
     from audit.results.atomic import OutputError, write_atomic
 
+    from audit.run.setup import RUN_ID
+
     try:
-        write_atomic(target, produced.read_text(encoding="utf-8"), what="--junitxml")
+        text = produced.read_text(encoding="utf-8")
+        text = text.replace("<testsuite ", f'<testsuite bias_audit_run_id="{RUN_ID}" ', 1)  # ties it to results.json
+        write_atomic(target, text, what="--junitxml")
     except OSError as exc:  # pytest could not write it
         state.output_problems.append(f"--junitxml '{target}' could not be written ({exc.strerror or exc})")
     except OutputError as exc:
@@ -146,6 +150,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _check_pdf_engine(options.pdf)
     build_session(options)
     options.out = str(check_out_dir(options.out))
+    from audit.backends.distributed import is_main_process
+
+    if is_main_process():  # rank 0 writes the outputs (torchrun): it alone holds the folder
+        from audit.run.setup import lock_out_dir
+
+        lock_out_dir(options.out)
     suite = _suite_dir(args.tests)
     _check_junitxml(args.junitxml)
     pytest_args = [str(suite), "-p", "no:cacheprovider", "-q", "-rfEsx", "--tb=short", "--audit-require-verdict",

@@ -262,6 +262,7 @@ def _provenance(results: Mapping) -> dict:
     tool = results.get("tool") or {}
     run = [
         ("date (UTC)", fmt_value(results.get("created"))),
+        ("run id (the same in every output of one run)", fmt_value(results.get("run_id"))),
         ("tool", f"{tool.get('name', 'bias-transfer-audit')} {tool.get('version', '')}".strip()),
         ("schema version", fmt_value(results.get("schema_version"))),
         ("command", fmt_value(prov.get("command"))),

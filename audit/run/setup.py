@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 from audit.config import load_config, read_toml
@@ -78,6 +79,31 @@ def check_out_dir(out: str | Path | None) -> Path:
     return path
 
 
+RUN_ID = uuid.uuid4().hex[:16]  # this process's run: recorded in results.json, report.html, JUnit and the step summary
+LOCK_FILE = ".bias-audit.lock"
+_held_locks: dict[str, object] = {}
+
+
+def lock_out_dir(out: str | Path | None) -> None:
+    """Hold ``--out`` for this process until it exits: a second run into the same folder is refused in
+    one line instead of interleaving its files with this run's (``filelock``: released on exit, even kill -9)."""
+    from filelock import FileLock, Timeout
+
+    path = Path(out) if out else DEFAULT_OUT
+    key = str(path.resolve())
+    if key in _held_locks:
+        return
+    lock = FileLock(str(path / LOCK_FILE), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise AuditError(f"--out '{path}': another bias-audit run is writing there (it holds {path / LOCK_FILE}); "
+                         "wait for it to end or choose another --out") from None
+    except OSError as exc:
+        raise AuditError(f"--out '{path}': cannot lock the directory ({exc.strerror or exc})") from None
+    _held_locks[key] = lock
+
+
 def finish_run(session: AuditSession, coverage, out: str | Path | None, state, pdf: str | None = None) -> None:
     """Decide the verdict (``audit.run.coverage``) and write it: results.json first (the record), then
     its views. Fills ``state`` (an ``audit.run.verdict.RunState``)."""
@@ -98,6 +124,18 @@ def _remove_stale(paths: list[Path]) -> None:
             pass
 
 
+def _with_run_id(results: dict) -> dict:
+    """``results`` with this run's id right after its creation time."""
+    out: dict = {}
+    for key, value in results.items():
+        if key != "run_id":
+            out[key] = value
+        if key == "created":
+            out["run_id"] = RUN_ID
+    out.setdefault("run_id", RUN_ID)
+    return out
+
+
 def write_outputs(results: dict, out: str | Path | None, state, *, approved: dict | None = None, pdf: str | None = None) -> None:
     """results.json, then report.html (beside the approved run, if any; and its PDF, if asked) and the
     GitHub step summary, each written atomically. A failed
@@ -109,8 +147,13 @@ def write_outputs(results: dict, out: str | Path | None, state, *, approved: dic
     from audit.results.io import RESULTS_FILE, results_text
 
     out_dir = Path(out) if out else DEFAULT_OUT
+    lock_out_dir(out_dir)
+    results = _with_run_id(results)
     text = results_text(results)
     state.results = json.loads(text)  # the views render the record as written
+    # the previous run's views go first: a run killed between files leaves this run's record alone, never
+    # this run's results.json beside an older report.html (each names its run id)
+    _remove_stale([out_dir / "report.html"])
     try:
         path = write_results(results, out_dir)
     except OutputError as exc:
@@ -133,7 +176,7 @@ def write_outputs(results: dict, out: str | Path | None, state, *, approved: dic
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         try:
-            append_text(summary_file, step_summary(state.results, state.paths.get("report", state.results_path)),
-                        what="GITHUB_STEP_SUMMARY")
+            append_text(summary_file, step_summary(state.results, state.paths.get("report", state.results_path))
+                        + f"\n<!-- bias-audit run id {RUN_ID} -->\n", what="GITHUB_STEP_SUMMARY")
         except OutputError as exc:
             state.output_problems.append(str(exc))
