@@ -76,13 +76,17 @@ def test_the_command_lines_preset_wins_over_the_config_files(tmp_path):
 
 
 def test_a_second_run_into_a_locked_out_dir_is_refused_in_one_line(tmp_path):
-    from filelock import FileLock
+    import fcntl
 
     out = tmp_path / "out"
     out.mkdir()
     (out / "results.json").write_text("the other run's")
-    with FileLock(str(out / ".bias-audit.lock"), timeout=0):  # another run holds the folder
+    fd = os.open(out, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another process (this test) holds the folder
+    try:
         proc = _cli("run", "--model", "reference-fair", "--out", "out", cwd=tmp_path)
+    finally:
+        os.close(fd)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "another bias-audit run is writing there" in lines[0]

@@ -80,7 +80,7 @@ def test_results_write_failure_removes_stale_outputs_and_is_an_output_error(tmp_
     state = RunState(verdict="pass", assessment={"complete": True, "reasons": []})
     write_outputs({"schema_version": "1.1", "verdict": "pass"}, tmp_path, state)
     assert not (tmp_path / "results.json").exists() and not (tmp_path / "report.html").exists()
-    assert [p for p in tmp_path.iterdir() if p.name != ".bias-audit.lock"] == []  # the lock of --out stays (issue 23)
+    assert list(tmp_path.iterdir()) == []
     assert state.output_problems == [
         f"results '{tmp_path / 'results.json'}' could not be written (No space left on device); the verdict (pass) is not recorded"
     ]

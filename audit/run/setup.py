@@ -80,28 +80,32 @@ def check_out_dir(out: str | Path | None) -> Path:
 
 
 RUN_ID = uuid.uuid4().hex[:16]  # this process's run: recorded in results.json, report.html, JUnit and the step summary
-LOCK_FILE = ".bias-audit.lock"
-_held_locks: dict[str, object] = {}
+_held_locks: dict[str, int] = {}
 
 
-def lock_out_dir(out: str | Path | None) -> None:
+def lock_out_dir(out: str | Path | None, *, required: bool = True) -> None:
     """Hold ``--out`` for this process until it exits: a second run into the same folder is refused in
-    one line instead of interleaving its files with this run's (``filelock``: released on exit, even kill -9)."""
-    from filelock import FileLock, Timeout
+    one line instead of interleaving its files with this run's. An advisory lock on the folder itself
+    (flock on its descriptor: no lock file among the outputs; released by the kernel on exit, even kill -9)."""
+    import fcntl
 
     path = Path(out) if out else DEFAULT_OUT
     key = str(path.resolve())
     if key in _held_locks:
         return
-    lock = FileLock(str(path / LOCK_FILE), timeout=0)
     try:
-        lock.acquire()
-    except Timeout:
-        raise AuditError(f"--out '{path}': another bias-audit run is writing there (it holds {path / LOCK_FILE}); "
-                         "wait for it to end or choose another --out") from None
+        fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
-        raise AuditError(f"--out '{path}': cannot lock the directory ({exc.strerror or exc})") from None
-    _held_locks[key] = lock
+        if not required:  # writing the outputs will say what is wrong with the folder, naming each file
+            return
+        raise AuditError(f"--out '{path}': cannot open the directory ({exc.strerror or exc})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise AuditError(f"--out '{path}': another bias-audit run is writing there; wait for it to end or choose "
+                         "another --out") from None
+    _held_locks[key] = fd
 
 
 def finish_run(session: AuditSession, coverage, out: str | Path | None, state, pdf: str | None = None) -> None:
@@ -147,7 +151,7 @@ def write_outputs(results: dict, out: str | Path | None, state, *, approved: dic
     from audit.results.io import RESULTS_FILE, results_text
 
     out_dir = Path(out) if out else DEFAULT_OUT
-    lock_out_dir(out_dir)
+    lock_out_dir(out_dir, required=False)
     results = _with_run_id(results)
     text = results_text(results)
     state.results = json.loads(text)  # the views render the record as written
