@@ -295,6 +295,7 @@ def _scored(log: Path) -> list[int]:
 def _comparable(results_json: Path) -> dict:
     results = json.loads(results_json.read_text())
     results.pop("created")
+    results.pop("run_id", None)  # differs per run by design (issue 23)
     results["provenance"].pop("command")
     return results
 

@@ -78,6 +78,7 @@ def _comparable(path: Path) -> dict:
     """results.json less what differs between any two runs: the timestamp and the command line."""
     results = json.loads(path.read_text(encoding="utf-8"))
     results.pop("created")
+    results.pop("run_id", None)  # differs per run by design (issue 23)
     results["provenance"].pop("command")
     return results
 

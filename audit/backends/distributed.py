@@ -133,6 +133,35 @@ def _all_gather(value) -> list:
     return out
 
 
+class _Failed:
+    """What a rank contributes to a collective when its own share failed: the error, to be raised on every rank."""
+
+    def __init__(self, exc: BaseException, rank: int):
+        self.kind = type(exc) if isinstance(exc, AuditError) else AuditError
+        text = str(exc).strip().splitlines()
+        self.message = text[0] if text else type(exc).__name__
+        if not isinstance(exc, AuditError):
+            self.message = f"rank {rank}: {type(exc).__name__}: {self.message}"
+
+
+def _gather_or_fail(compute, rank: int) -> list:
+    """Every rank's result of ``compute()``; when any rank's failed, every rank raises the first failure's one
+    line at the same collective (no rank is left waiting for a rank that will never come)."""
+    try:
+        mine = list(compute())
+    except Exception as exc:  # noqa: BLE001 - shared with the other ranks, then raised on each
+        mine = _Failed(exc, rank)
+    parts = _all_gather(mine)
+    failed = next((p for p in parts if isinstance(p, _Failed)), None)
+    if failed is not None:
+        try:
+            error = failed.kind(failed.message)
+        except Exception:  # noqa: BLE001 - an error class that takes other arguments
+            error = AuditError(failed.message)
+        raise error
+    return parts
+
+
 def _broadcast_from_main(value):
     import torch.distributed as dist
 
@@ -186,11 +215,14 @@ class DistributedBackend(WrappingBackend):
 
         share = items[self.world.share(len(items))]
         # Rank 0 shows the progress of the whole job: its share stands for every rank's equal share.
-        with progress.scaled(len(items) / len(share) if share else 1.0):
-            mine = list(compute(share)) if share else []
-        if len(mine) != len(share):
-            raise RuntimeError(f"backend returned {len(mine)} results for {len(share)} requests")
-        out = [value for part in _all_gather(mine) for value in part]
+        def mine() -> list:
+            with progress.scaled(len(items) / len(share) if share else 1.0):
+                got = list(compute(share)) if share else []
+            if len(got) != len(share):
+                raise RuntimeError(f"backend returned {len(got)} results for {len(share)} requests")
+            return got
+
+        out = [value for part in _gather_or_fail(mine, self.world.rank) for value in part]
         if len(out) != len(items):
             raise RuntimeError(f"ranks returned {len(out)} results for {len(items)} requests")
         return out
@@ -200,9 +232,11 @@ class DistributedBackend(WrappingBackend):
         are None. Merged, each entry comes from exactly one rank."""
         from audit.run import progress
 
-        with progress.scaled(float(self.world.size)):
-            mine = list(compute(self.world.rank, self.world.size))
-        parts = _all_gather(mine)
+        def mine() -> list:
+            with progress.scaled(float(self.world.size)):
+                return list(compute(self.world.rank, self.world.size))
+
+        parts = _gather_or_fail(mine, self.world.rank)
         out = []
         for i in range(n):
             found = [part[i] for part in parts if part[i] is not None]
