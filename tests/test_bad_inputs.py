@@ -136,7 +136,7 @@ BAD_INPUTS = [
     ("Infinity in an approved run", "holds -Infinity", lambda t, m: ["run", "--approved", str(results_file(t, '{"schema_version": "1.0", "x": -Infinity}'))]),
     ("huge integer in a results.json (report)", "integer of 400 digits", lambda t, m: ["report", str(results_file(t, '{"schema_version": "1.1", "n": %s}' % ("9" * 400)))]),
     ("deeply nested results.json (report)", "nested too deeply", lambda t, m: ["report", str(results_file(t, "[" * 100_000 + "]" * 100_000))]),
-    ("results.json lacking what the report needs", "not a complete bias-audit results file", lambda t, m: ["report", str(results_file(t, json.dumps(dict(MINIMAL_RESULTS, models=[{"name": "m", "conditions": {"c": {"o_sb": 5}}}]))))]),
+    ("results.json lacking what the report needs", "o_sb must be numbers by occupation", lambda t, m: ["report", str(results_file(t, json.dumps(dict(MINIMAL_RESULTS, models=[{"name": "m", "conditions": {"c": {"o_sb": 5}}}]))))]),
     ("approved run whose models is not a list of objects", "models[0] needs a 'name'", lambda t, m: ["run", "--approved", str(results_file(t, json.dumps(dict(MINIMAL_RESULTS, models=["m"]))))]),
     ("NUL byte in a data line", "contains a NUL byte", lambda t, m: ["run", "--data", str(data_dir(t, [GOOD_LINE.replace("argued", "arg\x00ued")]))]),
     ("empty data file", "holds no items", lambda t, m: ["run", "--data", str(data_dir(t, [GOOD_LINE]) and data_dir(t, [], "anti_stereotyped_type1.txt.test"))]),
