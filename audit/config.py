@@ -113,6 +113,7 @@ class AuditConfig(_Strict):
         return {"confidence": self.confidence, "n_resamples": self.n_resamples, "seed": self.seed}
 
     def condition_names_for(self, gate: str) -> list[str]:
+        import audit.datasets  # noqa: F401  (registers each dataset's gates)
         from audit.gates import gate_spec
 
         wanted = self.gates[gate].conditions
@@ -211,8 +212,10 @@ def load_config(path: str | Path | None = None, *, preset: str = "default", over
 
 
 def _check_gates(config: AuditConfig, origin: str) -> None:
-    from audit.gates import GATES
+    import audit.datasets  # noqa: F401  (registers each dataset's gates)
+    from audit.gates import all_gates
 
+    GATES = all_gates()
     for gate, setting in config.gates.items():
         if gate not in GATES:
             raise ConfigError(f"{origin}: config key 'gates.{gate}': unknown gate (known: {', '.join(sorted(GATES))})")

@@ -31,6 +31,9 @@ class Dataset(ABC):
     #: the gate whose verdict on the transfer-from condition says the bare model is biased (the transfer
     #: gate applies only then); None: the transfer gate always applies
     bias_gate: str | None = None
+    #: the bias metric a debiasing strategy's change is judged on: a key of ``paired_change()["overall"]``
+    #: (the ``debiasing_no_increase`` gate); None: that gate is skipped with the reason
+    headline_bias: str | None = None
 
     # --- items -----------------------------------------------------------------------------------
     @abstractmethod
@@ -54,6 +57,11 @@ class Dataset(ABC):
     @abstractmethod
     def pair_key(self, item) -> Hashable:
         """Items sharing a key are resampled together (the design's unit)."""
+
+    def record_pair_key(self, item_id: str, item: Mapping[str, Any]) -> Hashable:
+        """``pair_key`` of an item as results.json stores it (``items``), so that two runs' records pair
+        their items in the same units (``bias-audit report --approved``); default: each item alone."""
+        return item_id
 
     def item_id(self, item) -> str:
         return item.id

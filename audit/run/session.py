@@ -20,7 +20,7 @@ from audit.gates import GateOutcome, Measurement, evaluate_gate, gate_spec
 from audit.results.redaction import redact
 from audit.run import progress
 from audit.run.conditions import ConditionRun, check_condition, condition_summary, request_count, run_condition
-from audit.run.context import GateContext, GateSkipped
+from audit.run.context import GateSkipped, RunGateContext
 from audit.stats.multiplicity import holm
 from audit.stats.transfer import Transfer, transfer_correlation
 
@@ -189,7 +189,7 @@ class AuditSession:
             raise AuditError(f"gate '{gate}' has no threshold in the config (add [gates.{gate}])")
         measured, skip, n_answered = Measurement(math.nan, (math.nan, math.nan)), None, 0
         try:
-            measured = GateContext(self, spec, condition).measure(gate)
+            measured = RunGateContext(self, spec, condition).measure(gate)
             n_answered = self.summary(spec, condition)["n_answered"]
         except GateSkipped as why:
             skip = str(why)

@@ -59,6 +59,7 @@ def _load(source: str, split: str | None, seed: int) -> tuple[BBQItem, ...]:
 
 class BBQ(Dataset):
     bias_gate = "bbq_s_amb"
+    headline_bias = "a_sb"  # the A-SB analogue over templates (mean |O-SB| of each template)
     answer_orders = 3  # cyclic rotations of the three options
     formats_prefix = "bbq_"
 
@@ -76,6 +77,13 @@ class BBQ(Dataset):
 
     def gold(self, item: BBQItem) -> int:
         return item.label
+
+    def record_pair_key(self, item_id, item):
+        """The example set of a recorded item (category, example_id // 4), as ``pair_key``."""
+        try:
+            return (str(item.get("category")), int(item.get("example_id")) // 4)
+        except (TypeError, ValueError):
+            return item_id
 
     def pair_key(self, item: BBQItem):
         return set_key(item)
