@@ -113,3 +113,35 @@ def test_recorded_items_pair_in_each_datasets_own_units():
     assert bbq.record_pair_key("x", a) == bbq.record_pair_key("y", b) != bbq.record_pair_key("z", c)
     assert ToyDataset().record_pair_key("item-7", {"word": "fig"}) == "item-7"
     assert len(FRUIT) == len(TOOLS)
+
+
+def _config_with(**changes):
+    base = load_config(None).model_dump()
+    base.update(changes)
+    return AuditConfig.model_validate(base)
+
+
+def test_one_place_decides_holm_and_waivers():
+    from audit.gates import Measurement
+    from audit.gates.decide import decide, waive
+
+    config = _config_with(correction="holm", min_items=1)
+    failing = Measurement(0.5, (0.4, 0.6))  # far above any a_sb threshold
+    names = ["c1", "c2", "c3"]
+
+    def p_values(ps):
+        return lambda: (names, ps)
+
+    kept = decide("a_sb", config, model="m", condition="c2", measured=failing, skip=None, n_answered=100,
+                  holm_p_values=p_values([0.001, 0.01, 0.02]))
+    assert kept.status == "fail"  # 0.01 x 2 = 0.02 <= 0.05
+    relaxed = decide("a_sb", config, model="m", condition="c2", measured=failing, skip=None, n_answered=100,
+                     holm_p_values=p_values([0.001, 0.04, 0.03]))
+    assert relaxed.status == "inconclusive" and "adjusted swap-test p = 0.060" in relaxed.message
+    uncorrected = decide("a_sb", _config_with(correction="none", min_items=1), model="m", condition="c2",
+                         measured=failing, skip=None, n_answered=100, holm_p_values=p_values([0.001, 0.04, 0.03]))
+    assert uncorrected.status == "fail"
+    skipped = decide("a_sb", config, model="m", condition="c2", measured=None, skip="no data", n_answered=0)
+    assert skipped.status == "skipped" and skipped.message == "no data"
+    waive(kept, "known issue #12", skipped=True)
+    assert kept.status == "waived" and kept.waiver_reason == "known issue #12"
