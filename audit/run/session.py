@@ -18,6 +18,7 @@ from audit.datasets.base import Dataset
 from audit.errors import AuditError, ConditionUnavailable
 from audit.gates import GateOutcome, gate_spec
 from audit.gates.decide import decide
+from audit.prompts.render import set_prompt_dirs
 from audit.results.redaction import redact
 from audit.run import progress
 from audit.run.conditions import ConditionRun, check_condition, condition_summary, request_count, run_condition
@@ -60,6 +61,7 @@ class AuditSession:
         for spec in self.model_specs:
             check_backend(spec, self.backend_options)
         cfg = self.config
+        set_prompt_dirs(cfg.prompt_dirs)
         self.dataset, source = resolve_data(cfg.data)
         self.dataset.configure(cfg)
         self.dataset.check_source(source)

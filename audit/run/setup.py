@@ -50,7 +50,9 @@ def backend_options(options: AuditOptions, batch_size: int | str = "auto") -> Ba
 
 def build_session(options: AuditOptions, root: Path | None = None) -> AuditSession:
     """A prepared session from the run's options: config, data and model specs checked, nothing loaded."""
-    overrides = {"data": options.data} if options.data else {}
+    overrides: dict = {"data": options.data} if options.data else {}
+    if options.prompt_dir:
+        overrides["prompt_dirs"] = list(options.prompt_dir)
     config_file = config_path_for(options.config, root or Path.cwd())
     config = load_config(config_file, preset=options.preset or "default", overrides=overrides)
     session = AuditSession(
