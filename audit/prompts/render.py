@@ -16,7 +16,6 @@ from typing import Any, Callable, Sequence
 
 import jinja2
 
-from audit.backends.base import Backend
 from audit.errors import ConditionUnavailable, ConfigError
 
 from audit.paths import templates_dir
@@ -103,7 +102,7 @@ def apply_chat_template(model, prompt: Prompt) -> Prompt:
     if not body:
         raise ConfigError("a chat prompt needs a query with an answer line after the question")
     messages = [{"role": "user", "content": body}]
-    if isinstance(model, Backend):
+    if hasattr(model, "loglikelihood"):  # a backend (audit.backends.Backend): its own chat wrapping
         text = model.apply_chat_template(messages)
     else:  # a tokenizer
         text = model.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

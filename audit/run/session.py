@@ -229,6 +229,6 @@ class AuditSession:
     def results(self, coverage: dict | None = None, verdict: str | None = None) -> dict:
         """results.json (schema in docs/results-schema.md) for everything measured so far; ``coverage``
         and ``verdict`` come from ``audit.run.coverage`` (without them the run counts as incomplete)."""
-        from audit.results.record import build_record
+        from audit.run.record import build_record
 
         return build_record(self, coverage=coverage, verdict=verdict)
