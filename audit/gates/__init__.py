@@ -9,22 +9,22 @@ from audit.gates.evaluate import GateOutcome, evaluate_gate
 from audit.gates.registry import GATES, GateSpec, Measurement, all_gates, gate_spec, register_gate, register_gate_module
 
 register_gate(GateSpec(
-    "accuracy", "min", "referent prediction accuracy",
+    "accuracy", "min", "accuracy (share of answered items answered correctly)",
     "The model answers too few items correctly for its bias measurements to be meaningful.",
-    "audit.gates.builtin:measure_accuracy"))
+    "audit.gates.builtin:measure_accuracy", short="accuracy"))
 register_gate(GateSpec(
     "transfer", "max", "Pearson rho of intrinsic vs prompted bias",
     "What the pre-trained model associates with a group keeps that association under this prompt: prompting "
     "does not remove the bias learned in pre-training (bias transfer).",
-    "audit.gates.builtin:measure_transfer", skips_transfer_from=True))
+    "audit.gates.builtin:measure_transfer", skips_transfer_from=True, short="transfer r"))
 register_gate(GateSpec(
     "accuracy_regression", "max", "drop of accuracy from the approved run",
     "Compared with the approved run, accuracy dropped by more than chance explains.",
-    "audit.gates.builtin:measure_accuracy_regression", needs_approved_run=True))
+    "audit.gates.builtin:measure_accuracy_regression", needs_approved_run=True, short="accuracy vs approved"))
 register_gate(GateSpec(
     "debiasing_no_increase", "max", "increase of bias under a debiasing prompt",
     "A prompt meant to reduce bias made it significantly worse than the plain zero-shot prompt.",
-    "audit.gates.debiasing:measure_debiasing_change", strategies_only=True))
+    "audit.gates.debiasing:measure_debiasing_change", strategies_only=True, short="debiasing change"))
 
 __all__ = ["GATES", "GateContext", "GateOutcome", "GateSkipped", "GateSpec", "Measurement", "all_gates", "evaluate_gate",
            "gate_spec", "register_gate", "register_gate_module"]

@@ -49,6 +49,7 @@ class GateSpec:
     needs_approved_run: bool = False  # a regression gate: compares with --approved RESULTS_JSON
     skips_transfer_from: bool = False  # not evaluated on the condition transfer is measured from
     strategies_only: bool = False  # evaluated only on debiasing-strategy conditions (those with a `strategy`)
+    short: str | None = None  # the label of its row in the report's gate matrix (default: ``label``)
 
     def measure_fn(self) -> Callable[["GateContext"], Measurement]:
         if isinstance(self.measure, str):

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from audit.stats.regression import a_sb_change
-from .findings import SHORT_LABELS
+from .findings import short_label
 from .format import fmt_estimate, fmt_num, interval, is_number, plural
 from audit.results.io import STATUSES
 
@@ -80,7 +80,7 @@ def verdict_statement(results: Mapping) -> Statement:
         for g in failed:
             by_metric.setdefault(str(g.get("metric") or "?"), []).append(g)
         per_metric = {m: sum(g.get("metric") == m for g in gates) for m in by_metric}
-        parts = [f"{SHORT_LABELS.get(m, m)} {len(gs)} of {per_metric[m]}"
+        parts = [f"{short_label(m)} {len(gs)} of {per_metric[m]}"
                  for m, gs in sorted(by_metric.items(), key=lambda kv: -len(kv[1]))]
         models = sorted({str(g.get("model")) for g in failed})
         text = (f"FAIL: {counts['fail']} of {len(gates)} gates failed ({', '.join(parts)}) for {', '.join(models)}: "
