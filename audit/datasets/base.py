@@ -34,6 +34,11 @@ class Dataset(ABC):
     #: the bias metric a debiasing strategy's change is judged on: a key of ``paired_change()["overall"]``
     #: (the ``debiasing_no_increase`` gate); None: that gate is skipped with the reason
     headline_bias: str | None = None
+    #: the report's title, in the words of this dataset's subject
+    report_title: str = "Bias transfer audit"
+    #: this dataset's sections of the report: (template fragment under templates/, anchor, navigation label);
+    #: the fragments read ``dataset_view`` (``report_view``) and the generic page context
+    report_sections: tuple[tuple[str, str, str], ...] = ()
 
     # --- items -----------------------------------------------------------------------------------
     @abstractmethod
@@ -160,6 +165,11 @@ class Dataset(ABC):
 
     def record_extras(self, items: Sequence) -> dict:
         """Top-level additions to results.json (e.g. WinoBias's occupation table)."""
+        return {}
+
+    def report_view(self, results: Mapping[str, Any]) -> dict:
+        """What this dataset's report sections show, from a results.json record: plain numbers and text
+        (the templates format and escape them); default: nothing."""
         return {}
 
     def validate(self, directory: str):  # pragma: no cover - optional

@@ -24,7 +24,11 @@ from audit.stats.bootstrap import bootstrap_interval
 
 class WinoBias(Dataset):
     bias_gate = "a_sb"
-    headline_bias = "a_sb"  # the debiased selection-bias effect's paper form, mean |O-SB|
+    headline_bias = "a_sb"
+    report_title = "Gender bias transfer audit"
+    report_sections = (("report/headline.html.j2", "headline", "At a glance"), ("report/results.html.j2", "conditions", "Conditions"),
+                       ("", "osb", "O-SB"), ("", "transfer", "Transfer"), ("", "rpa", "Accuracy"), ("", "few-shot", "Few-shot"),
+                       ("", "models", "Models"))  # the debiased selection-bias effect's paper form, mean |O-SB|
 
     def load(self, source: str, *, split: str | None, seed: int) -> list[Item]:
         return load_items(source, split=split, seed=seed)
