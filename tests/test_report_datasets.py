@@ -74,3 +74,10 @@ def test_failed_bbq_gates_read_the_meaning_their_registry_entry_declares(bbq_rep
         assert all_gates()[gate["metric"]].meaning in html.unescape(page)
     gates = _text(_section(page, "gates"))
     assert not re.search(r"resolves too few pronouns|occupation", gates, re.I)
+
+
+def test_the_bbq_summary_uses_only_the_rules_that_apply_to_its_record(bbq_report):
+    _, page = bbq_report
+    summary = _text(_section(page, "summary"))
+    assert "Verdict" in summary or "FAIL" in summary.upper()
+    assert not WINOBIAS_WORDS.search(summary), summary

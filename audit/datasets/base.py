@@ -39,6 +39,8 @@ class Dataset(ABC):
     #: this dataset's sections of the report: (template fragment under templates/, anchor, navigation label);
     #: the fragments read ``dataset_view`` (``report_view``) and the generic page context
     report_sections: tuple[tuple[str, str, str], ...] = ()
+    #: the executive summary's rules that apply to this dataset's record (``audit.report.summary.RULES``)
+    report_summary_rules: tuple[str, ...] = ("verdict",)
 
     # --- items -----------------------------------------------------------------------------------
     @abstractmethod

@@ -256,7 +256,11 @@ def open_questions(results: Mapping) -> Statement:
     return Statement("open", "Not concluded", "Could not be concluded: " + "; ".join(parts) + ".", True)
 
 
-def executive_summary(results: Mapping) -> list[Statement]:
-    """The statements in reading order: verdict, largest bias, transfer, strategies, open questions."""
-    return [verdict_statement(results), largest_bias(results), transfer_statement(results),
-            reduction_statement(results), open_questions(results)]
+RULES = {"verdict": verdict_statement, "largest_bias": largest_bias, "transfer": transfer_statement,
+         "reduction": reduction_statement, "open": open_questions}
+
+
+def executive_summary(results: Mapping, rules: tuple[str, ...] = tuple(RULES)) -> list[Statement]:
+    """The statements in reading order (the dataset's ``report_summary_rules``; default all: verdict, largest
+    bias, transfer, strategies, open questions). Only the verdict rule knows no dataset's metrics."""
+    return [RULES[rule](results) for rule in rules]
