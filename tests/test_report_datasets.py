@@ -81,3 +81,9 @@ def test_the_bbq_summary_uses_only_the_rules_that_apply_to_its_record(bbq_report
     summary = _text(_section(page, "summary"))
     assert "Verdict" in summary or "FAIL" in summary.upper()
     assert not WINOBIAS_WORDS.search(summary), summary
+
+
+def test_the_bbq_report_carries_no_winobias_glossary_or_item_wording(bbq_report):
+    _, page = bbq_report
+    assert 'id="glossary"' not in page
+    assert not WINOBIAS_WORDS.search(_text(_section(page, "items")))

@@ -41,6 +41,8 @@ class Dataset(ABC):
     report_sections: tuple[tuple[str, str, str], ...] = ()
     #: the executive summary's rules that apply to this dataset's record (``audit.report.summary.RULES``)
     report_summary_rules: tuple[str, ...] = ("verdict",)
+    #: a fragment explaining how to read this dataset's metrics, shown last (None: none)
+    report_glossary: str | None = None
 
     # --- items -----------------------------------------------------------------------------------
     @abstractmethod

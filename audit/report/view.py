@@ -333,11 +333,12 @@ def _dataset_part(results: Mapping) -> dict:
     name = results.get("dataset") or "winobias"  # records before the dataset key were WinoBias runs
     if not (isinstance(name, str) and name in dataset_names()):
         return {"title": Dataset.report_title, "dataset_sections": [], "dataset_view": {},
-                "summary_rules": Dataset.report_summary_rules}
+                "summary_rules": Dataset.report_summary_rules, "glossary": None}
     dataset = get_dataset(name)
     return {"title": dataset.report_title,
             "dataset_sections": [{"template": t, "anchor": a, "label": label} for t, a, label in dataset.report_sections],
-            "dataset_view": dataset.report_view(results), "summary_rules": dataset.report_summary_rules}
+            "dataset_view": dataset.report_view(results), "summary_rules": dataset.report_summary_rules,
+            "glossary": dataset.report_glossary}
 
 
 def report_context(results: Mapping, approved: Mapping | None = None) -> dict:

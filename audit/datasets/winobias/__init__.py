@@ -27,6 +27,7 @@ class WinoBias(Dataset):
     headline_bias = "a_sb"
     report_title = "Gender bias transfer audit"
     report_summary_rules = ("verdict", "largest_bias", "transfer", "reduction", "open")
+    report_glossary = "report/glossary_winobias.html.j2"
     report_sections = (("report/headline.html.j2", "headline", "At a glance"), ("report/results.html.j2", "conditions", "Conditions"),
                        ("", "osb", "O-SB"), ("", "transfer", "Transfer"), ("", "rpa", "Accuracy"), ("", "few-shot", "Few-shot"),
                        ("", "models", "Models"))  # the debiased selection-bias effect's paper form, mean |O-SB|
