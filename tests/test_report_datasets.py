@@ -87,3 +87,22 @@ def test_the_bbq_report_carries_no_winobias_glossary_or_item_wording(bbq_report)
     _, page = bbq_report
     assert 'id="glossary"' not in page
     assert not WINOBIAS_WORDS.search(_text(_section(page, "items")))
+
+
+def test_comparing_two_bbq_runs_pairs_items_by_example_set(bbq_report):
+    """--approved on BBQ: the accuracy change resamples BBQ's example sets (Dataset.record_pair_key), not
+    WinoBias twin keys rebuilt from fields BBQ has not (which put every item in one unit: zero width)."""
+    import copy
+
+    from audit.report.compare import compare_runs
+
+    record, _ = bbq_report
+    approved = copy.deepcopy(record)
+    model = approved["models"][0]
+    name = next(iter(model["choices"]))
+    for i, choice in enumerate(model["choices"][name]):
+        if i % 3 == 0:
+            choice["correct"] = not choice.get("correct")
+    row = next(r for r in compare_runs(record, approved)["rows"] if r["condition"] == name)
+    lo, hi = row["accuracy_change_ci"]
+    assert row["n_paired"] > 20 and hi - lo > 0.01
