@@ -7,33 +7,41 @@ The pipeline, one subpackage per stage (docs/architecture.md):
 ``datasets`` -> ``prompts`` -> ``backends`` -> ``run`` (conditions, session) -> ``stats`` ->
 ``gates`` -> ``results`` (results.json) -> ``report``; ``cli`` and ``plugin`` drive it.
 
-The public API, re-exported lazily so that ``import audit`` (and the pytest plugin) stay light:
+The public API (``from audit import NAME``), re-exported lazily so that ``import audit`` (and the
+pytest plugin) stay light. Users, plugins and tests import these names rather than deep modules:
+configuration and a run (``load_config``, ``build_session``, ``AuditSession``), the errors, the three
+extension seams with their registries (``Dataset``/``register_dataset``, ``Backend``/``register_backend``,
+``GateSpec``/``register_gate`` with the gate contract ``GateContext``), prompts, generic statistics, the
+record and the report. docs/architecture.md lists them.
 """
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
-# name -> module: imported on first use.
+# name -> module: imported on first use. Dataset-neutral: a dataset's own items and metrics are its
+# package's (e.g. ``audit.datasets.winobias``), reached through ``get_dataset(NAME)`` or imported there.
 _EXPORTS = {
     # configuration and a run
-    "AuditConfig": "audit.config", "ConditionConfig": "audit.config", "load_config": "audit.config",
-    "AuditOptions": "audit.cli.options", "build_session": "audit.run.setup", "AuditSession": "audit.run.session",
+    "AuditConfig": "audit.config", "ConditionConfig": "audit.config", "GateConfig": "audit.config",
+    "load_config": "audit.config", "AuditOptions": "audit.cli.options", "build_session": "audit.run.setup",
+    "AuditSession": "audit.run.session",
     # errors the user can fix
     "AuditError": "audit.errors", "ConfigError": "audit.errors", "DataError": "audit.errors", "ModelLoadError": "audit.errors",
     # datasets
     "Dataset": "audit.datasets", "register_dataset": "audit.datasets", "get_dataset": "audit.datasets",
-    "load_items": "audit.datasets.winobias.sources", "generate_items": "audit.datasets.winobias.generated",
-    "Item": "audit.datasets.winobias.items", "Occupation": "audit.datasets.winobias.occupations",
-    "lookup_occupation": "audit.datasets.winobias.occupations", "occupations": "audit.datasets.winobias.occupations",
+    "dataset_names": "audit.datasets", "resolve_data": "audit.datasets",
+    # prompts
+    "Prompt": "audit.prompts.render", "render_prompt": "audit.prompts.render", "prompt_formats": "audit.prompts.render",
+    "set_prompt_dirs": "audit.prompts.render",
     # backends
     "Backend": "audit.backends", "BackendOptions": "audit.backends", "Request": "audit.backends",
-    "register_backend": "audit.backends", "load_backend": "audit.backends",
-    # metrics and statistics (pure functions)
-    "aggregate_selection_bias": "audit.datasets.winobias.metrics", "occupational_selection_bias": "audit.datasets.winobias.metrics",
-    "referent_prediction_accuracy": "audit.datasets.winobias.metrics", "transfer_correlation": "audit.stats.transfer",
-    "bootstrap_interval": "audit.stats.bootstrap",
+    "register_backend": "audit.backends", "load_backend": "audit.backends", "backend_schemes": "audit.backends",
+    # statistics (pure functions)
+    "transfer_correlation": "audit.stats.transfer", "bootstrap_interval": "audit.stats.bootstrap",
     # gates
-    "GateSpec": "audit.gates", "Measurement": "audit.gates", "register_gate": "audit.gates",
+    "GateContext": "audit.gates", "GateSkipped": "audit.gates", "GateOutcome": "audit.gates", "GateSpec": "audit.gates",
+    "Measurement": "audit.gates", "register_gate": "audit.gates", "all_gates": "audit.gates", "gate_spec": "audit.gates",
+    "decide": "audit.gates.decide",
     # the record and its view
     "load_results": "audit.results", "write_results": "audit.results",
     "render_report": "audit.report", "write_report": "audit.report",
@@ -47,17 +55,15 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from audit.backends import Backend, BackendOptions, Request, load_backend, register_backend  # noqa: F401
+    from audit.backends import Backend, BackendOptions, Request, backend_schemes, load_backend, register_backend  # noqa: F401
     from audit.cli.options import AuditOptions  # noqa: F401
-    from audit.config import AuditConfig, ConditionConfig, load_config  # noqa: F401
-    from audit.datasets import Dataset, get_dataset, register_dataset  # noqa: F401
-    from audit.datasets.winobias.generated import generate_items  # noqa: F401
-    from audit.datasets.winobias.items import Item  # noqa: F401
-    from audit.datasets.winobias.metrics import aggregate_selection_bias, occupational_selection_bias, referent_prediction_accuracy  # noqa: F401
-    from audit.datasets.winobias.occupations import Occupation, lookup_occupation, occupations  # noqa: F401
-    from audit.datasets.winobias.sources import load_items  # noqa: F401
+    from audit.config import AuditConfig, ConditionConfig, GateConfig, load_config  # noqa: F401
+    from audit.datasets import Dataset, dataset_names, get_dataset, register_dataset, resolve_data  # noqa: F401
     from audit.errors import AuditError, ConfigError, DataError, ModelLoadError  # noqa: F401
-    from audit.gates import GateSpec, Measurement, register_gate  # noqa: F401
+    from audit.gates import (GateContext, GateOutcome, GateSkipped, GateSpec, Measurement, all_gates,  # noqa: F401
+                             gate_spec, register_gate)
+    from audit.gates.decide import decide  # noqa: F401
+    from audit.prompts.render import Prompt, prompt_formats, render_prompt, set_prompt_dirs  # noqa: F401
     from audit.report import render_report, write_report  # noqa: F401
     from audit.results import load_results, write_results  # noqa: F401
     from audit.run.session import AuditSession  # noqa: F401

@@ -94,6 +94,7 @@ class AuditConfig(_Strict):
     min_items: int = Field(100, ge=1)
     max_items: int | None = Field(None, ge=2)  # audit a seeded subsample of gender twins (quick smoke runs)
     batch_size: int | Literal["auto"] = "auto"
+    prompt_dirs: list[str] = Field(default_factory=list)  # the user's prompt-format directories (NAME.j2), searched first
     conditions: dict[str, ConditionConfig]
     gates: dict[str, GateConfig]
 
@@ -113,6 +114,7 @@ class AuditConfig(_Strict):
         return {"confidence": self.confidence, "n_resamples": self.n_resamples, "seed": self.seed}
 
     def condition_names_for(self, gate: str) -> list[str]:
+        import audit.datasets  # noqa: F401  (registers each dataset's gates)
         from audit.gates import gate_spec
 
         wanted = self.gates[gate].conditions
@@ -210,6 +212,9 @@ def load_config(path: str | Path | None = None, *, preset: str | None = None, ov
     if config.transfer_from not in config.conditions:
         raise ConfigError(f"{origin}: config key 'transfer_from': condition '{config.transfer_from}' is not among the conditions")
     _check_gates(config, origin)
+    for directory in config.prompt_dirs:
+        if not Path(directory).is_dir():
+            raise ConfigError(f"{origin}: config key 'prompt_dirs': '{directory}' is not a directory")
     if any(c.strategy for c in config.conditions.values()) and config.debiasing_reference not in config.conditions:
         raise ConfigError(f"{origin}: config key 'debiasing_reference': condition '{config.debiasing_reference}' is not among "
                           "the conditions (the debiasing strategies are compared with it)")
@@ -217,8 +222,10 @@ def load_config(path: str | Path | None = None, *, preset: str | None = None, ov
 
 
 def _check_gates(config: AuditConfig, origin: str) -> None:
-    from audit.gates import GATES
+    import audit.datasets  # noqa: F401  (registers each dataset's gates)
+    from audit.gates import all_gates
 
+    GATES = all_gates()
     for gate, setting in config.gates.items():
         if gate not in GATES:
             raise ConfigError(f"{origin}: config key 'gates.{gate}': unknown gate (known: {', '.join(sorted(GATES))})")

@@ -200,8 +200,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     outcome = item.stash.get(_OUTCOME, None)
     if outcome is not None and report.when == "call" and hasattr(report, "wasxfail"):
-        outcome.status = "waived" if report.skipped else outcome.status  # type: ignore[attr-defined]
-        outcome.waiver_reason = report.wasxfail or "expected failure"  # type: ignore[attr-defined]
+        from audit.gates.decide import waive
+
+        waive(outcome, report.wasxfail, skipped=report.skipped)
     coverage = item.config.stash.get(_COVERAGE, None)
     if coverage is not None and report.when == "call":
         for entry in (e for entries in coverage.replaced.values() for e in entries if e["test"] == item.nodeid):

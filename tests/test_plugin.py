@@ -60,7 +60,7 @@ def test_a_gate_fails_with_its_numbers(project):
     project.makefile(".toml", **{"bias-audit": config})
     result = run(project, "--junitxml", "junit.xml")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["*referent prediction accuracy under 'intrinsic'*lower 95% bound*outside threshold (>= 0.99)*"])
+    result.stdout.fnmatch_lines(["*accuracy (share of answered items answered correctly) under 'intrinsic'*lower 95% bound*outside threshold (>= 0.99)*"])
     assert results(project)["verdict"] == "fail"
     junit = (project.path / "junit.xml").read_text()
     assert "test_referent_accuracy_floor" in junit and "<failure" in junit

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from audit import generate_items, occupations
+from audit.datasets.winobias.generated import generate_items  # a WinoBias internal, on purpose
+from audit.datasets.winobias.occupations import occupations
 from audit.datasets.winobias.items import Item
 from audit.backends.hf.loading import load_model
 from audit.prompts.render import Prompt, apply_chat_template, continuation, render_prompt

@@ -10,7 +10,8 @@ A model spec names its backend by a scheme prefix; a spec without a known scheme
 
 Add a backend: a module with a ``Backend`` subclass, a ``load(target, options)`` and optionally a
 ``check(target, options)`` that validates the spec without loading weights; then one line
-``register_backend("scheme", load, check)``.
+``register_backend("scheme", load, check)`` -- or, from another package, an entry point in the group
+``bias_audit.backends`` naming the ``load`` function (its module's ``check``, if any, checks a spec).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Callable
 
 from audit.backends.base import Backend, BackendOptions, Request
 from audit.errors import ModelLoadError
+from audit.plugins import plugin_entry_points
 
 Loader = Callable[[str, BackendOptions], Backend]
 Checker = Callable[[str, BackendOptions], None]
@@ -35,6 +37,7 @@ class BackendEntry:
 
 
 _REGISTRY: dict[str, BackendEntry] = {}
+_BUILTIN: set[str] = set()
 DEFAULT_SCHEME = "hf"
 
 
@@ -43,7 +46,30 @@ def register_backend(scheme: str, load: Loader | str, check: Checker | str | Non
     _REGISTRY[scheme] = BackendEntry(scheme, load, check, description)
 
 
+def _load_plugins() -> None:
+    """Backends of installed packages (entry points ``bias_audit.backends``); a built-in scheme wins."""
+    for ep in plugin_entry_points("bias_audit.backends"):
+        if ep.name in _BUILTIN or (ep.name in _REGISTRY and _REGISTRY[ep.name].load == ep.value):
+            continue
+        module = ep.value.partition(":")[0]
+        description = f"from the installed package {ep.dist.name}" if ep.dist is not None else f"plugin {module}"
+        register_backend(ep.name, ep.value, _PluginCheck(module), description)
+
+
+@dataclass(frozen=True)
+class _PluginCheck:
+    """A plugin module's ``check(target, options)``, when it has one."""
+
+    module: str
+
+    def __call__(self, target: str, options: BackendOptions) -> None:
+        check = getattr(importlib.import_module(self.module), "check", None)
+        if check is not None:
+            check(target, options)
+
+
 def backend_schemes() -> dict[str, str]:
+    _load_plugins()
     return {scheme: entry.description for scheme, entry in _REGISTRY.items()}
 
 
@@ -58,6 +84,8 @@ def parse_spec(spec: str) -> tuple[str, str]:
     """(scheme, target) of a model spec: ``openai-completions:http://h/v1`` -> its scheme and the URL;
     a bare reference-model name -> ``reference``; anything else without a registered scheme -> ``hf``."""
     scheme, sep, target = spec.partition(":")
+    if sep and scheme not in _REGISTRY:
+        _load_plugins()
     if sep and scheme in _REGISTRY:
         return scheme, target
     from audit.backends.reference.planted import REFERENCE_MODELS
@@ -96,6 +124,8 @@ register_backend("reference-bbq", "audit.backends.reference_bbq:load_reference_b
 register_backend("openai-completions", "audit.backends.openai_completions:load_openai_completions",
                  "audit.backends.openai_completions:check_openai_completions",
                  "an OpenAI-compatible completions server returning prompt log-probabilities (vLLM, SGLang, llama.cpp)")
+
+_BUILTIN.update(_REGISTRY)
 
 __all__ = ["Backend", "BackendOptions", "Request", "backend_schemes", "check_backend", "load_backend", "parse_spec",
            "register_backend"]

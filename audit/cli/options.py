@@ -31,6 +31,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("preset", "built-in preset the config extends: default (intrinsic + zero-shot), study (every WinoBias condition), "
            "bbq (BBQ intrinsic + zero-shot) or paper-b (every BBQ condition and the debiasing study)", "NAME"),
     Option("data", "data: generated | winobias | DIR with the official WinoBias files, or NAME:SOURCE (e.g. bbq:DIR)", "SOURCE"),
+    Option("prompt-dir", "a directory of your own prompt formats (NAME.j2), searched before the built-in ones "
+           "(repeatable; replaces config key prompt_dirs)", "DIR", repeat=True),
     Option("out", "where results.json and report.html are written (default: reports/)", "DIR"),
     Option("pdf", "also print the report to this PDF (needs Chromium)", "PDF"),
     Option("approved", "an approved earlier results.json: fail when a metric got significantly worse than there",
@@ -54,6 +56,7 @@ class AuditOptions:
     config: str | None = None
     preset: str | None = None
     data: str | None = None
+    prompt_dir: list[str] = field(default_factory=list)
     out: str | None = None
     pdf: str | None = None
     approved: str | None = None

@@ -2,7 +2,9 @@
 
 ``--data`` (config key ``data``) names a dataset and its source as ``NAME:SOURCE``; a bare
 ``generated``, ``winobias`` or directory is WinoBias (``winobias:generated`` ...). Add a dataset: a
-package with a ``Dataset`` subclass, then one line ``register_dataset("name", "module:Class")``.
+package with a ``Dataset`` subclass and its ``gates.py``, then one line
+``register_dataset("name", "module:Class", gates="module.gates")`` -- or, from another package, an
+entry point in the group ``bias_audit.datasets`` (``audit.plugins``).
 """
 
 from __future__ import annotations
@@ -12,23 +14,41 @@ from typing import Callable
 
 from audit.datasets.base import Dataset
 from audit.errors import DataError
+from audit.gates.registry import register_gate_module
+from audit.plugins import plugin_entry_points
 
 _REGISTRY: dict[str, Callable[[], Dataset] | str] = {}
 _INSTANCES: dict[str, Dataset] = {}
 DEFAULT_DATASET = "winobias"
 
 
-def register_dataset(name: str, factory: Callable[[], Dataset] | str) -> None:
-    """``factory``: a Dataset class (or zero-argument callable), or "module:Class" imported on first use."""
+_BUILTIN: set[str] = set()
+
+
+def register_dataset(name: str, factory: Callable[[], Dataset] | str, gates: str | None = None) -> None:
+    """``factory``: a Dataset class (or zero-argument callable), or "module:Class" imported on first use;
+    ``gates``: the module that registers the dataset's gates (imported on the first gate lookup)."""
     _REGISTRY[name] = factory
     _INSTANCES.pop(name, None)
+    if gates:
+        register_gate_module(gates)
+
+
+def _load_plugins() -> None:
+    """Datasets of installed packages (entry points ``bias_audit.datasets``); a built-in name wins."""
+    for ep in plugin_entry_points("bias_audit.datasets"):
+        if ep.name not in _BUILTIN and _REGISTRY.get(ep.name) != ep.value:
+            register_dataset(ep.name, ep.value)
 
 
 def dataset_names() -> list[str]:
+    _load_plugins()
     return sorted(_REGISTRY)
 
 
 def get_dataset(name: str) -> Dataset:
+    if name not in _REGISTRY:
+        _load_plugins()
     if name not in _REGISTRY:
         raise DataError(f"unknown dataset '{name}' (known: {', '.join(dataset_names())})")
     if name not in _INSTANCES:
@@ -45,6 +65,8 @@ def get_dataset(name: str) -> Dataset:
 def parse_data_spec(spec: str) -> tuple[str, str]:
     """(dataset name, source): ``bbq:DIR`` -> ("bbq", DIR); a bare source is WinoBias's."""
     name, sep, source = spec.partition(":")
+    if sep and name not in _REGISTRY:
+        _load_plugins()
     if sep and name in _REGISTRY:
         return name, source
     return DEFAULT_DATASET, spec
@@ -55,7 +77,8 @@ def resolve_data(spec: str) -> tuple[Dataset, str]:
     return get_dataset(name), source
 
 
-register_dataset("winobias", "audit.datasets.winobias:WinoBias")
-register_dataset("bbq", "audit.datasets.bbq.dataset:BBQ")
+register_dataset("winobias", "audit.datasets.winobias:WinoBias", gates="audit.datasets.winobias.gates")
+register_dataset("bbq", "audit.datasets.bbq.dataset:BBQ", gates="audit.datasets.bbq.gates")
+_BUILTIN.update(_REGISTRY)
 
 __all__ = ["Dataset", "dataset_names", "get_dataset", "parse_data_spec", "register_dataset", "resolve_data"]

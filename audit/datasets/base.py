@@ -31,6 +31,18 @@ class Dataset(ABC):
     #: the gate whose verdict on the transfer-from condition says the bare model is biased (the transfer
     #: gate applies only then); None: the transfer gate always applies
     bias_gate: str | None = None
+    #: the bias metric a debiasing strategy's change is judged on: a key of ``paired_change()["overall"]``
+    #: (the ``debiasing_no_increase`` gate); None: that gate is skipped with the reason
+    headline_bias: str | None = None
+    #: the report's title, in the words of this dataset's subject
+    report_title: str = "Bias transfer audit"
+    #: this dataset's sections of the report: (template fragment under templates/, anchor, navigation label);
+    #: the fragments read ``dataset_view`` (``report_view``) and the generic page context
+    report_sections: tuple[tuple[str, str, str], ...] = ()
+    #: the executive summary's rules that apply to this dataset's record (``audit.report.summary.RULES``)
+    report_summary_rules: tuple[str, ...] = ("verdict",)
+    #: a fragment explaining how to read this dataset's metrics, shown last (None: none)
+    report_glossary: str | None = None
 
     # --- items -----------------------------------------------------------------------------------
     @abstractmethod
@@ -54,6 +66,11 @@ class Dataset(ABC):
     @abstractmethod
     def pair_key(self, item) -> Hashable:
         """Items sharing a key are resampled together (the design's unit)."""
+
+    def record_pair_key(self, item_id: str, item: Mapping[str, Any]) -> Hashable:
+        """``pair_key`` of an item as results.json stores it (``items``), so that two runs' records pair
+        their items in the same units (``bias-audit report --approved``); default: each item alone."""
+        return item_id
 
     def item_id(self, item) -> str:
         return item.id
@@ -152,6 +169,11 @@ class Dataset(ABC):
 
     def record_extras(self, items: Sequence) -> dict:
         """Top-level additions to results.json (e.g. WinoBias's occupation table)."""
+        return {}
+
+    def report_view(self, results: Mapping[str, Any]) -> dict:
+        """What this dataset's report sections show, from a results.json record: plain numbers and text
+        (the templates format and escape them); default: nothing."""
         return {}
 
     def validate(self, directory: str):  # pragma: no cover - optional

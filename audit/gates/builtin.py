@@ -10,7 +10,7 @@ from audit.stats.bootstrap import bootstrap_interval
 from audit.stats.regression import accuracy_drop
 
 if TYPE_CHECKING:
-    from audit.run.context import GateContext
+    from audit.gates.contract import GateContext
 
 
 def measure_accuracy(ctx: "GateContext") -> Measurement:
@@ -28,7 +28,7 @@ def measure_transfer(ctx: "GateContext") -> Measurement:
     gate = ctx.dataset.bias_gate
     if gate is None or gate not in ctx.config.gates:
         return Measurement(t.pearson, t.pearson_ci)
-    bare = ctx.session.evaluate(gate, ctx.model, ctx.config.transfer_from)
+    bare = ctx.outcome(gate, ctx.config.transfer_from)
     if math.isnan(t.pearson) and bare.status != "fail":
         return Measurement(t.pearson, t.pearson_ci, (False, f"there is no bias to transfer (the bare model's {gate} gate: {bare.status})"))
     why = f"the bare model is not shown to be biased (its {gate} gate: {bare.status}, estimate {bare.estimate if bare.estimate is not None else float('nan'):.3f})"

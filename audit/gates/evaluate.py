@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from audit.config import GateConfig
 from audit.gates.registry import Direction, gate_spec
 from audit.stats.intervals import Interval
 from audit.stats.verdicts import gate_verdict
+
+if TYPE_CHECKING:
+    from audit.config import GateConfig  # a gate's setting; read, never built here
 
 Status = Literal["pass", "fail", "inconclusive", "waived", "skipped"]
 
@@ -61,7 +63,7 @@ def _fmt(x: float | None) -> str:
 
 def evaluate_gate(
     metric: str,
-    gate: GateConfig,
+    gate: "GateConfig",
     *,
     model: str,
     condition: str,

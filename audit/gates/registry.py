@@ -1,9 +1,12 @@
 """The gate registry: one entry per gate, read by the config (which names exist), the session (how a
 gate is measured), the audit suite and the report (what it measures and what a failure means).
 
-Add a gate: a measure function (``GateContext -> Measurement``) in a module, then one
-``register_gate(GateSpec(...))`` line in ``audit/gates/__init__.py``, a default threshold with its
-rationale in a preset, and a test in the suite (``@pytest.mark.audit_gate("name")``).
+Add a gate: a measure function (``GateContext -> Measurement``, ``audit.gates.contract``) and one
+``register_gate(GateSpec(...))`` line in the module that owns the statistic: ``audit/gates/__init__.py``
+for a dataset-neutral gate, a dataset's ``gates.py`` for its own (the dataset registry names that
+module, loaded on the first lookup), or a plugin module named by an entry point in the group
+``bias_audit.gates``; then a default threshold with its rationale in a preset, and a test in the suite
+(``@pytest.mark.audit_gate("name")``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import TYPE_CHECKING, Callable, Literal
 from audit.errors import ConfigError
 
 if TYPE_CHECKING:
-    from audit.run.context import GateContext
+    from audit.gates.contract import GateContext
 
 Direction = Literal["max", "min"]
 
@@ -46,6 +49,7 @@ class GateSpec:
     needs_approved_run: bool = False  # a regression gate: compares with --approved RESULTS_JSON
     skips_transfer_from: bool = False  # not evaluated on the condition transfer is measured from
     strategies_only: bool = False  # evaluated only on debiasing-strategy conditions (those with a `strategy`)
+    short: str | None = None  # the label of its row in the report's gate matrix (default: ``label``)
 
     def measure_fn(self) -> Callable[["GateContext"], Measurement]:
         if isinstance(self.measure, str):
@@ -54,14 +58,44 @@ class GateSpec:
         return self.measure
 
 
-GATES: dict[str, GateSpec] = {}
+GATES: dict[str, GateSpec] = {}  # read through all_gates() / gate_spec(): providers load on first lookup
+_PROVIDERS: list[str] = []  # modules that register gates when imported (a dataset's gates.py)
+ENTRY_POINT_GROUP = "bias_audit.gates"
 
 
 def register_gate(spec: GateSpec) -> None:
     GATES[spec.name] = spec
 
 
+def register_gate_module(module: str) -> None:
+    """A module whose import registers gates; imported on the next lookup (not now: no import cost)."""
+    if module not in _PROVIDERS:
+        _PROVIDERS.append(module)
+
+
+_loaded: set[str] = set()
+
+
+def _load_providers() -> None:
+    from audit.plugins import plugin_entry_points
+
+    for ep in plugin_entry_points(ENTRY_POINT_GROUP):
+        register_gate_module(ep.value.partition(":")[0])
+    for module in list(_PROVIDERS):
+        if module not in _loaded:
+            _loaded.add(module)
+            importlib.import_module(module)
+
+
+def all_gates() -> dict[str, GateSpec]:
+    """Every registered gate: the neutral ones, each registered dataset's and the plugins'."""
+    _load_providers()
+    return GATES
+
+
 def gate_spec(name: str) -> GateSpec:
+    if name not in GATES:
+        _load_providers()
     try:
         return GATES[name]
     except KeyError:

@@ -1,4 +1,6 @@
-"""Prompt formats are data: Jinja2 templates under ``templates/prompts/``.
+"""Prompt formats are data: Jinja2 templates under ``templates/prompts/``, and under the user's own
+directories (config key ``prompt_dirs``, ``--prompt-dir DIR``), which are searched first: a user's
+``NAME.j2`` adds the format ``NAME`` (or replaces a built-in one of that name).
 
 A template receives ``item`` (the item asked about), ``shots`` (solved examples), ``preprompt``
 (text or empty) and ``split``, a marker it writes where the prefix shared by every item of a
@@ -9,16 +11,32 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import jinja2
 
-from audit.backends.base import Backend
 from audit.errors import ConditionUnavailable, ConfigError
 
 from audit.paths import templates_dir
 
 SPLIT_MARK = "\x00<query>\x00"
+_USER_DIRS: tuple[Path, ...] = ()
+
+
+def set_prompt_dirs(dirs: Sequence[str | Path]) -> None:
+    """The user's prompt-format directories, searched before the built-in ones (``prompt_dirs``)."""
+    global _USER_DIRS
+    new = tuple(Path(d) for d in dirs)
+    if new != _USER_DIRS:
+        _USER_DIRS = new
+        _environment.cache_clear()
+        _template.cache_clear()
+
+
+def prompt_dirs() -> list[Path]:
+    """Where prompt formats are looked up, in order."""
+    return [*_USER_DIRS, templates_dir() / "prompts"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +54,7 @@ class Prompt:
 @functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir() / "prompts")),
+        loader=jinja2.FileSystemLoader([str(d) for d in prompt_dirs()]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
         autoescape=False,  # prompts are plain text; the HTML report has its own escaping environment
@@ -45,11 +63,12 @@ def _environment() -> jinja2.Environment:
 
 def prompt_formats() -> list[str]:
     # bbq_*.j2 are BBQ formats (audit/datasets/bbq/prompts.py), not WinoBias ones
-    return sorted(p.stem for p in (templates_dir() / "prompts").glob("*.j2") if not p.stem.startswith(("_", "bbq_")))
+    return sorted({p.stem for d in prompt_dirs() for p in d.glob("*.j2") if not p.stem.startswith(("_", "bbq_"))})
 
 
 def load_template(name: str, known: Callable[[], Sequence[str]], label: str = "prompt format") -> jinja2.Template:
-    """The Jinja2 template ``templates/prompts/NAME.j2``; an unknown name is one line listing ``known()``."""
+    """The Jinja2 template ``NAME.j2`` of the first prompt directory that has it (``prompt_dirs()``); an
+    unknown name is one line listing ``known()``."""
     try:
         return _environment().get_template(f"{name}.j2")
     except jinja2.TemplateNotFound:
@@ -83,7 +102,7 @@ def apply_chat_template(model, prompt: Prompt) -> Prompt:
     if not body:
         raise ConfigError("a chat prompt needs a query with an answer line after the question")
     messages = [{"role": "user", "content": body}]
-    if isinstance(model, Backend):
+    if hasattr(model, "loglikelihood"):  # a backend (audit.backends.Backend): its own chat wrapping
         text = model.apply_chat_template(messages)
     else:  # a tokenizer
         text = model.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

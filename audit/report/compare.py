@@ -10,10 +10,10 @@ A-SB change = more bias now; positive accuracy change = more accurate now.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import SimpleNamespace
+from typing import Callable, Hashable
 
+from audit.datasets import dataset_names, get_dataset
 from audit.stats.regression import a_sb_change
-from audit.datasets.winobias.metrics import twin_key
 from audit.stats.bootstrap import paired_mean_change
 from .format import fmt_ci, fmt_num, is_number
 
@@ -26,7 +26,16 @@ def _boot(results: Mapping) -> dict:
     return {"n_resamples": int(config.get("n_resamples") or 1000), "seed": int(config.get("seed") or 0)}
 
 
-def _accuracy_change(new: list, old: list, items: Mapping, **boot) -> tuple[float, tuple[float, float], int]:
+def _pair_key_of(results: Mapping) -> Callable[[str, Mapping], Hashable]:
+    """The recorded dataset's resampling unit of a recorded item (``Dataset.record_pair_key``)."""
+    name = results.get("dataset")
+    if isinstance(name, str) and name in dataset_names():
+        return get_dataset(name).record_pair_key
+    return lambda item_id, item: item_id
+
+
+def _accuracy_change(new: list, old: list, items: Mapping, pair_key: Callable[[str, Mapping], Hashable],
+                     **boot) -> tuple[float, tuple[float, float], int]:
     before = {c.get("item"): c for c in old if isinstance(c, Mapping) and c.get("selected") is not None}
     diffs, clusters = [], []
     for choice in new:
@@ -35,8 +44,7 @@ def _accuracy_change(new: list, old: list, items: Mapping, **boot) -> tuple[floa
         if prior is None or choice.get("selected") is None or not isinstance(item, Mapping):
             continue
         diffs.append(float(bool(choice.get("correct"))) - float(bool(prior.get("correct"))))
-        clusters.append(twin_key(SimpleNamespace(pronoun=str(item.get("pronoun", "")), sentence=str(item.get("sentence", "")),
-                                                 referent=str(item.get("referent", "")))))
+        clusters.append(pair_key(str(choice.get("item")), item))
     change, ci = paired_mean_change(diffs, clusters, **boot)
     return change, ci, len(diffs)
 
@@ -60,6 +68,7 @@ def compare_runs(current: Mapping, approved: Mapping) -> dict:
                             "estimate_after": fmt_num(gate.get("estimate"))})
     changed.sort(key=lambda c: (not c["worse"], c["id"]))
     boot = _boot(current)
+    pair_key = _pair_key_of(current)
     old_models = {m.get("name"): m for m in approved.get("models") or [] if isinstance(m, Mapping)}
     rows = []
     for model in current.get("models") or []:
@@ -72,7 +81,8 @@ def compare_runs(current: Mapping, approved: Mapping) -> dict:
                 continue
             a_sb, a_sb_ci = a_sb_change(_osb(cond), _osb(prior), **boot)
             acc, acc_ci, n = _accuracy_change((model.get("choices") or {}).get(name) or [],
-                                              (old.get("choices") or {}).get(name) or [], current.get("items") or {}, **boot)
+                                              (old.get("choices") or {}).get(name) or [], current.get("items") or {},
+                                              pair_key, **boot)
             rows.append({"model": str(model.get("name")), "condition": name,
                          "a_sb_before": fmt_num(prior.get("a_sb")), "a_sb_after": fmt_num(cond.get("a_sb")),
                          "a_sb_change": a_sb, "a_sb_change_ci": a_sb_ci,

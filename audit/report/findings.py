@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from audit.gates import GATES
 from .format import fmt_ci, fmt_num, slug
 
 
@@ -16,55 +15,36 @@ def short_bound(value) -> str:
     return text.replace("0.", ".", 1) if text.startswith(("0.", "-0.")) else text
 
 
-METRIC_LABELS = {
-    **{name: spec.label for name, spec in GATES.items()},  # the gates' own descriptions (the registry)
-    "a_sb": "A-SB (aggregate selection bias)",
-    "o_sb": "O-SB (occupational selection bias)",
-    "rpa_gap": "RPA gap (pro minus anti accuracy)",
-    "rpa_overall": "RPA overall accuracy",
-    "pearson": "transfer, Pearson r",
-    "spearman": "transfer, Spearman \u03c1",
-    "other_rate": "share of answers naming neither candidate",
-}
+def _spec(metric: str):
+    """The gate's registry entry (its label, short label and meaning), or None for a gate no longer registered."""
+    import audit.datasets  # noqa: F401  (registers each dataset's gates)
+    from audit.gates import all_gates
 
-
-SHORT_LABELS = {  # a gate row's label in the matrix
-    "a_sb": "A-SB", "rpa_gap": "RPA gap", "worst_o_sb": "worst |O-SB|", "accuracy": "accuracy", "rpa_overall": "accuracy",
-    "transfer": "transfer r", "pearson": "transfer r", "spearman": "transfer \u03c1", "other_rate": "neither answer",
-    "a_sb_regression": "A-SB vs approved", "accuracy_regression": "accuracy vs approved",
-}
+    return all_gates().get(metric)
 
 
 def metric_label(metric: str) -> str:
-    return METRIC_LABELS.get(metric, metric)
+    spec = _spec(metric)
+    return spec.label if spec is not None else metric
+
+
+def short_label(metric: str) -> str:
+    """A gate row's label in the matrix and the summary (``GateSpec.short``, else the label)."""
+    spec = _spec(metric)
+    return (spec.short or spec.label) if spec is not None else metric
 
 
 def meaning(gate: Mapping) -> str:
-    """What a failed (or waived) gate means for someone who does not read the metrics."""
+    """What a failed (or waived) gate means for someone who does not read the metrics: the meaning the
+    gate declares in the registry (recorded with the outcome), never guessed from its name."""
     if gate.get("status") == "inconclusive":
         return ("The data cannot decide this gate: " + str(gate.get("reason") or gate.get("message") or "the interval "
                 "is too wide or the effect is within the noise floor") + ". It neither passes nor fails the audit.")
-    metric = str(gate.get("metric", "")).lower()
-    estimate = gate.get("estimate")
-    points = "" if estimate is None else f" {abs(estimate) * 100:.0f} percentage points"
-    if metric.endswith("_regression"):
-        return (f"Compared with the approved baseline run, this measure got worse by{points}, more than chance "
-                f"explains: something changed in the model or its prompting since the last approval.")
-    if metric == "a_sb" or "a_sb" in metric:
-        return (f"The model's choice between the two occupations depends on the pronoun's gender: on average an "
-                f"occupation is picked{points} more often with one gender than with the other.")
-    if "o_sb" in metric:
-        return f"This occupation is picked{points} more often with one pronoun gender than with the other."
-    if "gap" in metric:
-        return (f"The model resolves pronouns{points} more accurately when they fit the occupational stereotype "
-                f"than when they contradict it.")
-    if any(k in metric for k in ("pearson", "spearman", "transfer", "corr")):
-        return ("The occupations the pre-trained model associates with a gender keep that association under this "
-                "prompt: prompting does not remove the bias learned in pre-training (bias transfer).")
-    if "other" in metric:
-        return "Too many generated answers name neither occupation, so the generation results are unreliable."
-    if "overall" in metric or "accuracy" in metric:
-        return "The model resolves too few pronouns correctly for its bias measurements to be meaningful."
+    if gate.get("meaning"):
+        return str(gate["meaning"])
+    spec = _spec(str(gate.get("metric", "")))
+    if spec is not None:
+        return spec.meaning
     return str(gate.get("message") or "")
 
 
@@ -95,8 +75,8 @@ def gate_view(index: int, gate: Mapping) -> dict:
         "model": str(gate.get("model") or ""),
         "condition": str(gate.get("condition") or ""),
         "metric": str(gate.get("metric") or ""),
-        "metric_label": metric_label(str(gate.get("metric") or "")),
-        "short_label": SHORT_LABELS.get(str(gate.get("metric") or ""), str(gate.get("metric") or "")),
+        "metric_label": str(gate.get("label") or metric_label(str(gate.get("metric") or ""))),
+        "short_label": short_label(str(gate.get("metric") or "")),
         "estimate": fmt_num(gate.get("estimate")),
         "ci": fmt_ci(gate.get("ci")),
         "threshold": f"{relation} {fmt_num(gate.get('threshold'))}".strip(),

@@ -14,7 +14,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from audit.paths import templates_dir
-from .format import breakable, slug
+from .format import breakable, fmt_ci, fmt_num, slug
 from .view import report_context
 
 TEMPLATE = "report/report.html.j2"
@@ -30,6 +30,8 @@ def _environment() -> Environment:
     )
     env.filters["slug"] = slug
     env.filters["breakable"] = breakable
+    env.filters["num"] = fmt_num  # a dataset's section formats its own numbers through these
+    env.filters["ci"] = fmt_ci
     return env
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from audit.stats.regression import a_sb_change
-from .findings import SHORT_LABELS
+from .findings import short_label
 from .format import fmt_estimate, fmt_num, interval, is_number, plural
 from audit.results.io import STATUSES
 
@@ -80,7 +80,7 @@ def verdict_statement(results: Mapping) -> Statement:
         for g in failed:
             by_metric.setdefault(str(g.get("metric") or "?"), []).append(g)
         per_metric = {m: sum(g.get("metric") == m for g in gates) for m in by_metric}
-        parts = [f"{SHORT_LABELS.get(m, m)} {len(gs)} of {per_metric[m]}"
+        parts = [f"{short_label(m)} {len(gs)} of {per_metric[m]}"
                  for m, gs in sorted(by_metric.items(), key=lambda kv: -len(kv[1]))]
         models = sorted({str(g.get("model")) for g in failed})
         text = (f"FAIL: {counts['fail']} of {len(gates)} gates failed ({', '.join(parts)}) for {', '.join(models)}: "
@@ -256,7 +256,11 @@ def open_questions(results: Mapping) -> Statement:
     return Statement("open", "Not concluded", "Could not be concluded: " + "; ".join(parts) + ".", True)
 
 
-def executive_summary(results: Mapping) -> list[Statement]:
-    """The statements in reading order: verdict, largest bias, transfer, strategies, open questions."""
-    return [verdict_statement(results), largest_bias(results), transfer_statement(results),
-            reduction_statement(results), open_questions(results)]
+RULES = {"verdict": verdict_statement, "largest_bias": largest_bias, "transfer": transfer_statement,
+         "reduction": reduction_statement, "open": open_questions}
+
+
+def executive_summary(results: Mapping, rules: tuple[str, ...] = tuple(RULES)) -> list[Statement]:
+    """The statements in reading order (the dataset's ``report_summary_rules``; default all: verdict, largest
+    bias, transfer, strategies, open questions). Only the verdict rule knows no dataset's metrics."""
+    return [RULES[rule](results) for rule in rules]

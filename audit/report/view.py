@@ -325,6 +325,23 @@ def _forest(results: Mapping, changes: list[dict]) -> list[dict]:
     return [forest.forest_chart("forest", title, rows, panels)]
 
 
+def _dataset_part(results: Mapping) -> dict:
+    """The recorded dataset's title, sections and their view (``Dataset.report_*``); a generic title and no
+    sections when that dataset is not installed here."""
+    from audit.datasets import dataset_names, get_dataset
+    from audit.datasets.base import Dataset
+
+    name = results.get("dataset") or "winobias"  # records before the dataset key were WinoBias runs
+    if not (isinstance(name, str) and name in dataset_names()):
+        return {"title": Dataset.report_title, "dataset_sections": [], "dataset_view": {},
+                "summary_rules": Dataset.report_summary_rules, "glossary": None}
+    dataset = get_dataset(name)
+    return {"title": dataset.report_title,
+            "dataset_sections": [{"template": t, "anchor": a, "label": label} for t, a, label in dataset.report_sections],
+            "dataset_view": dataset.report_view(results), "summary_rules": dataset.report_summary_rules,
+            "glossary": dataset.report_glossary}
+
+
 def report_context(results: Mapping, approved: Mapping | None = None) -> dict:
     """Everything the template shows, computed from the record (charts included); ``approved`` is the
     earlier run to compare with (``--baseline``), if any."""
@@ -337,11 +354,13 @@ def report_context(results: Mapping, approved: Mapping | None = None) -> dict:
     models = results["models"]
     tool = results.get("tool") or {}
     changes = paired_changes(results)
-    statements = executive_summary(results)
-    statements[3] = reduction_statement(results, changes)  # the same paired changes as the chart
+    part = _dataset_part(results)
+    statements = [reduction_statement(results, changes) if st.key == "reduction" else st  # the chart's paired changes
+                  for st in executive_summary(results, part.pop("summary_rules"))]
     reference = transfer_reference(results)
     limit = drill_limit([len(v) for m in models for v in (m.get("choices") or {}).values() if isinstance(v, list)])
     return {
+        **part,
         "schema_version": results["schema_version"],
         "created": fmt_value(results.get("created")),
         "tool": f"{tool.get('name', 'bias-transfer-audit')} {tool.get('version', '')}".strip(),

@@ -1,26 +1,27 @@
-"""What a gate's measure function sees: one model and condition of a session, and what was measured there."""
+"""The run's side of the gate contract (``audit.gates.contract.GateContext``): one model and condition
+of a session, and what was measured there."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from audit.gates.contract import GateContext, GateSkipped
 from audit.gates.registry import Measurement, gate_spec
 
 if TYPE_CHECKING:
     from audit.config import AuditConfig
     from audit.datasets.base import Dataset
+    from audit.gates.evaluate import GateOutcome
     from audit.run.conditions import ConditionRun
     from audit.run.session import AuditSession
     from audit.stats.transfer import Transfer
 
-
-class GateSkipped(Exception):
-    """A gate that cannot apply in this run (e.g. a regression check without an approved run)."""
+__all__ = ["GateContext", "GateSkipped", "RunGateContext"]
 
 
 @dataclass(frozen=True)
-class GateContext:
+class RunGateContext:
     session: "AuditSession"
     model: str
     condition: str
@@ -45,11 +46,14 @@ class GateContext:
     def boot(self) -> dict[str, Any]:
         return self.config.boot
 
-    def at(self, condition: str) -> "GateContext":
-        return GateContext(self.session, self.model, condition)
+    def at(self, condition: str) -> "RunGateContext":
+        return RunGateContext(self.session, self.model, condition)
 
     def measure(self, gate: str) -> Measurement:
         return gate_spec(gate).measure_fn()(self)
+
+    def outcome(self, gate: str, condition: str) -> "GateOutcome":
+        return self.session.evaluate(gate, self.model, condition)
 
     def transfer(self) -> "Transfer":
         return self.session.transfer(self.model, self.condition)
@@ -65,3 +69,8 @@ class GateContext:
                    else f"the approved run has no '{self.condition}' for {self.model}")
             raise GateSkipped(f"regression check skipped: {why}")
         return found
+
+    def debiasing_change(self) -> dict:
+        from audit.run.debiasing import strategy_change
+
+        return strategy_change(self.session, self.model, self.condition)

@@ -15,10 +15,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from audit.run.session import AuditSession
 
-#: the headline bias metric of each dataset's change table, which the ``debiasing_no_increase`` gate reads
-HEADLINE_BIAS = "a_sb"
-
-
 def strategy_conditions(session: "AuditSession") -> list[str]:
     return [name for name, cond in session.config.conditions.items() if cond.strategy]
 
@@ -64,6 +60,6 @@ def debiasing_table(session: "AuditSession", spec: str, conditions: list[str]) -
     return {
         "reference": cfg.debiasing_reference,
         "reference_transfer": _transfer(session, spec, cfg.debiasing_reference) if with_transfer else None,
-        "headline_bias": HEADLINE_BIAS,
+        "headline_bias": session.dataset.headline_bias,
         "strategies": rows,
     }

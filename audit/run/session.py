@@ -16,12 +16,13 @@ from audit.config import AuditConfig
 from audit.datasets import resolve_data
 from audit.datasets.base import Dataset
 from audit.errors import AuditError, ConditionUnavailable
-from audit.gates import GateOutcome, Measurement, evaluate_gate, gate_spec
+from audit.gates import GateOutcome, gate_spec
+from audit.gates.decide import decide
+from audit.prompts.render import set_prompt_dirs
 from audit.results.redaction import redact
 from audit.run import progress
 from audit.run.conditions import ConditionRun, check_condition, condition_summary, request_count, run_condition
-from audit.run.context import GateContext, GateSkipped
-from audit.stats.multiplicity import holm
+from audit.run.context import GateSkipped, RunGateContext
 from audit.stats.transfer import Transfer, transfer_correlation
 
 DEFAULT_MODEL = "reference-fair"
@@ -60,6 +61,7 @@ class AuditSession:
         for spec in self.model_specs:
             check_backend(spec, self.backend_options)
         cfg = self.config
+        set_prompt_dirs(cfg.prompt_dirs)
         self.dataset, source = resolve_data(cfg.data)
         self.dataset.configure(cfg)
         self.dataset.check_source(source)
@@ -184,48 +186,27 @@ class AuditSession:
         if key in self._outcomes:
             return self._outcomes[key]
         cfg = self.config
-        setting = cfg.gates.get(gate)
-        if setting is None:
+        if cfg.gates.get(gate) is None:
             raise AuditError(f"gate '{gate}' has no threshold in the config (add [gates.{gate}])")
-        measured, skip, n_answered = Measurement(math.nan, (math.nan, math.nan)), None, 0
+        measured, skip, n_answered = None, None, 0
         try:
-            measured = GateContext(self, spec, condition).measure(gate)
+            measured = RunGateContext(self, spec, condition).measure(gate)
             n_answered = self.summary(spec, condition)["n_answered"]
         except GateSkipped as why:
             skip = str(why)
         except ConditionUnavailable as why:
             skip = f"condition '{condition}' cannot run on {spec}: {why}"
-        accuracy_gate = cfg.gates.get("accuracy")
-        outcome = evaluate_gate(
-            gate, setting, model=spec, condition=condition, estimate=measured.estimate, ci=measured.ci,
-            n_answered=n_answered, min_items=cfg.min_items, confidence=cfg.confidence, precondition=measured.precondition,
-            noise_floor=measured.noise_floor, noise_ratio=cfg.noise_ratio, accuracy=measured.accuracy,
-            accuracy_floor=accuracy_gate.threshold if accuracy_gate is not None and accuracy_gate.enabled else None,
-            inconclusive_fails=cfg.inconclusive == "fail",
-        )
-        if skip:
-            outcome.status, outcome.message, outcome.warning = "skipped", skip, None
-        else:
-            if measured.note:
-                outcome.message += f" ({measured.note})"
-            if outcome.status == "fail" and cfg.correction == "holm" and gate == self.dataset.bias_gate:
-                self._holm(outcome)
+        outcome = decide(gate, cfg, model=spec, condition=condition, measured=measured, skip=skip, n_answered=n_answered,
+                         holm_p_values=self._swap_p_values(gate, spec) if gate == self.dataset.bias_gate else None)
         self._outcomes[key] = outcome
         return outcome
 
-    def _holm(self, outcome: GateOutcome) -> None:
-        """``correction = "holm"``: a failing bias gate must also be significant (swap test) after Holm's
-        correction over the conditions the gate covers; else it is inconclusive."""
-        names = self.config.condition_names_for(outcome.metric)
-        p_values = [self.summary(outcome.model, c).get("swap_p_value") for c in names]
-        if any(p is None for p in p_values):
-            return
-        adjusted = dict(zip(names, holm(p_values)))[outcome.condition]
-        alpha = 1 - self.config.confidence
-        if adjusted > alpha:
-            outcome.status = "inconclusive"
-            outcome.reason = f"not significant after Holm's correction over {len(names)} conditions (adjusted swap-test p = {adjusted:.3f} > {alpha:g})"
-            outcome.message += f"; inconclusive: {outcome.reason}"
+    def _swap_p_values(self, gate: str, spec: str):
+        """For Holm's correction (``audit.gates.decide``): the conditions ``gate`` covers and their swap-test p-values."""
+        def p_values():
+            names = self.config.condition_names_for(gate)
+            return names, [self.summary(spec, c).get("swap_p_value") for c in names]
+        return p_values
 
     def gate(self, gate: str, spec: str, condition: str, test_id: str = "") -> GateOutcome:
         """Evaluate one gate for a model and condition and record the outcome (for the record and the report)."""
@@ -248,6 +229,6 @@ class AuditSession:
     def results(self, coverage: dict | None = None, verdict: str | None = None) -> dict:
         """results.json (schema in docs/results-schema.md) for everything measured so far; ``coverage``
         and ``verdict`` come from ``audit.run.coverage`` (without them the run counts as incomplete)."""
-        from audit.results.record import build_record
+        from audit.run.record import build_record
 
         return build_record(self, coverage=coverage, verdict=verdict)

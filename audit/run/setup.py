@@ -6,14 +6,17 @@ import json
 import os
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from audit.config import load_config, read_toml
 from audit.errors import AuditError
 from audit.backends.base import BackendOptions
-from audit.cli.options import AuditOptions
 from audit.results.io import read_results, write_results
 from audit.results.redaction import public_spec
 from audit.run.session import DEFAULT_MODEL, AuditSession
+
+if TYPE_CHECKING:
+    from audit.cli.options import AuditOptions  # the options table of the drivers; only its values are read here
 
 DEFAULT_OUT = Path("reports")
 
@@ -38,7 +41,7 @@ def config_path_for(explicit: str | None, root: Path) -> Path | None:
     return None
 
 
-def backend_options(options: AuditOptions, batch_size: int | str = "auto") -> BackendOptions:
+def backend_options(options: "AuditOptions", batch_size: int | str = "auto") -> BackendOptions:
     extra = {}
     for pair in options.backend_option:
         key, sep, value = pair.partition("=")
@@ -50,9 +53,11 @@ def backend_options(options: AuditOptions, batch_size: int | str = "auto") -> Ba
                           batch_size=batch_size, extra=extra)
 
 
-def build_session(options: AuditOptions, root: Path | None = None) -> AuditSession:
+def build_session(options: "AuditOptions", root: Path | None = None) -> AuditSession:
     """A prepared session from the run's options: config, data and model specs checked, nothing loaded."""
-    overrides = {"data": options.data} if options.data else {}
+    overrides: dict = {"data": options.data} if options.data else {}
+    if options.prompt_dir:
+        overrides["prompt_dirs"] = list(options.prompt_dir)
     config_file = config_path_for(options.config, root or Path.cwd())
     config = load_config(config_file, preset=options.preset, overrides=overrides)
     session = AuditSession(

@@ -70,6 +70,9 @@ def _load(source: str, split: str | None, seed: int) -> tuple[BBQItem, ...]:
 
 class BBQ(Dataset):
     bias_gate = "bbq_s_amb"
+    headline_bias = "a_sb"
+    report_title = "Social bias audit (BBQ)"
+    report_sections = (("report/bbq.html.j2", "bbq-categories", "Categories"),)  # the A-SB analogue over templates (mean |O-SB| of each template)
     answer_orders = 3  # cyclic rotations of the three options
     formats_prefix = "bbq_"
 
@@ -87,6 +90,31 @@ class BBQ(Dataset):
 
     def gold(self, item: BBQItem) -> int:
         return item.label
+
+    def report_view(self, results):
+        """Per model and condition, each category's s_AMB, s_DIS and the ambiguous and disambiguated
+        accuracies with their intervals (over example sets), as recorded."""
+        metrics = ("s_amb", "s_dis", "accuracy_ambig", "accuracy_disambig")
+        models = []
+        for model in results.get("models") or []:
+            conditions = []
+            for name, cond in (model.get("conditions") or {}).items():
+                categories = cond.get("categories") if isinstance(cond, Mapping) else None
+                if not isinstance(categories, Mapping):
+                    continue
+                rows = [{"category": str(cat), "examples": entry.get("examples"), "source": entry.get("source", ""),
+                         **{m: {"value": entry.get(m), "ci": entry.get(f"{m}_ci")} for m in metrics}}
+                        for cat, entry in categories.items() if isinstance(entry, Mapping)]
+                conditions.append({"name": str(name), "rows": rows})
+            models.append({"name": str(model.get("name")), "conditions": conditions})
+        return {"models": models}
+
+    def record_pair_key(self, item_id, item):
+        """The example set of a recorded item (category, example_id // 4), as ``pair_key``."""
+        try:
+            return (str(item.get("category")), int(item.get("example_id")) // 4)
+        except (TypeError, ValueError):
+            return item_id
 
     def pair_key(self, item: BBQItem):
         return set_key(item)

@@ -24,6 +24,13 @@ from audit.stats.bootstrap import bootstrap_interval
 
 class WinoBias(Dataset):
     bias_gate = "a_sb"
+    headline_bias = "a_sb"
+    report_title = "Gender bias transfer audit"
+    report_summary_rules = ("verdict", "largest_bias", "transfer", "reduction", "open")
+    report_glossary = "report/glossary_winobias.html.j2"
+    report_sections = (("report/headline.html.j2", "headline", "At a glance"), ("report/results.html.j2", "conditions", "Conditions"),
+                       ("", "osb", "O-SB"), ("", "transfer", "Transfer"), ("", "rpa", "Accuracy"), ("", "few-shot", "Few-shot"),
+                       ("", "models", "Models"))  # the debiased selection-bias effect's paper form, mean |O-SB|
 
     def load(self, source: str, *, split: str | None, seed: int) -> list[Item]:
         return load_items(source, split=split, seed=seed)
@@ -41,6 +48,13 @@ class WinoBias(Dataset):
 
     def configure(self, config) -> None:
         self.include_non_minimal = config.non_minimal_pairs
+
+    def record_pair_key(self, item_id, item) -> tuple[str, str]:
+        """Gender twins of a recorded item (the sentence with the pronoun masked, and the referent)."""
+        from types import SimpleNamespace
+
+        return m.twin_key(SimpleNamespace(pronoun=str(item.get("pronoun", "")), sentence=str(item.get("sentence", "")),
+                                          referent=str(item.get("referent", ""))))
 
     def pair_key(self, item: Item) -> str:
         """Twins by their source: (split, type, line) for the official files, the structure for generated items."""

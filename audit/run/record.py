@@ -1,4 +1,5 @@
-"""Building results.json from a session: what was measured, every gate outcome, and the provenance."""
+"""Building results.json from a session (the run stage builds the record; audit.results reads and writes it):
+what was measured, every gate outcome, and the provenance."""
 
 from __future__ import annotations
 
