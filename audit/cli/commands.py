@@ -132,7 +132,23 @@ def _write_junit(produced: Path, target: str, state) -> None:
         state.output_problems.append(str(exc))
 
 
+def _stage_to_stderr(text: str) -> None:
+    print(f"bias-audit: {text}", file=sys.stderr, flush=True)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    from audit.run import progress
+
+    # The first line at once: the stages before pytest starts (config, data) print to stderr.
+    progress.set_stage_sink(_stage_to_stderr)
+    progress.stage("checking the config, data and models")
+    try:
+        return _run(args)
+    finally:
+        progress.set_stage_sink(None)
+
+
+def _run(args: argparse.Namespace) -> int:
     import tempfile
 
     import pytest

@@ -27,6 +27,19 @@ from audit.stats.transfer import Transfer, transfer_correlation
 DEFAULT_MODEL = "reference-fair"
 
 
+def _loading_text(spec: str) -> str:
+    """The stage line for loading a model: a reference model not yet built says it is being built."""
+    from audit.backends.reference import REFERENCE_MODELS
+
+    name = spec.removeprefix("reference:")
+    if name in REFERENCE_MODELS:
+        from audit.backends.reference.builder import INFO_FILE, _model_dir, build_hash
+
+        if not (_model_dir(name, build_hash()) / INFO_FILE).is_file():
+            return "building the reference models (first use only; a few minutes on a CPU)"
+    return f"loading model {spec}"
+
+
 @dataclass
 class AuditSession:
     config: AuditConfig
@@ -63,6 +76,7 @@ class AuditSession:
         self.dataset, source = resolve_data(cfg.data)
         self.dataset.configure(cfg)
         self.dataset.check_source(source)
+        progress.stage(f"loading data '{cfg.data}' ({self.dataset.name}, split {cfg.split}, seed {cfg.seed})")
         self.items = self.dataset.load(source, split=cfg.split, seed=cfg.seed)
         if not self.items:
             raise AuditError(f"data '{cfg.data}' has no items in split '{cfg.split}'")
@@ -104,7 +118,8 @@ class AuditSession:
                     raise AuditError("--device-map cannot be combined with torchrun data parallelism (every rank would "
                                      "spread its copy over all GPUs); use one or the other")
                 options = replace(options, device=rank_device(world, options.device))
-            backend = load_backend(spec, options)
+            with progress.activity(_loading_text(spec)):
+                backend = load_backend(spec, options)
             if world.distributed:
                 backend = DistributedBackend(backend, world)
             # Without the on-disk cache, an in-memory one: the same batching, so the same stored scores.
@@ -136,7 +151,9 @@ class AuditSession:
     def summary(self, spec: str, condition: str) -> dict:
         key = (spec, condition)
         if key not in self._summaries:
-            self._summaries[key] = condition_summary(self.run(spec, condition), self.config)
+            run = self.run(spec, condition)
+            with progress.activity(f"resampling {spec} · {condition} ({self.config.n_resamples:,} resamples)"):
+                self._summaries[key] = condition_summary(run, self.config)
         return self._summaries[key]
 
     def transfer(self, spec: str, condition: str) -> Transfer:
