@@ -44,6 +44,7 @@ def _loading_text(spec: str) -> str:
 class AuditSession:
     config: AuditConfig
     model_specs: list[str]
+    aliases: dict[str, str] = field(default_factory=dict)  # display name -> model spec (--name NAME=MODEL)
     backend_options: BackendOptions = field(default_factory=BackendOptions)
     use_cache: bool = True  # the on-disk result cache (audit.backends.cached); BIAS_AUDIT_NO_CACHE=1 also turns it off
     cache_path: object = None  # default: $BIAS_AUDIT_CACHE_DIR/results.sqlite
@@ -71,7 +72,7 @@ class AuditSession:
 
     def _prepare(self) -> None:
         for spec in self.model_specs:
-            check_backend(spec, self.backend_options)
+            check_backend(self.aliases.get(spec, spec), self.backend_options)
         cfg = self.config
         self.dataset, source = resolve_data(cfg.data)
         self.dataset.configure(cfg)
@@ -118,8 +119,8 @@ class AuditSession:
                     raise AuditError("--device-map cannot be combined with torchrun data parallelism (every rank would "
                                      "spread its copy over all GPUs); use one or the other")
                 options = replace(options, device=rank_device(world, options.device))
-            with progress.activity(_loading_text(spec)):
-                backend = load_backend(spec, options)
+            with progress.activity(_loading_text(self.aliases.get(spec, spec))):
+                backend = load_backend(self.aliases.get(spec, spec), options)
             if world.distributed:
                 backend = DistributedBackend(backend, world)
             # Without the on-disk cache, an in-memory one: the same batching, so the same stored scores.
