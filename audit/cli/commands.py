@@ -154,8 +154,10 @@ def _stage_to_stderr(text: str) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from audit.run import progress
 
-    # The first line at once: the stages before pytest starts (config, data) print to stderr.
-    progress.set_stage_sink(_stage_to_stderr)
+    # On a terminal, the first line at once: the stages before pytest starts (config, data) print to
+    # stderr. In logs those checks stay silent, so a user error there is one line; pytest's stages follow.
+    if sys.stderr.isatty():
+        progress.set_stage_sink(_stage_to_stderr)
     progress.stage("checking the config, data and models")
     try:
         return _run(args)
