@@ -87,3 +87,28 @@ def test_bash_completion_script_completes_commands_and_options(tmp_path, capsys)
     assert {"--max-items", "--model"} <= complete("run", "--m")
     assert complete("list", "ga") == {"gates"}
     assert complete("data", "va") == {"validate"}
+
+
+def test_skip_reasons_say_a_gate_does_not_apply():
+    from types import SimpleNamespace
+
+    from audit.config import load_config
+    from audit.plugin import _not_applicable
+
+    winobias = SimpleNamespace(dataset=SimpleNamespace(name="winobias"), config=load_config(None, preset="default"))
+    assert _not_applicable(winobias, "bbq_s_amb") == "gate 'bbq_s_amb' does not apply to winobias (a bbq gate)"
+    assert _not_applicable(winobias, "debiasing_no_increase") == \
+        "gate 'debiasing_no_increase' applies to debiasing strategies; this run has none"
+    assert _not_applicable(winobias, "a_sb") is None
+    bbq = SimpleNamespace(dataset=SimpleNamespace(name="bbq"), config=load_config(None, preset="bbq"))
+    assert "does not apply to bbq" in _not_applicable(bbq, "a_sb")
+
+
+def test_no_occupation_heatmap_without_occupations():
+    import warnings
+
+    from audit.report.charts import osb_charts
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert osb_charts("osb", "m", [], None, [("zero_shot", {})]) == []
