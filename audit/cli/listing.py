@@ -69,3 +69,26 @@ def format_listing(what: str, rows: list[dict]) -> str:
 
     width = max((len(r["name"]) for r in rows), default=0)
     return "\n".join(f"{r['name']:<{width}}  {facts(r)}".rstrip() for r in rows)
+
+
+def gate_table_markdown() -> str:
+    """The README's gate table, from the registry and the presets' default thresholds (a test compares)."""
+    from audit.config import load_config, preset_names
+    from audit.gates import GATES
+
+    settings: dict = {}
+    for preset in preset_names():
+        for name, gate in load_config(None, preset=preset).gates.items():
+            settings.setdefault(name, gate)
+    rows = ["| gate | measures | applies to | default bound | passes when |", "|---|---|---|---|---|"]
+    for spec in GATES.values():
+        gate = settings.get(spec.name)
+        bound = {"point": "point estimate", "upper": "upper bound of the interval",
+                 "lower": "lower bound of the interval"}.get(gate.bound, gate.bound) if gate else "not in a preset"
+        passes = f"{'<=' if spec.direction == 'max' else '>='} {gate.threshold:g}" if gate else "-"
+        applies = ", ".join(spec.datasets) if spec.datasets else "all datasets"
+        if spec.needs_approved_run:
+            applies += " (with --approved)"
+        label = spec.label.replace("|", "\\|")
+        rows.append(f"| `{spec.name}` | {label} | {applies} | {bound} | {passes} |")
+    return "\n".join(rows)
