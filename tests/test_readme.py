@@ -47,3 +47,40 @@ def test_every_preset_named_exists():
     named = set(re.findall(r"--preset ([\w-]+)", README)) | set(re.findall(r'preset = "([\w-]+)"', README))
     assert named and named <= set(preset_names()), named - set(preset_names())
     assert f"(known: {', '.join(preset_names())})" in README
+
+
+def _readme_commands() -> list[str]:
+    """Every `bias-audit ...` command in the README's shell blocks (continuations joined, comments cut)."""
+    commands = []
+    for block in re.findall(r"```(?:bash|sh)\n(.*?)```", README, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("  #")[0].strip()
+            for part in re.split(r"&&|;", line):
+                part = part.strip()
+                if part.startswith("bias-audit ") and "..." not in part:
+                    commands.append(part)
+    return commands
+
+
+def test_every_readme_command_parses():
+    """Each command's subcommand and options are the CLI's (the run itself needs models and data)."""
+    import shlex
+
+    commands = _readme_commands()
+    assert len(commands) >= 5
+    parser = _parser()
+    for command in commands:
+        try:
+            parser.parse_args(shlex.split(command)[1:])
+        except SystemExit as exc:
+            raise AssertionError(f"README command does not parse: {command}") from exc
+
+
+def test_cheap_readme_commands_run(capsys):
+    """The commands that need no model or data run as written."""
+    from audit.cli import main
+
+    for command in ("bias-audit list presets", "bias-audit completion bash"):
+        assert command in README or command.split()[1] in README
+        assert main(command.split()[1:]) == 0
+    assert "default" in capsys.readouterr().out
