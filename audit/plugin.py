@@ -115,12 +115,31 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("audit_gate")
     if "audit_condition" in names:
         gate = marker.args[0] if marker else None
-        skip_reason = session.gate_inapplicable(gate) if gate else None
+        skip_reason = _not_applicable(session, gate) or (session.gate_inapplicable(gate) if gate else None)
+        conditions = [] if skip_reason else (session.config.condition_names_for(gate) if gate else list(session.config.conditions))
+        if not skip_reason and not conditions:  # (pytest's own "got empty parameter set" says nothing to a reader)
+            skip_reason = f"gate '{gate}' is evaluated on none of this run's conditions"
         if skip_reason:
             metafunc.parametrize("audit_condition", [pytest.param("-", marks=pytest.mark.skip(reason=skip_reason))], scope="session")
         else:
-            conditions = session.config.condition_names_for(gate) if gate else list(session.config.conditions)
             metafunc.parametrize("audit_condition", conditions, scope="session")
+
+
+def _not_applicable(session, gate: str | None) -> str | None:
+    """Another dataset's gate: say so (not that the config lacks its threshold, which it need not have)."""
+    from audit.gates import gate_spec
+
+    if not gate or session.dataset is None:
+        return None
+    try:
+        spec = gate_spec(gate)
+    except Exception:  # an unknown gate name: the session reports it
+        return None
+    if spec.datasets is not None and session.dataset.name not in spec.datasets:
+        return f"gate '{gate}' does not apply to {session.dataset.name} (a {', '.join(spec.datasets)} gate)"
+    if spec.strategies_only and not any(c.strategy for c in session.config.conditions.values()):
+        return f"gate '{gate}' applies to debiasing strategies; this run has none"
+    return None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

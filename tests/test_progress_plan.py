@@ -25,8 +25,8 @@ min_items = 10
 batch_size = 4
 """
 
-LIVE = re.compile(r"(\S+) · (\w+)  (\d+)/(\d+) requests \((\d+) cached\)  (?:[\d,]+|-) tok/s  ETA (?:\d+:\d\d:\d\d|\?)")
-FINAL = re.compile(r"(\S+) · (\w+)  ([\d,]+) requests \(([\d,]+) cached\) in \d+:\d\d:\d\d, (?:[\d,]+|-) tok/s")
+LIVE = re.compile(r"(\S+) · (\w+)  (\d+)/(\d+) requests \((\d+) cached\)  (?:[\d,]+|-) tok/s  elapsed \d+:\d\d:\d\d  ETA (?:\d+:\d\d:\d\d|\?)")
+FINAL = re.compile(r"(\S+) · (\w+)  ([\d,]+) requests \(([\d,]+) cached\)  in \d+:\d\d:\d\d  (?:[\d,]+|-) tok/s")
 
 
 def _env(cache: Path, **extra) -> dict:
@@ -123,8 +123,9 @@ def test_task_counts_cached_settled_and_scaled_engine_reports():
             progress.settle(30)  # the cache layer's exact count wins when larger
             assert t.scored == 30 and t.done == 50
             assert t.eta_s() is not None
-        assert shown[-1][1] is True and "100 requests (20 cached) in" in shown[-1][0]
-        assert shown[0][1] is False
+        assert shown[-1][1] is True and "100 requests (20 cached)  in" in shown[-1][0]
+        assert shown[0] == ("scoring m · c: 100 requests (tokenising, then the model)", True)  # the stage line
+        assert shown[1][1] is False
     finally:
         progress.set_display(None)
     progress.advance(5)  # no task: ignored
@@ -151,7 +152,8 @@ def test_plan_counts_what_a_run_then_scores_and_estimates_from_it(tiny_model_dir
                           str(tmp_path / "out")], cwd=project, env=_env(cache, BIAS_AUDIT_SCORE_LOG=str(log)),
                          capture_output=True, text=True, timeout=600)
     assert run.returncode in (0, 1), run.stderr[-2000:]
-    assert "tok/s" not in run.stdout + run.stderr and "ETA" not in run.stdout + run.stderr  # no terminal: no progress
+    logged = run.stdout + run.stderr  # no terminal: no redrawn progress, but a kept line per stage
+    assert "ETA" not in logged and "\r" not in logged and "scoring " in logged and "loading data" in logged
     scored = sum(int(line.split("\t")[1]) for line in log.read_text().splitlines())
     distinct = sum(2 * len(set(json.dumps(ch["item"]) for ch in choices))
                    for m in json.loads((tmp_path / "out" / "results.json").read_text())["models"]

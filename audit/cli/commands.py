@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     add_cli_options(run)
     run.add_argument("--tests", metavar="DIR", help="the fairness test suite (default: ./fairness_tests, else the built-in one)")
     run.add_argument("--junitxml", metavar="PATH", help="also write a JUnit XML report")
+    run.add_argument("--json", action="store_true", help="print the verdict, the exit code and every gate outcome as JSON "
+                     "on stdout (pytest's output goes to stderr)")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
 
     plan = sub.add_parser("plan", help="before a run: its conditions, requests, prompt tokens, what the result cache holds, "
@@ -51,6 +53,19 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--approved", "--baseline", dest="approved", metavar="RESULTS_JSON",
                         help="an approved earlier run to show side by side (--baseline: its old name)")
     report.add_argument("--pdf", metavar="PDF", help="also print the report to this PDF (needs Chromium)")
+
+    from audit.cli.listing import LISTS
+
+    listing = sub.add_parser("list", help="what exists: presets, datasets, gates, prompt formats, a preset's conditions")
+    listing.add_argument("what", choices=LISTS)
+    listing.add_argument("--preset", metavar="NAME", default="default", help="for conditions: the preset (default: default)")
+    listing.add_argument("--json", action="store_true", help="print as JSON")
+
+    from audit.cli.completion import SHELLS
+
+    completion = sub.add_parser("completion", help="print a shell completion script: "
+                                "eval \"$(bias-audit completion bash)\" (in ~/.bashrc)")
+    completion.add_argument("shell", choices=SHELLS)
 
     init = sub.add_parser("init", help="write a starter fairness_tests/ and bias-audit.toml into this repository")
     init.add_argument("--force", action="store_true", help="overwrite existing files")
@@ -136,7 +151,25 @@ def _write_junit(produced: Path, target: str, state) -> None:
         state.output_problems.append(str(exc))
 
 
+def _stage_to_stderr(text: str) -> None:
+    print(f"bias-audit: {text}", file=sys.stderr, flush=True)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    from audit.run import progress
+
+    # On a terminal, the first line at once: the stages before pytest starts (config, data) print to
+    # stderr. In logs those checks stay silent, so a user error there is one line; pytest's stages follow.
+    if sys.stderr.isatty():
+        progress.set_stage_sink(_stage_to_stderr)
+    progress.stage("checking the config, data and models")
+    try:
+        return _run(args)
+    finally:
+        progress.set_stage_sink(None)
+
+
+def _run(args: argparse.Namespace) -> int:
     import tempfile
 
     import pytest
@@ -172,7 +205,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
             def pytest_unconfigure(self, config) -> None:
                 config_holder.append(config)
 
-        code = int(pytest.main(pytest_args + extra, plugins=[tracker, _Keep()]))
+        import contextlib
+
+        # --json: stdout carries the JSON alone; pytest's terminal (and the progress) goes to stderr
+        to_stderr = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+        with to_stderr:
+            code = int(pytest.main(pytest_args + extra, plugins=[tracker, _Keep()]))
         from audit.backends.distributed import is_main_process
 
         if not is_main_process():  # torchrun: the exit status and the record are rank 0's
@@ -192,7 +230,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     exit_code, lines = decide(state)
     for line in lines:
         print(redact(line), file=sys.stderr)
+    if args.json:
+        print(_run_json(state, exit_code, lines))
     return exit_code
+
+
+def _run_json(state, exit_code: int, lines: list[str]) -> str:
+    """The machine-readable verdict: what results.json says (null fields when it could not be written)."""
+    import json
+
+    results = state.results or {}
+    keys = ("id", "model", "condition", "metric", "status", "estimate", "ci", "bound", "bound_value", "threshold",
+            "direction", "message")
+    return json.dumps({
+        "verdict": state.verdict, "exit_code": exit_code, "complete": results.get("complete"),
+        "results": state.paths.get("results"), "report": state.paths.get("report"),
+        "gates": [{k: g.get(k) for k in keys} for g in results.get("gates", [])],
+        "problems": [redact(line) for line in lines],
+    }, indent=2)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -204,6 +259,23 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     session = build_session(AuditOptions.from_namespace(args))
     plans = plan_session(session)
     print(json.dumps(plan_json(session, plans), indent=2) if args.json else format_plan(session, plans))
+    return EXIT_PASS
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    import json
+
+    from audit.cli.listing import format_listing, listing
+
+    rows = listing(args.what, preset=args.preset)
+    print(json.dumps(rows, indent=2) if args.json else format_listing(args.what, rows))
+    return EXIT_PASS
+
+
+def _cmd_completion(args: argparse.Namespace) -> int:
+    from audit.cli.completion import completion_script
+
+    print(completion_script(_parser(), args.shell), end="")
     return EXIT_PASS
 
 
@@ -292,7 +364,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-COMMANDS = {"run": _cmd_run, "plan": _cmd_plan, "data": _cmd_data, "init": _cmd_init, "report": _cmd_report, "cache": _cmd_cache}
+COMMANDS = {"run": _cmd_run, "plan": _cmd_plan, "data": _cmd_data, "init": _cmd_init, "report": _cmd_report, "cache": _cmd_cache,
+            "list": _cmd_list, "completion": _cmd_completion}
 
 
 MAX_ERROR_LINE = 500

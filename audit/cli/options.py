@@ -45,6 +45,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("trust-remote-code", "allow a model's own Python code to run", flag=True),
     Option("allow-pickle", "allow pickle (.bin) weights", flag=True),
     Option("no-cache", "neither read nor write the result cache ($BIAS_AUDIT_CACHE_DIR/results.sqlite)", flag=True),
+    # What people change between runs, without a config file (each overrides its config key).
+    Option("max-items", "audit a seeded subsample of about N items (config max_items; a smoke run: --max-items 200)", "N"),
+    Option("seed", "seed of the subsample, few-shot examples and resampling (config seed)", "N"),
+    Option("split", "dev | test: which split of the data is audited (config split; default test)", "SPLIT"),
+    Option("n-resamples", "bootstrap resamples per interval, 100 to 100000 (config n_resamples; default 1000)", "N"),
+    Option("name", "NAME=MODEL: show model MODEL (one of --model) as NAME in the output and reports (repeatable)",
+           "NAME=MODEL", repeat=True),
+    Option("categories", "BBQ categories to audit, comma-separated (e.g. Age,Religion); same as bbq:DIR#Age,Religion",
+           "LIST"),
 )
 
 
@@ -67,6 +76,12 @@ class AuditOptions:
     trust_remote_code: bool = False
     allow_pickle: bool = False
     no_cache: bool = False
+    max_items: str | None = None
+    seed: str | None = None
+    split: str | None = None
+    n_resamples: str | None = None
+    name: list[str] = field(default_factory=list)
+    categories: str | None = None
 
     @classmethod
     def from_namespace(cls, ns: Any, prefix: str = "") -> "AuditOptions":

@@ -55,6 +55,8 @@ def osb_charts(
     between one figure and nine.
     """
     names = [name for name, _ in occupations]
+    if not names:  # no occupations (BBQ): no chart, and no empty axes with identical limits
+        return []
     columns = ([("intrinsic", intrinsic)] if intrinsic is not None else []) + [
         (c, o) for c, o in conditions if not (intrinsic is not None and c == "intrinsic")]
     cmap = LinearSegmentedColormap.from_list("osb", [FEMALE, "#f7f7f7", MALE]).with_extremes(bad="#c8c8c8")

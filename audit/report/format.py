@@ -36,6 +36,24 @@ def fmt_num(value: Any, digits: int = 3, *, sign: bool = False, missing: str = D
     return f"{value:{plus}.{digits}f}"
 
 
+def fmt_compared(value: Any, threshold: Any, direction: str, digits: int = 3, *, max_digits: int = 6) -> tuple[str, str]:
+    """``value`` and ``threshold`` written with enough decimals that the written numbers compare as the
+    true ones do: 0.5997 against ">= 0.6" reads 0.5997 and 0.6000, never 0.600 and 0.600.
+    ``direction``: "max" (passes when value <= threshold) or "min"."""
+    if not (is_number(value) and is_number(threshold)):
+        return fmt_num(value, digits), fmt_num(threshold, digits)
+
+    def passes(v: float, t: float) -> bool:
+        return v <= t if direction == "max" else v >= t
+
+    truth = passes(float(value), float(threshold))
+    for d in range(digits, max_digits + 1):
+        shown_v, shown_t = fmt_num(value, d, tiny=False), fmt_num(threshold, d, tiny=False)
+        if passes(float(shown_v), float(shown_t)) == truth:
+            return shown_v, shown_t
+    return repr(float(value)), repr(float(threshold))  # closer than max_digits: every digit
+
+
 def interval(ci: Any) -> tuple[float, float] | None:
     """``(lo, hi)`` when ``ci`` is a pair of numbers, else None."""
     if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(is_number(v) for v in ci):

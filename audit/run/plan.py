@@ -136,7 +136,7 @@ def plan_session(session: AuditSession, cache_path: Path | None = None) -> list[
     path = Path(cache_path or getattr(cache, "path", None) or default_cache_path())
     plans = []
     for spec in session.model_specs:
-        tokenizer, tokenizer_source = load_tokenizer(spec, session.backend_options)
+        tokenizer, tokenizer_source = load_tokenizer(session.aliases.get(spec, spec), session.backend_options)
         history = measured(path, spec) if use_cache else []
         model_key = history[0].model_key if history else None
         history = [t for t in history if t.model_key == model_key]

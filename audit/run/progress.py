@@ -17,9 +17,10 @@ A task's timing (requests the model scored, token positions it ran, seconds) is 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 REFRESH_S = 0.25  # at most this often a line is redrawn (the first and last updates always are)
 
@@ -27,6 +28,10 @@ REFRESH_S = 0.25  # at most this often a line is redrawn (the first and last upd
 class Display(Protocol):
     def show(self, text: str, final: bool) -> None:
         """Draw ``text`` over the current progress line; ``final``: keep it and move to a new line."""
+
+    @property
+    def width(self) -> int:
+        """The columns a line may take."""
 
 
 @dataclass
@@ -62,16 +67,46 @@ class Task:
             return None
         return (self.total - self.done) / (self.scored / self.seconds)
 
-    def line(self) -> str:
+    def line(self, width: int | None = None) -> str:
+        """The progress line, at most ``width`` columns: the less useful parts (cached count, speed, then
+        the model and condition) give way first, so the counts, ETA and elapsed time stay visible."""
         rate = self.tokens_per_s()
         rate_text = f"{rate:,.0f} tok/s" if rate is not None else "- tok/s"
         head = f"{self.model} · {self.condition}"
+        cached = f" ({self.cached_requests:,} cached)"
         if self.finished is not None:
-            return (f"{head}  {self.total:,} requests ({self.cached_requests:,} cached) in "
-                    f"{format_duration(self.seconds)}, {rate_text}")
-        eta = self.eta_s()
-        return (f"{head}  {self.done:,}/{self.total:,} requests ({self.cached_requests:,} cached)  {rate_text}  "
-                f"ETA {format_duration(eta) if eta is not None else '?'}")
+            count, timing = f"{self.total:,} requests", f"in {format_duration(self.seconds)}"
+            parts = [(head, 3), (f"{count}{cached}", 0), (timing, 0), (rate_text, 2)]
+        else:
+            eta = self.eta_s()
+            count = f"{self.done:,}/{self.total:,} requests"
+            timing = f"elapsed {format_duration(self.seconds)}  ETA {format_duration(eta) if eta is not None else '?'}"
+            parts = [(head, 3), (f"{count}{cached}", 0), (rate_text, 2), (timing, 0)]
+        return fit_line(parts, width, shorten=(f"{count}{cached}", count))
+
+
+def fit_line(parts: list[tuple[str, int]], width: int | None, shorten: tuple[str, str] = ("", "")) -> str:
+    """Join ``parts`` (text, how readily it is dropped: 0 never) with two spaces into ``width`` columns:
+    first ``shorten`` is applied, then droppable parts go (highest first), then the first part is cut."""
+    def join(ps: list[tuple[str, int]]) -> str:
+        return "  ".join(text for text, _ in ps)
+
+    line = join(parts)
+    if width is None or len(line) <= width:
+        return line
+    parts = [(shorten[1] if text == shorten[0] and shorten[0] else text, rank) for text, rank in parts]
+    for rank in (1, 2):
+        if len(join(parts)) <= width:
+            break
+        parts = [(t, r) for t, r in parts if r != rank]
+    line = join(parts)
+    if len(line) <= width:
+        return line
+    head, rest = parts[0][0], join(parts[1:])
+    room = width - len(rest) - 2
+    if room >= 8:  # the model · condition, cut with an ellipsis
+        return f"{head[: room - 1]}…  {rest}" if len(head) > room else f"{head}  {rest}"
+    return join([p for p in parts if p[1] == 0])[:width]
 
 
 def format_duration(seconds: float) -> str:
@@ -80,6 +115,7 @@ def format_duration(seconds: float) -> str:
 
 
 _display: Display | None = None
+_stage_sink: Callable[[str], None] | None = None
 _tasks: list[Task] = []
 _scale = [1.0]
 
@@ -88,6 +124,26 @@ def set_display(display: Display | None) -> None:
     """Where progress is shown (None: nowhere)."""
     global _display
     _display = display
+
+
+def set_stage_sink(sink: Callable[[str], None] | None) -> Callable[[str], None] | None:
+    """Where stage lines go when no display is set (the CLI: standard error, before pytest starts); returns
+    the previous sink."""
+    global _stage_sink
+    previous, _stage_sink = _stage_sink, sink
+    return previous
+
+
+def stage(text: str) -> None:
+    """A stage of the run begins (building reference models, loading, tokenising, scoring, resampling):
+    one line that stays, on a terminal and in logs alike, so no stage is silent."""
+    try:
+        if _display is not None:
+            _display.show(text, True)
+        elif _stage_sink is not None:
+            _stage_sink(text)
+    except (OSError, ValueError):  # a closed terminal must not stop the audit
+        pass
 
 
 def current() -> Task | None:
@@ -102,15 +158,40 @@ def _draw(task: Task, final: bool = False) -> None:
         return
     task._drawn = now
     try:
-        _display.show(task.line(), final)
+        _display.show(task.line(getattr(_display, "width", None)), final)
     except (OSError, ValueError):  # a closed terminal must not stop the audit
         pass
+
+
+HEARTBEAT_S = 8.0  # a long stage without progress of its own says it is still going this often
+
+
+@contextlib.contextmanager
+def activity(text: str) -> Iterator[None]:
+    """A stage that reports no progress of its own (building reference models, loading weights,
+    resampling): its line now, then "still ..." every ``HEARTBEAT_S`` seconds until it ends."""
+    stage(text)
+    started, done = time.perf_counter(), threading.Event()
+
+    def beat() -> None:
+        while not done.wait(HEARTBEAT_S):
+            if not _tasks:  # a task inside draws its own progress
+                stage(f"still {text} ({format_duration(time.perf_counter() - started)} so far)")
+
+    thread = threading.Thread(target=beat, name="bias-audit-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 @contextlib.contextmanager
 def task(model: str, condition: str, total: int) -> Iterator[Task]:
     """Measure ``total`` requests of one model and condition; the final line is drawn on exit."""
     t = Task(model, condition, total)
+    stage(f"scoring {model} · {condition}: {total:,} requests (tokenising, then the model)")
     _tasks.append(t)
     try:
         yield t

@@ -28,10 +28,24 @@ from audit.stats.transfer import Transfer, transfer_correlation
 DEFAULT_MODEL = "reference-fair"
 
 
+def _loading_text(spec: str) -> str:
+    """The stage line for loading a model: a reference model not yet built says it is being built."""
+    from audit.backends.reference import REFERENCE_MODELS
+
+    name = spec.removeprefix("reference:")
+    if name in REFERENCE_MODELS:
+        from audit.backends.reference.builder import INFO_FILE, _model_dir, build_hash
+
+        if not (_model_dir(name, build_hash()) / INFO_FILE).is_file():
+            return "building the reference models (first use only; a few minutes on a CPU)"
+    return f"loading model {spec}"
+
+
 @dataclass
 class AuditSession:
     config: AuditConfig
     model_specs: list[str]
+    aliases: dict[str, str] = field(default_factory=dict)  # display name -> model spec (--name NAME=MODEL)
     backend_options: BackendOptions = field(default_factory=BackendOptions)
     use_cache: bool = True  # the on-disk result cache (audit.backends.cached); BIAS_AUDIT_NO_CACHE=1 also turns it off
     cache_path: object = None  # default: $BIAS_AUDIT_CACHE_DIR/results.sqlite
@@ -59,12 +73,13 @@ class AuditSession:
 
     def _prepare(self) -> None:
         for spec in self.model_specs:
-            check_backend(spec, self.backend_options)
+            check_backend(self.aliases.get(spec, spec), self.backend_options)
         cfg = self.config
         set_prompt_dirs(cfg.prompt_dirs)
         self.dataset, source = resolve_data(cfg.data)
         self.dataset.configure(cfg)
         self.dataset.check_source(source)
+        progress.stage(f"loading data '{cfg.data}' ({self.dataset.name}, split {cfg.split}, seed {cfg.seed})")
         self.items = self.dataset.load(source, split=cfg.split, seed=cfg.seed)
         if not self.items:
             raise AuditError(f"data '{cfg.data}' has no items in split '{cfg.split}'")
@@ -106,7 +121,8 @@ class AuditSession:
                     raise AuditError("--device-map cannot be combined with torchrun data parallelism (every rank would "
                                      "spread its copy over all GPUs); use one or the other")
                 options = replace(options, device=rank_device(world, options.device))
-            backend = load_backend(spec, options)
+            with progress.activity(_loading_text(self.aliases.get(spec, spec))):
+                backend = load_backend(self.aliases.get(spec, spec), options)
             if world.distributed:
                 backend = DistributedBackend(backend, world)
             # Without the on-disk cache, an in-memory one: the same batching, so the same stored scores.
@@ -138,7 +154,9 @@ class AuditSession:
     def summary(self, spec: str, condition: str) -> dict:
         key = (spec, condition)
         if key not in self._summaries:
-            self._summaries[key] = condition_summary(self.run(spec, condition), self.config)
+            run = self.run(spec, condition)
+            with progress.activity(f"resampling {spec} · {condition} ({self.config.n_resamples:,} resamples)"):
+                self._summaries[key] = condition_summary(run, self.config)
         return self._summaries[key]
 
     def transfer(self, spec: str, condition: str) -> Transfer:

@@ -53,16 +53,73 @@ def backend_options(options: "AuditOptions", batch_size: int | str = "auto") -> 
                           batch_size=batch_size, extra=extra)
 
 
-def build_session(options: "AuditOptions", root: Path | None = None) -> AuditSession:
-    """A prepared session from the run's options: config, data and model specs checked, nothing loaded."""
+def _int_option(flag: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise AuditError(f"--{flag} '{value}': expected a whole number") from None
+
+
+def config_overrides(options: "AuditOptions") -> dict:
+    """The config keys set on the command line (the config validates their ranges, naming the key)."""
     overrides: dict = {"data": options.data} if options.data else {}
     if options.prompt_dir:
         overrides["prompt_dirs"] = list(options.prompt_dir)
+    for flag in ("max-items", "seed", "n-resamples"):
+        value = getattr(options, flag.replace("-", "_"))
+        if value is not None:
+            overrides[flag.replace("-", "_")] = _int_option(flag, value)
+    if options.split is not None:
+        if options.split not in ("dev", "test"):
+            raise AuditError(f"--split '{options.split}': expected dev or test")
+        overrides["split"] = options.split
+    return overrides
+
+
+def with_categories(data: str, categories: str | None) -> str:
+    """The data source with ``--categories`` applied (BBQ's ``bbq:DIR#Cat1,Cat2``)."""
+    if not categories:
+        return data
+    names = [c.strip() for c in categories.split(",") if c.strip()]
+    if not names:
+        raise AuditError(f"--categories '{categories}': expected a comma-separated list of BBQ categories")
+    if not data.startswith("bbq:"):
+        raise AuditError(f"--categories applies to BBQ data (--data bbq:DIR), not to '{data}'")
+    if "#" in data:
+        raise AuditError(f"--categories: the data source '{data}' already chooses categories after '#'; use one or the other")
+    return f"{data}#{','.join(names)}"
+
+
+def model_names(options: "AuditOptions") -> tuple[list[str], dict[str, str]]:
+    """The models as shown (``--name NAME=MODEL`` renames one) and the spec behind each renamed one."""
+    specs = list(dict.fromkeys(public_spec(s) for s in options.model or [DEFAULT_MODEL]))
+    aliases: dict[str, str] = {}
+    for pair in options.name:
+        name, sep, spec = (part.strip() for part in pair.partition("="))
+        if not sep or not name or not spec:
+            raise AuditError(f"--name '{pair}': expected NAME=MODEL")
+        if spec not in specs:
+            raise AuditError(f"--name '{pair}': '{spec}' is not a --model of this run")
+        if name in specs or name in aliases:
+            raise AuditError(f"--name '{pair}': the name '{name}' is already used")
+        specs[specs.index(spec)] = name
+        aliases[name] = spec
+    return specs, aliases
+
+
+def build_session(options: "AuditOptions", root: Path | None = None) -> AuditSession:
+    """A prepared session from the run's options: config, data and model specs checked, nothing loaded."""
+    overrides = config_overrides(options)
     config_file = config_path_for(options.config, root or Path.cwd())
     config = load_config(config_file, preset=options.preset, overrides=overrides)
+    if options.categories:
+        overrides["data"] = with_categories(config.data, options.categories)
+        config = load_config(config_file, preset=options.preset, overrides=overrides)
+    specs, aliases = model_names(options)
     session = AuditSession(
         config=config,
-        model_specs=list(dict.fromkeys(public_spec(s) for s in options.model or [DEFAULT_MODEL])),
+        model_specs=specs,
+        aliases=aliases,
         backend_options=backend_options(options, config.batch_size),
         use_cache=not options.no_cache,
     )
