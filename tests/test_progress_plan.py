@@ -143,7 +143,9 @@ def test_plan_counts_what_a_run_then_scores_and_estimates_from_it(tiny_model_dir
     before = _plan(project, cache, tiny_model_dir)
     conditions = {c["condition"]: c for c in before["conditions"]}
     assert set(conditions) == {"intrinsic", "zero_shot"}
-    assert all(c["requests"] == 48 and c["cached"] == 0 and c["estimate_s"] is None for c in conditions.values())
+    # Measured now on a few of the preset's own requests (keyed by request kind), before any run.
+    assert all(c["requests"] == 48 and c["cached"] == 0 and c["estimate_s"] > 0 for c in conditions.values())
+    assert all(c["basis"].startswith("measured now: 24 likelihood requests") for c in conditions.values())
     assert all(c["prompt_tokens"] > c["requests"] for c in conditions.values())
     assert conditions["zero_shot"]["prompt_tokens"] > conditions["intrinsic"]["prompt_tokens"]  # the instruction
 
@@ -163,9 +165,9 @@ def test_plan_counts_what_a_run_then_scores_and_estimates_from_it(tiny_model_dir
     after = {c["condition"]: c for c in _plan(project, cache, tiny_model_dir)["conditions"]}
     assert all(c["cached"] == c["requests"] == 48 and c["estimate_s"] == 0 for c in after.values())
 
-    # More items: the new ones are misses, estimated from the measured rate of the same condition.
+    # More items: the new ones are misses, estimated from the rate measured on this model.
     bigger = _project(tmp_path / "bigger", max_items=40)
     grown = {c["condition"]: c for c in _plan(bigger, cache, tiny_model_dir)["conditions"]}
     for c in grown.values():
         assert c["requests"] == 80 and c["cached"] < 80
-        assert c["estimate_s"] > 0 and c["basis"].startswith("measured:")
+        assert c["estimate_s"] > 0 and c["basis"].startswith("measured now:")

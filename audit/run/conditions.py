@@ -33,6 +33,7 @@ class ConditionRun:
     seeds: list[int] = field(default_factory=list)
     per_seed: list[dict[str, float]] = field(default_factory=list)  # the dataset's headline metrics of each seed
     raw_selections: list | None = None  # with normalization set: the selections by summed log-likelihood
+    cost: dict | None = None  # what the condition cost (audit.run.cost.CostMeter.cost)
 
     def bias_by_unit(self) -> dict[str, float | None]:
         return self.dataset.bias_by_unit(self.items, self.selections)
@@ -134,7 +135,10 @@ def _loglikelihoods(backend: Backend, dataset: Dataset, items: Sequence, prompts
 
 
 def run_condition(backend: Backend, dataset: Dataset, name: str, cond: ConditionConfig, items: Sequence, pool: Sequence) -> ConditionRun:
+    from audit.run.cost import CostMeter
+
     run = ConditionRun(name, cond, dataset, seeds=list(cond.seeds))
+    backend = meter = CostMeter(backend)
     for seed in cond.seeds:
         prompt_sets, first_outputs = [], []
         for order in range(cond.answer_orders):
@@ -168,6 +172,7 @@ def run_condition(backend: Backend, dataset: Dataset, name: str, cond: Condition
         run.scores += scores
         run.outputs += outputs
         run.per_seed.append(dataset.per_seed(items, selections))
+    run.cost = meter.cost()
     return run
 
 
@@ -226,4 +231,5 @@ def condition_summary(run: ConditionRun, config: AuditConfig) -> dict[str, Any]:
         summary["unnormalized"]["changed_selections"] = sum(a != b for a, b in zip(run.selections, run.raw_selections)) / len(run.items)
     summary["seeds"] = run.seeds
     summary["seed_spread"] = seed_spread(run.per_seed)
+    summary["cost"] = run.cost
     return summary

@@ -1,17 +1,15 @@
-"""``bias-audit plan``: what a run will do, before any weights load.
+"""``bias-audit plan``: what a run will do, and how long it will take on this machine.
 
-For each model and condition: the requests it sends (exactly those ``run_condition`` sends), the
-prompt tokens they hold (context + continuation as the HF backend tokenises them; needs the model's
-tokenizer, loaded alone: a local model directory, a built reference model, a hub id already in the
-local hub cache; otherwise "unknown"), how many the result cache already answers, and an estimate of
-the time the rest takes.
+For each model and condition: the requests it sends (exactly those ``run_condition`` sends, over seeds,
+answer orders and both stages of a two-stage condition), the prompt tokens they hold (context +
+continuation as the HF backend tokenises them), how many the result cache already answers, and an
+estimate of the time the rest takes.
 
-Cache and time come from what earlier runs recorded (``audit.run.throughput``): the result cache's key
-for a model needs the loaded model (its config, tokenizer files, weight hash, device), so the plan
-uses the key of the last run that audited a model under the same name, and that run's measured
-seconds per scored request under the same condition (or, as a rough guide, under the model's other
-conditions). A model never run before has no estimate: run it once with ``max_items`` small to measure.
-A model changed on disk since its last run is only noticed when a run loads it (its key changes).
+The estimate is keyed by request kind, not by condition: the plan loads each model once and times a few
+of the preset's own requests per kind (likelihood scoring: seconds per computed token, the shared prefix
+counted once; generation: seconds per generated token on top of its prompt), then applies those rates to
+every condition's uncached requests. A two-stage condition's second stage holds the model's first-stage
+output, unknown before the run: its tokens are a lower bound and the cache is not asked about it.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ from audit.errors import AuditError, ConditionUnavailable
 from audit.run.conditions import build_prompts, likelihood_requests, request_count
 from audit.run.progress import format_duration
 from audit.run.session import AuditSession
-from audit.run.throughput import Throughput, measured
+from audit.run.throughput import measured
 
 
 @dataclass
@@ -76,89 +74,152 @@ def load_tokenizer(spec: str, options) -> tuple[Any | None, str]:
     return tokenizer, source
 
 
-def _work(session: AuditSession, condition: str, tokenizer) -> tuple[str, list] | None:
-    """(kind, [(shared prefix, context or prompt, continuation or max_new_tokens)]) of a condition over its
-    seeds; None when the prompts cannot be rendered without the model (a chat condition without a tokenizer)."""
-    cond = session.config.conditions[condition]
-    out: list[tuple[str, str, Any]] = []
+def _work(session: AuditSession, condition: str, tokenizer) -> list[tuple[str, str, str, Any, bool]] | None:
+    """Every request a condition sends over its seeds and answer orders, in ``run_condition``'s order, as
+    (kind, shared prefix, context or prompt, continuation or max_new_tokens, exact). A two-stage condition's
+    second-stage prompts hold the model's first-stage output, unknown before the run: they are rendered
+    with an empty output (``exact`` False: their tokens are a lower bound and the cache cannot be asked).
+    None when the prompts cannot be rendered without the model (a chat condition without a tokenizer)."""
+    from audit.prompts.preprompts import preprompt_text
+    from audit.prompts.render import Prompt
+    from audit.run.conditions import _preprompt
+
+    ds, cond, items, pool = session.dataset, session.config.conditions[condition], session.items, session.pool
+    out: list[tuple[str, str, str, Any, bool]] = []
     for seed in cond.seeds:
-        try:
-            prompts = build_prompts(session.dataset, cond, session.items, session.pool, seed, tokenizer, condition)
-        except ConditionUnavailable:
-            return None
-        if cond.probe == "likelihood":
-            out += [(r.prefix, r.context, r.continuation) for r in likelihood_requests(session.dataset, prompts, session.items)]
-        else:
-            out += [(p.prefix, p.text, int(cond.max_new_tokens)) for p in prompts]
-    return ("loglikelihood" if cond.probe == "likelihood" else "generate"), out
+        orders = range(cond.answer_orders) if cond.probe == "likelihood" else range(1)
+        for order in orders:
+            exact = True
+            try:
+                if cond.stage1_format is not None:
+                    shots = ds.shots(pool, cond, seed, condition)
+                    first = [ds.render(cond.stage1_format, it, shots, _preprompt(cond), order) for it in items]
+                    out += [("generate", p.prefix, p.text, int(cond.stage1_max_new_tokens), True) for p in first]
+                    followup = preprompt_text(cond.followup)
+                    prompts = [Prompt(p.prefix, f"{p.query}\n\n{followup}\n\n{ds.render(cond.format, it, [], '', order).query}")
+                               for it, p in zip(items, first)]
+                    exact = False
+                else:
+                    prompts = build_prompts(ds, cond, items, pool, seed, tokenizer, condition, order)
+            except ConditionUnavailable:
+                return None
+            if cond.probe == "likelihood":
+                out += [("loglikelihood", r.prefix, r.context, r.continuation, exact)
+                        for r in likelihood_requests(ds, prompts, items)]
+            else:
+                out += [("generate", p.prefix, p.text, int(cond.max_new_tokens), exact) for p in prompts]
+    return out
 
 
-def _tokens(tokenizer, kind: str, work: list) -> int:
-    """Prompt tokens (context and continuation) of every request: the shared prefix's tokens, counted for
-    each request, plus those of the request's own text. Within a token or two per request of the engine's
-    whole-context tokenisation (a merge across the prefix boundary), and fast: the long prefix is encoded
-    once per condition, not once per request."""
+def _tokens(tokenizer, work: list) -> tuple[list[int], list[int]]:
+    """Per request: its prompt tokens (shared prefix + own text; context and continuation for a likelihood
+    request), and the tokens it computes when the shared prefix's key/value cache is reused (its own text,
+    plus the prefix once for its first request). Within a token or two per request of the engine's
+    whole-context tokenisation (a merge across the prefix boundary), and fast: each prefix is encoded once."""
     from audit.backends.hf.tokenization import _encode_many
 
-    prefixes = list(dict.fromkeys(prefix for prefix, _, _ in work))
+    prefixes = list(dict.fromkeys(prefix for _, prefix, _, _, _ in work))
     prefix_len = dict(zip(prefixes, (len(ids) for ids in _encode_many(tokenizer, prefixes))))
-    rests = []
-    for prefix, text, target in work:
+    rests, owns = [], []
+    for kind, prefix, text, target, _ in work:
         whole = text + target if kind == "loglikelihood" else text
-        rests.append(whole[len(prefix):] if prefix and whole.startswith(prefix) else whole)
+        own = prefix if prefix and whole.startswith(prefix) else ""
+        owns.append(own)
+        rests.append(whole[len(own):])
     unique = list(dict.fromkeys(rests))
     rest_len = dict(zip(unique, (len(ids) for ids in tokenizer(unique, add_special_tokens=False)["input_ids"])))
-    total = 0
-    for (prefix, text, _), rest in zip(work, rests):
-        own = prefix if prefix and text.startswith(prefix) else ""
-        total += (prefix_len[own] if own else 0) + rest_len[rest]
-    return total
+    prompt, computed, seen = [], [], set()
+    for own, rest in zip(owns, rests):
+        shared = prefix_len[own] if own else 0
+        prompt.append(shared + rest_len[rest])
+        computed.append(rest_len[rest] + (shared if own not in seen else 0))
+        seen.add(own)
+    return prompt, computed
 
 
-def _estimate(history: list[Throughput], condition: str, misses: int) -> tuple[float | None, str]:
-    if misses == 0:
-        return 0.0, "all cached"
-    same = [t for t in history if t.condition == condition]
-    if same:
-        t = same[0]
-        when = dt.datetime.fromtimestamp(t.updated).strftime("%Y-%m-%d")
-        return misses * t.seconds_per_request, f"measured: {t.requests} requests in {t.seconds:.1f} s on {t.device}, {when}"
-    if history:
-        rate = sum(t.seconds for t in history) / sum(t.requests for t in history)
-        return misses * rate, "rough: from this model's other conditions (prompt lengths differ)"
-    return None, "no earlier run of this model: run once with max_items small to measure"
+def _samples(works: dict[str, list]) -> tuple[list, list]:
+    """A few real requests of each kind to time: up to 24 likelihood requests sharing one prefix, from the
+    largest likelihood condition, evenly spread over it; up to 4 generations of one budget likewise."""
+    def pick(kind: str, n: int) -> list:
+        pools = [[w for w in work if w[0] == kind and w[4]] for work in works.values() if work]
+        pool = max(pools, key=len, default=[])
+        if not pool:
+            return []
+        same = [w for w in pool if w[1] == pool[0][1] and (kind == "loglikelihood" or w[3] == pool[0][3])]
+        step = max(len(same) // n, 1)
+        return same[::step][:n]
+    return pick("loglikelihood", 24), pick("generate", 4)
 
 
-def plan_session(session: AuditSession, cache_path: Path | None = None) -> list[ConditionPlan]:
-    """Plan every model and condition of a prepared session; loads no weights."""
-    use_cache = session.result_cache() is not None
+def _measure(spec: str, session: AuditSession, works: dict[str, list]):
+    """(model key, tokenizer, KindRates or None, why not) from loading the model and timing a few requests."""
+    from audit.backends import load_backend
+    from audit.backends.base import Request
+    from audit.backends.cached import SCORING_VERSION, _sha256_json
+    from audit.run.throughput import measure_rates
+
+    try:
+        backend = load_backend(session.aliases.get(spec, spec), session.backend_options)
+    except AuditError as exc:
+        return None, None, None, f"model not loadable for measuring ({exc})"
+    tokenizer = getattr(backend, "tokenizer", None)
+    model_key = _sha256_json([backend.cache_key(), SCORING_VERSION])[:32]
+    lik, gen = _samples(works)
+    if tokenizer is None or not lik:
+        return model_key, tokenizer, None, "no likelihood request or tokenizer to measure with"
+    _, lik_tokens = _tokens(tokenizer, lik)
+    _, gen_tokens = _tokens(tokenizer, gen) if gen else ([], [])
+    rates = measure_rates(backend, [Request(p, c, t) for _, p, c, t, _ in lik], sum(lik_tokens),
+                          [(text, budget) for _, _, text, budget, _ in gen], sum(gen_tokens))
+    return model_key, tokenizer, rates, rates.basis
+
+
+def plan_session(session: AuditSession, cache_path: Path | None = None, measure: bool = True) -> list[ConditionPlan]:
+    """Plan every model and condition of a prepared session. With ``measure``, loads each model once and
+    times a few of the preset's own requests per kind (likelihood, generation) to estimate the time."""
     cache = session.result_cache()
-    path = Path(cache_path or getattr(cache, "path", None) or default_cache_path())
     plans = []
     for spec in session.model_specs:
         tokenizer, tokenizer_source = load_tokenizer(session.aliases.get(spec, spec), session.backend_options)
-        history = measured(path, spec) if use_cache else []
-        model_key = history[0].model_key if history else None
-        history = [t for t in history if t.model_key == model_key]
+        works = {name: _work(session, name, tokenizer) for name in session.config.conditions}
+        model_key = rates = None
+        why = "not measured"
+        if measure:
+            model_key, loaded_tokenizer, rates, why = _measure(spec, session, works)
+            if tokenizer is None and loaded_tokenizer is not None:
+                tokenizer, tokenizer_source = loaded_tokenizer, "the loaded model's"
+                works = {name: _work(session, name, tokenizer) for name in session.config.conditions}
+        elif cache is not None:
+            history = measured(Path(cache_path or getattr(cache, "path", None) or default_cache_path()), spec)
+            model_key = history[0].model_key if history else None
         for condition, cond in session.config.conditions.items():
             n = request_count(session.dataset, cond, session.items)
-            work = _work(session, condition, tokenizer)
-            tokens = cached = None
+            work = works[condition]
+            tokens = cached = estimate = None
+            basis = why
             if work is not None:
-                kind, items = work
-                if len(items) != n:
-                    raise AuditError(f"internal: plan counted {len(items)} requests for '{condition}', expected {n}")
-                tokens = _tokens(tokenizer, kind, items) if tokenizer is not None else None
+                if len(work) != n:
+                    raise RuntimeError(f"plan counted {len(work)} requests for '{condition}', expected {n}")
+                hit = [False] * n
                 if model_key is not None and cache is not None:
-                    keys = [request_key(model_key, kind, text, target) for _, text, target in items]
-                    found = cache.get_many(keys)
-                    cached = sum(k in found for k in keys)
+                    keys = [request_key(model_key, kind, text, target) if exact else None
+                            for kind, _, text, target, exact in work]
+                    found = cache.get_many([k for k in keys if k is not None])
+                    hit = [k is not None and k in found for k in keys]
+                    cached = sum(hit)
+                if tokenizer is not None:
+                    prompt, _ = _tokens(tokenizer, work)
+                    tokens = sum(prompt)
+                    misses = [w for w, h in zip(work, hit) if not h]
+                    if not misses:
+                        estimate, basis = 0.0, "all cached"
+                    elif rates is not None:
+                        _, computed = _tokens(tokenizer, misses) if misses else ([], [])
+                        estimate = sum(rates.estimate(w[0], c, w[3] if w[0] == "generate" else 0)
+                                       for w, c in zip(misses, computed))
+                        basis = rates.basis
             if cached is None and cache is not None and model_key is None and len(cache) == 0:
                 cached = 0  # an empty cache holds nothing for any model
-            if not use_cache:
-                estimate, basis = None, "result cache off: no measured rate"
-            else:
-                estimate, basis = _estimate(history, condition, n - (cached or 0))
             plans.append(ConditionPlan(spec, condition, cond.probe, n, tokens, cached, estimate, basis, tokenizer_source))
     return plans
 
@@ -179,7 +240,7 @@ def format_plan(session: AuditSession, plans: list[ConditionPlan]) -> str:
              format_duration(p.estimate_s) if p.estimate_s is not None else "unknown", p.basis) for p in plans]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = [f"bias-audit plan: {len(session.model_specs)} model(s), {len(session.config.conditions)} condition(s), "
-             f"{len(session.items)} items of '{session.dataset.name}'; nothing is loaded or scored"]
+             f"{len(session.items)} items of '{session.dataset.name}'"]
     for r in [header, tuple("-" * w for w in widths), *rows]:
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
     for model in dict.fromkeys(p.model for p in plans):

@@ -77,3 +77,48 @@ def measured(path: Path, model: str) -> list[Throughput]:
     except sqlite3.Error:
         return []
     return [Throughput(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class KindRates:
+    """This machine's measured cost of each request kind for one model, from a few real requests of the
+    preset at hand (``measure_rates``): seconds per computed prompt token (likelihood scoring; also a
+    generation prompt's cost) and seconds per generated token."""
+
+    seconds_per_token: float
+    seconds_per_new_token: float | None  # None: the preset generates nothing
+    basis: str
+
+    def estimate(self, kind: str, computed_tokens: int, new_tokens: int = 0) -> float:
+        seconds = computed_tokens * self.seconds_per_token
+        if kind == "generate":
+            seconds += new_tokens * (self.seconds_per_new_token or 0.0)
+        return seconds
+
+
+def _timed(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def measure_rates(backend, likelihood_sample: list, likelihood_tokens: int, generation_sample: list,
+                  generation_tokens: int) -> KindRates:
+    """Time a few real requests on ``backend`` (uncached): ``likelihood_sample`` (Request objects that share
+    their prefix, ``likelihood_tokens`` computed tokens in all) and ``generation_sample`` ((prompt,
+    max_new_tokens) pairs of one max_new_tokens, ``generation_tokens`` computed prompt tokens). A first
+    request of each kind warms the engine and is not counted."""
+    backend.loglikelihood(likelihood_sample[:1])
+    lik_s = _timed(lambda: backend.loglikelihood(likelihood_sample))
+    per_token = lik_s / max(likelihood_tokens, 1)
+    basis = f"measured now: {len(likelihood_sample)} likelihood requests in {lik_s:.2f} s"
+    per_new = None
+    if generation_sample:
+        prompts = [p for p, _ in generation_sample]
+        budget = generation_sample[0][1]
+        backend.generate(prompts[:1], max_new_tokens=budget)
+        gen_s = _timed(lambda: backend.generate(prompts, max_new_tokens=budget))
+        new_tokens = len(prompts) * budget
+        per_new = max(gen_s - generation_tokens * per_token, 0.1 * gen_s) / new_tokens
+        basis += f", {len(prompts)} generations in {gen_s:.2f} s"
+    return KindRates(per_token, per_new, basis)

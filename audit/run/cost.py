@@ -1,0 +1,54 @@
+"""What a condition cost (``results.json``: each condition's ``cost``, see docs/results-schema.md).
+
+``CostMeter`` wraps the backend a condition runs on and notes the requests it is asked; the token
+positions the model actually ran come from the condition's progress task (``audit.run.progress``: the
+engine reports them per batch). Identical requests across conditions and seeds are answered once per run
+by the result cache (on disk, or in memory with the cache off), so their second asking counts as reused.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from audit.backends.base import Request, WrappingBackend
+from audit.errors import AuditError
+from audit.run import progress
+
+
+class CostMeter(WrappingBackend):
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.texts: list[str] = []  # every request's prompt text (context + continuation for likelihood)
+        self.requests = 0
+        task = progress.current()
+        self._task = task
+        self._tokens0 = task.tokens if task else 0.0
+        self._cached0 = task.cached_requests if task else 0
+        self._wall0, self._cpu0 = time.perf_counter(), time.process_time()
+
+    def loglikelihood(self, requests: Sequence[Request]) -> list[float]:
+        self.texts += [r.context + r.continuation for r in requests]
+        self.requests += len(requests)
+        return self.inner.loglikelihood(requests)
+
+    def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
+        self.texts += list(prompts)
+        self.requests += len(prompts)
+        return self.inner.generate(prompts, max_new_tokens=max_new_tokens)
+
+    def cost(self) -> dict:
+        """requests, requests_reused, prompt_tokens, tokens_computed, tokens_saved_by_reuse, cpu_s, wall_s
+        (None where the backend cannot count tokens or no progress task measured the engine)."""
+        wall, cpu = time.perf_counter() - self._wall0, time.process_time() - self._cpu0
+        try:
+            prompt_tokens = int(sum(self.inner.count_tokens(self.texts))) if self.texts else 0
+        except (AuditError, NotImplementedError, OSError):
+            prompt_tokens = None
+        task = self._task
+        computed = int(task.tokens - self._tokens0) if task is not None else None
+        reused = int(task.cached_requests - self._cached0) if task is not None else None
+        saved = max(prompt_tokens - computed, 0) if prompt_tokens is not None and computed is not None else None
+        return {"requests": self.requests, "requests_reused": reused, "prompt_tokens": prompt_tokens,
+                "tokens_computed": computed, "tokens_saved_by_reuse": saved,
+                "cpu_s": round(cpu, 3), "wall_s": round(wall, 3)}

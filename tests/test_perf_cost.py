@@ -1,0 +1,36 @@
+"""Each condition's ``cost`` in the results: counted requests, reuse of identical requests within a run,
+and tokens saved by the shared prefix's key/value cache."""
+
+from __future__ import annotations
+
+from audit.backends.cached import CachedBackend, ResultCache
+from audit.run import progress
+from audit.run.conditions import request_count, run_condition
+
+
+def test_cost_counts_requests_and_reuse(tiny_model_dir):
+    import pathlib
+    import tempfile
+
+    from audit.backends import load_backend
+    from audit.backends.base import BackendOptions
+    from audit.cli.options import AuditOptions
+    from audit.run.setup import build_session
+
+    root = pathlib.Path(tempfile.mkdtemp())
+    (root / "bias-audit.toml").write_text('preset = "default"\nmax_items = 8\nmin_items = 4\n', encoding="utf-8")
+    session = build_session(AuditOptions(model=[str(tiny_model_dir)], config=str(root / "bias-audit.toml")), root=root)
+    backend = CachedBackend(load_backend(str(tiny_model_dir), BackendOptions()), ResultCache(None))
+    cond = session.config.conditions["zero_shot"]
+    costs = []
+    for _ in range(2):  # the same condition twice in one run: the second is answered by the in-run memo
+        n = request_count(session.dataset, cond, session.items)
+        with progress.task("m", "zero_shot", n):
+            costs.append(run_condition(backend, session.dataset, "zero_shot", cond, session.items, session.pool).cost)
+    first, second = costs
+    assert first["requests"] == second["requests"] == n
+    assert first["requests_reused"] == 0 and second["requests_reused"] == n
+    assert first["prompt_tokens"] == second["prompt_tokens"] > first["tokens_computed"] > 0  # shared prefix run once
+    assert first["tokens_saved_by_reuse"] == first["prompt_tokens"] - first["tokens_computed"]
+    assert second["tokens_computed"] == 0 and second["tokens_saved_by_reuse"] == second["prompt_tokens"]
+    assert first["cpu_s"] > 0 and first["wall_s"] > 0
