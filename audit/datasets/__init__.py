@@ -57,5 +57,6 @@ def resolve_data(spec: str) -> tuple[Dataset, str]:
 
 register_dataset("winobias", "audit.datasets.winobias:WinoBias")
 register_dataset("bbq", "audit.datasets.bbq.dataset:BBQ")
+register_dataset("crows-pairs", "audit.datasets.crows_pairs.dataset:CrowsPairs")
 
 __all__ = ["Dataset", "dataset_names", "get_dataset", "parse_data_spec", "register_dataset", "resolve_data"]
