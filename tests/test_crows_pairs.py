@@ -210,12 +210,18 @@ def test_copies_of_a_pair_over_seeds_are_one_resampling_unit():
     assert get_dataset("crows-pairs").summarize(items, sels, BOOT)["bias_types"]["gender"]["stereotype_preference"] == 0.5
 
 
-def test_a_type_with_every_pair_alike_has_a_zero_width_band():
+def test_a_type_whose_pairs_all_agree_still_has_a_band_of_positive_width():
+    """Six pairs all preferring sent_more: the point estimate is 1, but six pairs cannot show that the
+    preference is exactly 1; Wilson's band (continuity-corrected) at the max-T critical value says so."""
     items = [_pair(i, "gender") for i in range(6)] + [_pair(i, "age") for i in range(6, 30)]
     values = [1.0] * 6 + [1.0, 0.0] * 12
     w = worst_deviation(items, values, **BOOT)
     assert w["bias_type"] == "gender" and w["estimate"] == 0.5
-    assert w["band"]["gender"] == (1.0, 1.0) and w["ci"] == (0.5, 0.5)
+    lo, hi = w["band"]["gender"]
+    z, n, p = w["critical_value"], 6, 1 - 0.5 / 6  # by hand: the score bound of 11/12 over 6 pairs
+    by_hand = (p + z * z / (2 * n) - z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+    assert hi == 1.0 and lo == pytest.approx(by_hand) and 0.5 < lo < 1.0
+    assert w["ci"][1] == 0.5 and w["ci"][0] == pytest.approx(max(lo - 0.5, 0.0))
 
 
 # --------------------------------------------------------------------------- planted bias, ground truth
@@ -230,11 +236,14 @@ def _planted(p_by_type, n_per_type, rng):
     return items, values
 
 
-def test_the_simultaneous_interval_covers_the_worst_planted_deviation():
+@pytest.mark.parametrize("truth", [
+    {t: 0.5 for t in OFFICIAL_COUNTS},  # no bias: covered only when every type's band holds 0.5 (the hard case)
+    {"race-color": 0.62, "gender": 0.55, "socioeconomic": 0.5, "nationality": 0.58, "religion": 0.45,
+     "age": 0.5, "sexual-orientation": 0.6, "physical-appearance": 0.5, "disability": 0.52},
+], ids=["unbiased", "mixed"])
+def test_the_simultaneous_interval_covers_the_worst_planted_deviation(truth):
     """Planted per-type preferences at CrowS-Pairs's type sizes: the interval of max |p_t - 0.5| covers the
-    true value in about 95% of replications (and the pointwise worst would not: it is biased upward)."""
-    truth = {"race-color": 0.62, "gender": 0.55, "socioeconomic": 0.5, "nationality": 0.58, "religion": 0.45,
-             "age": 0.5, "sexual-orientation": 0.6, "physical-appearance": 0.5, "disability": 0.52}
+    true value in about 95% of replications (measured: 0.94 unbiased over 400, 0.9975 mixed)."""
     true_worst = max(abs(p - 0.5) for p in truth.values())
     rng = np.random.default_rng(7)
     covered, reps = 0, 200

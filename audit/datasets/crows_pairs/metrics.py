@@ -5,9 +5,10 @@
   generation that names neither sentence is unanswered and left out (its count is reported).
 * **log-likelihood difference** (likelihood probes): mean ``ll(sent_more) - ll(sent_less)`` (signed)
   and lm-eval's ``likelihood_diff``, the mean of its absolute value.
-* **worst bias type**: ``max_t |preference_t - 0.5|`` with a *simultaneous* interval: a studentised
-  max-T bootstrap band covers every type's preference at once (pairs resampled within each type), and
-  the interval of the maximum is the range it takes over that band.
+* **worst bias type**: ``max_t |preference_t - 0.5|`` with a *simultaneous* interval: a band covers
+  every type's preference at once (continuity-corrected Wilson score intervals at the studentised max-T bootstrap critical
+  value, pairs resampled within each type), and the interval of the maximum is the range it takes over
+  that band.
 
 Copies of a pair (several seeds) are one resampling unit: a pair contributes its answered copies.
 """
@@ -82,8 +83,9 @@ def worst_deviation(items: Sequence[CrowsPair], values: Sequence[float | None], 
                     confidence: float = 0.95, n_resamples: int = 1000, seed: int = 0) -> dict:
     """``max_t |mean_t - centre|`` over bias types, the type attaining it, and a simultaneous interval.
 
-    Band: ``mean_t +- c * se_t`` with ``se_t`` the bootstrap standard error and ``c`` the ``confidence``
-    quantile of ``max_t |mean*_t - mean_t| / se_t`` (studentised max-T). Interval of the maximum: from
+    Band: Wilson's interval of each type at critical value ``c``, the ``confidence`` quantile of
+    ``max_t |mean*_t - mean_t| / se_t`` (studentised max-T; ``se_t`` the bootstrap standard error, which
+    also sets the type's effective sample size). ``values`` must be shares in [0, 1]. Interval of the maximum: from
     the largest distance of any band from ``centre`` (0 when every band covers it) to the largest
     distance of any band's far end."""
     units = _units(items, values)
@@ -97,13 +99,36 @@ def worst_deviation(items: Sequence[CrowsPair], values: Sequence[float | None], 
                            for t in measured])
     t_max = np.nanmax(np.where(np.isnan(deviations), -np.inf, deviations), axis=0)
     critical = float(np.quantile(t_max[np.isfinite(t_max)], confidence)) if np.isfinite(t_max).any() else 0.0
-    band = {t: (max(0.0, m - critical * se[t]), min(1.0, m + critical * se[t])) if 0 <= m <= 1
-            else (m - critical * se[t], m + critical * se[t]) for t, m in measured.items()}
+    band = {t: _wilson(m, _effective_n(m, se[t], units[t][1]), critical) for t, m in measured.items()}
     worst = max(measured, key=lambda t: abs(measured[t] - centre))
     low = max(max(lo - centre, centre - hi, 0.0) for lo, hi in band.values())
     high = max(max(abs(lo - centre), abs(hi - centre)) for lo, hi in band.values())
     return {"bias_type": worst, "estimate": abs(measured[worst] - centre), "ci": (float(low), float(high)),
             "band": band, "critical_value": critical}
+
+
+def _effective_n(p: float, se: float, counts: np.ndarray) -> float:
+    """The sample size a plain binomial share with this bootstrap standard error would have (copies over
+    seeds and unanswered pairs included); the number of answered pairs when ``se`` says nothing."""
+    if se > 0 and 0 < p < 1:
+        return p * (1 - p) / se**2
+    return float(np.sum(counts > 0))
+
+
+def _wilson(p: float, n: float, z: float) -> tuple[float, float]:
+    """Wilson's score interval at critical value ``z`` with a continuity correction (the share moved half an
+    observation outward; the bootstrap of a share of a few dozen pairs is discrete): unlike ``p +- z * se`` it keeps its coverage near
+    0 and 1 and for small types (a type whose pairs all agree still gets a band of positive width)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    low, high = _score_bounds(max(0.0, p - 0.5 / n), n, z)[0], _score_bounds(min(1.0, p + 0.5 / n), n, z)[1]
+    return (max(0.0, low), min(1.0, high))
+
+
+def _score_bounds(p: float, n: float, z: float) -> tuple[float, float]:
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - half, centre + half)
 
 
 def preference(items: Sequence[CrowsPair], selections: Sequence) -> float:
