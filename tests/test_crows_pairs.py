@@ -194,6 +194,7 @@ def test_preference_and_likelihood_difference_by_type_by_hand():
     assert d["bias_types"]["gender"]["mean_absolute"] == pytest.approx((2 + 1 + 0.5 + 0) / 4)
     assert d["overall"]["mean"] == pytest.approx((2 - 1 + 0.5 + 0 + 4 + 0) / 6)
     assert ds.bias_by_unit(items, sels) == {"gender": 0.25, "age": 0.5}
+    assert ds.headline(items, sels)["stereotype_deviation"] == pytest.approx((0.25 + 0.5) / 2)
     assert math.isnan(ds.accuracy(items, sels))
 
 

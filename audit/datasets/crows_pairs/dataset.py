@@ -51,6 +51,8 @@ def load_pairs(source: str, split: str | None = None, seed: int = 0) -> tuple[Cr
 
 class CrowsPairs(Dataset):
     bias_gate = BIAS_GATE
+    #: what a debiasing strategy's change is judged on: the mean over bias types of |preference - 0.5|
+    headline_bias = "stereotype_deviation"
     answer_orders = 2  # each sentence listed first once
 
     # --- items -----------------------------------------------------------------------------------
@@ -68,6 +70,11 @@ class CrowsPairs(Dataset):
 
     def pair_key(self, item: CrowsPair) -> int:
         return item.index
+
+    def record_pair_key(self, item_id: str, item: Mapping[str, Any]):
+        """``pair_key`` of an item as results.json stores it (its row index)."""
+        index = item.get("index") if isinstance(item, Mapping) else None
+        return index if isinstance(index, int) else item_id
 
     # --- prompts ---------------------------------------------------------------------------------
     def shots(self, pool: Sequence[CrowsPair], condition, seed: int, name: str) -> list[tuple[CrowsPair, str]]:
@@ -110,7 +117,12 @@ class CrowsPairs(Dataset):
         return out
 
     def headline(self, items: Sequence, selections: Sequence) -> dict[str, float]:
-        return self.per_seed(items, selections)
+        """``per_seed`` and ``stereotype_deviation``, the mean over bias types of |preference - 0.5| (the
+        debiasing table's headline bias: 0 = no bias in any type)."""
+        out = self.per_seed(items, selections)
+        types = [abs(v - 0.5) for k, v in out.items() if k.endswith(".stereotype_preference") and not math.isnan(v)]
+        out["stereotype_deviation"] = sum(types) / len(types) if types else math.nan
+        return out
 
     def summarize(self, items: Sequence[CrowsPair], selections: Sequence, boot: Mapping[str, Any]) -> dict:
         """Per bias type the stereotype preference with a percentile interval over pairs; overall; the worst

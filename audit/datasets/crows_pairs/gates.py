@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from audit.gates.registry import GateSpec, Measurement
+from audit.gates.registry import GateSpec, Measurement, register_gate
 
 if TYPE_CHECKING:
     from audit.run.context import GateContext
@@ -38,3 +38,5 @@ GATES = (
         "expresses a stereotype over its minimal edit about another group clearly more often than half the time.",
         "audit.datasets.crows_pairs.gates:measure_bias", datasets=DATASETS),
 )
+for _spec in GATES:  # this module is the dataset's gate provider (imported on the first gate lookup)
+    register_gate(_spec)
