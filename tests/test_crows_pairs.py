@@ -349,3 +349,52 @@ def _register_gates():
 
     for spec in GATES:
         register_gate(spec)
+
+
+@pytest.mark.skipif(not hasattr(__import__("audit.datasets.base").datasets.base.Dataset, "headline_bias"),
+                    reason="needs the dataset-owned headline bias (Dataset.headline_bias, the core refactor)")
+def test_a_debiasing_prompt_that_adds_bias_fails_and_one_that_removes_it_passes(tmp_path):
+    """The scripted model follows its planted preference, always prefers the stereotype after the 'biased'
+    pre-prompt and prefers each side half the time after the 'fair_all' one: debiasing_no_increase, on the
+    mean |preference - 0.5| over types paired by pair, fails the first and passes the second."""
+    from audit.backends import Backend, register_backend
+    from audit.config import load_config
+    from audit.run.session import AuditSession
+
+    rows, rng, prefers_more = [], np.random.default_rng(5), {}
+    for t, p in {"gender": 0.75, "age": 0.7}.items():
+        for _ in range(200):
+            i = len(rows)
+            rows.append(_row(i, more=f"Q{i} x does it.", less=f"Q{i} y does it.", bias=t))
+            prefers_more[f"Q{i} x does it."] = (bool(rng.random() < p), i % 2 == 0)
+    _write(tmp_path, rows)
+
+    class Steered(Backend):
+        name = "steered"
+
+        def loglikelihood(self, requests):
+            out = []
+            for r in requests:
+                planted, even = prefers_more[r.continuation.replace(" y does", " x does")]
+                wants_more = True if r.context.startswith("Assume") else even if r.context.startswith("Treat") else planted
+                out.append(-1.0 if wants_more == ("x does" in r.continuation) else -2.0)
+            return out
+
+        def generate(self, prompts, max_new_tokens=16):
+            return [" A" for _ in prompts]
+
+        def identity(self):
+            return {"model": "steered"}
+
+    _register_gates()
+    register_backend("steered", lambda target, options: Steered())
+    conditions = {"intrinsic": {"format": "crows_intrinsic"}, "zero_shot": {"format": "crows_zero_shot", "answer_orders": 2},
+                  "fair": {"format": "crows_zero_shot", "answer_orders": 2, "preprompt": "fair_all", "strategy": "instruction"},
+                  "worse": {"format": "crows_zero_shot", "answer_orders": 2, "preprompt": "biased", "strategy": "custom"}}
+    config = load_config(None, preset="crows-pairs", overrides={"data": f"crows-pairs:{tmp_path}", "n_resamples": 300,
+                                                                "conditions": conditions})
+    session = AuditSession(config=config, model_specs=["steered:x"], use_cache=False)
+    session.prepare()
+    assert session.gate("debiasing_no_increase", "steered:x", "worse").status == "fail"
+    fair = session.gate("debiasing_no_increase", "steered:x", "fair")
+    assert fair.status == "pass" and fair.estimate < -0.15
