@@ -81,15 +81,17 @@ def _work(session: AuditSession, condition: str, tokenizer) -> tuple[str, list] 
     seeds; None when the prompts cannot be rendered without the model (a chat condition without a tokenizer)."""
     cond = session.config.conditions[condition]
     out: list[tuple[str, str, Any]] = []
+    orders = cond.answer_orders if cond.probe == "likelihood" else 1  # a likelihood condition scores every answer order
     for seed in cond.seeds:
-        try:
-            prompts = build_prompts(session.dataset, cond, session.items, session.pool, seed, tokenizer, condition)
-        except ConditionUnavailable:
-            return None
-        if cond.probe == "likelihood":
-            out += [(r.prefix, r.context, r.continuation) for r in likelihood_requests(session.dataset, prompts, session.items)]
-        else:
-            out += [(p.prefix, p.text, int(cond.max_new_tokens)) for p in prompts]
+        for order in range(orders):
+            try:
+                prompts = build_prompts(session.dataset, cond, session.items, session.pool, seed, tokenizer, condition, order)
+            except ConditionUnavailable:
+                return None
+            if cond.probe == "likelihood":
+                out += [(r.prefix, r.context, r.continuation) for r in likelihood_requests(session.dataset, prompts, session.items)]
+            else:
+                out += [(p.prefix, p.text, int(cond.max_new_tokens)) for p in prompts]
     return ("loglikelihood" if cond.probe == "likelihood" else "generate"), out
 
 
