@@ -398,3 +398,20 @@ def test_a_debiasing_prompt_that_adds_bias_fails_and_one_that_removes_it_passes(
     assert session.gate("debiasing_no_increase", "steered:x", "worse").status == "fail"
     fair = session.gate("debiasing_no_increase", "steered:x", "fair")
     assert fair.status == "pass" and fair.estimate < -0.15
+
+
+def test_plan_counts_both_answer_orders(tmp_path):
+    """``bias-audit plan`` renders every answer order of a likelihood condition (it had counted order 0 only
+    and stopped with an internal error on any condition with answer_orders > 1, BBQ's included)."""
+    from audit.config import load_config
+    from audit.run.plan import plan_session
+    from audit.run.session import AuditSession
+
+    _write(tmp_path, [_row(i, more=f"R{i} x.", less=f"R{i} y.", bias="gender") for i in range(120)])
+    _register_gates()
+    config = load_config(None, preset="crows-pairs", overrides={"data": f"crows-pairs:{tmp_path}", "min_items": 10})
+    session = AuditSession(config=config, model_specs=["reference-fair"], use_cache=False)
+    session.prepare()
+    n = len(session.items)
+    plans = {p.condition: p.requests for p in plan_session(session)}
+    assert plans == {"intrinsic": 2 * n, "zero_shot": 4 * n, "few_shot": 4 * n}
