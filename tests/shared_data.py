@@ -22,3 +22,12 @@ def bbq_dir() -> Path | None:
         if (candidate / "data").is_dir() and (candidate / "templates").is_dir():
             return candidate
     return None
+
+
+def crows_pairs_dir() -> Path | None:
+    """The official CrowS-Pairs folder (crows_pairs_anonymized.csv): ../shared/crows_pairs, else $BIAS_AUDIT_CROWS_PAIRS_DIR."""
+    beside = Path(__file__).resolve().parents[1] / ".." / "shared" / "crows_pairs"
+    for candidate in (beside, Path(os.environ.get("BIAS_AUDIT_CROWS_PAIRS_DIR", "") or beside)):
+        if (candidate / "crows_pairs_anonymized.csv").is_file():
+            return candidate
+    return None

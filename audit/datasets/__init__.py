@@ -79,6 +79,7 @@ def resolve_data(spec: str) -> tuple[Dataset, str]:
 
 register_dataset("winobias", "audit.datasets.winobias:WinoBias", gates="audit.datasets.winobias.gates")
 register_dataset("bbq", "audit.datasets.bbq.dataset:BBQ", gates="audit.datasets.bbq.gates")
+register_dataset("crows-pairs", "audit.datasets.crows_pairs.dataset:CrowsPairs", gates="audit.datasets.crows_pairs.gates")
 _BUILTIN.update(_REGISTRY)
 
 __all__ = ["Dataset", "dataset_names", "get_dataset", "parse_data_spec", "register_dataset", "resolve_data"]
