@@ -20,6 +20,7 @@ from typing import Hashable, Sequence
 import numpy as np
 
 from .items import BBQItem
+from .worst import worst_category
 
 FEATURES = ("amb_n", "amb_correct", "amb_nonunk", "amb_biased", "dis_n", "dis_correct", "dis_nonunk", "dis_biased",
             "neg_n", "neg_pick", "nonneg_n", "nonneg_pick")
@@ -44,6 +45,30 @@ def design_stratum(items: Sequence[BBQItem]) -> tuple[str, bool | None]:
     flag = next((it.label == it.biased_index for it in items if it.context_condition == "disambig"
                  and it.question_polarity == "neg" and not it.target_unclear), None)
     return (template_key(items[0]), flag)
+
+
+SCORED = np.array([name.startswith(("amb_", "dis_")) for name in FEATURES])
+
+
+def design_weights(categories: Sequence[str], strata: Sequence[tuple]) -> np.ndarray:
+    """Per set, the weight of its answers in accuracy, s_DIS and s_AMB: within each category the sets whose
+    disambiguated negative answer is the stereotyped person and those where it is the other person carry
+    equal total weight (BBQ's files and splits are not exactly counterbalanced: the test split's
+    Physical_appearance has 115 of one kind and 93 of the other, so an accurate model with no stereotype
+    use would read s_DIS +0.10 unweighted; weighted it reads exactly 0). Sets whose kind is unknown, and
+    categories holding only one kind, weigh 1. The per-template selection bias is left unweighted (it is a
+    contrast within one template)."""
+    w = np.ones(len(strata))
+    cats = np.asarray(categories)
+    flags = np.array([s[1] for s in strata], dtype=object)
+    for c in dict.fromkeys(categories):
+        yes = (cats == c) & (flags == True)  # noqa: E712 (object array)
+        no = (cats == c) & (flags == False)  # noqa: E712
+        n_yes, n_no = int(yes.sum()), int(no.sum())
+        if n_yes and n_no:
+            w[yes] = (n_yes + n_no) / (2 * n_yes)
+            w[no] = (n_yes + n_no) / (2 * n_no)
+    return w
 
 
 def counterbalanced_units(keys: Sequence[Hashable], strata: Sequence[tuple]) -> np.ndarray:
@@ -152,6 +177,7 @@ class Layout:
         self.keys = list(keys)
         strata = list(strata) if strata is not None else [(t, None) for t in templates]
         self.unit_of_set = counterbalanced_units(self.keys, strata)
+        self.scale = np.where(SCORED, design_weights(categories, strata)[:, None], 1.0)  # (n_sets, F)
         self.category_names = list(dict.fromkeys(categories))
         self.template_names = sorted(set(templates), key=_template_order)
         cat = np.array([self.category_names.index(c) for c in categories])
@@ -190,6 +216,7 @@ class Layout:
         """Per category metrics (…, n_categories), per-template bias (…, n_templates) and the overall
         A-SB analogue, for the observed data (w=None) or each resample (rows of ``w``)."""
         w = np.ones((1, len(self.keys))) if w is None else w
+        counts = counts * self.scale
         by_cat = np.stack([w[:, self.category_of_set == c] @ counts[self.category_of_set == c]
                            for c in range(len(self.category_names))], axis=1)  # (R, C, F)
         out = totals_metrics(by_cat)
@@ -228,7 +255,8 @@ def summarize_with_intervals(items: Sequence[BBQItem], selections: Sequence[int 
                              n_resamples: int = 1000, seed: int = 0) -> dict:
     """Per category: accuracy_ambig, accuracy_disambig, s_dis, s_amb, a_sb (mean |O-SB| of its templates),
     each with ``<name>_ci``; per-template O-SB; the overall A-SB analogue with its interval; and the worst
-    category's |s_AMB| and |s_DIS| with intervals (the bootstrap distribution of the maximum)."""
+    category's |s_AMB| and |s_DIS| with the bound of simultaneous max-T intervals over categories
+    (:mod:`.worst`). Accuracy and the bias scores are design-weighted (:func:`design_weights`)."""
     counts = set_counts(items, selections)
     layout = Layout(counts.keys, counts.categories, counts.templates, counts.strata)
     point = layout.metrics(counts.counts)
@@ -244,12 +272,11 @@ def summarize_with_intervals(items: Sequence[BBQItem], selections: Sequence[int 
         categories[name] = entry
     worst = {}
     for m in ("s_amb", "s_dis"):
-        est = np.abs(point[m][0])
-        worst_cat = None if np.all(np.isnan(est)) else layout.category_names[int(np.nanargmax(est))]
-        dist = np.where(np.isnan(boot[m]), -np.inf, np.abs(boot[m])).max(axis=1)
-        dist[np.isinf(dist)] = np.nan
-        worst[m] = {"category": worst_cat, "estimate": _num(np.nanmax(est)) if worst_cat else None,
-                    "ci": list(percentile(dist, confidence))}
+        bound = worst_category(layout.category_names, point[m][0], boot[m], confidence)
+        worst[m] = {"category": bound.category, "estimate": _num(bound.estimate) if bound.category else None,
+                    "ci": [_num(bound.lower), _num(bound.upper)] if bound.category else [None, None],
+                    "critical": _num(bound.critical),
+                    "simultaneous": {c: [_num(lo), _num(hi)] for c, (lo, hi) in bound.intervals.items()}}
     overall = {}
     for m in CATEGORY_METRICS:
         overall[m] = _num(point["overall"][m][0])
