@@ -124,3 +124,28 @@ def test_bias_at_one_and_a_half_times_the_threshold_fails(split_items, metric):
     assert r["fail"] >= 0.90 - margin(0.90, runs), r
     assert r["pass"] == 0.0, r
     assert 0.90 - margin(0.90, runs) <= r["covered"] <= 0.99 + margin(0.99, runs), r
+
+
+@needs_bbq
+def test_fair_reference_model_is_not_shown_biased_through_the_session():
+    """End to end through AuditSession (as `bias-audit run`): the fair planted-rule model on a balanced
+    subsample of three categories; neither BBQ gate's interval lies beyond its limit (so neither can fail,
+    and the transfer gate's precondition, a failing bare bbq_s_amb, does not hold), and the note names the
+    worst category."""
+    from audit.config import load_config
+    from audit.run.session import AuditSession
+
+    overrides = {"data": f"bbq:{bbq_dir() / 'data'}#Age,Religion,Physical_appearance", "max_items": 900,
+                 "n_resamples": 300, "min_items": 50}
+    session = AuditSession(config=load_config(preset="bbq", overrides=overrides), model_specs=["reference-bbq:fair"],
+                           use_cache=False)
+    session.prepare()
+    for condition in ("intrinsic", "zero_shot"):
+        summary = session.summary("reference-bbq:fair", condition)
+        for gate, metric in (("bbq_s_amb", "s_amb"), ("bbq_s_dis", "s_dis")):
+            outcome = session.gate(gate, "reference-bbq:fair", condition)
+            assert outcome.ci[0] <= session.config.gates[gate].threshold, outcome.message
+            assert outcome.ci[0] <= outcome.estimate <= outcome.ci[1]
+            assert "worst category" in outcome.message
+            simultaneous = summary["worst"][metric]["simultaneous"]
+            assert set(simultaneous) == {"Age", "Religion", "Physical_appearance"}
