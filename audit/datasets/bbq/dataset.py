@@ -123,8 +123,8 @@ class BBQ(Dataset):
         """About ``n`` items, whole example sets at a time, seeded, keeping BBQ's counterbalance: sets are
         taken in pairs from one template, one whose disambiguated context names the stereotyped person as
         the answer to the negative question and one that names the other person (see
-        :func:`.intervals.design_stratum`). A random subsample would unbalance them, and then even an
-        accurate, unbiased model would get s_DIS != 0."""
+        :func:`.intervals.design_stratum`), spread evenly over the categories (round robin). A random
+        subsample would unbalance them, and then even an accurate, unbiased model would get s_DIS != 0."""
         from .intervals import design_stratum
 
         sets: dict = {}
@@ -134,7 +134,7 @@ class BBQ(Dataset):
         for key, idx in sets.items():
             by_stratum.setdefault(design_stratum([items[i] for i in idx]), []).append(key)
         rng = random.Random(seed)
-        pairs = []
+        pairs_by_category: dict[str, list] = {}
         for (template, flag), keys in sorted(by_stratum.items(), key=lambda kv: repr(kv[0])):
             if flag is not True:
                 continue
@@ -142,14 +142,19 @@ class BBQ(Dataset):
             mine = list(keys)
             rng.shuffle(mine)
             rng.shuffle(others)
-            pairs += list(zip(mine, others))
-        rng.shuffle(pairs)
+            pairs_by_category.setdefault(template.split(":")[0], []).extend(zip(mine, others))
+        for pairs in pairs_by_category.values():
+            rng.shuffle(pairs)
+        # round robin over the categories, so that each gets its share of n (until it runs out of pairs)
+        queues = [pairs_by_category[c] for c in sorted(pairs_by_category)]
         keep: list[int] = []
-        for pair in pairs:
-            if len(keep) >= n:
-                break
-            for key in pair:
-                keep += sets[key]
+        depth = 0
+        while len(keep) < n and any(depth < len(q) for q in queues):
+            for q in queues:
+                if depth < len(q) and len(keep) < n:
+                    for key in q[depth]:
+                        keep += sets[key]
+            depth += 1
         return [items[i] for i in sorted(keep)]
 
     def item_id(self, item: BBQItem) -> str:

@@ -1,9 +1,11 @@
 """Measures of the BBQ gates (Parrish et al. 2022; Sivakumar, Mackraz et al. 2025): the worst category's
-|s_AMB| and |s_DIS| (upper bounds), and the disambiguated-accuracy floor.
+|s_AMB| and |s_DIS|, and the disambiguated-accuracy floor.
 
-One outcome per model x condition: the gate reads the largest |score| over the audited categories and
-the bootstrap distribution of that maximum (example sets resampled within each category), so its
-upper bound covers every category at once; the note names the worst category and lists the others.
+One outcome per model x condition: the gate reads the largest |score| over the audited categories with
+the interval that simultaneous (max-T) intervals over the categories give for it (:mod:`.worst`): its
+lower end is above the limit in at most 1 - confidence of runs of a model within the limit in every
+category, its upper end below the limit shows every category within it. The note names the worst
+category and lists the others.
 """
 
 from __future__ import annotations
