@@ -296,6 +296,9 @@ def _comparable(results_json: Path) -> dict:
     results = json.loads(results_json.read_text())
     results.pop("created")
     results.pop("run_id", None)  # differs per run by design (issue 23)
+    for model in results.get("models", []):  # per-condition cost: time and reuse differ per run by design (issue 25)
+        for entry in model.get("conditions", {}).values():
+            entry.pop("cost", None)
     results["provenance"].pop("command")
     return results
 
