@@ -68,8 +68,9 @@ def check_model(model: dict, i: int, where: str) -> None:
             at = f"models[{i}].choices.{name}[{j}]"
             if not isinstance(row, dict) or not isinstance(row.get("item"), str):
                 raise _fail(where, f"{at}.item", "a string", row.get("item") if isinstance(row, dict) else row)
-            if row.get("selected") is not None and not isinstance(row["selected"], str):
-                raise _fail(where, f"{at}.selected", "a string or null", row["selected"])
+            selected = row.get("selected")  # an option's text (WinoBias) or index (BBQ), or null
+            if selected is not None and (isinstance(selected, bool) or not isinstance(selected, (str, int))):
+                raise _fail(where, f"{at}.selected", "a string, an option index or null", selected)
             if row.get("correct") is not None and not isinstance(row["correct"], bool):
                 raise _fail(where, f"{at}.correct", "true, false or null", row["correct"])
             scores = row.get("scores")
