@@ -137,6 +137,9 @@ def set_stage_sink(sink: Callable[[str], None] | None) -> Callable[[str], None] 
 def stage(text: str) -> None:
     """A stage of the run begins (building reference models, loading, tokenising, scoring, resampling):
     one line that stays, on a terminal and in logs alike, so no stage is silent."""
+    from audit.results.redaction import redact
+
+    text = redact(text)
     try:
         if _display is not None:
             _display.show(text, True)

@@ -13,6 +13,8 @@ Under torchrun the ranks other than 0 compute the same audit; their pytest outpu
 
 from __future__ import annotations
 
+from audit.results.redaction import redact
+
 import contextlib
 import os
 
@@ -37,6 +39,7 @@ class PytestTerminalDisplay:
     def show(self, text: str, final: bool) -> None:
         if not self.live and not final:
             return
+        text = redact(text)  # a model spec or path may hold a secret the user gave (issue 23)
         capman = self.config.pluginmanager.get_plugin("capturemanager")
         suspended = capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext()
         tw = self.config.get_terminal_writer()
