@@ -74,14 +74,18 @@ def format_listing(what: str, rows: list[dict]) -> str:
 def gate_table_markdown() -> str:
     """The README's gate table, from the registry and the presets' default thresholds (a test compares)."""
     from audit.config import load_config, preset_names
-    from audit.gates import GATES
+    from audit.datasets import dataset_names
+    from audit.gates import all_gates
 
     settings: dict = {}
     for preset in preset_names():
         for name, gate in load_config(None, preset=preset).gates.items():
             settings.setdefault(name, gate)
     rows = ["| gate | measures | applies to | default bound | passes when |", "|---|---|---|---|---|"]
-    for spec in GATES.values():
+    # Neutral gates first, then each dataset's in the registry's order; never the order modules happened to load.
+    order = {name: i for i, name in enumerate(dataset_names())}
+    specs = sorted(all_gates().values(), key=lambda s: min((order.get(d, len(order)) for d in s.datasets or ()), default=-1))
+    for spec in specs:
         gate = settings.get(spec.name)
         bound = {"point": "point estimate", "upper": "upper bound of the interval",
                  "lower": "lower bound of the interval"}.get(gate.bound, gate.bound) if gate else "not in a preset"
