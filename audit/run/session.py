@@ -199,7 +199,7 @@ class AuditSession:
         outcome = evaluate_gate(
             gate, setting, model=spec, condition=condition, estimate=measured.estimate, ci=measured.ci,
             n_answered=n_answered, min_items=cfg.min_items, confidence=cfg.confidence, precondition=measured.precondition,
-            noise_floor=measured.noise_floor, noise_ratio=cfg.noise_ratio, accuracy=measured.accuracy,
+            noise_floor=measured.noise_floor, accuracy=measured.accuracy,
             accuracy_floor=accuracy_gate.threshold if accuracy_gate is not None and accuracy_gate.enabled else None,
             inconclusive_fails=cfg.inconclusive == "fail",
         )
