@@ -72,7 +72,11 @@ class WinoBias(Dataset):
         return map_answer(text, item.candidates)
 
     def per_seed(self, items: Sequence[Item], selections: Sequence) -> dict[str, float]:
-        return {"a_sb": m.a_sb_of(items, selections), "rpa_gap": m.rpa_gap_of(items, selections)}
+        """Each seed's headline figures, for the seed-to-seed spread (the gates use the pairs' seed means)."""
+        from audit.stats.selection import debiased_effect
+
+        theta = debiased_effect(self.pair_table(items, selections)).theta
+        return {"a_sb": m.a_sb_of(items, selections), "theta": theta, "rpa_gap": m.rpa_gap_of(items, selections)}
 
     def summarize(self, items: Sequence[Item], selections: Sequence, boot: Mapping[str, Any]) -> dict:
         """The papers' A-SB, O-SB per occupation and RPA, and beside them the noise-aware statistics the
