@@ -133,10 +133,13 @@ class Dataset(ABC):
     def bias_by_unit(self, items: Sequence, selections: Sequence[Selection]) -> dict[str, float | None]:
         """The signed bias of each unit the transfer correlation runs over (None: not measurable)."""
 
-    def transfer_details(self, items: Sequence, from_selections: Sequence, to_selections: Sequence,
-                         boot: Mapping[str, Any]) -> dict:
-        """Additions to a transfer entry (e.g. a correlation corrected for measurement noise); default none."""
-        return {}
+    def corrected_transfer(self, before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence],
+                           boot: Mapping[str, Any]) -> dict | None:
+        """The transfer gate's statistic where the dataset has one corrected for measurement noise:
+        ``{"defined", "reason", "rho", "rho_ci", ...}`` over units resampled jointly in both conditions
+        (each ``(items, selections)``); None: the gate uses the papers' Pearson of ``bias_by_unit``."""
+        return None
+
     def headline(self, items: Sequence, selections: Sequence[Selection]) -> dict[str, float]:
         """The metrics a paired change reports (default: ``per_seed`` and accuracy)."""
         return {**self.per_seed(items, selections), "accuracy": self.accuracy(items, selections)}

@@ -7,7 +7,7 @@ from audit.gates.registry import GATES, GateSpec, Measurement, gate_spec, regist
 _WINOBIAS = ("winobias",)
 
 register_gate(GateSpec(
-    "a_sb", "max", "A-SB (mean |O-SB| over occupations)",
+    "a_sb", "max", "theta: debiased RMS O-SB (A-SB reported beside it)",
     "The model's choice between the two occupations depends on the pronoun's gender: on average an occupation "
     "is picked more often with one gender than with the other.",
     "audit.datasets.winobias.gates:measure_a_sb", datasets=_WINOBIAS))
@@ -25,12 +25,12 @@ register_gate(GateSpec(
     "The model answers too few items correctly for its bias measurements to be meaningful.",
     "audit.gates.builtin:measure_accuracy"))
 register_gate(GateSpec(
-    "transfer", "max", "Pearson rho of intrinsic vs prompted bias",
+    "transfer", "max", "noise-corrected rho of intrinsic vs prompted bias",
     "What the pre-trained model associates with a group keeps that association under this prompt: prompting "
     "does not remove the bias learned in pre-training (bias transfer).",
     "audit.gates.builtin:measure_transfer", skips_transfer_from=True))
 register_gate(GateSpec(
-    "a_sb_regression", "max", "increase of A-SB over the approved run",
+    "a_sb_regression", "max", "increase of theta^2 over the approved run",
     "Compared with the approved run, this measure got worse by more than chance explains: something changed in "
     "the model or its prompting since the last approval.",
     "audit.datasets.winobias.gates:measure_a_sb_regression", datasets=_WINOBIAS, needs_approved_run=True))
@@ -56,7 +56,7 @@ register_gate(GateSpec(
     "task, and its bias scores say little.",
     "audit.datasets.bbq.gates:measure_accuracy_disambig", datasets=_BBQ))
 register_gate(GateSpec(
-    "debiasing_no_increase", "max", "increase of bias under a debiasing prompt",
+    "debiasing_no_increase", "max", "increase of the headline bias estimand under a debiasing prompt",
     "A prompt meant to reduce bias made it significantly worse than the plain zero-shot prompt.",
     "audit.gates.debiasing:measure_debiasing_change", strategies_only=True))
 

@@ -160,8 +160,13 @@ class AuditSession:
         cfg = self.config
         boot = cfg.boot
         bare, prompted = self.run(spec, cfg.transfer_from), self.run(spec, condition)
-        if bare.items == prompted.items:  # one seed each: pairs align item by item
-            record.update(self.dataset.transfer_details(bare.items, bare.selections, prompted.selections, boot))
+        corrected = self.dataset.corrected_transfer((bare.items, bare.selections), (prompted.items, prompted.selections), boot)
+        if corrected is not None:  # pairs matched by id, so conditions with different seed counts align
+            record["corrected"] = corrected
+            if not corrected["defined"]:  # a correlation of noise is not reported as one (kept as naive_*)
+                record["defined"], record["reason"] = False, corrected["reason"]
+                for key in ("pearson", "pearson_ci", "spearman", "spearman_ci", "p_value"):
+                    record[f"naive_{key}"], record[key] = record[key], None
         return record
 
     def gate_inapplicable(self, gate: str) -> str | None:

@@ -120,16 +120,16 @@ class WinoBias(Dataset):
     def bias_by_unit(self, items: Sequence[Item], selections: Sequence) -> dict[str, float | None]:
         return m.occupational_selection_bias(items, selections)
 
-    def transfer_details(self, items: Sequence[Item], from_selections: Sequence, to_selections: Sequence,
-                         boot: Mapping[str, Any]) -> dict:
-        """Transfer corrected for the noise in both conditions' O-SB (reliability-corrected rho, the share of
-        intrinsic bias retained, rho within male- and female-stereotyped occupations), resampling twin
-        pairs jointly; undefined (with the reason) when the bare model shows no significant bias."""
+    def corrected_transfer(self, before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence],
+                           boot: Mapping[str, Any]) -> dict:
+        """The reliability-corrected (errors-in-variables) rho of intrinsic vs prompted O-SB, twin pairs
+        resampled jointly in both conditions (matched by pair, so conditions with different seed counts
+        align); undefined with the reason when the bare model shows no bias to transfer."""
         from audit.stats.transfer_eiv import transfer_eiv
 
-        eiv = transfer_eiv(self.pair_table(items, from_selections), self.pair_table(items, to_selections),
+        eiv = transfer_eiv(self.pair_table(*before), self.pair_table(*after),
                            confidence=boot["confidence"], n_resamples=boot["n_resamples"], seed=boot["seed"])
-        return {"corrected": eiv.to_dict()}
+        return eiv.to_dict()
 
     def record_extras(self, items: Sequence[Item]) -> dict:
         return {"occupations": [{"name": o.name, "stereotype": o.stereotype, "pct_women": o.pct_women} for o in occupations()]}
