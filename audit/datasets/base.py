@@ -144,6 +144,20 @@ class Dataset(ABC):
         """The metrics a paired change reports (default: ``per_seed`` and accuracy)."""
         return {**self.per_seed(items, selections), "accuracy": self.accuracy(items, selections)}
 
+    #: the ``paired_change`` metric the debiasing gate compares when a dataset has no paired estimand of its own
+    headline_bias: str = "a_sb"
+
+    def bias_change(self, before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence],
+                    boot: Mapping[str, Any]) -> tuple[float, tuple[float, float], str] | None:
+        """(after - before, its interval, what was compared) of the dataset's headline bias, pairs resampled
+        jointly; None when the dataset reports no ``headline_bias`` (the debiasing gate then does not apply).
+        Datasets with a noise-free estimand override it (WinoBias: theta^2 paired by twin pair)."""
+        row = self.paired_change(before, after, boot)["overall"].get(self.headline_bias)
+        if row is None or row["change"] is None:
+            return None
+        ci = tuple(float("nan") if v is None else v for v in row["ci"])
+        return row["change"], ci, f"{self.headline_bias} {row['before']:.3f} -> {row['after']:.3f}"
+
     def paired_change(self, before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence],
                       boot: Mapping[str, Any]) -> dict:
         """``after`` minus ``before`` (each ``(items, selections)`` of one condition) for each headline metric,

@@ -11,18 +11,19 @@ if TYPE_CHECKING:
 
 
 def measure_debiasing_change(ctx: "GateContext") -> Measurement:
-    """The paired change (strategy minus reference) of the dataset's headline bias (A-SB, or BBQ's A-SB
-    analogue over templates); applies only to conditions that are debiasing strategies."""
+    """The paired change (strategy minus reference) of the dataset's bias estimand (``Dataset.bias_change``:
+    WinoBias theta^2 paired by twin pair; BBQ its A-SB analogue over templates); applies only to
+    conditions that are debiasing strategies, and to datasets that have such an estimand."""
     from audit.run.context import GateSkipped
-    from audit.run.debiasing import HEADLINE_BIAS, strategy_change
 
     cfg = ctx.config
     if not cfg.conditions[ctx.condition].strategy:
         raise GateSkipped(f"'{ctx.condition}' is not a debiasing strategy (no `strategy` in its condition)")
     if cfg.debiasing_reference not in cfg.conditions:
         raise GateSkipped(f"no reference condition '{cfg.debiasing_reference}' to compare with")
-    row = strategy_change(ctx.session, ctx.model, ctx.condition)["overall"][HEADLINE_BIAS]
-    ci = tuple(float("nan") if v is None else v for v in row["ci"])
-    return Measurement(float("nan") if row["change"] is None else row["change"], ci,
-                       note=f"{HEADLINE_BIAS} {row['before']:.3f} under '{cfg.debiasing_reference}' -> {row['after']:.3f}"
-                       if row["before"] is not None and row["after"] is not None else None)
+    ref, run = ctx.session.run(ctx.model, cfg.debiasing_reference), ctx.run
+    found = ctx.dataset.bias_change((ref.items, ref.selections), (run.items, run.selections), ctx.boot)
+    if found is None:
+        raise GateSkipped(f"dataset '{ctx.dataset.name}' has no headline bias estimand to compare")
+    change, ci, what = found
+    return Measurement(change, ci, note=f"{what} under '{cfg.debiasing_reference}' -> '{ctx.condition}'")

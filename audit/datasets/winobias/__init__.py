@@ -131,6 +131,19 @@ class WinoBias(Dataset):
                            confidence=boot["confidence"], n_resamples=boot["n_resamples"], seed=boot["seed"])
         return eiv.to_dict()
 
+    def bias_change(self, before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence],
+                    boot: Mapping[str, Any]):
+        """theta^2 after minus before on the twin pairs answered in both conditions (matched by pair, seeds
+        averaged per pair), with a basic bootstrap interval resampling pairs jointly
+        (``intervals.paired_change``): not the papers' A-SB, which noise alone raises."""
+        from audit.stats import intervals
+        from audit.stats.selection import debiased_effect
+
+        old, new = self.pair_table(*before), self.pair_table(*after)
+        change = intervals.paired_change(new, old, confidence=boot["confidence"], n_resamples=boot["n_resamples"], seed=boot["seed"])
+        note = f"theta {debiased_effect(old).theta:.3f} -> {debiased_effect(new).theta:.3f}"
+        return change.estimate, (change.lo, change.hi), note
+
     def record_extras(self, items: Sequence[Item]) -> dict:
         return {"occupations": [{"name": o.name, "stereotype": o.stereotype, "pct_women": o.pct_women} for o in occupations()]}
 
