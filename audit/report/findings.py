@@ -18,7 +18,6 @@ def short_bound(value) -> str:
 
 METRIC_LABELS = {
     **{name: spec.label for name, spec in GATES.items()},  # the gates' own descriptions (the registry)
-    "a_sb": "A-SB (aggregate selection bias)",
     "o_sb": "O-SB (occupational selection bias)",
     "rpa_gap": "RPA gap (pro minus anti accuracy)",
     "rpa_overall": "RPA overall accuracy",
@@ -29,9 +28,9 @@ METRIC_LABELS = {
 
 
 SHORT_LABELS = {  # a gate row's label in the matrix
-    "a_sb": "A-SB", "rpa_gap": "RPA gap", "worst_o_sb": "worst |O-SB|", "accuracy": "accuracy", "rpa_overall": "accuracy",
+    "a_sb": "theta (debiased)", "rpa_gap": "RPA gap", "worst_o_sb": "worst |O-SB|", "accuracy": "accuracy", "rpa_overall": "accuracy",
     "transfer": "transfer r", "pearson": "transfer r", "spearman": "transfer \u03c1", "other_rate": "neither answer",
-    "a_sb_regression": "A-SB vs approved", "accuracy_regression": "accuracy vs approved",
+    "a_sb_regression": "theta\u00b2 vs approved", "accuracy_regression": "accuracy vs approved",
 }
 
 

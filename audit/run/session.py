@@ -27,6 +27,14 @@ from audit.stats.transfer import Transfer, transfer_correlation
 DEFAULT_MODEL = "reference-fair"
 
 
+def _shown_beyond(outcome: GateOutcome) -> bool:
+    """The outcome's interval lies wholly beyond its limit (a fail Holm's correction may withdraw)."""
+    lo, hi = outcome.ci
+    if outcome.direction == "max":
+        return lo is not None and lo > outcome.threshold
+    return hi is not None and hi < outcome.threshold
+
+
 @dataclass
 class AuditSession:
     config: AuditConfig
@@ -213,23 +221,34 @@ class AuditSession:
         else:
             if measured.note:
                 outcome.message += f" ({measured.note})"
-            if outcome.status == "fail" and cfg.correction == "holm" and gate == self.dataset.bias_gate:
+            if outcome.status == "fail" and cfg.correction == "holm" and _shown_beyond(outcome):
                 self._holm(outcome)
         self._outcomes[key] = outcome
         return outcome
 
     def _holm(self, outcome: GateOutcome) -> None:
-        """``correction = "holm"``: a failing bias gate must also be significant (swap test) after Holm's
-        correction over the conditions the gate covers; else it is inconclusive."""
-        names = self.config.condition_names_for(outcome.metric)
-        p_values = [self.summary(outcome.model, c).get("swap_p_value") for c in names]
-        if any(p is None for p in p_values):
+        """``correction = "holm"``: a failing gate must also reject H0 "the effect is within the limit" after
+        Holm's correction over the conditions the gate covers (each condition's one-sided p: exact where the
+        measure gives one, else read off its interval); else it is inconclusive."""
+        from audit.stats.multiplicity import beyond_p_from_interval
+
+        cfg, names, p_values = self.config, self.config.condition_names_for(outcome.metric), []
+        threshold, direction = outcome.threshold, outcome.direction
+        for c in names:
+            try:
+                m = GateContext(self, outcome.model, c).measure(outcome.metric)
+            except (GateSkipped, ConditionUnavailable):
+                continue
+            p = m.p_beyond if m.p_beyond is not None else beyond_p_from_interval(m.estimate, *m.ci, threshold, direction, cfg.confidence)
+            p_values.append((c, 1.0 if p != p else p))
+        if outcome.condition not in dict(p_values):
             return
-        adjusted = dict(zip(names, holm(p_values)))[outcome.condition]
-        alpha = 1 - self.config.confidence
+        adjusted = dict(zip([c for c, _ in p_values], holm([p for _, p in p_values])))[outcome.condition]
+        alpha = (1 - cfg.confidence) / 2  # the one-sided error a fail of the two-sided interval carries
         if adjusted > alpha:
             outcome.status = "inconclusive"
-            outcome.reason = f"not significant after Holm's correction over {len(names)} conditions (adjusted swap-test p = {adjusted:.3f} > {alpha:g})"
+            outcome.reason = (f"not shown beyond the limit after Holm's correction over {len(p_values)} conditions "
+                              f"(adjusted p = {adjusted:.3g} > {alpha:g} for H0: effect within {threshold:g})")
             outcome.message += f"; inconclusive: {outcome.reason}"
 
     def gate(self, gate: str, spec: str, condition: str, test_id: str = "") -> GateOutcome:

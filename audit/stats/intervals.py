@@ -151,6 +151,22 @@ def debiased_interval(t: PairTable, *, confidence: float = 0.95) -> Interval:
     return Interval(est.theta, signed_sqrt(lo), signed_sqrt(hi), se, confidence)
 
 
+def exceedance_p(t: PairTable, threshold: float) -> float:
+    """One-sided p-value of H0 "theta <= threshold" (the null the a_sb gate's fail rejects): the score
+    statistic of ``debiased_interval`` at theta^2 = threshold^2, z = (theta2-hat - thr^2) / sqrt(Q + lam thr^2).
+    It is below (1 - confidence) / 2 exactly when the interval's lower end is above the threshold, and is
+    analytic (no Monte Carlo floor), so Holm over many conditions can still reject."""
+    est = debiased_effect(t)
+    if math.isnan(est.theta2):
+        return math.nan
+    quad, lam = _variance_parts(t)
+    var = quad + lam * threshold**2
+    diff = est.theta2 - threshold**2
+    if var <= 0:
+        return 0.0 if diff > 0 else 1.0
+    return float(stats.norm.sf(diff / math.sqrt(var)))
+
+
 def mean_interval(values: np.ndarray, *, confidence: float = 0.95) -> Interval:
     """t interval for the mean of independent per-pair values (zero width when they are all equal)."""
     v = np.asarray(values, float)

@@ -19,11 +19,14 @@ def _accuracy(ctx: "GateContext") -> float:
 
 
 def measure_a_sb(ctx: "GateContext") -> Measurement:
-    """The debiased effect theta (root mean square of the true O-SB; unbiased for theta^2), not the
-    paper's mean |O-SB|, which noise alone inflates; inconclusive by its noise floor and the accuracy."""
-    s = ctx.summary
+    """theta, the debiased effect (root mean square of the true O-SB; unbiased for theta^2), not the
+    papers' mean |O-SB| (A-SB), which noise alone inflates and which the message reports beside it."""
+    s, run = ctx.summary, ctx.run
     lo, hi = s["debiased_effect_ci"]
-    return Measurement(s["debiased_effect"], (lo, hi), noise_floor=s["noise_floor"], accuracy=_accuracy(ctx))
+    table = ctx.dataset.pair_table(run.items, run.selections)
+    return Measurement(s["debiased_effect"], (lo, hi), noise_floor=s["noise_floor"], accuracy=_accuracy(ctx),
+                       p_beyond=intervals.exceedance_p(table, ctx.config.gates["a_sb"].threshold),
+                       note=f"the papers' A-SB (mean |O-SB|, noise-inflated) is {s['a_sb']:.3f}")
 
 
 def measure_rpa_gap(ctx: "GateContext") -> Measurement:
