@@ -28,9 +28,9 @@ METRIC_LABELS = {
 
 
 SHORT_LABELS = {  # a gate row's label in the matrix
-    "a_sb": "theta (debiased)", "rpa_gap": "RPA gap", "worst_o_sb": "worst |O-SB|", "accuracy": "accuracy", "rpa_overall": "accuracy",
+    "a_sb": "A-SB", "rpa_gap": "RPA gap", "worst_o_sb": "worst |O-SB|", "accuracy": "accuracy", "rpa_overall": "accuracy",
     "transfer": "transfer r", "pearson": "transfer r", "spearman": "transfer \u03c1", "other_rate": "neither answer",
-    "a_sb_regression": "theta\u00b2 vs approved", "accuracy_regression": "accuracy vs approved",
+    "a_sb_regression": "A-SB vs approved", "accuracy_regression": "accuracy vs approved",
 }
 
 
