@@ -51,8 +51,8 @@ def test_fair_noisy_model_on_the_official_split_is_decided_not_left_inconclusive
 
     from audit.datasets.winobias.official import load_winobias_dir
     from audit.gates.evaluate import decide
-    from audit.stats.intervals import debiased_interval
-    from audit.stats.simulate import scenario, simulate_tables
+    from audit.datasets.winobias.intervals import debiased_interval
+    from audit.datasets.winobias.simulate import scenario, simulate_tables
 
     path = winobias_dir()
     if path is None:

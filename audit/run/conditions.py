@@ -16,7 +16,7 @@ from audit.datasets.base import Dataset
 from audit.errors import AuditError, ConfigError
 from audit.prompts.preprompts import preprompt_text
 from audit.prompts.render import Prompt, apply_chat_template
-from audit.stats.selection import normalize_loglikelihood
+from audit.stats.normalization import normalize_loglikelihood
 
 
 @dataclass
