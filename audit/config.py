@@ -12,7 +12,7 @@ import warnings
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -61,14 +61,14 @@ class ConditionConfig(_Strict):
     # a debiasing strategy (label for the debiasing table: change against `debiasing_reference`)
     strategy: str | None = None
 
-    def composition(self) -> dict | None:
-        knobs = (self.pro_share, self.male_share, self.ambiguous_share, self.shot_categories)
-        if self.shots == 0 or (all(k is None for k in knobs) and self.occupations == "any"):
+    #: the few-shot composition keys above; each dataset reads its own (``Dataset.condition_knobs``)
+    COMPOSITION_KNOBS: ClassVar[tuple[str, ...]] = ("pro_share", "occupations", "male_share", "ambiguous_share", "shot_categories")
+
+    def composition(self, knobs: tuple[str, ...] = COMPOSITION_KNOBS) -> dict | None:
+        """The shots' composition as set by the keys in ``knobs`` (None: no shots, or every key at its default)."""
+        if self.shots == 0 or all(getattr(self, k) == type(self).model_fields[k].default for k in knobs):
             return None
-        out = {"pro_share": self.pro_share, "occupations": self.occupations, "male_share": self.male_share}
-        if self.ambiguous_share is not None or self.shot_categories is not None:
-            out.update(ambiguous_share=self.ambiguous_share, shot_categories=self.shot_categories)
-        return out
+        return {k: getattr(self, k) for k in knobs}
 
 
 class GateConfig(_Strict):

@@ -34,6 +34,11 @@ class Dataset(ABC):
     #: the bias metric a debiasing strategy's change is judged on: a key of ``paired_change()["overall"]``
     #: (the ``debiasing_no_increase`` gate); None: that gate is skipped with the reason
     headline_bias: str | None = None
+    #: the few-shot composition keys of a condition (``ConditionConfig.COMPOSITION_KNOBS``) this dataset reads;
+    #: its record leaves the others out
+    condition_knobs: tuple[str, ...] = ()
+    #: the keys of a condition's summary recorded before length normalisation too (``normalization``)
+    normalization_keys: tuple[str, ...] = ()
     #: the report's title, in the words of this dataset's subject
     report_title: str = "Bias transfer audit"
     #: this dataset's sections of the report: (template fragment under templates/, anchor, navigation label);

@@ -54,6 +54,7 @@ class CrowsPairs(Dataset):
     #: what a debiasing strategy's change is judged on: the mean over bias types of |preference - 0.5|
     headline_bias = "stereotype_deviation"
     answer_orders = 2  # each sentence listed first once
+    condition_knobs = ("pro_share",)  # share of shots answered with the more stereotypical sentence
 
     # --- items -----------------------------------------------------------------------------------
     def check_source(self, source: str) -> None:

@@ -25,6 +25,8 @@ from audit.stats.bootstrap import bootstrap_interval
 class WinoBias(Dataset):
     bias_gate = "a_sb"
     headline_bias = "a_sb"
+    condition_knobs = ("pro_share", "occupations", "male_share")
+    normalization_keys = ("a_sb", "debiased_effect")
     report_title = "Gender bias transfer audit"
     report_summary_rules = ("verdict", "largest_bias", "transfer", "reduction", "open")
     report_glossary = "report/glossary_winobias.html.j2"
