@@ -55,6 +55,13 @@ class CrowsPairs(Dataset):
     headline_bias = "stereotype_deviation"
     answer_orders = 2  # each sentence listed first once
     condition_knobs = ("pro_share",)  # share of shots answered with the more stereotypical sentence
+    report_title = "Stereotype preference audit (CrowS-Pairs)"
+    report_sections = (("report/crows_pairs.html.j2", "crows-types", "Bias types"),)
+
+    def report_view(self, results):
+        from .report import report_view
+
+        return report_view(results)
 
     # --- items -----------------------------------------------------------------------------------
     def check_source(self, source: str) -> None:
