@@ -169,19 +169,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
         progress.set_stage_sink(None)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, session=None) -> int:
+    """One audit through the pytest suite; ``session``: the one built from ``args`` already (else built here)."""
     import tempfile
 
     import pytest
 
-    from audit.plugin import RUN_STATE, USER_ERROR
+    from audit.plugin import RUN_STATE, USER_ERROR, UseSession
     from audit.run.setup import build_session, check_out_dir
     from audit.run.verdict import RunState, decide
 
-    # Check every user input before pytest starts, so a mistake is one line and exit 2.
     options = AuditOptions.from_namespace(args)
+    if len(options.data_sources()) > 1:
+        from audit.cli.several import run_several
+
+        return run_several(args, _run)
+    # Check every user input before pytest starts, so a mistake is one line and exit 2. The session built
+    # here is the run's: the plugin is handed it (UseSession), not asked to build another.
     _check_pdf_engine(options.pdf)
-    build_session(options)
+    session = session or build_session(options)
     options.out = str(check_out_dir(options.out))
     from audit.backends.distributed import is_main_process
 
@@ -210,7 +216,7 @@ def _run(args: argparse.Namespace) -> int:
         # --json: stdout carries the JSON alone; pytest's terminal (and the progress) goes to stderr
         to_stderr = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
         with to_stderr:
-            code = int(pytest.main(pytest_args + extra, plugins=[tracker, _Keep()]))
+            code = int(pytest.main(pytest_args + extra, plugins=[tracker, _Keep(), UseSession(session)]))
         from audit.backends.distributed import is_main_process
 
         if not is_main_process():  # torchrun: the exit status and the record are rank 0's

@@ -53,6 +53,8 @@ class Dataset(ABC):
     #: the bias metric a debiasing strategy's change is judged on: a key of ``paired_change()["overall"]``
     #: (the ``debiasing_no_increase`` gate); None: that gate is skipped with the reason
     headline_bias: str | None = None
+    #: the built-in preset (``audit/presets/NAME.toml``) a run of several datasets audits this one with
+    default_preset: str = "default"
     #: the few-shot composition keys of a condition (``ConditionConfig.COMPOSITION_KNOBS``) this dataset reads;
     #: its record leaves the others out
     condition_knobs: tuple[str, ...] = ()

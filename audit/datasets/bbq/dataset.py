@@ -90,6 +90,7 @@ class BBQ(Dataset):
     bias_gate = "bbq_s_amb"
     headline_bias = "a_sb"
     condition_knobs = ("ambiguous_share", "shot_categories")
+    default_preset = "bbq"
     report_title = "Social bias audit (BBQ)"
     report_sections = (("report/bbq.html.j2", "bbq-categories", "Categories"),)  # the A-SB analogue over templates (mean |O-SB| of each template)
     answer_orders = 3  # cyclic rotations of the three options
