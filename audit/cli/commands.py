@@ -155,13 +155,26 @@ def _stage_to_stderr(text: str) -> None:
     print(f"bias-audit: {text}", file=sys.stderr, flush=True)
 
 
+_held_stages: list[str] = []
+
+
+def _release_stages() -> None:
+    """In logs: the stage lines of the checks, once they passed (a user error there stays one line)."""
+    from audit.run import progress
+
+    for text in _held_stages:
+        _stage_to_stderr(text)
+    _held_stages.clear()
+    progress.set_stage_sink(_stage_to_stderr)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from audit.run import progress
 
     # On a terminal, the first line at once: the stages before pytest starts (config, data) print to
-    # stderr. In logs those checks stay silent, so a user error there is one line; pytest's stages follow.
-    if sys.stderr.isatty():
-        progress.set_stage_sink(_stage_to_stderr)
+    # stderr. In logs they are held until the checks passed, so a user error there is one line.
+    _held_stages.clear()
+    progress.set_stage_sink(_stage_to_stderr if sys.stderr.isatty() else _held_stages.append)
     progress.stage("checking the config, data and models")
     try:
         return _run(args)
@@ -188,6 +201,7 @@ def _run(args: argparse.Namespace, session=None) -> int:
     # here is the run's: the plugin is handed it (UseSession), not asked to build another.
     _check_pdf_engine(options.pdf)
     session = session or build_session(options)
+    _release_stages()
     options.out = str(check_out_dir(options.out))
     from audit.backends.distributed import is_main_process
 
