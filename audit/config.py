@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import warnings
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -129,15 +128,25 @@ class AuditConfig(_Strict):
 
 
 def preset_names() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("audit.presets").iterdir() if p.name.endswith(".toml"))
+    """The presets the datasets ship (each dataset package's ``presets/NAME.toml``)."""
+    from audit.datasets import preset_files
+
+    return sorted(preset_files())
+
+
+def preset_text(name: str) -> str:
+    """A preset's TOML text; an unknown name is one clear error listing the known ones."""
+    from audit.datasets import preset_files
+
+    path = preset_files().get(name)
+    if path is None:
+        raise ConfigError(f"unknown config preset '{name}' (known: {', '.join(preset_names())})")
+    return path.read_text(encoding="utf-8")
 
 
 def _preset(name: str) -> dict:
     """A built-in preset; ``extends = "other"`` takes the other preset and overrides it."""
-    path = resources.files("audit.presets").joinpath(f"{name}.toml")
-    if not path.is_file():
-        raise ConfigError(f"unknown config preset '{name}' (known: {', '.join(preset_names())})")
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data = tomllib.loads(preset_text(name))
     parent = data.pop("extends", None)
     return _merge(_preset(parent), data) if parent else data
 

@@ -53,7 +53,7 @@ class Dataset(ABC):
     #: the bias metric a debiasing strategy's change is judged on: a key of ``paired_change()["overall"]``
     #: (the ``debiasing_no_increase`` gate); None: that gate is skipped with the reason
     headline_bias: str | None = None
-    #: the built-in preset (``audit/presets/NAME.toml``) a run of several datasets audits this one with
+    #: the preset (``presets/NAME.toml`` in a dataset package) a run of several datasets audits this one with
     default_preset: str = "default"
     #: the few-shot composition keys of a condition (``ConditionConfig.COMPOSITION_KNOBS``) this dataset reads;
     #: its record leaves the others out
