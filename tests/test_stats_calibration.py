@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from calibration import seeded_answers, session_for, truth_scenario  # noqa: E402
 
-from audit.config import load_config  # noqa: E402
+from audit import load_config  # noqa: E402
 from audit.datasets.winobias.generated import generate_items  # noqa: E402
 from audit.datasets.winobias.pairing import pair_twins  # noqa: E402
 

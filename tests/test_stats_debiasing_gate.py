@@ -4,7 +4,7 @@ without the headline metric is skipped, not crashed."""
 
 import numpy as np
 
-from audit.datasets.base import Dataset
+from audit import Dataset
 from audit.datasets.winobias import WinoBias
 from audit.datasets.winobias.generated import generate_items
 from audit.datasets.winobias.pairing import pair_twins

@@ -12,7 +12,7 @@ import pytest
 
 from audit.datasets.winobias.generated import generate_items
 from audit.datasets.winobias.metrics import a_sb_of, twin_key
-from audit.stats.bootstrap import bootstrap_interval
+from audit import bootstrap_interval
 from audit.datasets.winobias.official import load_winobias_dir
 from audit.datasets.winobias.pairing import pair_twins
 from audit.datasets.winobias.intervals import debiased_interval, worst_o_sb_bound
