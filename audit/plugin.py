@@ -79,6 +79,18 @@ def _session(config: pytest.Config) -> "AuditSession":
     return config.stash[_SESSION]
 
 
+class UseSession:
+    """Hands a session the caller prepared (``bias-audit run`` checks the inputs by building it) to this
+    plugin: ``pytest.main(args, plugins=[UseSession(session)])``, so a run builds its session once."""
+
+    def __init__(self, session: "AuditSession") -> None:
+        self.session = session
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[_SESSION] = self.session
+
+
 def _engaged(config: pytest.Config) -> bool:
     """Is this pytest run an audit (an --audit-* option, an audit config file, or `bias-audit run`)?"""
     from audit.run.setup import config_path_for

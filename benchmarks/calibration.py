@@ -6,7 +6,7 @@ official WinoBias test split. Writes docs/calibration.md.
 
 Per preset, design and gate: the fair-model false-fail rate, the interval's coverage of the true value,
 the inconclusive rate, and the power (fail rate) at 1.5x and 2x the threshold. A simulated model has
-the graded per-pair gender effect of ``audit.stats.simulate`` (twin disagreement 0.3 beyond it,
+the graded per-pair gender effect of ``audit.datasets.winobias.simulate`` (twin disagreement 0.3 beyond it,
 accuracy 0.75); a condition with several seeds answers each pair once per seed, keeping a seed's
 answers with probability 0.8 (answers persist across shot draws: the hard case for pooling).
 """
@@ -29,7 +29,7 @@ from audit.datasets.winobias.official import load_winobias_dir  # noqa: E402
 from audit.datasets.winobias.pairing import pair_twins  # noqa: E402
 from audit.run.conditions import ConditionRun  # noqa: E402
 from audit.run.session import AuditSession  # noqa: E402
-from audit.stats.simulate import scenario, simulate_selections  # noqa: E402
+from audit.datasets.winobias.simulate import scenario, simulate_selections  # noqa: E402
 
 ACCURACY, DISAGREEMENT, PERSIST = 0.75, 0.3, 0.8
 GATES = ("a_sb", "rpa_gap")  # the gates whose truth a scenario sets; worst_o_sb and accuracy: fair model only

@@ -73,7 +73,7 @@ def test_the_planted_effect_is_recovered_within_the_biased_models_interval(audit
     has no noise); the model that carries it is measured with an interval that contains it."""
     from audit.backends.reference import planted_choice
     from audit.datasets.winobias.items import Item
-    from audit.stats import intervals, selection
+    from audit.datasets.winobias import intervals, selection
 
     results = audits["reference-biased"][1]
     items = [Item.from_dict(d) for d in results["items"].values()]

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from audit.errors import AuditError
+from audit import AuditError
 from audit.datasets.winobias.occupations import occupations
-from audit.report import load_results, render_report, write_report
+from audit import load_results, render_report, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "results_example.json"

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from audit import cli
-from audit.report import load_results, write_pdf, write_report
+from audit import cli, load_results, write_report
+from audit.report import write_pdf
 from audit.report.summary import executive_summary
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.report import render_report
+from audit import render_report
 from audit.report.compare import compare_runs
 from audit.report.findings import gate_view
 from audit.report.matrix import gate_matrix

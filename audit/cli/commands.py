@@ -155,13 +155,26 @@ def _stage_to_stderr(text: str) -> None:
     print(f"bias-audit: {text}", file=sys.stderr, flush=True)
 
 
+_held_stages: list[str] = []
+
+
+def _release_stages() -> None:
+    """In logs: the stage lines of the checks, once they passed (a user error there stays one line)."""
+    from audit.run import progress
+
+    for text in _held_stages:
+        _stage_to_stderr(text)
+    _held_stages.clear()
+    progress.set_stage_sink(_stage_to_stderr)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from audit.run import progress
 
     # On a terminal, the first line at once: the stages before pytest starts (config, data) print to
-    # stderr. In logs those checks stay silent, so a user error there is one line; pytest's stages follow.
-    if sys.stderr.isatty():
-        progress.set_stage_sink(_stage_to_stderr)
+    # stderr. In logs they are held until the checks passed, so a user error there is one line.
+    _held_stages.clear()
+    progress.set_stage_sink(_stage_to_stderr if sys.stderr.isatty() else _held_stages.append)
     progress.stage("checking the config, data and models")
     try:
         return _run(args)
@@ -169,19 +182,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         progress.set_stage_sink(None)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, session=None) -> int:
+    """One audit through the pytest suite; ``session``: the one built from ``args`` already (else built here)."""
     import tempfile
 
     import pytest
 
-    from audit.plugin import RUN_STATE, USER_ERROR
+    from audit.plugin import RUN_STATE, USER_ERROR, UseSession
     from audit.run.setup import build_session, check_out_dir
     from audit.run.verdict import RunState, decide
 
-    # Check every user input before pytest starts, so a mistake is one line and exit 2.
     options = AuditOptions.from_namespace(args)
+    if len(options.data_sources()) > 1:
+        from audit.cli.several import run_several
+
+        return run_several(args, _run)
+    # Check every user input before pytest starts, so a mistake is one line and exit 2. The session built
+    # here is the run's: the plugin is handed it (UseSession), not asked to build another.
     _check_pdf_engine(options.pdf)
-    build_session(options)
+    session = session or build_session(options)
+    _release_stages()
     options.out = str(check_out_dir(options.out))
     from audit.backends.distributed import is_main_process
 
@@ -210,7 +230,7 @@ def _run(args: argparse.Namespace) -> int:
         # --json: stdout carries the JSON alone; pytest's terminal (and the progress) goes to stderr
         to_stderr = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
         with to_stderr:
-            code = int(pytest.main(pytest_args + extra, plugins=[tracker, _Keep()]))
+            code = int(pytest.main(pytest_args + extra, plugins=[tracker, _Keep(), UseSession(session)]))
         from audit.backends.distributed import is_main_process
 
         if not is_main_process():  # torchrun: the exit status and the record are rank 0's

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Callable, Hashable
 
 from audit.datasets import dataset_names, get_dataset
-from audit.stats.regression import a_sb_change
+from audit.stats.regression import mean_abs_change
 from audit.stats.bootstrap import paired_mean_change
 from .format import fmt_ci, fmt_num, is_number
 
@@ -79,7 +79,7 @@ def compare_runs(current: Mapping, approved: Mapping) -> dict:
             prior = (old.get("conditions") or {}).get(name)
             if not isinstance(prior, Mapping) or not isinstance(cond, Mapping):
                 continue
-            a_sb, a_sb_ci = a_sb_change(_osb(cond), _osb(prior), **boot)
+            a_sb, a_sb_ci = mean_abs_change(_osb(cond), _osb(prior), **boot)
             acc, acc_ci, n = _accuracy_change((model.get("choices") or {}).get(name) or [],
                                               (old.get("choices") or {}).get(name) or [], current.get("items") or {},
                                               pair_key, **boot)

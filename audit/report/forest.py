@@ -138,15 +138,17 @@ class ForestPanel:
 
 
 @styled
-def forest_chart(chart_id: str, title: str, conditions: Sequence[str], panels: Sequence[ForestPanel]) -> Chart:
-    """Estimates with intervals per condition (rows) for each model (marker), one panel per measure."""
+def forest_chart(chart_id: str, title: str, conditions: Sequence[str], panels: Sequence[ForestPanel], *,
+                 row_noun: str = "condition", series_noun: str = "model") -> Chart:
+    """Estimates with intervals per condition (rows) for each model (marker), one panel per measure
+    (``row_noun``/``series_noun`` name the rows and markers when they are something else, e.g. categories)."""
     n, models = len(conditions), list(dict.fromkeys(m for p in panels for m, _ in p.series))
     fig = figure(3.2 + 3.3 * len(panels), 1.0 + 0.15 * n * max(len(models), 1.6))
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     ys = np.arange(n)
     step = min(0.7 / max(len(models), 1), 0.3)
     offsets = {m: (k - (len(models) - 1) / 2) * step for k, m in enumerate(models)}
-    alt = [f"Forest plot: {title}; one row per condition, one marker per model, bars are confidence intervals."]
+    alt = [f"Forest plot: {title}; one row per {row_noun}, one marker per {series_noun}, bars are confidence intervals."]
     banded = False
     for ax, panel in zip(axes, panels):
         for (model, cond), (lo, hi) in (panel.bands or {}).items():

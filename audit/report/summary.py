@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from audit.stats.regression import a_sb_change
+from audit.stats.regression import mean_abs_change
 from .findings import short_label
 from .format import fmt_estimate, fmt_num, interval, is_number, plural
 from audit.results.io import STATUSES
@@ -193,7 +193,7 @@ def paired_changes(results: Mapping) -> list[dict]:
             o_sb = cond.get("o_sb")
             if name in (ref, transfer_from) or cond.get("format") == "intrinsic" or not isinstance(o_sb, Mapping):
                 continue
-            change, ci = a_sb_change({k: v for k, v in o_sb.items() if is_number(v) or v is None},
+            change, ci = mean_abs_change({k: v for k, v in o_sb.items() if is_number(v) or v is None},
                                      {k: v for k, v in ref_osb.items() if is_number(v) or v is None}, **boot)
             if change != change:  # no occupation measurable in both
                 continue

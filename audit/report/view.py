@@ -18,6 +18,7 @@ from . import charts as _charts
 from . import forest
 from .compare import compare_runs
 from .debiasing import debiasing_view
+from .declared import draw_declared
 from .findings import gate_view
 from .format import fmt_ci, fmt_num, fmt_pct, fmt_value, is_number, slug
 from .matrix import gate_matrix
@@ -338,7 +339,7 @@ def _dataset_part(results: Mapping) -> dict:
     dataset = get_dataset(name)
     return {"title": dataset.report_title,
             "dataset_sections": [{"template": t, "anchor": a, "label": label} for t, a, label in dataset.report_sections],
-            "dataset_view": dataset.report_view(results), "summary_rules": dataset.report_summary_rules,
+            "dataset_view": draw_declared(dataset.report_view(results)), "summary_rules": dataset.report_summary_rules,
             "glossary": dataset.report_glossary}
 
 

@@ -62,7 +62,11 @@ def _int_option(flag: str, value: str) -> int:
 
 def config_overrides(options: "AuditOptions") -> dict:
     """The config keys set on the command line (the config validates their ranges, naming the key)."""
-    overrides: dict = {"data": options.data} if options.data else {}
+    sources = options.data_sources()
+    if len(sources) > 1:
+        raise AuditError(f"--data was given {len(sources)} times: a session audits one dataset; `bias-audit run` audits "
+                         "several, one after the other, under one verdict")
+    overrides: dict = {"data": sources[0]} if sources else {}
     if options.prompt_dir:
         overrides["prompt_dirs"] = list(options.prompt_dir)
     for flag in ("max-items", "seed", "n-resamples"):
