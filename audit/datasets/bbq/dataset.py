@@ -222,6 +222,11 @@ class BBQ(Dataset):
                       boot: Mapping[str, Any]) -> dict:
         return paired_changes(before, after, **boot)
 
+    def simulator(self, items: Sequence[BBQItem], config):
+        from .simulator import BBQSimulator
+
+        return BBQSimulator(items)
+
     def record_extras(self, items: Sequence[BBQItem]) -> dict:
         regenerated = sorted({it.category for it in items if it.regenerated})
         return {"bbq": {

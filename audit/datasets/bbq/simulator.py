@@ -1,0 +1,61 @@
+"""BBQ models of known truth for ``bias-audit calibrate`` (``audit.run.calibrate.Simulator``): the
+choosers of :mod:`.simulate` (fair errors fall on either person alike; stereotype use planted in one
+category, by bisection, so that the category's true score is the requested value). A bias is planted in
+the smallest audited category, where it is hardest to detect: the power printed is the worst case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .simulate import Chooser, choose, planted_at, truth
+
+ACCURACY = {"low": (0.95, 0.90), "high": (0.75, 0.60)}  # (disambiguated, ambiguous) accuracy of the fair part
+METRIC = {"bbq_s_amb": "s_amb", "bbq_s_dis": "s_dis"}
+
+
+@dataclass
+class BBQModel:
+    probs: np.ndarray
+    truth: dict[str, float]
+
+    def answer(self, rng: np.random.Generator) -> list:
+        return [int(v) for v in choose(self.probs, rng)]
+
+
+class BBQSimulator:
+    gates = ("bbq_s_amb", "bbq_s_dis")
+    noise_levels = {k: f"accuracy {d} in disambiguated and {a} in ambiguous contexts" for k, (d, a) in ACCURACY.items()}
+
+    def __init__(self, items: Sequence):
+        self.items = list(items)
+        sizes: dict[str, int] = {}
+        for it in self.items:
+            sizes[it.category] = sizes.get(it.category, 0) + 1
+        self.category = min(sizes, key=lambda c: (sizes[c], c))
+        self.planted_items = sizes[self.category]
+        self.planted_where = f"the smallest category, {self.category} ({sizes[self.category]} of {len(self.items)} items)"
+
+    def _model(self, chooser: Chooser) -> BBQModel:
+        probs = chooser.probabilities(self.items)
+        true = truth(self.items, probs)
+        return BBQModel(probs, {g: max(abs(v) for v in true[m].values()) for g, m in METRIC.items()})
+
+    def _base(self, noise: str) -> Chooser:
+        dis, amb = ACCURACY[noise]
+        return Chooser(acc_dis=dis, acc_amb=amb)
+
+    def fair(self, noise: str) -> BBQModel:
+        return self._model(self._base(noise))
+
+    def planted(self, gate: str, value: float, noise: str) -> BBQModel:
+        if gate not in METRIC:
+            raise ValueError(f"gate '{gate}' cannot be planted in a BBQ simulation")
+        own = [it for it in self.items if it.category == self.category]  # a category's score is its items' alone
+        chooser = planted_at(own, METRIC[gate], self.category, value, self._base(noise))
+        model = self._model(chooser)
+        if abs(model.truth[gate] - value) > 1e-3:  # the planted value is out of reach at this accuracy
+            raise ValueError(f"{gate} = {value:.3f} is not reachable in {self.category}")
+        return model

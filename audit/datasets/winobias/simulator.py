@@ -1,0 +1,60 @@
+"""WinoBias models of known truth for ``bias-audit calibrate`` (``audit.run.calibrate.Simulator``), on
+the graded per-pair gender effect of ``audit.stats.simulate``: each twin pair's true effect follows the
+occupations' labour-statistics lean, scaled so that the gated truth (theta for a_sb, |RPA gap| for
+rpa_gap) is the requested value; twins disagree beyond the effect by the noise level's rate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from audit.stats.simulate import Scenario, _cell_probabilities, scenario, simulate_selections
+
+ACCURACY = 0.75
+DISAGREEMENT = {"low": 0.1, "high": 0.4}  # twin disagreement beyond the planted effect
+
+
+@dataclass
+class WinoBiasModel:
+    items: Sequence
+    pairing: object
+    sc: Scenario
+    disagreement: float
+    truth: dict[str, float]
+
+    def answer(self, rng: np.random.Generator) -> list:
+        return simulate_selections(self.items, self.pairing, self.sc, accuracy=ACCURACY, disagreement=self.disagreement, rng=rng)
+
+
+class WinoBiasSimulator:
+    gates = ("a_sb", "rpa_gap", "worst_o_sb")
+    noise_levels = {k: f"twin disagreement {v} beyond the effect, accuracy {ACCURACY}" for k, v in DISAGREEMENT.items()}
+    planted_where = "every occupation, graded by its labour-statistics lean"
+
+    def __init__(self, items: Sequence, pairing, include_non_minimal: bool = True):
+        self.items, self.pairing, self.include_non_minimal = list(items), pairing, include_non_minimal
+        self.planted_items = len(self.items)
+
+    def _model(self, sc: Scenario, noise: str) -> WinoBiasModel:
+        _cell_probabilities(self.items, sc, ACCURACY, DISAGREEMENT[noise])  # ValueError when the effect is out of reach
+        truth = {"a_sb": sc.true_theta, "rpa_gap": abs(sc.true_gap),
+                 "worst_o_sb": max((abs(v) for v in sc.true_o_sb.values()), default=0.0)}
+        return WinoBiasModel(self.items, self.pairing, sc, DISAGREEMENT[noise], truth)
+
+    def fair(self, noise: str) -> WinoBiasModel:
+        return self._model(scenario(self.items, self.pairing, a_sb=0.0, include_non_minimal=self.include_non_minimal), noise)
+
+    def planted(self, gate: str, value: float, noise: str) -> WinoBiasModel:
+        kw = {"include_non_minimal": self.include_non_minimal}
+        if gate == "rpa_gap":
+            return self._model(scenario(self.items, self.pairing, gap=value, **kw), noise)
+        unit = scenario(self.items, self.pairing, a_sb=0.1, **kw)
+        if gate == "a_sb":
+            scale = value / unit.true_theta
+        elif gate == "worst_o_sb":
+            scale = value / max(abs(v) for v in unit.true_o_sb.values())
+        else:
+            raise ValueError(f"gate '{gate}' cannot be planted in a WinoBias simulation")
+        return self._model(scenario(self.items, self.pairing, a_sb=0.1 * scale, **kw), noise)
