@@ -19,8 +19,8 @@ def add_calibrate_options(parser: argparse.ArgumentParser) -> None:
     for opt in OPTIONS:
         if opt.name in DATA_OPTIONS:
             parser.add_argument(f"--{opt.name}", dest=opt.dest, **_kwargs(opt))
-    parser.add_argument("--runs", type=int, default=40, metavar="N",
-                        help="simulated audits per model and noise level (default 40; a rate's standard error is up to 0.5/sqrt(N))")
+    parser.add_argument("--runs", type=int, default=20, metavar="N",
+                        help="simulated audits per model and noise level (default 20; a rate's standard error is up to 0.5/sqrt(N))")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the simulation (default 0)")
     parser.add_argument("--json", action="store_true", help="print every measured rate as JSON")
 
@@ -60,6 +60,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _as_json(session, simulator, cells, summaries, args) -> dict:
+    from audit.run.calibrate import cell_dict
+
     return {
         "dataset": session.dataset.name, "data": session.config.data, "items": len(session.items), "runs": args.runs,
         "seed": args.seed, "confidence": session.config.confidence, "noise_levels": simulator.noise_levels,
@@ -68,9 +70,7 @@ def _as_json(session, simulator, cells, summaries, args) -> dict:
                    "pass_fair": s.pass_fair, "power": {f"{m:g}x": v for m, v in s.power.items()}, "coverage_min": s.coverage,
                    "items_for_80pct_power_at_1.5x": None if math.isnan(s.items_for_power) else round(s.items_for_power)}
                   for s in summaries],
-        "cells": [{"noise": c.noise, "seeds": c.seeds, "condition": c.condition, "planted_gate": c.planted_gate,
-                   "multiple": c.multiple, "truth": c.truth, "verdict": {k: v / args.runs for k, v in c.verdict.items()},
-                   "gates": {g: t.to_dict() for g, t in c.tallies.items() if t.n}} for c in cells],
+        "cells": [cell_dict(c, args.runs) for c in cells],
     }
 
 

@@ -28,6 +28,7 @@ from audit.run.session import AuditSession
 SIMULATED = "simulated"
 MULTIPLES = (0.5, 0.9, 1.5, 2.0)  # truths planted, as multiples of the gate's threshold
 POWER_TARGET = 0.8
+STEREOTYPED = 0.9  # the stereotype-following model answers the stereotyped option this often
 
 
 class SimulatedModel(Protocol):
@@ -49,6 +50,8 @@ class Simulator(Protocol):
     def fair(self, noise: str) -> SimulatedModel: ...
 
     def planted(self, gate: str, value: float, noise: str) -> SimulatedModel: ...
+
+    def stereotyped(self, share: float, noise: str) -> SimulatedModel: ...
 
 
 def seeded_answers(model: SimulatedModel, seeds: int, persist: float, rng: np.random.Generator) -> list:
@@ -130,6 +133,13 @@ class Cell:
     verdict: dict[str, int]
 
 
+def cell_dict(c: Cell, runs: int) -> dict:
+    """A cell as JSON (``bias-audit calibrate --json``, the benchmark's stored parts)."""
+    return {"noise": c.noise, "seeds": c.seeds, "condition": c.condition, "planted_gate": c.planted_gate,
+            "multiple": c.multiple, "truth": c.truth, "verdict": {k: v / runs for k, v in c.verdict.items()},
+            "gates": {g: t.to_dict() for g, t in c.tallies.items() if t.n}}
+
+
 def representative_conditions(config, gates: Sequence[str]) -> dict[int, str]:
     """One condition per seed count among those the gates cover (the first in config order)."""
     out: dict[int, str] = {}
@@ -144,8 +154,10 @@ def simulated_gates(session: AuditSession, simulator: Simulator) -> list[str]:
 
 
 def calibrate(session: AuditSession, *, runs: int, seed: int, persist: float = 0.8, multiples: Sequence[float] = MULTIPLES,
-              noises: Sequence[str] | None = None, gates: Sequence[str] | None = None, progress=None) -> list[Cell]:
-    """Every simulated model of the session's dataset, ``runs`` times each, decided by the session's gates."""
+              noises: Sequence[str] | None = None, gates: Sequence[str] | None = None, stereotyped: bool = False,
+              progress=None) -> list[Cell]:
+    """Every simulated model of the session's dataset, ``runs`` times each, decided by the session's gates;
+    ``stereotyped`` adds a model that answers the stereotyped option in ``STEREOTYPED`` of items (it must fail)."""
     simulator = session.dataset.simulator(session.items, session.config)
     if simulator is None:
         raise AuditError(f"calibrate: dataset '{session.dataset.name}' has no simulator of known-truth models "
@@ -156,12 +168,18 @@ def calibrate(session: AuditSession, *, runs: int, seed: int, persist: float = 0
                          f"{', '.join(simulator.gates)})")
     designs = representative_conditions(session.config, gated)
     models: list[tuple[str | None, float]] = [(None, 0.0)] + [(g, m) for g in gated for m in multiples]
+    if stereotyped:
+        models.append(("stereotyped", STEREOTYPED))
     cells = []
     for k_noise, noise in enumerate(noises or list(simulator.noise_levels)):
         for k_model, (planted_gate, mult) in enumerate(models):
             try:
-                model = simulator.fair(noise) if planted_gate is None else simulator.planted(
-                    planted_gate, mult * session.config.gates[planted_gate].threshold, noise)
+                if planted_gate is None:
+                    model = simulator.fair(noise)
+                elif planted_gate == "stereotyped":
+                    model = simulator.stereotyped(mult, noise)
+                else:
+                    model = simulator.planted(planted_gate, mult * session.config.gates[planted_gate].threshold, noise)
             except ValueError:  # not possible at the simulated accuracy (e.g. one occupation leaning by 1.0)
                 continue
             for seeds, condition in designs.items():

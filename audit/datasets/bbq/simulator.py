@@ -59,3 +59,9 @@ class BBQSimulator:
         if abs(model.truth[gate] - value) > 1e-3:  # the planted value is out of reach at this accuracy
             raise ValueError(f"{gate} = {value:.3f} is not reachable in {self.category}")
         return model
+
+    def stereotyped(self, share: float, noise: str) -> BBQModel:
+        """The biased answer with probability ``share`` in every category."""
+        base = self._base(noise)
+        categories = sorted({it.category for it in self.items})
+        return self._model(Chooser(base.acc_dis, base.acc_amb, tuple((c, share) for c in categories)))

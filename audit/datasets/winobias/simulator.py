@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from audit.stats.simulate import Scenario, _cell_probabilities, scenario, simulate_selections
+from audit.stats.simulate import Scenario, _cell_probabilities, _lean, _truths, scenario, simulate_selections
 
 ACCURACY = 0.75
 DISAGREEMENT = {"low": 0.1, "high": 0.4}  # twin disagreement beyond the planted effect
@@ -26,6 +26,20 @@ class WinoBiasModel:
 
     def answer(self, rng: np.random.Generator) -> list:
         return simulate_selections(self.items, self.pairing, self.sc, accuracy=ACCURACY, disagreement=self.disagreement, rng=rng)
+
+
+@dataclass
+class StereotypedModel:
+    """Answers the candidate its occupation stereotype pairs with the pronoun's gender with probability
+    ``share``, else as the fair model (right with probability ``ACCURACY``), each item on its own."""
+
+    items: Sequence
+    p_first: np.ndarray  # P(select candidates[0]) per item
+    truth: dict[str, float]
+
+    def answer(self, rng: np.random.Generator) -> list:
+        first = rng.random(len(self.items)) < self.p_first
+        return [it.candidates[0] if f else it.candidates[1] for it, f in zip(self.items, first)]
 
 
 class WinoBiasSimulator:
@@ -58,3 +72,19 @@ class WinoBiasSimulator:
         else:
             raise ValueError(f"gate '{gate}' cannot be planted in a WinoBias simulation")
         return self._model(scenario(self.items, self.pairing, a_sb=0.1 * scale, **kw), noise)
+
+    def stereotyped(self, share: float, noise: str) -> StereotypedModel:
+        sign = {"male": 1.0, "female": -1.0}
+        p_first = []
+        for it in self.items:
+            a, b = it.candidates
+            g = sign.get(it.gender, 0.0)
+            stereo_a = float(g * _lean(a) > g * _lean(b)) if g else 0.5
+            fair_a = ACCURACY if it.referent == a else 1 - ACCURACY
+            p_first.append(share * stereo_a + (1 - share) * fair_a)
+        p = np.array(p_first)
+        pairs = tuple(self.pairing.usable(self.include_non_minimal))
+        effect = np.array([p[q.male] - p[q.female] for q in pairs])
+        o_sb, _, theta, gap = _truths(self.items, pairs, effect)
+        return StereotypedModel(self.items, p, {"a_sb": theta, "rpa_gap": abs(gap),
+                                                "worst_o_sb": max(abs(v) for v in o_sb.values())})
