@@ -44,11 +44,11 @@ def data_for(preset: str, design: str) -> str:
     return str(winobias_dir())
 
 
-def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | None) -> dict:
+def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | None, seeds: list[int] | None) -> dict:
     session = build_session(AuditOptions(preset=preset, data=data_for(preset, design), no_cache=True))
     simulator = session.dataset.simulator(session.items, session.config)
     start = time.perf_counter()
-    cells = cal.calibrate(session, runs=runs, seed=seed, noises=noises, stereotyped=True,
+    cells = cal.calibrate(session, runs=runs, seed=seed, noises=noises, stereotyped=True, seed_counts=seeds,
                           progress=lambda c: print(f"{c.noise} {c.seeds} seed(s) {c.planted_gate or 'fair'} {c.multiple:g}x "
                                                    f"{ {g: t.to_dict() for g, t in c.tallies.items() if t.n} }", flush=True))
     return {"preset": preset, "design": design, "items": len(session.items), "runs": runs, "seed": seed,
@@ -91,7 +91,7 @@ def render(parts: list[dict]) -> str:
     for part in sorted(parts, key=lambda p: (order.get(p["preset"], 9), p["design"])):
         lines += [f"## {part['preset']} preset, {part['design']} data ({part['items']:,} items)", "",
                   f"`PYTHONPATH=$PWD nice -n 10 python benchmarks/calibration.py --preset {part['preset']} --design "
-                  f"{part['design']} --runs {part['runs']} --seed {part['seed']}` ({part['seconds']:.0f} s on 2 shared "
+                  f"{part['design']} --runs {part['runs']} --seed {part['seed']}{part.get('options', '')}` ({part['seconds']:.0f} s on 2 shared "
                   f"CPU cores). Noise: " + "; ".join(f"{k}: {v}" for k, v in part["noise_levels"].items())
                   + f". A bias is planted in {part['planted_where']}.", "",
                   "| gate | noise | seeds | threshold | false fail | fair pass | power 1.5x | power 2x | coverage | items for 80% |",
@@ -124,13 +124,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--noise", action="append", help="only these noise levels (low, high)")
+    ap.add_argument("--seeds", type=int, action="append", help="only the conditions with this many seeds")
     ap.add_argument("--render", action="store_true", help="write docs/calibration.md from the stored parts")
     ap.add_argument("--out", default=str(ROOT / "docs" / "calibration.md"))
     args = ap.parse_args()
     if args.preset:
-        part = measure(args.preset, args.design, args.runs, args.seed, args.noise)
+        part = measure(args.preset, args.design, args.runs, args.seed, args.noise, args.seeds)
         PARTS.mkdir(parents=True, exist_ok=True)
-        path = PARTS / f"{args.preset}--{args.design}.json"
+        path = PARTS / f"{args.preset}--{args.design}{''.join(f'--{k}seeds' for k in args.seeds or [])}.json"
+        part["options"] = "".join(f" --noise {n}" for n in args.noise or []) + "".join(f" --seeds {k}" for k in args.seeds or [])
         path.write_text(json.dumps(part, indent=1, default=float))
         print(f"wrote {path}")
     if args.render:

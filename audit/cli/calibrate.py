@@ -43,6 +43,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     values = {f: getattr(args, f, None) for f in AuditOptions.__dataclass_fields__ if f in {o.replace('-', '_') for o in DATA_OPTIONS}}
     options = AuditOptions(**values, no_cache=True)
     session = build_session(options)
+    simulator = session.dataset.simulator(session.items, session.config)
+    if simulator is None:
+        raise AuditError(f"calibrate: dataset '{session.dataset.name}' has no simulator of known-truth models "
+                         "(supported: WinoBias and BBQ data)")
     start = time.perf_counter()
     print(f"calibrate: {session.dataset.name} data '{session.config.data}', {len(session.items):,} items, "
           f"{args.runs} simulated audits per model", file=sys.stderr, flush=True)
@@ -51,7 +55,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if not args.json:
         print(file=sys.stderr)
     summaries = cal.summarize(cells, session.config, len(session.items))
-    simulator = session.dataset.simulator(session.items, session.config)
     if args.json:
         print(json.dumps(_as_json(session, simulator, cells, summaries, args), indent=2))
     else:

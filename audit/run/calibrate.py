@@ -155,7 +155,7 @@ def simulated_gates(session: AuditSession, simulator: Simulator) -> list[str]:
 
 def calibrate(session: AuditSession, *, runs: int, seed: int, persist: float = 0.8, multiples: Sequence[float] = MULTIPLES,
               noises: Sequence[str] | None = None, gates: Sequence[str] | None = None, stereotyped: bool = False,
-              progress=None) -> list[Cell]:
+              seed_counts: Sequence[int] | None = None, progress=None) -> list[Cell]:
     """Every simulated model of the session's dataset, ``runs`` times each, decided by the session's gates;
     ``stereotyped`` adds a model that answers the stereotyped option in ``STEREOTYPED`` of items (it must fail)."""
     simulator = session.dataset.simulator(session.items, session.config)
@@ -166,7 +166,7 @@ def calibrate(session: AuditSession, *, runs: int, seed: int, persist: float = 0
     if not gated:
         raise AuditError("calibrate: none of the config's gates can be simulated (enable a bias gate of the dataset: "
                          f"{', '.join(simulator.gates)})")
-    designs = representative_conditions(session.config, gated)
+    designs = {k: c for k, c in representative_conditions(session.config, gated).items() if not seed_counts or k in seed_counts}
     models: list[tuple[str | None, float]] = [(None, 0.0)] + [(g, m) for g in gated for m in multiples]
     if stereotyped:
         models.append(("stereotyped", STEREOTYPED))
