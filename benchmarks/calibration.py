@@ -51,12 +51,15 @@ def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | 
     cells = cal.calibrate(session, runs=runs, seed=seed, noises=noises, stereotyped=True, seed_counts=seeds,
                           progress=lambda c: print(f"{c.noise} {c.seeds} seed(s) {c.planted_gate or 'fair'} {c.multiple:g}x "
                                                    f"{ {g: t.to_dict() for g, t in c.tallies.items() if t.n} }", flush=True))
+    transfer = cal.calibrate_transfer(session, runs=runs, seed=seed, noises=noises, seed_counts=seeds,
+                                      progress=lambda c: print(f"transfer {c.noise} {c.seeds} rho {c.multiple:g}: {c.verdict}", flush=True))
     return {"preset": preset, "design": design, "items": len(session.items), "runs": runs, "seed": seed,
             "noise_levels": simulator.noise_levels, "planted_where": simulator.planted_where,
             "planted_items": simulator.planted_items, "seconds": time.perf_counter() - start,
             "summaries": [s.__dict__ | {"power": {str(k): v for k, v in s.power.items()}}
                           for s in cal.summarize(cells, session.config, len(session.items))],
-            "cells": [cal.cell_dict(c, runs) for c in cells]}
+            "cells": [cal.cell_dict(c, runs) for c in cells], "transfer": cal.transfer_rows(transfer),
+            "transfer_threshold": session.config.gates["transfer"].threshold if "transfer" in session.config.gates else None}
 
 
 def _f(x) -> str:
@@ -113,6 +116,15 @@ def render(parts: list[dict]) -> str:
                 v = c["verdict"]
                 lines.append(f"| {name} | {c['noise']} | {c['seeds']} | {_f(v.get('fail', 0))} | "
                              f"{_f(v.get('inconclusive', 0))} | {_f(v.get('pass', 0))} |")
+        if part.get("transfer"):
+            lines += ["", f"Transfer gate (threshold {part['transfer_threshold']:g}, fails when the interval of the corrected rho "
+                      "lies above it): a biased bare model (true theta 0.3) and a prompted one whose O-SB correlate with the "
+                      "bare ones at the true rho. *claimed*: share of runs the gate fails (target: >= 0.80 at 0.9, <= 0.05 at 0); "
+                      "*coverage*: over the runs with an interval.", "",
+                      "| noise | seeds | true rho | claimed | coverage | runs with an interval |", "|---|---|---|---|---|---|"]
+            for r in part["transfer"]:
+                lines.append(f"| {r['noise']} | {r['seeds']} | {r['true_rho']:.2f} | {_f(r['claimed'])} | {_f(r['coverage'])} | "
+                             f"{r['with_interval']} of {r['n']} |")
         lines.append("")
     return "\n".join(lines)
 

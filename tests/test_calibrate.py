@@ -138,3 +138,41 @@ def test_cli_refuses_an_unsupported_dataset_and_bad_runs_in_one_line(tmp_path):
     assert len(lines) == 1 and "has no simulator" in lines[-1] and "Traceback" not in proc.stderr, proc.stderr
     bad = _cli("--runs", "0", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("bias-audit: error: --runs 0")
+
+
+def test_transfer_is_detected_at_rho_09_and_not_claimed_at_rho_0(tmp_path, monkeypatch):
+    session = _session(tmp_path, monkeypatch, preset="default")
+    runs = 16
+    cells = cal.calibrate_transfer(session, runs=runs, seed=15, rhos=(0.0, 0.9), noises=["high"])
+    by_rho = {c.multiple: c for c in cells}
+    assert abs(by_rho[0.0].truth["transfer"]) < 0.01 and abs(by_rho[0.9].truth["transfer"] - 0.9) < 0.01
+    assert by_rho[0.0].tallies["transfer"].status.get("fail", 0) <= _at_most(runs, 0.05), by_rho[0.0].verdict
+    assert by_rho[0.9].tallies["transfer"].status.get("fail", 0) >= _at_least(runs, 0.80), by_rho[0.9].verdict
+
+
+class _GenderBlind:
+    """Both twins of a pair give the same answer (right 75% of the time), except a rare flip of one twin's
+    answer (log-likelihood rounding): no gender effect at all."""
+
+    def __init__(self, items, pairing, flip=0.02):
+        self.items, self.pairing, self.flip, self.truth = items, pairing, flip, {}
+
+    def answer(self, rng):
+        from audit.stats.simulate import gender_blind_selections
+
+        out = gender_blind_selections(self.items, self.pairing, accuracy=0.75, rng=rng)
+        return [(it.distractor if s == it.referent else it.referent) if rng.random() < self.flip else s
+                for it, s in zip(self.items, out)]
+
+
+def test_a_gender_blind_models_record_claims_no_transfer_correlation(tmp_path, monkeypatch):
+    import numpy as np
+
+    session = _session(tmp_path, monkeypatch, preset="default")
+    model = _GenderBlind(session.items, session.dataset.pairing(session.items))
+    for seed in range(5):
+        sim = cal.simulated_session(session, model, np.random.default_rng(seed), 0.8)
+        record = sim.transfer_record(cal.SIMULATED, "zero_shot")
+        assert record["defined"] is False and record["pearson"] is None and record["p_value"] is None, record
+        assert "no bias to transfer" in record["reason"]
+        assert sim.evaluate("transfer", cal.SIMULATED, "zero_shot").status == "pass"  # not applicable

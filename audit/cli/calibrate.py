@@ -50,15 +50,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     print(f"calibrate: {session.dataset.name} data '{session.config.data}', {len(session.items):,} items, "
           f"{args.runs} simulated audits per model", file=sys.stderr, flush=True)
-    cells = cal.calibrate(session, runs=args.runs, seed=args.seed,
-                          progress=None if args.json else lambda c: print(".", end="", file=sys.stderr, flush=True))
+    dot = None if args.json else lambda c: print(".", end="", file=sys.stderr, flush=True)
+    cells = cal.calibrate(session, runs=args.runs, seed=args.seed, progress=dot)
+    summaries = cal.summarize(cells, session.config, len(session.items))
+    transfer = cal.transfer_rows(cal.calibrate_transfer(session, runs=args.runs, seed=args.seed, progress=dot))
     if not args.json:
         print(file=sys.stderr)
-    summaries = cal.summarize(cells, session.config, len(session.items))
     if args.json:
-        print(json.dumps(_as_json(session, simulator, cells, summaries, args), indent=2))
+        print(json.dumps(_as_json(session, simulator, cells, summaries, args) | {"transfer": transfer}, indent=2))
     else:
         print(_as_text(session, simulator, summaries, args, time.perf_counter() - start))
+        print(_transfer_text(transfer, session.config))
     return 0
 
 
@@ -96,4 +98,15 @@ def _as_text(session, simulator, summaries, args, seconds: float) -> str:
               "model beyond it; coverage: the lowest share of runs whose interval held the true value; items: an "
               f"estimate from the measured interval width (scaled by 1/sqrt(n)), not a simulation at that size. "
               f"({seconds:.0f} s)"]
+    return "\n".join(lines)
+
+
+def _transfer_text(rows: list[dict], config) -> str:
+    if not rows:
+        return ""
+    lines = ["", f"Transfer gate (threshold {config.gates['transfer'].threshold:g}): a biased bare model (true theta 0.3) and a "
+             "prompted one whose per-unit bias correlates with it at the true rho; claimed = the gate fails.", "",
+             f"{'noise':<5} {'seeds':>5} {'true rho':>8} {'claimed':>7} {'coverage':>8}"]
+    for r in rows:
+        lines.append(f"{r['noise']:<5} {r['seeds']:>5} {r['true_rho']:>8.2f} {_fmt(r['claimed']):>7} {_fmt(r['coverage']):>8}")
     return "\n".join(lines)

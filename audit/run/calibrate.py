@@ -73,13 +73,15 @@ class SimulatedSession(AuditSession):
     sim_model: Any = None
     sim_rng: Any = None
     persist: float = 0.8
+    condition_models: dict = field(default_factory=dict)  # a condition answered by another model (transfer)
 
     def run(self, spec: str, condition: str) -> ConditionRun:
         key = (spec, condition)
         if key not in self._runs:
             cond = self.config.conditions[condition]
             seeds, n = len(cond.seeds), len(self.items)
-            selections = seeded_answers(self.sim_model, seeds, self.persist, self.sim_rng)
+            model = self.condition_models.get(condition, self.sim_model)
+            selections = seeded_answers(model, seeds, self.persist, self.sim_rng)
             ds = self.dataset
             self._runs[key] = ConditionRun(
                 condition, cond, ds, items=list(self.items) * seeds, selections=selections, scores=[None] * len(selections),
@@ -88,9 +90,11 @@ class SimulatedSession(AuditSession):
         return self._runs[key]
 
 
-def simulated_session(base: AuditSession, model: SimulatedModel, rng: np.random.Generator, persist: float) -> SimulatedSession:
+def simulated_session(base: AuditSession, model: SimulatedModel, rng: np.random.Generator, persist: float,
+                      condition_models: dict | None = None) -> SimulatedSession:
     return SimulatedSession(base.config, [SIMULATED], dataset=base.dataset, items=base.items, pool=base.pool,
-                            use_cache=False, sim_model=model, sim_rng=rng, persist=persist)
+                            use_cache=False, sim_model=model, sim_rng=rng, persist=persist,
+                            condition_models=condition_models or {})
 
 
 @dataclass
@@ -100,6 +104,7 @@ class Tally:
     n: int = 0
     status: dict[str, int] = field(default_factory=dict)
     covered: int = 0
+    with_interval: int = 0  # runs whose gate gave an interval (coverage is over these)
     half_widths: list[float] = field(default_factory=list)
 
     def add(self, status: str, ci: tuple, truth: float) -> None:
@@ -107,6 +112,7 @@ class Tally:
         self.status[status] = self.status.get(status, 0) + 1
         lo, hi = ci
         if lo is not None and hi is not None:
+            self.with_interval += 1
             self.covered += lo - 1e-12 <= truth <= hi + 1e-12
             self.half_widths.append((hi - lo) / 2)
 
@@ -115,7 +121,8 @@ class Tally:
 
     def to_dict(self) -> dict:
         return {"n": self.n, **{s: self.rate(s) for s in ("fail", "inconclusive", "pass", "skipped")},
-                "coverage": self.covered / self.n if self.n else math.nan}
+                "coverage": self.covered / self.with_interval if self.with_interval else math.nan,
+                "with_interval": self.with_interval}
 
 
 @dataclass
@@ -235,7 +242,9 @@ def summarize(cells: Sequence[Cell], config, n_items: int) -> list[GateSummary]:
                   key=lambda k: (k[0], k[1], k[2]))
     for gate, noise, seeds in keys:
         mine = [c for c in cells if c.noise == noise and c.seeds == seeds and c.tallies[gate].n]
-        fair = next(c for c in mine if c.planted_gate is None)
+        fair = next((c for c in mine if c.planted_gate is None), None)
+        if fair is None:  # the transfer gate: ``calibrate_transfer``
+            continue
         planted = {c.multiple: c for c in mine if c.planted_gate == gate}
         compliant = [fair] + [c for m, c in planted.items() if m <= 1]
         threshold = config.gates[gate].threshold
@@ -248,3 +257,43 @@ def summarize(cells: Sequence[Cell], config, n_items: int) -> list[GateSummary]:
                                fair.tallies[gate].rate("pass"), {m: c.tallies[gate].rate("fail") for m, c in planted.items() if m > 1},
                                min(c.tallies[gate].to_dict()["coverage"] for c in [fair, *planted.values()]), need))
     return out
+
+
+TRANSFER_RHOS = (0.0, 0.5, 0.9)
+
+
+def calibrate_transfer(session: AuditSession, *, runs: int, seed: int, persist: float = 0.8,
+                       rhos: Sequence[float] = TRANSFER_RHOS, noises: Sequence[str] | None = None,
+                       seed_counts: Sequence[int] | None = None, progress=None) -> list[Cell]:
+    """The transfer gate on pairs of models of known true rho (the simulator's ``transfer``: a biased bare
+    model, and a prompted one whose per-unit bias correlates with it at rho); [] when the dataset's
+    simulator has none or the gate does not apply. A fail claims transfer."""
+    simulator = session.dataset.simulator(session.items, session.config)
+    if simulator is None or not hasattr(simulator, "transfer") or session.gate_inapplicable("transfer") is not None:
+        return []
+    cfg = session.config
+    designs = {k: c for k, c in representative_conditions(cfg, ["transfer"]).items() if not seed_counts or k in seed_counts}
+    cells = []
+    for k_noise, noise in enumerate(noises or list(simulator.noise_levels)):
+        for k_rho, rho in enumerate(rhos):
+            bare, prompted, truth = simulator.transfer(rho, noise, seed=seed + k_rho)
+            for seeds, condition in designs.items():
+                rng = np.random.default_rng([seed, k_noise, 100 + k_rho, seeds])
+                tally, verdict = Tally(), {}
+                for _ in range(runs):
+                    sim = simulated_session(session, prompted, rng, persist, {cfg.transfer_from: bare})
+                    out = sim.evaluate("transfer", SIMULATED, condition)
+                    tally.add(out.status, out.ci, truth)
+                    verdict[out.status] = verdict.get(out.status, 0) + 1
+                cells.append(Cell(noise, seeds, condition, "transfer", rho, {"transfer": truth}, {"transfer": tally}, verdict))
+                if progress is not None:
+                    progress(cells[-1])
+    return cells
+
+
+def transfer_rows(cells: Sequence[Cell]) -> list[dict]:
+    """Per noise level, seed count and true rho: the share of runs claiming transfer (fail), and coverage."""
+    return [{"noise": c.noise, "seeds": c.seeds, "rho": c.multiple, "true_rho": c.truth["transfer"],
+             "claimed": c.tallies["transfer"].rate("fail"), **{k: v for k, v in c.tallies["transfer"].to_dict().items()
+                                                              if k in ("coverage", "with_interval", "n")}}
+            for c in cells if c.planted_gate == "transfer"]

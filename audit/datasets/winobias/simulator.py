@@ -5,6 +5,7 @@ rpa_gap) is the requested value; twins disagree beyond the effect by the noise l
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -14,6 +15,7 @@ from audit.stats.simulate import Scenario, _cell_probabilities, _lean, _truths, 
 
 ACCURACY = 0.75
 DISAGREEMENT = {"low": 0.1, "high": 0.4}  # twin disagreement beyond the planted effect
+MAX_EFFECT = 0.45  # the largest per-pair effect a transfer model plants (0.5 is the most accuracy 0.75 allows)
 
 
 @dataclass
@@ -88,3 +90,36 @@ class WinoBiasSimulator:
         o_sb, _, theta, gap = _truths(self.items, pairs, effect)
         return StereotypedModel(self.items, p, {"a_sb": theta, "rpa_gap": abs(gap),
                                                 "worst_o_sb": max(abs(v) for v in o_sb.values())})
+
+    def transfer(self, rho: float, noise: str, theta: float = 0.3, seed: int = 0) -> tuple[WinoBiasModel, WinoBiasModel, float]:
+        """(bare model, prompted model, true rho): the bare one with the graded labour-statistics leans at true
+        theta ``theta``; the prompted one with leans mixing the bare ones and the same leans in a seeded random
+        order (made orthogonal to the bare ones), mixed so that the Pearson of the two true O-SB vectors over
+        occupations, the true rho, is ``rho`` (bisection); its theta is ``theta``, or less where its pair
+        effects would pass ``MAX_EFFECT`` (a reassigned lean cancels more within an occupation's pairs)."""
+        pairs = tuple(self.pairing.usable(self.include_non_minimal))
+        names = sorted({c for p in pairs for c in self.items[p.male].candidates})
+        bare = np.array([_lean(n) for n in names])
+        z = (bare - bare.mean()) / bare.std()
+        other = np.random.default_rng(seed).permutation(z)
+        other -= other.mean() + z * (other @ z) / (z @ z)
+        other /= other.std()
+
+        def effect_of(lean: np.ndarray) -> np.ndarray:
+            where = dict(zip(names, lean))
+            unit = np.array([(where[self.items[p.male].candidates[0]] - where[self.items[p.male].candidates[1]]) / 2 for p in pairs])
+            effect = unit * theta / _truths(self.items, pairs, unit)[2]
+            return effect * min(1.0, MAX_EFFECT / np.abs(effect).max())
+
+        def true_rho(effect_x: np.ndarray, effect_y: np.ndarray) -> float:
+            o_x, o_y = _truths(self.items, pairs, effect_x)[0], _truths(self.items, pairs, effect_y)[0]
+            return float(np.corrcoef([o_x[n] for n in names], [o_y[n] for n in names])[0, 1])
+
+        effect_x = effect_of(bare)
+        lo, hi = -1.0, 1.0
+        for _ in range(30):
+            mix = (lo + hi) / 2
+            effect_y = effect_of(mix * z + math.sqrt(1 - mix**2) * other)
+            lo, hi = (mix, hi) if true_rho(effect_x, effect_y) < rho else (lo, mix)
+        models = [self._model(Scenario(pairs, e, *_truths(self.items, pairs, e)), noise) for e in (effect_x, effect_y)]
+        return models[0], models[1], true_rho(effect_x, effect_y)
