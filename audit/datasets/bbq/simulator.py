@@ -5,6 +5,7 @@ the smallest audited category, where it is hardest to detect: the power printed 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -65,3 +66,42 @@ class BBQSimulator:
         base = self._base(noise)
         categories = sorted({it.category for it in self.items})
         return self._model(Chooser(base.acc_dis, base.acc_amb, tuple((c, share) for c in categories)))
+
+    def transfer(self, rho: float, noise: str, seed: int = 0) -> tuple[BBQModel, BBQModel, float]:
+        """(bare model, prompted model, true rho over templates): the bare model uses stereotypes in each
+        category at a graded rate (0.05 to 0.4); the prompted one at rates mixing the bare ones and the same
+        rates in a seeded random order (made orthogonal), shifted to be >= 0, mixed so that the Pearson of the
+        two true per-template selection biases, the true rho, is ``rho`` (bisection)."""
+        cats = sorted({it.category for it in self.items})
+        bare = np.linspace(0.05, 0.4, len(cats))
+        z = (bare - bare.mean()) / bare.std()
+        other = np.random.default_rng(seed).permutation(z)
+        other -= other.mean() + z * (other @ z) / (z @ z)
+        other /= other.std()
+        base = self._base(noise)
+
+        def chooser(rates: np.ndarray) -> Chooser:
+            rates = rates - min(rates.min(), 0.0)
+            rates = rates * min(1.0, 0.4 / rates.max())
+            return Chooser(base.acc_dis, base.acc_amb, tuple(zip(cats, (float(r) for r in rates))))
+
+        def per_template(c: Chooser) -> np.ndarray:
+            probs = c.probabilities(self.items)
+            sums: dict[str, list[float]] = {}
+            for it, p in zip(self.items, probs):
+                if it.target_unclear:
+                    continue
+                row = sums.setdefault(f"{it.category}:{it.question_index}", [0.0, 0, 0.0, 0])
+                k = 0 if it.question_polarity == "neg" else 2
+                row[k] += p[it.stereotyped_index]
+                row[k + 1] += 1
+            return np.array([r[0] / r[1] - r[2] / r[3] for _, r in sorted(sums.items()) if r[1] and r[3]])
+
+        x = chooser(bare)
+        bx = per_template(x)
+        lo, hi = -1.0, 1.0
+        for _ in range(20):
+            mix = (lo + hi) / 2
+            y = chooser(mix * z + math.sqrt(1 - mix**2) * other)
+            lo, hi = (mix, hi) if np.corrcoef(bx, per_template(y))[0, 1] < rho else (lo, mix)
+        return self._model(x), self._model(y), float(np.corrcoef(bx, per_template(y))[0, 1])
