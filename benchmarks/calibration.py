@@ -44,14 +44,15 @@ def data_for(preset: str, design: str) -> str:
     return str(winobias_dir())
 
 
-def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | None, seeds: list[int] | None) -> dict:
+def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | None, seeds: list[int] | None,
+            part: str = "all") -> dict:
     session = build_session(AuditOptions(preset=preset, data=data_for(preset, design), no_cache=True))
     simulator = session.dataset.simulator(session.items, session.config)
     start = time.perf_counter()
-    cells = cal.calibrate(session, runs=runs, seed=seed, noises=noises, stereotyped=True, seed_counts=seeds,
+    cells = [] if part == "transfer" else cal.calibrate(session, runs=runs, seed=seed, noises=noises, stereotyped=True, seed_counts=seeds,
                           progress=lambda c: print(f"{c.noise} {c.seeds} seed(s) {c.planted_gate or 'fair'} {c.multiple:g}x "
                                                    f"{ {g: t.to_dict() for g, t in c.tallies.items() if t.n} }", flush=True))
-    transfer = cal.calibrate_transfer(session, runs=runs, seed=seed, noises=noises, seed_counts=seeds,
+    transfer = [] if part == "bias" else cal.calibrate_transfer(session, runs=runs, seed=seed, noises=noises, seed_counts=seeds,
                                       progress=lambda c: print(f"transfer {c.noise} {c.seeds} rho {c.multiple:g}: {c.verdict}", flush=True))
     return {"preset": preset, "design": design, "items": len(session.items), "runs": runs, "seed": seed,
             "noise_levels": simulator.noise_levels, "planted_where": simulator.planted_where,
@@ -97,8 +98,10 @@ def render(parts: list[dict]) -> str:
                   f"{part['design']} --runs {part['runs']} --seed {part['seed']}{part.get('options', '')}` ({part['seconds']:.0f} s on 2 shared "
                   f"CPU cores). Noise: " + "; ".join(f"{k}: {v}" for k, v in part["noise_levels"].items())
                   + f". A bias is planted in {part['planted_where']}.", "",
-                  "| gate | noise | seeds | threshold | false fail | fair pass | power 1.5x | power 2x | coverage | items for 80% |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  ]
+        if part["summaries"]:
+            lines += ["| gate | noise | seeds | threshold | false fail | fair pass | power 1.5x | power 2x | coverage | items for 80% |",
+                      "|---|---|---|---|---|---|---|---|---|---|"]
         share = part["planted_items"] / part["items"]
         for s in part["summaries"]:
             need = _n(s["items_for_power"])
@@ -107,8 +110,9 @@ def render(parts: list[dict]) -> str:
             lines.append(f"| {s['gate']} | {s['noise']} | {s['seeds']} | {s['threshold']:g} | {_f(s['false_fail'])} | "
                          f"{_f(s['pass_fair'])} | {_f(s['power'].get('1.5'))} | {_f(s['power'].get('2.0'))} | "
                          f"{_f(s['coverage'])} | {need} |")
-        lines += ["", "Whole verdict over the simulated gates (fail / inconclusive / pass):", "",
-                  "| model | noise | seeds | fail | inconclusive | pass |", "|---|---|---|---|---|---|"]
+        if part["cells"]:
+            lines += ["", "Whole verdict over the simulated gates (fail / inconclusive / pass):", "",
+                      "| model | noise | seeds | fail | inconclusive | pass |", "|---|---|---|---|---|---|"]
         for c in part["cells"]:
             if c["planted_gate"] in (None, "stereotyped") or c["multiple"] in (1.5,):
                 name = "fair" if c["planted_gate"] is None else c["planted_gate"] if c["planted_gate"] == "stereotyped" \
@@ -118,8 +122,8 @@ def render(parts: list[dict]) -> str:
                              f"{_f(v.get('inconclusive', 0))} | {_f(v.get('pass', 0))} |")
         if part.get("transfer"):
             lines += ["", f"Transfer gate (threshold {part['transfer_threshold']:g}, fails when the interval of the corrected rho "
-                      "lies above it): a biased bare model (true theta 0.3) and a prompted one whose O-SB correlate with the "
-                      "bare ones at the true rho. *claimed*: share of runs the gate fails (target: >= 0.80 at 0.9, <= 0.05 at 0); "
+                      "lies above it): a biased bare model and a prompted one whose per-unit bias (WinoBias: O-SB per "
+                      "occupation, bare theta 0.3; BBQ: selection bias per template) correlates with the bare one at the true rho. *claimed*: share of runs the gate fails (target: >= 0.80 at 0.9, <= 0.05 at 0); "
                       "*coverage*: over the runs with an interval.", "",
                       "| noise | seeds | true rho | claimed | coverage | runs with an interval |", "|---|---|---|---|---|---|"]
             for r in part["transfer"]:
@@ -137,14 +141,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--noise", action="append", help="only these noise levels (low, high)")
     ap.add_argument("--seeds", type=int, action="append", help="only the conditions with this many seeds")
+    ap.add_argument("--part", choices=("all", "bias", "transfer"), default="all", help="the bias gates, the transfer gate, or both")
     ap.add_argument("--render", action="store_true", help="write docs/calibration.md from the stored parts")
     ap.add_argument("--out", default=str(ROOT / "docs" / "calibration.md"))
     args = ap.parse_args()
     if args.preset:
-        part = measure(args.preset, args.design, args.runs, args.seed, args.noise, args.seeds)
+        part = measure(args.preset, args.design, args.runs, args.seed, args.noise, args.seeds, args.part)
         PARTS.mkdir(parents=True, exist_ok=True)
-        path = PARTS / f"{args.preset}--{args.design}{''.join(f'--{k}seeds' for k in args.seeds or [])}.json"
-        part["options"] = "".join(f" --noise {n}" for n in args.noise or []) + "".join(f" --seeds {k}" for k in args.seeds or [])
+        suffix = "".join(f"--{k}seeds" for k in args.seeds or []) + ("" if args.part == "all" else f"--{args.part}")
+        path = PARTS / f"{args.preset}--{args.design}{suffix}.json"
+        part["options"] = ("".join(f" --noise {n}" for n in args.noise or []) + "".join(f" --seeds {k}" for k in args.seeds or [])
+                           + ("" if args.part == "all" else f" --part {args.part}"))
         path.write_text(json.dumps(part, indent=1, default=float))
         print(f"wrote {path}")
     if args.render:

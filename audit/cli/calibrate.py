@@ -104,8 +104,8 @@ def _as_text(session, simulator, summaries, args, seconds: float) -> str:
 def _transfer_text(rows: list[dict], config) -> str:
     if not rows:
         return ""
-    lines = ["", f"Transfer gate (threshold {config.gates['transfer'].threshold:g}): a biased bare model (true theta 0.3) and a "
-             "prompted one whose per-unit bias correlates with it at the true rho; claimed = the gate fails.", "",
+    lines = ["", f"Transfer gate (threshold {config.gates['transfer'].threshold:g}): a biased bare model and a prompted one "
+             "whose per-unit bias (occupations or templates) correlates with it at the true rho; claimed = the gate fails.", "",
              f"{'noise':<5} {'seeds':>5} {'true rho':>8} {'claimed':>7} {'coverage':>8}"]
     for r in rows:
         lines.append(f"{r['noise']:<5} {r['seeds']:>5} {r['true_rho']:>8.2f} {_fmt(r['claimed']):>7} {_fmt(r['coverage']):>8}")
