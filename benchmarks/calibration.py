@@ -92,9 +92,13 @@ def render(parts: list[dict]) -> str:
         "With R runs a rate's binomial standard error is at most 0.5/sqrt(R) (0.11 at 20 runs).", "",
     ]
     order = {p: k for k, p in enumerate(PRESETS)}
-    for part in sorted(parts, key=lambda p: (order.get(p["preset"], 9), p["design"])):
-        lines += [f"## {part['preset']} preset, {part['design']} data ({part['items']:,} items)", "",
-                  f"`PYTHONPATH=$PWD nice -n 10 python benchmarks/calibration.py --preset {part['preset']} --design "
+    heading = None
+    for part in sorted(parts, key=lambda p: (order.get(p["preset"], 9), p["design"], bool(p.get("transfer")))):
+        if (part["preset"], part["design"]) != heading:
+            heading = (part["preset"], part["design"])
+            label = "generated set" if part["design"] == "generated" else "official files, the audit's test split"
+            lines += [f"## {part['preset']} preset, {label} ({part['items']:,} items)", ""]
+        lines += [f"`PYTHONPATH=$PWD nice -n 10 python benchmarks/calibration.py --preset {part['preset']} --design "
                   f"{part['design']} --runs {part['runs']} --seed {part['seed']}{part.get('options', '')}` ({part['seconds']:.0f} s on 2 shared "
                   f"CPU cores). Noise: " + "; ".join(f"{k}: {v}" for k, v in part["noise_levels"].items())
                   + f". A bias is planted in {part['planted_where']}.", "",
