@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="an approved earlier run to show side by side (--baseline: its old name)")
     report.add_argument("--pdf", metavar="PDF", help="also print the report to this PDF (needs Chromium)")
 
+    from audit.cli.calibrate import add_calibrate_options
+
+    calibrate = sub.add_parser("calibrate", help="how the gates of your config decide on your data: false-fail rate, power "
+                               "and items needed for 80%% power, on simulated models of known truth (no model loaded)")
+    add_calibrate_options(calibrate)
+
     from audit.cli.listing import LISTS
 
     listing = sub.add_parser("list", help="what exists: presets, datasets, gates, prompt formats, a preset's conditions")
@@ -384,7 +390,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-COMMANDS = {"run": _cmd_run, "plan": _cmd_plan, "data": _cmd_data, "init": _cmd_init, "report": _cmd_report, "cache": _cmd_cache,
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from audit.cli.calibrate import cmd_calibrate
+
+    return cmd_calibrate(args)
+
+
+COMMANDS = {"run": _cmd_run, "calibrate": _cmd_calibrate, "plan": _cmd_plan, "data": _cmd_data, "init": _cmd_init, "report": _cmd_report, "cache": _cmd_cache,
             "list": _cmd_list, "completion": _cmd_completion}
 
 
