@@ -81,11 +81,9 @@ def finding(gate: Mapping, numbers: Numbers | None = None) -> Markup:
     label = numbers.gate_label(gate)
     where = f"{gate.get('model', '?')} under {gate.get('condition', '?')}"
     if gate.get("estimate") is None:
-        text = f"{label} for {where} was not measured."
-        return escape(text[:1].upper() + text[1:])
+        return escape(f"{label} for {where} was not measured.")
     estimate = numbers.show(numbers.gate_estimate_key(gate), label, gate["estimate"])
-    head = f"{label} for {where} is "
-    text = escape(head[:1].upper() + head[1:]) + estimate
+    text = escape(f"{label} for {where} is ") + estimate
     if gate.get("ci"):
         text += escape(f" (confidence interval {numbers.ci(gate['ci'], numbers.gate_range(gate))})")
     bound = gate.get("bound", "point")

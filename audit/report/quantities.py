@@ -14,6 +14,8 @@ threshold (:func:`fmt_compared`), and then everywhere that value is shown.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,6 +45,7 @@ GATE_RANGES = {"worst_o_sb": (0.0, 1.0), "bbq_s_amb": (0.0, 1.0), "bbq_s_dis": (
                "bbq_accuracy_disambig": (0.0, 1.0), "crows_pairs_bias": (0.0, 0.5), "accuracy": (0.0, 1.0),
                "transfer": (-1.0, 1.0)}
 DIGITS = 3
+SAFE_LABEL = re.compile(r"[\w |()\-\u2212:,.]+")  # labels of the register and the gate registry: no markup
 
 
 def condition_field(cond: Mapping, field: str) -> Any:
@@ -94,7 +97,8 @@ class Numbers:
 
     @staticmethod
     def key(model: str, condition: str, what: str) -> str:
-        return f"{model}|{condition}|{what}"
+        """A quantity's key: a digest, so that no name from the data reaches an attribute."""
+        return "q" + hashlib.sha256(repr((model, condition, what)).encode()).hexdigest()[:16]
 
     def gate_estimate_key(self, gate: Mapping) -> str:
         field = self.gate_field(gate)
@@ -110,7 +114,7 @@ class Numbers:
         """The label of the gate's estimate: its statistic's label when it reads one (or measured nothing),
         else the gate's own short label from the registry."""
         metric = str(gate.get("metric"))
-        field = self.gate_field(gate) or (GATE_FIELDS.get(metric) if gate.get("estimate") is None else None)
+        field = GATE_FIELDS.get(metric)  # the statistic the gate declares it reads (keys are shared only when equal)
         if field:
             return FIELD_LABELS[field]
         if registry_short is None:
@@ -164,6 +168,8 @@ class Numbers:
         if not is_number(value):
             return Markup(DASH)
         written = text if text is not None else self.text(key, value, sign=sign)
+        if not SAFE_LABEL.fullmatch(label):  # a label from the record (an unregistered gate): a digest instead
+            label = "label-" + hashlib.sha256(label.encode()).hexdigest()[:12]
         return Markup('<data class="q" value="{v}" data-q="{k}" data-label="{l}">{t}</data>').format(
             v=repr(float(value)), k=key, l=label, t=written)
 
