@@ -49,6 +49,7 @@ TASK_GATES = frozenset({"accuracy", "bbq_accuracy_disambig"})
 
 
 def is_task_gate(gate: Mapping) -> bool:
+    """A gate on whether the model does the task (accuracy), not on its bias."""
     return str(gate.get("metric")) in TASK_GATES
 
 

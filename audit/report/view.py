@@ -402,6 +402,7 @@ def report_context(results: Mapping, approved: Mapping | None = None) -> dict:
         **part,
         "present": present,
         "schema_version": results["schema_version"],
+        "run_id": str(results.get("run_id") or "not recorded"),
         "created": fmt_value(results.get("created")),
         "tool": f"{tool.get('name', 'bias-transfer-audit')} {tool.get('version', '')}".strip(),
         "summary": _counts(results, gates),
