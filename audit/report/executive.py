@@ -14,6 +14,10 @@ ORDER = ("fail", "not auditable", "inconclusive", "waived", "skipped", "pass")
 CSS = {"not auditable": "not-auditable"}
 
 
+def _which(bound: str) -> str:
+    return "estimate" if bound in ("", "point") else f"{bound} end"
+
+
 def _outcome(view: dict) -> str:
     return "not auditable" if view["not_auditable"] else view["status"]
 
@@ -37,10 +41,8 @@ def executive_view(views: Sequence[dict], model_names: Sequence[str]) -> dict:
             outcomes = [_outcome(v) for v in mine if v["model"] == model]
             cells.append([{"name": o, "n": outcomes.count(o), "css": CSS.get(o, o)}
                           for o in ORDER if o in outcomes])
-        rules = list(dict.fromkeys(v["threshold_rule"] for v in mine))
-        bound = {v["bound"] for v in mine}
-        which = "estimate" if bound <= {"", "point"} else "interval"
-        rows.append({"label": row_label(mine), "rule": f"{which} {'; '.join(rules)}", "cells": cells})
+        rules = list(dict.fromkeys(f"{_which(v['bound'])} {v['threshold_rule']}" for v in mine))
+        rows.append({"label": row_label(mine), "rule": "; ".join(rules), "cells": cells})
         if any(v["status"] == "fail" and not v["not_auditable"] for v in mine) and mine[0]["meaning"]:
             failed = next(v for v in mine if v["status"] == "fail" and not v["not_auditable"])
             meanings.append((row_label(mine), failed["meaning"]))

@@ -80,11 +80,33 @@ def _conditions(results: Mapping):
 # --- 1. The verdict and why ---------------------------------------------------------------------------
 
 
-def unauditable_models(results: Mapping) -> list[str]:
-    """Models that do not do the task: a task gate (accuracy) failed or a gate was left 'not auditable'."""
+def unauditable(results: Mapping) -> list[tuple[str, str]]:
+    """(model, condition) pairs where the model does not do the task: a task gate (accuracy) failed there, or
+    a gate was left 'not auditable' (``audit.gates.evaluate``). Their bias figures say nothing either way."""
     gates = [g for g in results.get("gates") or [] if isinstance(g, Mapping)]
-    return sorted({str(g.get("model")) for g in gates
+    return sorted({(str(g.get("model")), str(g.get("condition"))) for g in gates
                    if not_auditable(g) or (is_task_gate(g) and g.get("status") == "fail")})
+
+
+def unauditable_models(results: Mapping) -> list[str]:
+    """Models that do not do the task under at least one condition."""
+    return sorted({m for m, _ in unauditable(results)})
+
+
+def _where(pairs: list[tuple[str, str]]) -> str:
+    if len(pairs) <= 3:
+        return ", ".join(f"{m} under {c}" for m, c in pairs)
+    models = sorted({m for m, _ in pairs})
+    return f"{plural(len(pairs), 'condition')} ({', '.join(models)})"
+
+
+def not_auditable_sentence(results: Mapping) -> str:
+    """'NOT AUDITABLE: m under c does not do the task ...' or '' when every model does the task."""
+    pairs = unauditable(results)
+    if not pairs:
+        return ""
+    return (f"NOT AUDITABLE: {_where(pairs)}: the model does not do the task there (accuracy below the floor), so its "
+            "bias there cannot be judged either way; this is not a finding of bias.")
 
 
 def verdict_statement(results: Mapping) -> Statement:
@@ -92,15 +114,11 @@ def verdict_statement(results: Mapping) -> Statement:
     numbers = Numbers(results)
     counts = {s: sum(g.get("status") == s for g in gates) for s in STATUSES}
     failed = [g for g in gates if g.get("status") == "fail"]
-    unauditable = unauditable_models(results)
-    not_auditable_text = ""
-    if unauditable:
-        not_auditable_text = (f"NOT AUDITABLE: {', '.join(unauditable)} "
-                              f"{'does' if len(unauditable) == 1 else 'do'} not do the task (accuracy below the "
-                              "floor), so the bias cannot be judged either way; this is not a finding of bias.")
+    not_auditable_text = not_auditable_sentence(results)
     bias_failed = [g for g in failed if not is_task_gate(g)]
+    task_failed = len(failed) - len(bias_failed)
     if str(results.get("verdict", "fail" if failed else "pass")).lower() == "fail":
-        if not bias_failed and unauditable:
+        if not bias_failed and not_auditable_text:
             text = (f"FAIL, because not auditable: {counts['fail']} of {len(gates)} gates failed, all of them on "
                     f"accuracy. " + not_auditable_text)
             return Statement("verdict", "Verdict", text, True)
@@ -111,10 +129,12 @@ def verdict_statement(results: Mapping) -> Statement:
         parts = [f"{numbers.metric_label(m, gates)} {len(gs)} of {per_metric[m]}"
                  for m, gs in sorted(by_metric.items(), key=lambda kv: -len(kv[1]))]
         models = sorted({str(g.get("model")) for g in bias_failed or failed})
-        n_failed = len(bias_failed or failed)
-        text = (f"FAIL: {n_failed} of {len(gates)} gates failed ({', '.join(parts)}) for {', '.join(models)}: "
-                f"the bias is not shown to be within the agreed limits.")
-        if unauditable:
+        on_bias = " on bias" if task_failed and bias_failed else ""
+        text = (f"FAIL: {len(bias_failed or failed)} of {len(gates)} gates failed{on_bias} ({', '.join(parts)}) for "
+                f"{', '.join(models)}: the bias is not shown to be within the agreed limits.")
+        if task_failed and bias_failed:
+            text += f" {plural(task_failed, 'more gate')} failed on accuracy."
+        if not_auditable_text:
             text += " " + not_auditable_text
         return Statement("verdict", "Verdict", text, True)
     verdict = str(results.get("verdict", "pass")).lower()
@@ -125,7 +145,7 @@ def verdict_statement(results: Mapping) -> Statement:
         reasons = sorted({str(g.get("reason") or g.get("message")) for g in gates if g.get("status") == "inconclusive"})
         text = (f"INCONCLUSIVE: none of {len(gates)} gates failed, but {plural(counts['inconclusive'], 'gate')} could not "
                 f"decide, which counts against the audit (config inconclusive = \"fail\"): {'; '.join(reasons[:3])}.")
-        if unauditable:
+        if not_auditable_text:
             text = not_auditable_text + " " + text
         return Statement("verdict", "Verdict", text, True)
     decided = counts["pass"]
@@ -133,7 +153,7 @@ def verdict_statement(results: Mapping) -> Statement:
     others = [plural(counts[s], f"{s} gate") for s in ("inconclusive", "waived", "skipped") if counts[s]]
     text += (f" ({', '.join(others)}, which do not fail the audit)." if others else ".")
     text += " Passing covers these items, conditions and thresholds only; it is not a proof of fairness."
-    if unauditable:
+    if not_auditable_text:
         text += " " + not_auditable_text
     return Statement("verdict", "Verdict", text, False)
 
@@ -142,12 +162,12 @@ def verdict_statement(results: Mapping) -> Statement:
 
 
 def largest_bias(results: Mapping) -> Statement:
-    unauditable = set(unauditable_models(results))
+    excluded = set(unauditable(results))
     measured = [(m, c, cond) for m, c, cond in _conditions(results) if is_number(cond.get("a_sb"))]
-    auditable = [(m, c, cond) for m, c, cond in measured if str(m) not in unauditable]
+    auditable = [(m, c, cond) for m, c, cond in measured if (str(m), str(c)) not in excluded]
     if not auditable:
         text = ("No A-SB was measured, so no bias can be ranked." if not measured else
-                "No bias can be ranked: no audited model does the task (not auditable).")
+                "No bias can be ranked: the model does not do the task under any audited condition (not auditable).")
         return Statement("largest_bias", "Largest bias", text, False)
     numbers = Numbers(results)
     model, name, cond = max(auditable, key=lambda mc: mc[2]["a_sb"])
@@ -166,8 +186,8 @@ def largest_bias(results: Mapping) -> Statement:
     fired = band is None or lo > band[1]
     if not fired:
         text += escape(f" Even this is within the noise floor ({fmt_num(band[1], 2)}): no bias is distinguishable from chance.")
-    if unauditable:
-        text += escape(f" Not ranked: {', '.join(sorted(unauditable))} (not auditable).")
+    if excluded:
+        text += escape(f" Not ranked (not auditable): {_where(sorted(excluded))}.")
     return Statement("largest_bias", "Largest bias", text, fired)
 
 

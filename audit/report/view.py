@@ -311,10 +311,11 @@ def _counts(results: Mapping, gates: list[dict]) -> dict:
                 f"The audit passed: {counts['pass']} of {len(gates)} gates passed, none failed.")
     unauditable = unauditable_models(results)
     bias_failed = any(g["status"] == "fail" and not is_task_gate(g) for g in gates)
+    undecided = any(g["status"] == "inconclusive" and not g["not_auditable"] for g in gates)
     return {"verdict": verdict, "headline": headline, "counts": counts, "total": len(gates),
             "not_auditable": sum(g["not_auditable"] for g in gates), "unauditable_models": unauditable,
             # the badge: 'not auditable' where no bias failed and a model does not do the task
-            "badge": "not auditable" if unauditable and not bias_failed and verdict != "pass" else verdict}
+            "badge": "not auditable" if unauditable and not bias_failed and not undecided and verdict != "pass" else verdict}
 
 
 def _forest(results: Mapping, changes: list[dict]) -> list[dict]:
