@@ -135,7 +135,7 @@ def test_gate_details_have_every_gate_with_its_numbers(page, results):
     assert by_id["a_sb[reference-fair-zero_shot]"] == (
         "fail", "fail a_sb[reference-fair-zero_shot] 0.238 [0.178, 0.293] upper 0.293 ≤ 0.200 \u03b8 (A-SB without noise) for "
         "reference-fair under zero_shot is 0.238 (confidence interval [0.178, 0.293]); the upper end of the interval, "
-        "0.293 , is compared with the maximum allowed, 0.200.")
+        "0.293 , exceeds the maximum allowed, 0.200.")
     for model in ("reference-biased", "reference-fair"):
         mine = [s for s, text in rows if f"[{model}-" in text]
         assert mine == sorted(mine, key=["fail", "inconclusive", "waived", "skipped", "pass"].index)  # failures first

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from markupsafe import Markup, escape
 
 from .format import DASH, is_number, slug
-from .quantities import Numbers
+from .quantities import Numbers, compared
 
 
 def short_bound(text: str) -> str:
@@ -87,24 +87,32 @@ def finding(gate: Mapping, numbers: Numbers | None = None) -> Markup:
     text = escape(f"{label} for {where} is ") + estimate
     if gate.get("ci"):
         text += escape(f" (confidence interval {numbers.ci(gate['ci'], numbers.gate_range(gate))})")
-    bound = gate.get("bound", "point")
-    limit = "maximum allowed" if gate.get("direction") == "max" else "minimum required"
-    which = "estimate itself" if bound in (None, "point") else f"{bound} end of the interval"
-    compared = bound_markup(gate, numbers, label)
-    return text + escape(f"; the {which}, ") + compared + escape(f", is compared with the {limit}, "
-                                                               f"{numbers.threshold_text(gate)}.")
+    value, end = compared(gate)
+    which = "estimate itself" if end == "estimate" else f"{end} end of the interval"
+    return (text + escape(f"; the {which}, ") + bound_markup(gate, numbers, label)
+            + escape(f", {side(value, gate)} {numbers.threshold_text(gate)}."))
+
+
+def side(value, gate: Mapping) -> str:
+    """Which side of the threshold the compared value lies, in words."""
+    threshold, direction = gate.get("threshold"), gate.get("direction")
+    if not (is_number(value) and is_number(threshold)) or direction not in ("max", "min"):
+        return "is compared with the threshold,"
+    if direction == "max":
+        return "is within the maximum allowed," if value <= threshold else "exceeds the maximum allowed,"
+    return "meets the minimum required," if value >= threshold else "is below the minimum required,"
 
 
 def bound_label(gate: Mapping, label: str, numbers: Numbers) -> str:
     """The label of the compared value: the estimate's own, or '<label>: upper end of the interval'."""
     if numbers.gate_bound_key(gate) == numbers.gate_estimate_key(gate):
         return label
-    return f"{label}: {gate.get('bound')} end of the interval"
+    return f"{label}: {compared(gate)[1]} end of the interval"
 
 
 def bound_markup(gate: Mapping, numbers: Numbers, label: str) -> Markup:
     """The value the gate compared with its threshold, tagged (the estimate itself for a point gate)."""
-    return numbers.show(numbers.gate_bound_key(gate), bound_label(gate, label, numbers), gate.get("bound_value"))
+    return numbers.show(numbers.gate_bound_key(gate), bound_label(gate, label, numbers), compared(gate)[0])
 
 
 def _plain(value) -> str:
@@ -121,7 +129,8 @@ def gate_view(index: int, gate: Mapping, numbers: Numbers | None = None) -> dict
     short = short_label(str(gate.get("metric") or ""))
     label = numbers.gate_label(gate, short)
     bound_key = numbers.gate_bound_key(gate)
-    bound_text = numbers.text(bound_key, gate.get("bound_value"))
+    value, end = compared(gate)
+    bound_text = numbers.text(bound_key, value)
     threshold = numbers.threshold_text(gate)
     reason = str(gate.get("reason") or "")
     return {
@@ -138,11 +147,12 @@ def gate_view(index: int, gate: Mapping, numbers: Numbers | None = None) -> dict
         "ci": numbers.ci(gate.get("ci"), numbers.gate_range(gate)),
         "threshold": f"{relation(gate)} {threshold}".strip(),
         "threshold_rule": f"{relation(gate)} {_plain(gate.get('threshold'))}".strip(),
-        "bound": str(gate.get("bound") or ""),
+        "bound": "" if end == "estimate" else end,  # which end of the interval was compared
+        "policy": str(gate.get("bound") or "point"),
         "bound_value": bound_text,
         "bound_markup": bound_markup(gate, numbers, label),
         "bound_short": short_bound(bound_text),
-        "bound_cell": (numbers.show(bound_key, bound_label(gate, label, numbers), gate.get("bound_value"),
+        "bound_cell": (numbers.show(bound_key, bound_label(gate, label, numbers), value,
                                     text=short_bound(bound_text)) if short_bound(bound_text) else Markup("")),
         "category": str(gate.get("category") or ""),
         "status": str(gate["status"]),

@@ -57,13 +57,22 @@ def row_label(views: Sequence[dict]) -> str:
     return max(dict.fromkeys(labels), key=labels.count)
 
 
-def _bound_name(bound: str) -> str:
-    return "the estimate" if bound in ("", "point") else f"the {bound} end of the interval"
+POLICIES = {  # docs/statistics.md, for a reader of the matrix
+    "point": "the estimate",
+    "interval": "the whole interval (pass), beyond it (fail), else inconclusive:",
+    "fail_only_when_shown": "fails only when the whole interval is beyond it; passes when within reach:",
+    "pass_only_when_shown": "passes only when the whole interval is within it:",
+    "upper": "the upper end of the interval", "lower": "the lower end of the interval",
+}
+
+
+def _policy_name(policy: str) -> str:
+    return POLICIES.get(policy, f"{policy}:")
 
 
 def _rule(views: Sequence[dict]) -> dict:
     """What a gate row tests, stated once: label, bound against threshold, and the rationale(s)."""
-    thresholds = list(dict.fromkeys(f"{_bound_name(v['bound'])} {v['threshold_rule']}" for v in views))
+    thresholds = list(dict.fromkeys(f"{_policy_name(v['policy'])} {v['threshold_rule']}" for v in views))
     rationales = list(dict.fromkeys(v["rationale"] for v in views if v["rationale"]))
     return {"label": row_label(views), "long_label": views[0]["metric_label"], "metric": views[0]["metric"],
             "threshold": "; ".join(thresholds), "rationales": rationales,

@@ -39,7 +39,8 @@ FIELD_RANGES = {
     "rpa_gap_abs": (0.0, 1.0), "pearson": (-1.0, 1.0), "spearman": (-1.0, 1.0),
 }
 # The gate metrics whose estimate is a recorded statistic (checked value by value before it is used).
-GATE_FIELDS = {"a_sb": "debiased_effect", "accuracy": "rpa_overall", "rpa_gap": "rpa_gap_abs", "transfer": "pearson"}
+# (The transfer gate reads the noise-corrected rho, not the table's Pearson r: a statistic of its own.)
+GATE_FIELDS = {"a_sb": "debiased_effect", "accuracy": "rpa_overall", "rpa_gap": "rpa_gap_abs"}
 # The range of the other gates' statistics (shares, absolute biases and correlations).
 GATE_RANGES = {"worst_o_sb": (0.0, 1.0), "bbq_s_amb": (0.0, 1.0), "bbq_s_dis": (0.0, 1.0),
                "bbq_accuracy_disambig": (0.0, 1.0), "crows_pairs_bias": (0.0, 0.5), "accuracy": (0.0, 1.0),
@@ -62,6 +63,31 @@ def clip_interval(ci: Any, bounds: tuple[float, float] | None) -> tuple[float, f
         return pair
     lo, hi = bounds
     return min(max(pair[0], lo), hi), min(max(pair[1], lo), hi)
+
+
+def compared(gate: Mapping) -> tuple[Any, str]:
+    """The value that decided the gate and which it is ("estimate", "lower" or "upper" end of the interval).
+
+    The one rule (``audit.stats.decision``): the whole interval beyond the limit fails (the end nearest the
+    limit shows it), the whole interval within passes (the end farthest from zero shows it); a straddling
+    interval is decided by the policy: ``fail_only_when_shown`` passes (the near end is within),
+    ``pass_only_when_shown`` fails and ``interval`` is inconclusive (the far end is beyond). ``point``: the
+    estimate. Computed here rather than read from ``bound_value`` so that the number shown always stands
+    on the side of the threshold its outcome says."""
+    policy, direction = str(gate.get("bound") or "point"), gate.get("direction")
+    pair = interval(gate.get("ci"))
+    if policy in ("upper", "lower") and pair is not None:  # the legacy one-sided policies compare the end they name
+        return (pair[1] if policy == "upper" else pair[0]), policy
+    threshold = gate.get("threshold")
+    if policy == "point" or pair is None or direction not in ("max", "min") or not is_number(threshold):
+        value = gate.get("estimate") if policy == "point" or pair is None else gate.get("bound_value")
+        return value, "estimate" if policy == "point" or pair is None else str(gate.get("bound") or "estimate")
+    lo, hi = pair
+    beyond_end, within_end = (("lower", lo), ("upper", hi)) if direction == "max" else (("upper", hi), ("lower", lo))
+    beyond = lo > threshold if direction == "max" else hi < threshold
+    within = hi <= threshold if direction == "max" else lo >= threshold
+    end, value = beyond_end if beyond or (not within and policy == "fail_only_when_shown") else within_end
+    return value, end
 
 
 def same(a: Any, b: Any) -> bool:
@@ -106,9 +132,10 @@ class Numbers:
         return self.key(str(gate.get("model")), str(gate.get("condition")), what)
 
     def gate_bound_key(self, gate: Mapping) -> str:
-        if gate.get("bound") in (None, "point") and same(gate.get("bound_value"), gate.get("estimate")):
+        value, end = compared(gate)
+        if end == "estimate":
             return self.gate_estimate_key(gate)
-        return self.key(str(gate.get("model")), str(gate.get("condition")), f"gate:{gate.get('metric')}:{gate.get('bound')}")
+        return self.key(str(gate.get("model")), str(gate.get("condition")), f"gate:{gate.get('metric')}:{end}")
 
     def gate_label(self, gate: Mapping, registry_short: str | None = None) -> str:
         """The label of the gate's estimate: its statistic's label when it reads one (or measured nothing),
@@ -137,7 +164,7 @@ class Numbers:
     # --- decimals ----------------------------------------------------------------------------------
 
     def _widen(self, gate: Mapping) -> None:
-        value, threshold, direction = gate.get("bound_value"), gate.get("threshold"), gate.get("direction")
+        (value, _), threshold, direction = compared(gate), gate.get("threshold"), gate.get("direction")
         if not (is_number(value) and is_number(threshold) and direction in ("max", "min")):
             return
         shown, _ = fmt_compared(value, threshold, str(direction), DIGITS)
@@ -156,7 +183,7 @@ class Numbers:
 
     def threshold_text(self, gate: Mapping) -> str:
         """The threshold with as many decimals as its compared value."""
-        value, threshold, direction = gate.get("bound_value"), gate.get("threshold"), str(gate.get("direction"))
+        (value, _), threshold, direction = compared(gate), gate.get("threshold"), str(gate.get("direction"))
         if is_number(value) and is_number(threshold) and direction in ("max", "min"):
             return fmt_compared(value, threshold, direction, self.digits(self.gate_bound_key(gate)))[1]
         return fmt_num(threshold, DIGITS)

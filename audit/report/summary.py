@@ -310,7 +310,10 @@ def reduction_statement(results: Mapping, changes: list[dict] | None = None) -> 
 def open_questions(results: Mapping) -> Statement:
     gates = [g for g in results.get("gates") or [] if isinstance(g, Mapping)]
     parts = []
-    inconclusive = [g for g in gates if g.get("status") == "inconclusive"]
+    pairs = unauditable(results)
+    if pairs:
+        parts.append(f"not auditable (the model does not do the task): {_where(pairs)}")
+    inconclusive = [g for g in gates if g.get("status") == "inconclusive" and not not_auditable(g)]
     if inconclusive:
         reasons = sorted({str(g.get("reason") or g.get("message") or "no reason recorded") for g in inconclusive})
         parts.append(f"{plural(len(inconclusive), 'gate')} inconclusive ({'; '.join(reasons[:3])}"
