@@ -123,8 +123,13 @@ class Numbers:
 
     @staticmethod
     def key(model: str, condition: str, what: str) -> str:
-        """A quantity's key: a digest, so that no name from the data reaches an attribute."""
-        return "q" + hashlib.sha256(repr((model, condition, what)).encode()).hexdigest()[:16]
+        """A quantity's key: its scope (model and condition) and a digest of what it is, so that no name from
+        the data reaches an attribute."""
+        return f"{Numbers.scope(model, condition)}-{hashlib.sha256(what.encode()).hexdigest()[:10]}"
+
+    @staticmethod
+    def scope(model: str, condition: str) -> str:
+        return "s" + hashlib.sha256(repr((model, condition)).encode()).hexdigest()[:12]
 
     def gate_estimate_key(self, gate: Mapping) -> str:
         field = self.gate_field(gate)
