@@ -105,8 +105,8 @@ def not_auditable_sentence(results: Mapping) -> str:
     pairs = unauditable(results)
     if not pairs:
         return ""
-    return (f"NOT AUDITABLE: {_where(pairs)}: the model does not do the task there (accuracy below the floor), so its "
-            "bias there cannot be judged either way; this is not a finding of bias.")
+    return (f"NOT AUDITABLE: {_where(pairs)}: the model does not do the task there, so its bias there cannot be "
+            "judged; this is not a finding of bias.")
 
 
 def verdict_statement(results: Mapping) -> Statement:
