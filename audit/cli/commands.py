@@ -284,12 +284,16 @@ def _run_json(state, exit_code: int, lines: list[str]) -> str:
 def _cmd_plan(args: argparse.Namespace) -> int:
     import json
 
-    from audit.run.plan import format_plan, plan_json, plan_session
+    import time
+
+    from audit.run.plan import format_plan, plan_json, plan_session, process_age
     from audit.run.setup import build_session
 
+    start = time.perf_counter()
     session = build_session(AuditOptions.from_namespace(args))
+    startup = process_age() or time.perf_counter() - start  # what the run pays before its first model loads
     plans = plan_session(session)
-    print(json.dumps(plan_json(session, plans), indent=2) if args.json else format_plan(session, plans))
+    print(json.dumps(plan_json(session, plans, startup), indent=2) if args.json else format_plan(session, plans, startup))
     return EXIT_PASS
 
 
