@@ -13,6 +13,7 @@ from typing import Sequence
 
 from audit.backends.base import Request, WrappingBackend
 from audit.errors import AuditError
+from audit.prompts.stopping import StopRule
 from audit.run import progress
 
 
@@ -36,6 +37,11 @@ class CostMeter(WrappingBackend):
         self.texts += list(prompts)
         self.requests += len(prompts)
         return self.inner.generate(prompts, max_new_tokens=max_new_tokens)
+
+    def generate_until(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule) -> list[str]:
+        self.texts += list(prompts)
+        self.requests += len(prompts)
+        return self.inner.generate_until(prompts, max_new_tokens, stop)
 
     def cost(self) -> dict:
         """requests, requests_reused, prompt_tokens, tokens_computed, tokens_saved_by_reuse, cpu_s, wall_s

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from audit.backends import parse_spec
-from audit.backends.cached import default_cache_path, request_key
+from audit.backends.cached import default_cache_path, generation_target, request_key
 from audit.errors import AuditError, ConditionUnavailable
-from audit.run.conditions import build_prompts, likelihood_requests, request_count
+from audit.run.conditions import build_prompts, generation_rule, likelihood_requests, request_count
 from audit.run.progress import format_duration
 from audit.run.session import AuditSession
 from audit.run.throughput import measured
@@ -94,7 +94,8 @@ def _work(session: AuditSession, condition: str, tokenizer) -> list[tuple[str, s
                 if cond.stage1_format is not None:
                     shots = ds.shots(pool, cond, seed, condition)
                     first = [ds.render(cond.stage1_format, it, shots, _preprompt(cond), order) for it in items]
-                    out += [("generate", p.prefix, p.text, int(cond.stage1_max_new_tokens), True) for p in first]
+                    target = generation_target(cond.stage1_max_new_tokens, generation_rule([p.text for p in first]))
+                    out += [("generate", p.prefix, p.text, target, True) for p in first]
                     followup = preprompt_text(cond.followup)
                     prompts = [Prompt(p.prefix, f"{p.query}\n\n{followup}\n\n{ds.render(cond.format, it, [], '', order).query}")
                                for it, p in zip(items, first)]
@@ -107,7 +108,8 @@ def _work(session: AuditSession, condition: str, tokenizer) -> list[tuple[str, s
                 out += [("loglikelihood", r.prefix, r.context, r.continuation, exact)
                         for r in likelihood_requests(ds, prompts, items)]
             else:
-                out += [("generate", p.prefix, p.text, int(cond.max_new_tokens), exact) for p in prompts]
+                target = generation_target(cond.max_new_tokens, generation_rule([p.text for p in prompts]))
+                out += [("generate", p.prefix, p.text, target, exact) for p in prompts]
     return out
 
 
@@ -135,6 +137,11 @@ def _tokens(tokenizer, work: list) -> tuple[list[int], list[int]]:
         computed.append(rest_len[rest] + (shared if own not in seen else 0))
         seen.add(own)
     return prompt, computed
+
+
+def _new_tokens(target) -> int:
+    """A generation's token budget from its cache-key target (``audit.backends.cached.generation_target``)."""
+    return int(target[0]) if isinstance(target, list) else int(target)
 
 
 def _samples(works: dict[str, list]) -> tuple[list, list]:
@@ -170,7 +177,7 @@ def _measure(spec: str, session: AuditSession, works: dict[str, list]):
     _, lik_tokens = _tokens(tokenizer, lik)
     _, gen_tokens = _tokens(tokenizer, gen) if gen else ([], [])
     rates = measure_rates(backend, [Request(p, c, t) for _, p, c, t, _ in lik], sum(lik_tokens),
-                          [(text, budget) for _, _, text, budget, _ in gen], sum(gen_tokens))
+                          [(text, _new_tokens(target)) for _, _, text, target, _ in gen], sum(gen_tokens))
     return model_key, tokenizer, rates, rates.basis
 
 
@@ -215,7 +222,7 @@ def plan_session(session: AuditSession, cache_path: Path | None = None, measure:
                         estimate, basis = 0.0, "all cached"
                     elif rates is not None:
                         _, computed = _tokens(tokenizer, misses) if misses else ([], [])
-                        estimate = sum(rates.estimate(w[0], c, w[3] if w[0] == "generate" else 0)
+                        estimate = sum(rates.estimate(w[0], c, _new_tokens(w[3]) if w[0] == "generate" else 0)
                                        for w, c in zip(misses, computed))
                         basis = rates.basis
             if cached is None and cache is not None and model_key is None and len(cache) == 0:

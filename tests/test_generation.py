@@ -1,0 +1,151 @@
+"""Batched generation (``Scorer.generate``) against HF ``model.generate(do_sample=False)`` one prompt at a
+time, token for token: on tiny offline models (shared-prefix path and left-padded plain path, with and
+without stop rules) and on real SmolLM2-135M-Instruct output (skipped when its conversion is absent).
+The stop rules of the prompt formats (``audit.prompts.stopping``) and the runner's use of them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from audit.backends.hf.loading import LoadedModel
+from audit.backends.hf.scorer import Scorer
+from audit.backends.hf.tokenization import _encode_many
+from audit.prompts.render import render_prompt
+from audit.prompts.stopping import FREE_TEXT, REASONING, SHORT_ANSWER, StopRule, rule_for_prompt
+from test_scoring import ITEMS, SHOTS, _bpe_tokenizer, _scaled
+
+
+@pytest.fixture(scope="module")
+def gpt2() -> LoadedModel:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tok = _bpe_tokenizer(bos=False)
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=len(tok), n_positions=1024, n_embd=64, n_layer=2, n_head=4,
+                     bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
+    return LoadedModel("tiny-gpt2", _scaled(GPT2LMHeadModel(cfg)), tok, torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def llama() -> LoadedModel:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = _bpe_tokenizer(bos=True)
+    torch.manual_seed(1)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    return LoadedModel("tiny-llama", _scaled(LlamaForCausalLM(cfg), 2.0), tok, torch.device("cpu"))
+
+
+def _prompts() -> list[str]:
+    """Mixed lengths and formats: shots (a long shared prefix), chain of thought, bare cloze, odd ones."""
+    out = [render_prompt("zero_shot", it, SHOTS).text for it in ITEMS[:4]]
+    out += [render_prompt("chain_of_thought", it).text for it in ITEMS[4:6]]
+    out += [render_prompt("intrinsic", it).text for it in ITEMS[6:8]]
+    return out + ["The nurse", "Instruction: Read"]
+
+
+def hf_one_at_a_time(lm: LoadedModel, prompt: str, max_new_tokens: int, stop: StopRule | None = None) -> list[int]:
+    """HF greedy tokens of one prompt (tokenised as the engine does), up to the first EOS or, with
+    ``stop``, the first token after which ``stop.cut`` says the text is complete."""
+    ids = torch.tensor([_encode_many(lm.tokenizer, [prompt])[0]])
+    out = lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=False,
+                            pad_token_id=lm.tokenizer.pad_token_id)
+    eos = lm.model.generation_config.eos_token_id
+    eos = set(eos) if isinstance(eos, (list, tuple)) else {eos}
+    tokens: list[int] = []
+    for token in out[0, ids.shape[1]:].tolist():
+        tokens.append(token)
+        if token in eos or (stop is not None and stop.cut(lm.tokenizer.decode(tokens, skip_special_tokens=True))[0]):
+            break
+    return tokens
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama"])
+@pytest.mark.parametrize("path", ["shared_prefix", "left_padded"])
+def test_tokens_equal_hf_generate_one_prompt_at_a_time(name, path, request):
+    lm = request.getfixturevalue(name)
+    prompts = _prompts()
+    scorer = Scorer(lm, batch_size=4)
+    if path == "left_padded":
+        scorer.tree = False  # the path of models whose attention the shared-prefix scheme cannot express
+    ours = scorer.generate_tokens(prompts, max_new_tokens=7)
+    expected = [hf_one_at_a_time(lm, p, 7) for p in prompts]
+    assert ours == expected
+    assert scorer.generate(prompts, max_new_tokens=7) == [lm.tokenizer.decode(t, skip_special_tokens=True) for t in expected]
+    assert scorer.stats.generated == 2 * len(prompts)
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama"])
+@pytest.mark.parametrize("path", ["shared_prefix", "left_padded"])
+def test_stopped_rows_are_hf_tokens_up_to_their_stop(name, path, request):
+    """Rows end at different steps (they leave the batch); each is HF's sequence cut at its stop."""
+    lm = request.getfixturevalue(name)
+    prompts = _prompts()
+    full = [hf_one_at_a_time(lm, p, 10) for p in prompts]
+    # stop strings that really occur: the text of some rows' 3rd and 5th tokens
+    words = {lm.tokenizer.decode(full[i][k:k + 1]).strip() for i, k in ((0, 2), (4, 4), (6, 1))}
+    stop = StopRule(strings=tuple(w for w in words if w))
+    expected = [hf_one_at_a_time(lm, p, 10, stop) for p in prompts]
+    assert any(len(e) < len(f) for e, f in zip(expected, full)), "the stop strings must end some rows early"
+    assert any(len(e) == 10 for e in expected), "and leave some running"
+    scorer = Scorer(lm, batch_size=len(prompts))
+    if path == "left_padded":
+        scorer.tree = False
+    assert scorer.generate_tokens(prompts, max_new_tokens=10, stop=stop) == expected
+    texts = scorer.generate(prompts, max_new_tokens=10, stop=stop)
+    assert texts == [stop.cut(lm.tokenizer.decode(e, skip_special_tokens=True))[1] for e in expected]
+    assert not any(s in t for t in texts for s in stop.strings)
+
+
+def test_batch_size_and_prefix_reuse_change_no_token(gpt2):
+    prompts = _prompts()
+    base = Scorer(gpt2, batch_size=1, prefix_cache=False).generate_tokens(prompts, 6, stop=REASONING)
+    for bs in (2, 5, 32):
+        assert Scorer(gpt2, batch_size=bs).generate_tokens(prompts, 6, stop=REASONING) == base
+
+
+# --------------------------------------------------------------------------- stop rules
+
+
+@pytest.mark.parametrize("fmt, rule", [("chain_of_thought", REASONING), ("intrinsic", SHORT_ANSWER),
+                                       ("zero_shot", SHORT_ANSWER), ("_stage1_explain", FREE_TEXT)])
+def test_each_winobias_format_gets_its_rule(fmt, rule):
+    assert rule_for_prompt(render_prompt(fmt, ITEMS[0], SHOTS[:2] if fmt == "zero_shot" else []).text) == rule
+
+
+def test_bbq_formats_get_their_rules():
+    assert rule_for_prompt("Context: x\nQuestion: y?\nOptions: (a) 1 (b) 2\nAnswer: Let's think step by step.") == REASONING
+    assert rule_for_prompt("Q: Who?\nA:") == SHORT_ANSWER
+    assert rule_for_prompt("Options: (a) x\nExplanation:") == FREE_TEXT
+
+
+@pytest.mark.parametrize("rule, text, expected", [
+    (REASONING, " The nurse is tired. So the answer is the nurse.\nSentence: more", (True, " The nurse is tired. So the answer is the nurse.")),
+    (REASONING, " The pronoun refers to the nurse.\n\nSentence: next", (True, " The pronoun refers to the nurse.")),
+    (REASONING, " The answer is", (False, " The answer is")),
+    (REASONING, ' So the answer is "The guard."', (True, ' So the answer is "The guard.')),
+    (SHORT_ANSWER, " guard.\n\nIn this", (True, " guard")),
+    (SHORT_ANSWER, " accountant, and the", (False, " accountant, and the")),
+    (FREE_TEXT, " It assumes.\n\nSentence", (True, " It assumes.")),
+])
+def test_cut(rule, text, expected):
+    assert rule.cut(text) == expected
+
+
+def test_budget_is_the_condition_s_within_the_format_s():
+    assert SHORT_ANSWER.tokens(4) == 4 and SHORT_ANSWER.tokens(32) == SHORT_ANSWER.budget
+    assert REASONING.tokens(48) == 48
+
+
+def test_a_backend_without_early_stopping_gives_the_same_texts(gpt2):
+    """The base ``generate_until`` (generate the budget, then cut) and the engine's early stop agree."""
+    from audit.backends.base import Backend
+    from audit.backends.hf.backend import HFBackend
+
+    hf = HFBackend(gpt2, batch_size=4, progress=False)
+    prompts = _prompts()
+    stop = StopRule(strings=tuple({gpt2.tokenizer.decode(t[1:2]) for t in Scorer(gpt2).generate_tokens(prompts[:3], 3)}))
+    assert Backend.generate_until(hf, prompts, 9, stop) == hf.generate_until(prompts, 9, stop)
