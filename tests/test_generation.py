@@ -5,6 +5,10 @@ The stop rules of the prompt formats (``audit.prompts.stopping``) and the runner
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -110,16 +114,20 @@ def test_batch_size_and_prefix_reuse_change_no_token(gpt2):
 # --------------------------------------------------------------------------- stop rules
 
 
-@pytest.mark.parametrize("fmt, rule", [("chain_of_thought", REASONING), ("intrinsic", SHORT_ANSWER),
-                                       ("zero_shot", SHORT_ANSWER), ("_stage1_explain", FREE_TEXT)])
-def test_each_winobias_format_gets_its_rule(fmt, rule):
-    assert rule_for_prompt(render_prompt(fmt, ITEMS[0], SHOTS[:2] if fmt == "zero_shot" else []).text) == rule
+@pytest.mark.parametrize("fmt, rule, fields", [
+    ("chain_of_thought", REASONING, ("\nInstruction:", "\nSentence:", "\nQuestion:")),
+    ("_stage1_explain", FREE_TEXT, ("\nInstruction:", "\nSentence:", "\nQuestion:")),
+    ("intrinsic", SHORT_ANSWER, ()), ("zero_shot", SHORT_ANSWER, ())])
+def test_each_winobias_format_gets_its_rule(fmt, rule, fields):
+    got = rule_for_prompt(render_prompt(fmt, ITEMS[0], SHOTS[:2] if fmt == "zero_shot" else []).text)
+    assert got == replace(rule, strings=rule.strings + fields)
 
 
 def test_bbq_formats_get_their_rules():
-    assert rule_for_prompt("Context: x\nQuestion: y?\nOptions: (a) 1 (b) 2\nAnswer: Let's think step by step.") == REASONING
+    cot = rule_for_prompt("Context: x\nQuestion: y?\nOptions: (a) 1 (b) 2\nAnswer: Let's think step by step.")
+    assert cot == replace(REASONING, strings=("\n\n", "\nContext:", "\nQuestion:", "\nOptions:"))
     assert rule_for_prompt("Q: Who?\nA:") == SHORT_ANSWER
-    assert rule_for_prompt("Options: (a) x\nExplanation:") == FREE_TEXT
+    assert rule_for_prompt("Options: (a) x\nExplanation:") == replace(FREE_TEXT, strings=("\n\n", "\nOptions:"))
 
 
 @pytest.mark.parametrize("rule, text, expected", [
@@ -129,6 +137,10 @@ def test_bbq_formats_get_their_rules():
     (REASONING, ' So the answer is "The guard."', (True, ' So the answer is "The guard.')),
     (SHORT_ANSWER, " guard.\n\nIn this", (True, " guard")),
     (SHORT_ANSWER, " accountant, and the", (False, " accountant, and the")),
+    (SHORT_ANSWER, "\n", (False, "\n")),  # whitespace the model starts with does not end it
+    (SHORT_ANSWER, "\n nurse.", (True, "\n nurse")),
+    (replace(REASONING, strings=("\n\n", "\nContext:")), "\n\nContext: a new example", (True, "\n")),
+    (REASONING, "\n\nThe answer is (c) The Zoomer is kind. More", (True, "\n\nThe answer is (c) The Zoomer is kind.")),
     (FREE_TEXT, " It assumes.\n\nSentence", (True, " It assumes.")),
 ])
 def test_cut(rule, text, expected):
@@ -149,3 +161,76 @@ def test_a_backend_without_early_stopping_gives_the_same_texts(gpt2):
     prompts = _prompts()
     stop = StopRule(strings=tuple({gpt2.tokenizer.decode(t[1:2]) for t in Scorer(gpt2).generate_tokens(prompts[:3], 3)}))
     assert Backend.generate_until(hf, prompts, 9, stop) == hf.generate_until(prompts, 9, stop)
+
+
+# --------------------------------------------------------------------------- real model output (SmolLM2-135M)
+
+FIXTURE = Path(__file__).parent / "fixtures" / "smollm2_generations.json"
+RECORDS = json.loads(FIXTURE.read_text())
+# the parser's known misreadings of real output, each with the reason (the test fails if one starts to pass)
+KNOWN_MISREAD = {("bbq_chain_of_thought", "Age-1059"): "a reasoning cut by the budget names an option first; "
+                 "the parser cannot tell a reasoning that gave no answer from a short answer"}
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    from smollm2 import load_smollm2
+
+    lm = load_smollm2()
+    if lm is None:
+        pytest.skip("the SmolLM2-135M conversion is not cached (tests/test_llama_server.py makes it)")
+    return lm
+
+
+def _parse(record: dict):
+    if record["dataset"] == "winobias":
+        from audit.datasets.winobias.answers import map_answer
+
+        return map_answer(record["output"], tuple(record["item"]["candidates"]))
+    from audit.datasets.bbq.answers import map_bbq_answer
+    from audit.datasets.bbq.items import BBQItem
+
+    item = BBQItem.__new__(BBQItem)  # the parser reads the answers and which one is unknown
+    answers = tuple(record["item"]["answers"])
+    object.__setattr__(item, "answers", answers)
+    object.__setattr__(item, "unknown_index", record["item"]["unknown_index"])
+    return map_bbq_answer(record["output"], item)
+
+
+def test_the_fixture_is_labelled_and_covers_every_generation_format():
+    assert all("expected" in r for r in RECORDS) and len(RECORDS) >= 30
+    assert {r["format"] for r in RECORDS} >= {"chain_of_thought", "intrinsic", "zero_shot", "_stage1_explain",
+                                            "bbq_chain_of_thought", "bbq_intrinsic"}
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: f"{r['format']}-{r['item']['id']}")
+def test_one_parser_reads_real_smollm2_output(record):
+    got = _parse(record)
+    if (record["format"], record["item"]["id"]) in KNOWN_MISREAD:
+        assert got != record["expected"]
+    else:
+        assert got == record["expected"], record.get("note", "")
+
+
+def test_fixture_outputs_are_what_the_engine_generates_now(smollm2):
+    """Batched, shared prefix, stop rules: the fixture's texts again (WinoBias and BBQ prompts)."""
+    from audit.prompts.stopping import rule_for_prompt
+
+    scorer = Scorer(smollm2, batch_size=8, progress=False)
+    for fmt in dict.fromkeys(r["format"] for r in RECORDS):
+        group = [r for r in RECORDS if r["format"] == fmt]
+        rule = rule_for_prompt(group[0]["prompt"])
+        texts = scorer.generate([r["prompt"] for r in group], rule.tokens(group[0]["max_new_tokens"]), stop=rule)
+        assert texts == [r["output"] for r in group], fmt
+
+
+@pytest.mark.parametrize("fmt", ["chain_of_thought", "_stage1_explain", "bbq_chain_of_thought", "zero_shot"])
+def test_smollm2_tokens_equal_hf_generate_one_prompt_at_a_time(smollm2, fmt):
+    from audit.prompts.stopping import rule_for_prompt
+
+    group = [r for r in RECORDS if r["format"] == fmt][:4]
+    prompts = [r["prompt"] for r in group]
+    rule = rule_for_prompt(prompts[0])
+    budget = rule.tokens(group[0]["max_new_tokens"])
+    ours = Scorer(smollm2, batch_size=4, progress=False).generate_tokens(prompts, budget, stop=rule)
+    assert ours == [hf_one_at_a_time(smollm2, p, budget, rule) for p in prompts]
