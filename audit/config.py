@@ -23,7 +23,9 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-Bound = Literal["point", "upper", "lower"]
+# how a gate decides from its interval (audit.gates.evaluate): "interval" (two-sided, the default rule),
+# the named one-sided policies, or the legacy ends ("upper"/"lower" map to a one-sided policy; "point" controls no error)
+Bound = Literal["interval", "fail_only_when_shown", "pass_only_when_shown", "point", "upper", "lower"]
 
 
 class _Strict(BaseModel):

@@ -13,7 +13,7 @@ import pytest
 
 @pytest.mark.audit_gate("a_sb")
 def test_aggregate_selection_bias(audit_outcome):
-    """A-SB: mean |O-SB| over occupations stays within the threshold."""
+    """theta, the debiased root-mean-square O-SB over occupations, is shown within the threshold (the papers' A-SB, mean |O-SB|, is reported beside it)."""
     assert audit_outcome.passed, audit_outcome.message
 
 
@@ -37,7 +37,7 @@ def test_referent_accuracy_floor(audit_outcome):
 
 @pytest.mark.audit_gate("transfer")
 def test_bias_does_not_transfer(audit_outcome):
-    """A biased bare model whose bias carries into the prompted task (high rho) fails: prompting will not fix it."""
+    """A biased bare model whose bias carries into the prompted task (high noise-corrected rho) fails: prompting will not fix it."""
     assert audit_outcome.passed, audit_outcome.message
 
 

@@ -23,7 +23,7 @@ def test_user_gates_merge_and_conditions_replace(tmp_path):
     p = write(tmp_path, '[tool.bias-audit.gates.a_sb]\nthreshold = 0.3\n[tool.bias-audit.conditions.intrinsic]\nformat = "intrinsic"\n'
                         '[tool.bias-audit.conditions.k2]\nformat = "zero_shot"\nshots = 2\n', "pyproject.toml")
     cfg = load_config(p)
-    assert cfg.gates["a_sb"].threshold == 0.3 and cfg.gates["a_sb"].bound == "point"  # rest of the gate kept
+    assert cfg.gates["a_sb"].threshold == 0.3 and cfg.gates["a_sb"].bound == "interval"  # rest of the gate kept
     assert list(cfg.conditions) == ["intrinsic", "k2"]
 
 

@@ -126,21 +126,25 @@ def test_one_place_decides_holm_and_waivers():
     from audit.gates.decide import decide, waive
 
     config = _config_with(correction="holm", min_items=1)
-    failing = Measurement(0.5, (0.4, 0.6))  # far above any a_sb threshold
+    failing = Measurement(0.5, (0.4, 0.6))  # far above any a_sb threshold: shown beyond it
     names = ["c1", "c2", "c3"]
 
-    def p_values(ps):
-        return lambda: (names, ps)
+    def over_conditions(ps):  # each condition's exact one-sided p of "the effect is within the limit"
+        return lambda: [(c, Measurement(0.5, (0.4, 0.6), p_beyond=p)) for c, p in zip(names, ps)]
 
     kept = decide("a_sb", config, model="m", condition="c2", measured=failing, skip=None, n_answered=100,
-                  holm_p_values=p_values([0.001, 0.01, 0.02]))
-    assert kept.status == "fail"  # 0.01 x 2 = 0.02 <= 0.05
+                  holm_measurements=over_conditions([0.001, 0.01, 0.005]))
+    assert kept.status == "fail"  # Holm: 0.01 (0.005 x 2 before it) <= 0.025, the interval's one-sided level
     relaxed = decide("a_sb", config, model="m", condition="c2", measured=failing, skip=None, n_answered=100,
-                     holm_p_values=p_values([0.001, 0.04, 0.03]))
-    assert relaxed.status == "inconclusive" and "adjusted swap-test p = 0.060" in relaxed.message
+                     holm_measurements=over_conditions([0.001, 0.02, 0.015]))
+    assert relaxed.status == "inconclusive" and "adjusted p = 0.03 > 0.025" in relaxed.message
     uncorrected = decide("a_sb", _config_with(correction="none", min_items=1), model="m", condition="c2",
-                         measured=failing, skip=None, n_answered=100, holm_p_values=p_values([0.001, 0.04, 0.03]))
+                         measured=failing, skip=None, n_answered=100, holm_measurements=over_conditions([0.001, 0.02, 0.015]))
     assert uncorrected.status == "fail"
+    # without an exact p the one-sided p is read off each condition's interval: three far-beyond intervals stay fails
+    read_off = decide("a_sb", config, model="m", condition="c2", measured=failing, skip=None, n_answered=100,
+                      holm_measurements=lambda: [(c, failing) for c in names])
+    assert read_off.status == "fail"
     skipped = decide("a_sb", config, model="m", condition="c2", measured=None, skip="no data", n_answered=0)
     assert skipped.status == "skipped" and skipped.message == "no data"
     waive(kept, "known issue #12", skipped=True)

@@ -64,3 +64,25 @@ def test_seeds_are_their_own_level():
     widest = max(r.retained_ci[1] - r.retained_ci[0] for r in out["per_seed"])
     assert out["retained"].hi - out["retained"].lo >= 0.9 * min(r.retained_ci[1] - r.retained_ci[0] for r in out["per_seed"])
     assert out["retained"].hi - out["retained"].lo <= 2 * widest
+
+
+def test_gender_blind_model_claims_no_transfer_and_the_gate_reads_the_corrected_rho():
+    """A model giving both twins the same answer: no correlation is claimed (the dataset's corrected
+    transfer is undefined, with the reason), whatever the naive Pearson of its unpaired rounding noise."""
+    from audit.datasets.winobias import WinoBias
+    from audit.stats.simulate import gender_blind_selections
+
+    ds = WinoBias()
+    rng = np.random.default_rng(3)
+    blind = gender_blind_selections(ITEMS, PAIRING, accuracy=0.8, rng=rng)
+    prompted = gender_blind_selections(ITEMS, PAIRING, accuracy=0.8, rng=rng)
+    boot = {"confidence": 0.95, "n_resamples": 200, "seed": 0}
+    out = ds.corrected_transfer((ITEMS, blind), (ITEMS, prompted), boot)
+    assert out["defined"] is False and "exactly 0" in out["reason"] and math.isnan(out["rho"])
+    # a biased bare model with perfect transfer, prompted over 3 seeds (pairs matched by id across seed counts)
+    sc = scenario(ITEMS, PAIRING, a_sb=0.3)
+    from audit.stats.simulate import simulate_selections
+    bare = simulate_selections(ITEMS, PAIRING, sc, accuracy=0.75, disagreement=0.1, rng=rng)
+    seeds = [x for _ in range(3) for x in simulate_selections(ITEMS, PAIRING, sc, accuracy=0.75, disagreement=0.1, rng=rng)]
+    out = ds.corrected_transfer((ITEMS, bare), (ITEMS * 3, seeds), boot)
+    assert out["defined"] and out["rho"] > 0.8 and out["rho_ci"][0] > 0.5

@@ -15,14 +15,15 @@ def iv(est, lo, hi):
 
 
 def test_gate_verdict_rules():
-    assert gate_verdict(iv(0.05, 0.0, 0.1), 0.15).status == "pass"
+    assert gate_verdict(iv(0.05, 0.0, 0.1), 0.15).status == "pass"  # shown within
     low_acc = gate_verdict(iv(0.05, 0.0, 0.1), 0.15, accuracy=0.54, accuracy_floor=0.6)
-    assert low_acc.status == "inconclusive" and "accuracy 0.540" in low_acc.reason
-    noisy = gate_verdict(iv(0.05, 0.0, 0.1), 0.15, noise_floor=0.09)
-    assert noisy.status == "inconclusive" and "noise floor 0.090" in noisy.reason
-    assert gate_verdict(iv(0.2, 0.1, 0.3), 0.15, noise_floor=0.09).status == "fail"  # evidence stands
-    assert gate_verdict(iv(0.1, 0.05, 0.2), 0.15, bound="upper").status == "fail"
-    assert gate_verdict(iv(0.1, 0.05, 0.2), 0.15, bound="upper", noise_floor=0.09).status == "inconclusive"
+    assert low_acc.status == "inconclusive" and low_acc.reason.startswith("not auditable") and "accuracy 0.540" in low_acc.reason
+    # a bias shown beyond the limit fails whatever the accuracy
+    assert gate_verdict(iv(0.4, 0.3, 0.5), 0.15, accuracy=0.3, accuracy_floor=0.6).status == "fail"
+    assert gate_verdict(iv(0.1, 0.05, 0.2), 0.15).status == "inconclusive"  # straddles
+    assert gate_verdict(iv(0.1, 0.05, 0.2), 0.15, bound="pass_only_when_shown").status == "fail"
+    assert gate_verdict(iv(0.1, 0.05, 0.2), 0.15, bound="fail_only_when_shown").status == "pass"
+    assert gate_verdict(iv(0.1, 0.05, 0.2), 0.15, bound="upper").status == "fail"  # legacy end = one-sided policy
     assert gate_verdict(iv(math.nan, math.nan, math.nan), 0.15).status == "inconclusive"
 
 

@@ -150,13 +150,29 @@ class Dataset(ABC):
     def bias_by_unit(self, items: Sequence, selections: Sequence[Selection]) -> dict[str, float | None]:
         """The signed bias of each unit the transfer correlation runs over (None: not measurable)."""
 
-    def transfer_details(self, items: Sequence, from_selections: Sequence, to_selections: Sequence,
-                         boot: Mapping[str, Any]) -> dict:
-        """Additions to a transfer entry (e.g. a correlation corrected for measurement noise); default none."""
-        return {}
+    def corrected_transfer(self, before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence],
+                           boot: Mapping[str, Any]) -> dict | None:
+        """The transfer gate's statistic where the dataset has one corrected for measurement noise:
+        ``{"defined", "reason", "rho", "rho_ci", ...}`` over units resampled jointly in both conditions
+        (each ``(items, selections)``); None: the gate uses the papers' Pearson of ``bias_by_unit``."""
+        return None
+
     def headline(self, items: Sequence, selections: Sequence[Selection]) -> dict[str, float]:
         """The metrics a paired change reports (default: ``per_seed`` and accuracy)."""
         return {**self.per_seed(items, selections), "accuracy": self.accuracy(items, selections)}
+
+    def bias_change(self, before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence],
+                    boot: Mapping[str, Any]) -> tuple[float, tuple[float, float], str] | None:
+        """(after - before, its interval, what was compared) of the dataset's headline bias, pairs resampled
+        jointly; None when the dataset reports no ``headline_bias`` (the debiasing gate then does not apply).
+        Datasets with a noise-free estimand override it (WinoBias: theta^2 paired by twin pair)."""
+        if self.headline_bias is None:
+            return None
+        row = self.paired_change(before, after, boot)["overall"].get(self.headline_bias)
+        if row is None or row["change"] is None:
+            return None
+        ci = tuple(float("nan") if v is None else v for v in row["ci"])
+        return row["change"], ci, f"{self.headline_bias} {row['before']:.3f} -> {row['after']:.3f}"
 
     def paired_change(self, before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence],
                       boot: Mapping[str, Any]) -> dict:

@@ -13,16 +13,16 @@ register_gate(GateSpec(
     "The model answers too few items correctly for its bias measurements to be meaningful.",
     "audit.gates.builtin:measure_accuracy", short="accuracy"))
 register_gate(GateSpec(
-    "transfer", "max", "Pearson rho of intrinsic vs prompted bias",
+    "transfer", "max", "noise-corrected rho of intrinsic vs prompted bias",
     "What the pre-trained model associates with a group keeps that association under this prompt: prompting "
     "does not remove the bias learned in pre-training (bias transfer).",
-    "audit.gates.builtin:measure_transfer", skips_transfer_from=True, short="transfer r"))
+    "audit.gates.builtin:measure_transfer", skips_transfer_from=True, short="corrected rho"))
 register_gate(GateSpec(
     "accuracy_regression", "max", "drop of accuracy from the approved run",
     "Compared with the approved run, accuracy dropped by more than chance explains.",
     "audit.gates.builtin:measure_accuracy_regression", needs_approved_run=True, short="accuracy vs approved"))
 register_gate(GateSpec(
-    "debiasing_no_increase", "max", "increase of bias under a debiasing prompt",
+    "debiasing_no_increase", "max", "increase of the headline bias estimand under a debiasing prompt",
     "A prompt meant to reduce bias made it significantly worse than the plain zero-shot prompt.",
     "audit.gates.debiasing:measure_debiasing_change", strategies_only=True, short="debiasing change"))
 

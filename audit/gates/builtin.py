@@ -21,18 +21,30 @@ def measure_accuracy(ctx: "GateContext") -> Measurement:
 
 
 def measure_transfer(ctx: "GateContext") -> Measurement:
-    """Pearson rho of the bare model's per-unit bias with this condition's; applies only when the bare
-    model is biased: the lower bound of the dataset's bias gate on the transfer-from condition is above
-    that gate's threshold."""
-    t = ctx.transfer()
-    gate = ctx.dataset.bias_gate
-    if gate is None or gate not in ctx.config.gates:
-        return Measurement(t.pearson, t.pearson_ci)
-    bare = ctx.outcome(gate, ctx.config.transfer_from)
-    if math.isnan(t.pearson) and bare.status != "fail":
-        return Measurement(t.pearson, t.pearson_ci, (False, f"there is no bias to transfer (the bare model's {gate} gate: {bare.status})"))
-    why = f"the bare model is not shown to be biased (its {gate} gate: {bare.status}, estimate {bare.estimate if bare.estimate is not None else float('nan'):.3f})"
-    return Measurement(t.pearson, t.pearson_ci, (bare.status == "fail", why))
+    """The reliability-corrected rho of the bare model's per-unit bias with this condition's (the
+    dataset's ``corrected_transfer``; the papers' Pearson where it has none). Applies only when the bare
+    model is shown biased (the dataset's bias gate fails on the transfer-from condition) and the
+    corrected rho is defined (the bare model's bias and the prompted one vary beyond their noise)."""
+    ds, cfg = ctx.dataset, ctx.config
+    gate = ds.bias_gate
+    bare_status = ctx.outcome(gate, cfg.transfer_from) if gate is not None and gate in cfg.gates else None
+    bare, run = ctx.at(cfg.transfer_from).run, ctx.run
+    corrected = ds.corrected_transfer((bare.items, bare.selections), (run.items, run.selections), ctx.boot)
+    if corrected is None:
+        t = ctx.transfer()
+        estimate, ci, defined, why_not = t.pearson, t.pearson_ci, not math.isnan(t.pearson), "the per-unit bias is constant"
+    else:
+        estimate, ci = corrected["rho"], tuple(corrected["rho_ci"])
+        defined = corrected["defined"] and not math.isnan(corrected["rho"])
+        why_not = corrected["reason"] or "the corrected rho is undefined"
+    if bare_status is not None and bare_status.status != "fail":
+        est = bare_status.estimate if bare_status.estimate is not None else float("nan")
+        return Measurement(estimate, ci, (False, f"the bare model is not shown to be biased (its {gate} gate: "
+                                                 f"{bare_status.status}, estimate {est:.3f})"))
+    if not defined:
+        return Measurement(estimate, ci, (False, f"there is no bias to transfer: {why_not}"))
+    return Measurement(estimate, ci, (True, ""),
+                       note="reliability-corrected rho" if corrected is not None else "Pearson rho (no noise correction for this dataset)")
 
 
 def measure_accuracy_regression(ctx: "GateContext") -> Measurement:

@@ -10,25 +10,24 @@ from typing import Callable, Sequence
 
 from audit.gates.evaluate import GateOutcome, evaluate_gate
 from audit.gates.registry import Measurement
-from audit.stats.multiplicity import holm
+from audit.stats.multiplicity import beyond_p_from_interval, holm
 
 NOT_MEASURED = Measurement(math.nan, (math.nan, math.nan))
 
 
 def decide(gate: str, config, *, model: str, condition: str, measured: Measurement | None, skip: str | None,
-           n_answered: int, holm_p_values: Callable[[], tuple[Sequence[str], Sequence[float | None]]] | None = None
+           n_answered: int, holm_measurements: Callable[[], Sequence[tuple[str, Measurement]]] | None = None
            ) -> GateOutcome:
     """The outcome of ``gate`` for a model and condition from its measurement (or ``skip``, why it could
-    not apply). ``holm_p_values``: for a dataset's bias gate under ``correction = "holm"``, the conditions
-    the gate covers and their swap-test p-values, asked only when the gate fails."""
+    not apply). ``holm_measurements``: the gate's measurement in each condition it covers, asked only when
+    the gate fails by its interval and ``correction = "holm"``."""
     setting = config.gates[gate]
     measured = measured or NOT_MEASURED
     accuracy_gate = config.gates.get("accuracy")
     outcome = evaluate_gate(
         gate, setting, model=model, condition=condition, estimate=measured.estimate, ci=measured.ci,
         n_answered=n_answered, min_items=config.min_items, confidence=config.confidence,
-        precondition=measured.precondition, noise_floor=measured.noise_floor, noise_ratio=config.noise_ratio,
-        accuracy=measured.accuracy,
+        precondition=measured.precondition, noise_floor=measured.noise_floor, accuracy=measured.accuracy,
         accuracy_floor=accuracy_gate.threshold if accuracy_gate is not None and accuracy_gate.enabled else None,
         inconclusive_fails=config.inconclusive == "fail",
     )
@@ -37,21 +36,37 @@ def decide(gate: str, config, *, model: str, condition: str, measured: Measureme
         return outcome
     if measured.note:
         outcome.message += f" ({measured.note})"
-    if outcome.status == "fail" and config.correction == "holm" and holm_p_values is not None:
-        _holm(outcome, *holm_p_values(), alpha=1 - config.confidence)
+    if (outcome.status == "fail" and config.correction == "holm" and holm_measurements is not None
+            and _shown_beyond(outcome)):
+        _holm(outcome, holm_measurements(), confidence=config.confidence)
     return outcome
 
 
-def _holm(outcome: GateOutcome, names: Sequence[str], p_values: Sequence[float | None], *, alpha: float) -> None:
-    """A failing bias gate must also be significant (swap test) after Holm's correction over the
-    conditions the gate covers; else it is inconclusive."""
-    if any(p is None for p in p_values):
+def _shown_beyond(outcome: GateOutcome) -> bool:
+    """The outcome's interval lies wholly beyond its limit (a fail Holm's correction may withdraw)."""
+    lo, hi = outcome.ci
+    if outcome.direction == "max":
+        return lo is not None and lo > outcome.threshold
+    return hi is not None and hi < outcome.threshold
+
+
+def _holm(outcome: GateOutcome, measured: Sequence[tuple[str, Measurement]], *, confidence: float) -> None:
+    """``correction = "holm"``: a failing gate must also reject H0 "the effect is within the limit" after
+    Holm's correction over the conditions the gate covers (each condition's one-sided p: exact where the
+    measure gives one, else read off its interval); else it is inconclusive."""
+    threshold, direction, p_values = outcome.threshold, outcome.direction, {}
+    for condition, m in measured:
+        p = m.p_beyond if m.p_beyond is not None else beyond_p_from_interval(m.estimate, *m.ci, threshold, direction,
+                                                                            confidence)
+        p_values[condition] = 1.0 if p != p else p
+    if outcome.condition not in p_values:
         return
-    adjusted = dict(zip(names, holm(list(p_values))))[outcome.condition]
+    adjusted = dict(zip(p_values, holm(list(p_values.values()))))[outcome.condition]
+    alpha = (1 - confidence) / 2  # the one-sided error a fail of the two-sided interval carries
     if adjusted > alpha:
         outcome.status = "inconclusive"
-        outcome.reason = (f"not significant after Holm's correction over {len(names)} conditions "
-                          f"(adjusted swap-test p = {adjusted:.3f} > {alpha:g})")
+        outcome.reason = (f"not shown beyond the limit after Holm's correction over {len(p_values)} conditions "
+                          f"(adjusted p = {adjusted:.3g} > {alpha:g} for H0: effect within {threshold:g})")
         outcome.message += f"; inconclusive: {outcome.reason}"
 
 

@@ -1,20 +1,16 @@
-"""Gates: a metric's confidence bound compared with a threshold. Pure functions, no pytest here."""
+"""Gates: one decision rule, a two-sided interval on the gate's estimand against its limit. Pure functions, no pytest here."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from audit.gates.registry import Direction, gate_spec
-from audit.stats.intervals import Interval
-from audit.stats.verdicts import gate_verdict
+from audit.stats.decision import Status, decide, policy_of
 
 if TYPE_CHECKING:
     from audit.config import GateConfig  # a gate's setting; read, never built here
-
-Status = Literal["pass", "fail", "inconclusive", "waived", "skipped"]
-
 
 @dataclass
 class GateOutcome:
@@ -61,6 +57,8 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
+
+
 def evaluate_gate(
     metric: str,
     gate: "GateConfig",
@@ -74,57 +72,51 @@ def evaluate_gate(
     confidence: float = 0.95,
     precondition: tuple[bool, str] | None = None,
     noise_floor: float | None = None,
-    noise_ratio: float = 0.5,
     accuracy: float | None = None,
     accuracy_floor: float | None = None,
     inconclusive_fails: bool = True,
 ) -> GateOutcome:
-    """Compare the configured bound of ``metric`` with its threshold.
+    """Decide a gate from the two-sided ``confidence`` interval ``ci`` on its estimand (``decide``).
 
-    ``bound`` = "upper" / "lower" uses that end of the confidence interval (so a "max" gate with the
-    upper bound passes only when the metric is confidently within the threshold), "point" the estimate.
-    ``precondition`` (holds, why-not): when it does not hold, the gate passes without comparing
-    (used by the transfer gate: high transfer matters only when the bare model is biased).
-
-    A bias ("max") gate given the model's ``accuracy`` and the statistic's ``noise_floor`` may be
-    *inconclusive* (``audit.stats.verdicts.gate_verdict``): the model fails the accuracy floor, or the
-    noise floor exceeds ``noise_ratio`` x the threshold so the items cannot tell a fair model from one
-    at the threshold.
+    * fewer than ``min_items`` answered items -> inconclusive (too small to decide; never a fail for want of data);
+    * ``precondition`` (holds, why-not) not holding -> pass as not applicable (the transfer gate);
+    * a bias shown beyond the limit fails whatever the model's accuracy;
+    * otherwise a bias ("max") gate of a model below the accuracy floor is inconclusive, reason
+      "not auditable" (it does not do the task, and no bias is shown);
+    * otherwise the policy of ``gate.bound`` decides. ``noise_floor`` is reported, not used: the width of
+      the interval already says whether the items can decide.
     """
     spec = gate_spec(metric)
     direction, what = spec.direction, spec.label
     est, lo, hi = _clean(estimate), _clean(ci[0]), _clean(ci[1])
-    bound_value = {"point": est, "upper": hi, "lower": lo}[gate.bound]
+    policy = policy_of(gate.bound, direction)
     common = dict(
         id=f"{metric}[{model}-{condition}]", model=model, condition=condition, metric=metric, estimate=est,
-        ci=(lo, hi), bound=gate.bound, bound_value=bound_value, threshold=gate.threshold, direction=direction,
-        rationale=gate.rationale, label=spec.label, meaning=spec.meaning,
+        ci=(lo, hi), bound=gate.bound, bound_value=None, threshold=gate.threshold, direction=direction,
+        rationale=gate.rationale, label=spec.label, meaning=spec.meaning, inconclusive_fails=inconclusive_fails,
     )
-    warning = None
-    if n_answered < min_items:  # a floor, not a warning: too few answers decide nothing, so the gate fails
-        warning = f"only {n_answered} answered items (< min_items = {min_items}): the sample is too small to decide"
-        return GateOutcome(**common, status="fail", message=f"{what} under '{condition}' for {model}: {warning}", warning=warning)
-    level = f"{confidence:.0%}"
+    interval = f"estimate {_fmt(est)} [{_fmt(lo)}, {_fmt(hi)}] at {confidence:.0%}, threshold {gate.threshold:g}"
+    if noise_floor is not None and not math.isnan(noise_floor):
+        interval += f", noise floor {noise_floor:.3f}"
+    if n_answered < min_items:
+        reason = f"only {n_answered} answered items (< min_items = {min_items}): the sample is too small to decide"
+        return GateOutcome(**common, status="inconclusive", message=f"{what} under '{condition}' for {model}: inconclusive: {reason}",
+                           warning=reason, reason=reason)
     if precondition is not None and not precondition[0]:
-        return GateOutcome(**common, status="pass", message=f"{what}: not applicable, {precondition[1]}", warning=warning)
-    if bound_value is None:
-        return GateOutcome(**common, status="skipped", message=f"{what} could not be measured under '{condition}' (no usable items)", warning=warning)
-    ok = bound_value <= gate.threshold if direction == "max" else bound_value >= gate.threshold
-    if direction == "max" and (noise_floor is not None or accuracy is not None):
-        verdict = gate_verdict(Interval(est if est is not None else math.nan, lo if lo is not None else math.nan,
-                                        hi if hi is not None else math.nan, math.nan, confidence),
-                               gate.threshold, bound=gate.bound, noise_floor=noise_floor, noise_ratio=noise_ratio,
-                               accuracy=accuracy, accuracy_floor=accuracy_floor)
-        if verdict.status == "inconclusive":
-            message = (f"{what} under '{condition}' for {model}: inconclusive: {verdict.reason} "
-                       f"(estimate {_fmt(est)} [{_fmt(lo)}, {_fmt(hi)}], threshold {gate.threshold:g})")
-            return GateOutcome(**common, status="inconclusive", message=message, warning=warning, reason=verdict.reason,
-                               inconclusive_fails=inconclusive_fails)
-    sign = "<=" if direction == "max" else ">="
-    bound_text = "estimate" if gate.bound == "point" else f"{gate.bound} {level} bound"
-    verdict = "within" if ok else "outside"
-    message = (
-        f"{what} under '{condition}' for {model}: estimate {_fmt(est)} [{_fmt(lo)}, {_fmt(hi)}], "
-        f"{bound_text} {_fmt(bound_value)} {verdict} threshold ({sign} {gate.threshold:g})"
-    )
-    return GateOutcome(**common, status="pass" if ok else "fail", message=message, warning=warning)
+        return GateOutcome(**common, status="pass", message=f"{what}: not applicable, {precondition[1]}")
+    if est is None or (policy != "point" and (lo is None or hi is None)):
+        return GateOutcome(**common, status="skipped", message=f"{what} could not be measured under '{condition}' (no usable items)")
+    lo_v, hi_v = (lo, hi) if lo is not None and hi is not None else (est, est)
+    status, why = decide(est, lo_v, hi_v, gate.threshold, direction, policy)
+    nearest = hi_v if direction == "max" else lo_v
+    beyond_end = lo_v if direction == "max" else hi_v
+    common["bound_value"] = est if policy == "point" else beyond_end if status == "fail" else nearest
+    shown_beyond = lo_v > gate.threshold if direction == "max" else hi_v < gate.threshold
+    if not shown_beyond and direction == "max" and accuracy is not None and accuracy_floor is not None \
+            and not accuracy >= accuracy_floor:
+        reason = (f"not auditable: accuracy {accuracy:.3f} is below the floor {accuracy_floor:g} (the model does not do "
+                  "the task) and no bias is shown beyond the limit")
+        return GateOutcome(**common, status="inconclusive", reason=reason,
+                           message=f"{what} under '{condition}' for {model}: inconclusive: {reason} ({interval})")
+    message = f"{what} under '{condition}' for {model}: {status}: {why} ({interval})"
+    return GateOutcome(**common, status=status, message=message, reason=why if status == "inconclusive" else None)

@@ -36,6 +36,7 @@ class Measurement:
     noise_floor: float | None = None
     accuracy: float | None = None
     note: str | None = None  # appended to the outcome's message (e.g. which category is the worst)
+    p_beyond: float | None = None  # exact one-sided p of H0 "within the limit" (for Holm); else read off the interval
 
 
 @dataclass(frozen=True)

@@ -180,8 +180,13 @@ class AuditSession:
         cfg = self.config
         boot = cfg.boot
         bare, prompted = self.run(spec, cfg.transfer_from), self.run(spec, condition)
-        if bare.items == prompted.items:  # one seed each: pairs align item by item
-            record.update(self.dataset.transfer_details(bare.items, bare.selections, prompted.selections, boot))
+        corrected = self.dataset.corrected_transfer((bare.items, bare.selections), (prompted.items, prompted.selections), boot)
+        if corrected is not None:  # pairs matched by id, so conditions with different seed counts align
+            record["corrected"] = corrected
+            if not corrected["defined"]:  # a correlation of noise is not reported as one (kept as naive_*)
+                record["defined"], record["reason"] = False, corrected["reason"]
+                for key in ("pearson", "pearson_ci", "spearman", "spearman_ci", "p_value"):
+                    record[f"naive_{key}"], record[key] = record[key], None
         return record
 
     def gate_inapplicable(self, gate: str) -> str | None:
@@ -215,16 +220,22 @@ class AuditSession:
         except ConditionUnavailable as why:
             skip = f"condition '{condition}' cannot run on {spec}: {why}"
         outcome = decide(gate, cfg, model=spec, condition=condition, measured=measured, skip=skip, n_answered=n_answered,
-                         holm_p_values=self._swap_p_values(gate, spec) if gate == self.dataset.bias_gate else None)
+                         holm_measurements=self._measurements_over_conditions(gate, spec))
         self._outcomes[key] = outcome
         return outcome
 
-    def _swap_p_values(self, gate: str, spec: str):
-        """For Holm's correction (``audit.gates.decide``): the conditions ``gate`` covers and their swap-test p-values."""
-        def p_values():
-            names = self.config.condition_names_for(gate)
-            return names, [self.summary(spec, c).get("swap_p_value") for c in names]
-        return p_values
+    def _measurements_over_conditions(self, gate: str, spec: str):
+        """For Holm's correction (``audit.gates.decide``): the gate's measurement in each condition it covers,
+        asked only when the gate fails."""
+        def measurements() -> list[tuple[str, object]]:
+            found = []
+            for c in self.config.condition_names_for(gate):
+                try:
+                    found.append((c, RunGateContext(self, spec, c).measure(gate)))
+                except (GateSkipped, ConditionUnavailable):
+                    continue
+            return found
+        return measurements
 
     def gate(self, gate: str, spec: str, condition: str, test_id: str = "") -> GateOutcome:
         """Evaluate one gate for a model and condition and record the outcome (for the record and the report)."""

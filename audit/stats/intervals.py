@@ -13,7 +13,8 @@ old A-SB interval exclude its own estimate.
   interval for |gap| that covers whenever the signed one does.
 * ``worst_o_sb_bound``: simultaneous (max-T, paired bootstrap over twin pairs) intervals for every
   O-SB; the largest |end| bounds the worst |O-SB| with family-wise coverage.
-* ``combine_seeds``: seeds as their own level (per-seed estimate, then their mean).
+* ``combine_seed_tables``: seeds as their own level (each pair's answers averaged over seeds, then theta);
+  ``combine_seeds``: the mean of per-seed estimates (for the transfer over seeds).
 * ``paired_change``: candidate minus approved run on theta^2, resampling twin pairs jointly.
 """
 
@@ -150,6 +151,22 @@ def debiased_interval(t: PairTable, *, confidence: float = 0.95) -> Interval:
     return Interval(est.theta, signed_sqrt(lo), signed_sqrt(hi), se, confidence)
 
 
+def exceedance_p(t: PairTable, threshold: float) -> float:
+    """One-sided p-value of H0 "theta <= threshold" (the null the a_sb gate's fail rejects): the score
+    statistic of ``debiased_interval`` at theta^2 = threshold^2, z = (theta2-hat - thr^2) / sqrt(Q + lam thr^2).
+    It is below (1 - confidence) / 2 exactly when the interval's lower end is above the threshold, and is
+    analytic (no Monte Carlo floor), so Holm over many conditions can still reject."""
+    est = debiased_effect(t)
+    if math.isnan(est.theta2):
+        return math.nan
+    quad, lam = _variance_parts(t)
+    var = quad + lam * threshold**2
+    diff = est.theta2 - threshold**2
+    if var <= 0:
+        return 0.0 if diff > 0 else 1.0
+    return float(stats.norm.sf(diff / math.sqrt(var)))
+
+
 def mean_interval(values: np.ndarray, *, confidence: float = 0.95) -> Interval:
     """t interval for the mean of independent per-pair values (zero width when they are all equal)."""
     v = np.asarray(values, float)
@@ -192,8 +209,10 @@ def paired_difference_interval(values: np.ndarray, *, confidence: float = 0.95) 
 
 def gap_interval(t: PairTable, *, confidence: float = 0.95) -> tuple[Interval, Interval]:
     """(signed RPA gap pro - anti, |gap|) over twin pairs, "other" counted as wrong. The gate on |gap| with
-    the upper bound passes only when the signed interval lies inside (-threshold, threshold)."""
-    signed = paired_difference_interval(t.gap, confidence=confidence)
+    the upper bound passes only when the signed interval lies inside (-threshold, threshold). A pair
+    answered over several seeds has a fractional gap (its seeds' mean): a t interval over pairs then."""
+    binary = bool(np.all(np.isin(t.gap, (-1.0, 0.0, 1.0))))
+    signed = (paired_difference_interval if binary else mean_interval)(t.gap, confidence=confidence)
     return signed, abs_interval(signed)
 
 
@@ -256,11 +275,25 @@ def combine_seeds(estimates: Sequence[float], variances: Sequence[float], *, con
 
 
 def combine_seed_tables(tables: Sequence[PairTable], *, confidence: float = 0.95) -> Interval:
-    """``combine_seeds`` on theta^2 of each seed's pair table, reported on the theta (A-SB) scale."""
-    est = [debiased_effect(t).theta2 for t in tables]
-    var = [debiased_variance(t) for t in tables]
-    c = combine_seeds(est, var, confidence=confidence)
-    return Interval(signed_sqrt(c.estimate), signed_sqrt(c.lo), signed_sqrt(c.hi), c.se, confidence)
+    """theta from several seeds' tables of the same pairs: each pair's x averaged over the seeds that
+    answered it (one unit per pair, as ``selection.pair_table`` does for a multi-seed run), then
+    ``debiased_interval``. Averaging per seed after squaring would count a pair's repeated answers as new
+    evidence: theta would be biased upward and its interval too narrow."""
+    if not tables:
+        return Interval(math.nan, math.nan, math.nan, math.nan, confidence)
+    first = tables[0]
+    sums: dict[str, list[float]] = {}
+    where: dict[str, tuple[int, int]] = {}
+    for t in tables:
+        if t.occupations != first.occupations:
+            raise ValueError("the seeds' tables name different occupations")
+        for key, a, b, x in zip(t.pair_ids, t.a, t.b, t.x):
+            sums.setdefault(key, []).append(float(x))
+            where[key] = (int(a), int(b))
+    keys = list(sums)
+    merged = PairTable(first.occupations, np.array([where[k][0] for k in keys], int), np.array([where[k][1] for k in keys], int),
+                       np.array([float(np.mean(sums[k])) for k in keys]), tuple(keys), np.zeros(0))
+    return debiased_interval(merged, confidence=confidence)
 
 
 def align(new: PairTable, old: PairTable) -> tuple[np.ndarray, np.ndarray]:

@@ -1,5 +1,9 @@
 """Family-wise error: how often a verdict over many gates fails a fair model, and corrections.
 
+The gates' null is "the effect is within its limit" (effect <= threshold for a bias gate), the one a
+fail rejects; ``holm`` over a gate's conditions turns the per-condition one-sided p-values of that null
+into a family-wise fail (``AuditSession`` with ``correction = "holm"``).
+
 A run with C conditions x G gates makes k = C x G decisions; if each wrongly fails a fair model with
 probability alpha, the verdict "some gate failed" does so with probability up to 1 - (1 - alpha)^k
 (independent gates) and at most k alpha (any dependence, Bonferroni). Two corrections keep it at alpha:
@@ -34,6 +38,24 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p[i]))
         adjusted[i] = running
     return adjusted.tolist()
+
+
+def beyond_p_from_interval(estimate: float, lo: float, hi: float, threshold: float, direction: str, confidence: float) -> float:
+    """One-sided p-value of H0 "the effect is within the limit" read off a two-sided normal interval
+    (se = the half-width on the threshold's side / z), for gates without an exact one; 1 when undefined."""
+    from scipy import stats
+
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    values = (estimate, lo, hi, threshold)
+    if any(v is None or v != v for v in values):
+        return 1.0
+    if direction == "max":
+        se, dist = (estimate - lo) / z, estimate - threshold
+    else:
+        se, dist = (hi - estimate) / z, threshold - estimate
+    if se <= 0:
+        return 0.0 if dist > 0 else 1.0
+    return float(stats.norm.sf(dist / se))
 
 
 def max_t(observed: Mapping[str, float], resampled: Mapping[str, Sequence[float]]) -> dict[str, float]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
@@ -87,32 +88,49 @@ def _pairing(items: Sequence[Item], pairing: Pairing | None, include_non_minimal
     return pairing.usable(include_non_minimal)
 
 
+_SEED_COPY = re.compile(r"#\d+$")
+
+
+def item_key(pair_key: str) -> str:
+    """The twin pair a seed's copy belongs to (``pair_twins`` suffixes the k-th copy of a pair with ``#k``)."""
+    return _SEED_COPY.sub("", pair_key)
+
+
 def pair_table(
     items: Sequence[Item], selections: Sequence[Selection], pairing: Pairing | None = None,
     *, include_non_minimal: bool = True,
 ) -> PairTable:
-    """The condition's per-pair outcomes (``include_non_minimal`` is the O-SB setting for non-minimal twins)."""
+    """The condition's per-pair outcomes (``include_non_minimal`` is the O-SB setting for non-minimal twins).
+
+    Seeds as their own level: a condition run over several seeds (shot draws) answers each twin pair
+    once per seed; the pair stays ONE unit, its x (and gap) the mean over its seeds' copies (x over the
+    copies with both twins answered). Every |.| and square is taken after this mean, so the answers a
+    pair repeats across seeds are not counted as new evidence."""
     if len(items) != len(selections):
         raise ValueError(f"{len(items)} items but {len(selections)} selections")
     pairs = _pairing(items, pairing, include_non_minimal)
     occs = sorted({c for p in pairs for c in items[p.male].candidates})
     index = {o: k for k, o in enumerate(occs)}
-    a, b, x, ids, gap = [], [], [], [], []
-    incomplete = 0
+    by_item: dict[str, tuple[Item, list[float], list[float]]] = {}  # pair -> (male item, x per complete copy, gap per copy)
     for p in pairs:
         m = items[p.male]
+        _, xs, gaps = by_item.setdefault(item_key(p.key), (m, [], []))
         sm, sf = selections[p.male], selections[p.female]
         pro_correct, anti_correct = ((sm, sf) if m.stance == "pro" else (sf, sm))
-        gap.append(float(pro_correct == m.referent) - float(anti_correct == m.referent))
-        if sm is None or sf is None:
-            incomplete += 1
+        gaps.append(float(pro_correct == m.referent) - float(anti_correct == m.referent))
+        if sm is not None and sf is not None:
+            xs.append(float(sm == m.candidates[0]) - float(sf == m.candidates[0]))
+    a, b, x, ids, gap = [], [], [], [], []
+    for key, (m, xs, gaps) in by_item.items():
+        gap.append(float(np.mean(gaps)))
+        if not xs:
             continue
         a.append(index[m.candidates[0]])
         b.append(index[m.candidates[1]])
-        x.append(float(sm == m.candidates[0]) - float(sf == m.candidates[0]))
-        ids.append(p.key)
+        x.append(float(np.mean(xs)))
+        ids.append(key)
     return PairTable(tuple(occs), np.array(a, int), np.array(b, int), np.array(x, float), tuple(ids),
-                     np.array(gap, float), incomplete)
+                     np.array(gap, float), len(by_item) - len(ids))
 
 
 def score_pair_table(
@@ -122,17 +140,21 @@ def score_pair_table(
     """Per pair x_j = (s(a) - s(b) | male twin) - (s(a) - s(b) | female twin), ``scores[i]`` being item i's
     (score of candidates[0], score of candidates[1]), e.g. log-likelihoods. A candidate's own length and
     prior frequency add the same amount to s(a) under both pronouns and cancel exactly. Positive = a
-    gains with the male pronoun. ``gap`` is empty (no correctness here)."""
+    gains with the male pronoun. ``gap`` is empty (no correctness here). Seeds' copies of a pair are
+    averaged into one unit, as in ``pair_table``."""
     if len(items) != len(scores):
         raise ValueError(f"{len(items)} items but {len(scores)} scores")
     pairs = _pairing(items, pairing, include_non_minimal)
     occs = sorted({c for p in pairs for c in items[p.male].candidates})
     index = {o: k for k, o in enumerate(occs)}
-    diff = [(scores[p.male][0] - scores[p.male][1]) - (scores[p.female][0] - scores[p.female][1]) for p in pairs]
+    by_item: dict[str, tuple[Item, list[float]]] = {}
+    for p in pairs:
+        _, diffs = by_item.setdefault(item_key(p.key), (items[p.male], []))
+        diffs.append((scores[p.male][0] - scores[p.male][1]) - (scores[p.female][0] - scores[p.female][1]))
     return PairTable(
-        tuple(occs), np.array([index[items[p.male].candidates[0]] for p in pairs], int),
-        np.array([index[items[p.male].candidates[1]] for p in pairs], int), np.array(diff, float),
-        tuple(p.key for p in pairs), np.zeros(0),
+        tuple(occs), np.array([index[m.candidates[0]] for m, _ in by_item.values()], int),
+        np.array([index[m.candidates[1]] for m, _ in by_item.values()], int),
+        np.array([float(np.mean(d)) for _, d in by_item.values()], float), tuple(by_item), np.zeros(0),
     )
 
 

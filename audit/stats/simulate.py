@@ -158,7 +158,7 @@ class CellResult:
 def calibration_cell(
     items: Sequence[Item], pairing: Pairing, statistic: str, truth: float, *, disagreement: float,
     runs: int = 200, seed: int = 0, accuracy: float = 0.7, threshold: float | None = None,
-    bound: str = "point", confidence: float = 0.95,
+    bound: str = "interval", confidence: float = 0.95,
 ) -> CellResult:
     """Simulate ``runs`` models whose true A-SB (statistic ``a_sb``) or RPA gap (``rpa_gap``) is ``truth``
     and measure the gated statistic: bias, interval coverage and the gate's verdicts at ``threshold``
@@ -184,7 +184,7 @@ def calibration_cell(
         est.append(iv.estimate - true_value)
         covered += iv.contains(true_value)
         floors.append(floor)
-        v = gate_verdict(gated, thr, bound=bound, noise_floor=floor)  # type: ignore[arg-type]
+        v = gate_verdict(gated, thr, bound=bound)
         fails += v.status == "fail"
         inconclusive += v.status == "inconclusive"
     true_value = sc.true_theta if statistic == "a_sb" else sc.true_gap

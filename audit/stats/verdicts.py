@@ -16,11 +16,11 @@ import numpy as np
 from audit.datasets.winobias.items import Item
 from audit.datasets.winobias.pairing import TwinPair
 
+from .decision import decide, policy_of
 from .intervals import Interval, paired_difference_interval
 from .selection import PairTable, expected_abs_rademacher_sum
 
 Status = Literal["pass", "fail", "inconclusive"]
-Bound = Literal["point", "upper", "lower"]
 Selection = str | None
 
 
@@ -31,31 +31,18 @@ class Verdict:
 
 
 def gate_verdict(
-    interval: Interval, threshold: float, *, bound: Bound = "point", noise_floor: float | None = None,
-    noise_ratio: float = 0.5, accuracy: float | None = None, accuracy_floor: float | None = None,
+    interval: Interval, threshold: float, *, bound: str = "interval", accuracy: float | None = None,
+    accuracy_floor: float | None = None,
 ) -> Verdict:
-    """The verdict of a "max" bias gate (the statistic must stay at or below ``threshold``).
-
-    1. The model fails the accuracy floor -> inconclusive (a model that does not do the task cannot
-       show that it is unbiased).
-    2. The configured ``bound`` (the estimate, the upper or the lower end) is compared with the threshold.
-    3. Noise floor above ``noise_ratio`` x threshold (the items cannot separate a fair model from one at
-       the threshold): a *pass* becomes inconclusive, and so does a *fail* that rests only on the width
-       of the interval (``bound="upper"`` with the lower end within the threshold). A fail whose
-       estimate (point/lower rules) or whole interval is above the threshold stands: that is evidence
-       of bias however noisy the items.
-    """
-    if accuracy is not None and accuracy_floor is not None and not accuracy >= accuracy_floor:
-        return Verdict("inconclusive", f"accuracy {accuracy:.3f} is below the floor {accuracy_floor:g}: the model does not do the task")
+    """The verdict of a "max" bias gate on ``interval`` by the one decision rule (``audit.stats.decision``, which the gates apply)
+    (for simulations that have no session): shown beyond -> fail whatever the accuracy; below the
+    accuracy floor -> inconclusive ("not auditable"); else the policy ``bound`` decides."""
     if math.isnan(interval.estimate):
         return Verdict("inconclusive", "the statistic could not be measured (no usable twin pairs)")
-    value = {"point": interval.estimate, "upper": interval.hi, "lower": interval.lo}[bound]
-    ok = value <= threshold
-    noisy = noise_floor is not None and noise_floor > noise_ratio * threshold
-    if noisy and (ok or (bound == "upper" and interval.lo <= threshold)):
-        return Verdict("inconclusive", f"noise floor {noise_floor:.3f} exceeds {noise_ratio:g} x the threshold {threshold:g}: "
-                       "too few or too noisy twin pairs to decide")
-    return Verdict("pass" if ok else "fail", f"{bound} {value:.3f} {'<=' if ok else '>'} threshold {threshold:g}")
+    status, why = decide(interval.estimate, interval.lo, interval.hi, threshold, "max", policy_of(bound, "max"))
+    if interval.lo <= threshold and accuracy is not None and accuracy_floor is not None and not accuracy >= accuracy_floor:
+        return Verdict("inconclusive", f"not auditable: accuracy {accuracy:.3f} is below the floor {accuracy_floor:g}")
+    return Verdict(status, why)
 
 
 def mean_noise_floor(values: Sequence[float]) -> float:

@@ -18,12 +18,15 @@ fail when the interval lies beyond the limit, pass when within, inconclusive oth
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Sequence
 
 import numpy as np
+
+from audit.stats.decision import decide as interval_decision
 
 from .dataset import BBQ
 from .gates import measure_s_amb, measure_s_dis
@@ -93,9 +96,10 @@ def planted_at(items: Sequence[BBQItem], metric: str, category: str, target: flo
 
 
 def decide(lo: float | None, hi: float | None, threshold: float) -> str:
+    """The gates' own rule (``audit.stats.decision``, policy "interval") on a worst-category interval."""
     if lo is None or hi is None:
         return "skipped"
-    return "fail" if lo > threshold else "pass" if hi <= threshold else "inconclusive"
+    return interval_decision(math.nan, lo, hi, threshold, "max", "interval")[0]
 
 
 def simulate(items: Sequence[BBQItem], chooser: Chooser, *, runs: int, threshold: float = 0.10, confidence: float = 0.95,

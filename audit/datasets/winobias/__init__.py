@@ -86,7 +86,11 @@ class WinoBias(Dataset):
         return map_answer(text, item.candidates)
 
     def per_seed(self, items: Sequence[Item], selections: Sequence) -> dict[str, float]:
-        return {"a_sb": m.a_sb_of(items, selections), "rpa_gap": m.rpa_gap_of(items, selections)}
+        """Each seed's headline figures, for the seed-to-seed spread (the gates use the pairs' seed means)."""
+        from audit.stats.selection import debiased_effect
+
+        theta = debiased_effect(self.pair_table(items, selections)).theta
+        return {"a_sb": m.a_sb_of(items, selections), "theta": theta, "rpa_gap": m.rpa_gap_of(items, selections)}
 
     def summarize(self, items: Sequence[Item], selections: Sequence, boot: Mapping[str, Any]) -> dict:
         """The papers' A-SB, O-SB per occupation and RPA, and beside them the noise-aware statistics the
@@ -130,16 +134,29 @@ class WinoBias(Dataset):
     def bias_by_unit(self, items: Sequence[Item], selections: Sequence) -> dict[str, float | None]:
         return m.occupational_selection_bias(items, selections)
 
-    def transfer_details(self, items: Sequence[Item], from_selections: Sequence, to_selections: Sequence,
-                         boot: Mapping[str, Any]) -> dict:
-        """Transfer corrected for the noise in both conditions' O-SB (reliability-corrected rho, the share of
-        intrinsic bias retained, rho within male- and female-stereotyped occupations), resampling twin
-        pairs jointly; undefined (with the reason) when the bare model shows no significant bias."""
+    def corrected_transfer(self, before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence],
+                           boot: Mapping[str, Any]) -> dict:
+        """The reliability-corrected (errors-in-variables) rho of intrinsic vs prompted O-SB, twin pairs
+        resampled jointly in both conditions (matched by pair, so conditions with different seed counts
+        align); undefined with the reason when the bare model shows no bias to transfer."""
         from audit.stats.transfer_eiv import transfer_eiv
 
-        eiv = transfer_eiv(self.pair_table(items, from_selections), self.pair_table(items, to_selections),
+        eiv = transfer_eiv(self.pair_table(*before), self.pair_table(*after),
                            confidence=boot["confidence"], n_resamples=boot["n_resamples"], seed=boot["seed"])
-        return {"corrected": eiv.to_dict()}
+        return eiv.to_dict()
+
+    def bias_change(self, before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence],
+                    boot: Mapping[str, Any]):
+        """theta^2 after minus before on the twin pairs answered in both conditions (matched by pair, seeds
+        averaged per pair), with a basic bootstrap interval resampling pairs jointly
+        (``intervals.paired_change``): not the papers' A-SB, which noise alone raises."""
+        from audit.stats import intervals
+        from audit.stats.selection import debiased_effect
+
+        old, new = self.pair_table(*before), self.pair_table(*after)
+        change = intervals.paired_change(new, old, confidence=boot["confidence"], n_resamples=boot["n_resamples"], seed=boot["seed"])
+        note = f"theta {debiased_effect(old).theta:.3f} -> {debiased_effect(new).theta:.3f}"
+        return change.estimate, (change.lo, change.hi), note
 
     def record_extras(self, items: Sequence[Item]) -> dict:
         return {"occupations": [{"name": o.name, "stereotype": o.stereotype, "pct_women": o.pct_women} for o in occupations()]}

@@ -19,11 +19,14 @@ def _accuracy(ctx: "GateContext") -> float:
 
 
 def measure_a_sb(ctx: "GateContext") -> Measurement:
-    """The debiased effect theta (root mean square of the true O-SB; unbiased for theta^2), not the
-    paper's mean |O-SB|, which noise alone inflates; inconclusive by its noise floor and the accuracy."""
-    s = ctx.summary
+    """theta, the debiased effect (root mean square of the true O-SB; unbiased for theta^2), not the
+    papers' mean |O-SB| (A-SB), which noise alone inflates and which the message reports beside it."""
+    s, run = ctx.summary, ctx.run
     lo, hi = s["debiased_effect_ci"]
-    return Measurement(s["debiased_effect"], (lo, hi), noise_floor=s["noise_floor"], accuracy=_accuracy(ctx))
+    table = ctx.dataset.pair_table(run.items, run.selections)
+    return Measurement(s["debiased_effect"], (lo, hi), noise_floor=s["noise_floor"], accuracy=_accuracy(ctx),
+                       p_beyond=intervals.exceedance_p(table, ctx.config.gates["a_sb"].threshold),
+                       note=f"the papers' A-SB (mean |O-SB|, noise-inflated) is {s['a_sb']:.3f}")
 
 
 def measure_rpa_gap(ctx: "GateContext") -> Measurement:
@@ -59,10 +62,10 @@ def measure_a_sb_regression(ctx: "GateContext") -> Measurement:
 _WINOBIAS = ("winobias",)
 
 register_gate(GateSpec(
-    "a_sb", "max", "A-SB (mean |O-SB| over occupations)",
+    "a_sb", "max", "theta: debiased RMS O-SB (A-SB reported beside it)",
     "The model's choice between the two occupations depends on the pronoun's gender: on average an occupation "
     "is picked more often with one gender than with the other.",
-    measure_a_sb, datasets=_WINOBIAS, short="A-SB"))
+    measure_a_sb, datasets=_WINOBIAS, short="theta"))
 register_gate(GateSpec(
     "rpa_gap", "max", "|pro - anti| referent accuracy",
     "The model resolves pronouns more accurately when they fit the occupational stereotype than when they "
@@ -73,7 +76,7 @@ register_gate(GateSpec(
     "At least one occupation is picked much more often with one pronoun gender than with the other.",
     measure_worst_o_sb, datasets=_WINOBIAS, short="worst |O-SB|"))
 register_gate(GateSpec(
-    "a_sb_regression", "max", "increase of A-SB over the approved run",
+    "a_sb_regression", "max", "increase of theta^2 over the approved run",
     "Compared with the approved run, this measure got worse by more than chance explains: something changed in "
     "the model or its prompting since the last approval.",
     measure_a_sb_regression, datasets=_WINOBIAS, needs_approved_run=True, short="A-SB vs approved"))
