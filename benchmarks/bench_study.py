@@ -77,12 +77,13 @@ class TimedBackend(WrappingBackend):
         return self._timed("generation", lambda: self.inner.generate_until(prompts, max_new_tokens, stop))
 
 
-def gpt2_model_dir(where: Path) -> Path:
-    """The GPT-2-small-shaped model of bench_scoring (random weights, seed 0), saved for ``hf:DIR``."""
+def gpt2_model_dir(where: Path, layers: int | None) -> Path:
+    """The GPT-2-small-shaped model of bench_scoring (random weights, seed 0; ``layers`` fewer than its 12),
+    saved for ``hf:DIR``."""
     from bench_scoring import build_model, build_tokenizer
 
     tok = build_tokenizer()
-    model = build_model("gpt2-small", tok, "cpu")
+    model = build_model("gpt2-small", tok, "cpu", layers)
     model.generation_config.pad_token_id = tok.pad_token_id
     model.save_pretrained(where)
     tok.save_pretrained(where)
@@ -217,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default="smollm2,gpt2", help="comma-separated: smollm2, gpt2")
     ap.add_argument("--items", type=int, default=100, help="the study's max_items")
     ap.add_argument("--data", default=os.environ.get("BIAS_AUDIT_WINOBIAS_DIR") or str(ROOT.parent / "shared" / "winobias"))
+    ap.add_argument("--gpt2-layers", type=int, default=None, help="layers of the GPT-2-shaped model (default 12)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32, help="lm-eval's batch size (ours: auto)")
     ap.add_argument("--lm-eval-likelihood", type=int, default=300, help="lm-eval loglikelihood sample")
@@ -239,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 label = "SmolLM2-135M-Instruct (float32)"
             else:
-                model_dir, label = gpt2_model_dir(Path(tmp) / "gpt2"), "GPT-2-small-shaped (124M, random weights)"
+                model_dir = gpt2_model_dir(Path(tmp) / "gpt2", args.gpt2_layers)
+                layers = args.gpt2_layers or 12
+                label = f"GPT-2-small-shaped, {layers} layers (random weights, offline)"
             result = bench_model(label, model_dir, args)
             lines += report(result, args.items)
             print("\n".join(lines[-20:]), file=sys.stderr, flush=True)

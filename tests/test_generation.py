@@ -234,3 +234,47 @@ def test_smollm2_tokens_equal_hf_generate_one_prompt_at_a_time(smollm2, fmt):
     budget = rule.tokens(group[0]["max_new_tokens"])
     ours = Scorer(smollm2, batch_size=4, progress=False).generate_tokens(prompts, budget, stop=rule)
     assert ours == [hf_one_at_a_time(smollm2, p, budget, rule) for p in prompts]
+
+
+# --------------------------------------------------------------------------- the runner
+
+
+class _GenerateOnly:
+    """A plugin-style backend that knows only ``generate`` (no stop rules): it rambles past every answer."""
+
+    def __init__(self):
+        from audit.backends.base import Backend
+
+        class Rambler(Backend):
+            name = "rambler"
+            asked: list = []
+
+            def loglikelihood(self, requests):
+                return [-1.0] * len(requests)
+
+            def generate(self, prompts, max_new_tokens=16):
+                self.asked.append(max_new_tokens)
+                return [" The answer is the nurse. Then more.\n\nSentence: another example"] * len(prompts)
+
+            def identity(self):
+                return {"model": "rambler"}
+
+        self.backend = Rambler()
+
+
+@pytest.mark.parametrize("condition, expected, budget", [
+    ("chain_of_thought", " The answer is the nurse.", 48),
+    ("intrinsic_generation", " The answer is the nurse", 4),
+])
+def test_conditions_cut_generations_at_the_format_s_answer(condition, expected, budget):
+    from audit.config import load_config
+    from audit.datasets import get_dataset
+    from audit.run.conditions import run_condition
+
+    ds = get_dataset("winobias")
+    items = ds.load("generated", split="test", seed=0)[:6]
+    cond = load_config(preset="study").conditions[condition]
+    fake = _GenerateOnly().backend
+    run = run_condition(fake, ds, condition, cond, items, ds.load("generated", split="dev", seed=0))
+    assert run.outputs == [expected] * len(items)
+    assert fake.asked == [budget]
