@@ -13,9 +13,11 @@ server generated it with. Servers that ignore ``echo`` (llama.cpp's own ``llama-
 lm-eval issue 1437) or score one position off when the prompt does not start with BOS
 (llama-cpp-python's server) are refused with one line.
 
-HTTP: async (httpx) with at most ``concurrency`` requests in flight, several prompts per request
-where the server accepts a list, a timeout per request, retries with exponential backoff on
-connection errors and 5xx only; any other error is one line. The API key comes from the
+HTTP: async (httpx) with at most ``concurrency`` requests in flight (chosen from the server's answers
+unless set, ``openai_tuning``), several prompts per request where the server accepts a list, prompts
+sharing a prefix sent one after another, llama.cpp's ``cache_prompt`` asked for where the server is
+llama.cpp's, a timeout per request, retries with exponential backoff on connection errors and 5xx
+only; any other error is one line. Scoring and generation requests go through the same client. The API key comes from the
 environment only (``api_key_env``, else ``BIAS_AUDIT_API_KEY``, else ``OPENAI_API_KEY``) and never
 appears in ``identity()``, errors or logs.
 """
@@ -36,6 +38,7 @@ from audit.results.redaction import private_spec, public_spec, register_secret
 from audit.backends.base import Backend, BackendOptions
 from audit.backends.hf.tokenization import _encode_many, _prefix_token_id, _split_spaces, request_tokens
 from .openai_http import HTTPStatusError, Transport, api_key
+from .openai_tuning import FLOOR, LEVELS, choose_concurrency, llama_cpp_slots, prefix_order, rates_in_flight
 from .openai_wire import (
     ServerError, check_alignment, choices_in_order, completion_body, continuation_logprob, generated_entry,
     generated_text, parse_echo, shown, strip_credentials,
@@ -73,7 +76,7 @@ class OpenAICompletionsBackend(Backend):
     device_type = "server"
 
     def __init__(self, base_url: str, tokenizer, *, model_name: str | None = None, tokenizer_name: str | None = None,
-                 api_key_env: str | None = None, concurrency: int = 8, timeout: float = 120.0, add_bos: bool = False,
+                 api_key_env: str | None = None, concurrency: int | None = None, timeout: float = 120.0, add_bos: bool = False,
                  batch_size: int = 16, max_retries: int = 4, backoff: float = 0.5, extra_body: dict | None = None,
                  deadline: float | None = None):
         parts = urlsplit(base_url.rstrip("/"))
@@ -99,8 +102,12 @@ class OpenAICompletionsBackend(Backend):
         self.add_bos = add_bos
         self.batch_size = max(1, int(batch_size))
         self.extra_body = dict(extra_body or {})  # server-specific fields, e.g. {"repeat_penalty": 1.0} for llama.cpp
-        self.concurrency = max(1, int(concurrency))
-        self.http = Transport(self.base_url, where=self.where, api_key=api_key(api_key_env), concurrency=self.concurrency,
+        # requests in flight: the user's number, else chosen by the start-up probe (up to LEVELS[-1] while it measures)
+        self.concurrency = max(1, int(concurrency)) if concurrency is not None else FLOOR
+        self.tuning: dict[str, Any] = {"concurrency_from": "user" if concurrency is not None else None,
+                                       "rates_in_flight": [], "llama_cpp_slots": None}
+        self.http = Transport(self.base_url, where=self.where, api_key=api_key(api_key_env),
+                              concurrency=self.concurrency if concurrency is not None else LEVELS[-1],
                               timeout=timeout, max_retries=max_retries, backoff=backoff, auth=auth, params=params,
                               deadline=deadline)
         self.bos_id = getattr(tokenizer, "bos_token_id", None)
@@ -113,7 +120,7 @@ class OpenAICompletionsBackend(Backend):
 
     @classmethod
     def from_spec(cls, spec: str, *, model_name: str | None = None, tokenizer: Any = None, api_key_env: str | None = None,
-                  concurrency: int = 8, timeout: float = 120.0, **options) -> "OpenAICompletionsBackend":
+                  concurrency: int | None = None, timeout: float = 120.0, **options) -> "OpenAICompletionsBackend":
         """``openai-completions:URL`` with a tokenizer (object, directory, hub id or .gguf path)."""
         if not spec.startswith(SPEC_PREFIX):
             raise ConfigError(f"model spec '{spec}' does not start with '{SPEC_PREFIX}'")
@@ -166,7 +173,7 @@ class OpenAICompletionsBackend(Backend):
             return []
         self.check()
         prepared = [self._prepare(r.context, r.continuation) for r in requests]
-        jobs = list(dict.fromkeys((tuple(c), tuple(k), t) for c, k, t in prepared))
+        jobs = prefix_order(dict.fromkeys((tuple(c), tuple(k), t) for c, k, t in prepared))
         scores = self.http.run(lambda client: self._score_all(client, jobs))
         by_job = dict(zip(jobs, scores))
         self.stats["requests"] += len(requests)
@@ -270,6 +277,10 @@ class OpenAICompletionsBackend(Backend):
         elif ids and self.model_name not in ids:
             raise ServerError(f"{self.where}: model '{self.model_name}' is not served (it serves: {', '.join(map(str, ids))})")
         self._version = await client.version()
+        slots = llama_cpp_slots(await client.root_json("/props"))
+        if slots is not None:  # llama.cpp keeps a prompt's KV cache for the next request only when asked
+            self.tuning["llama_cpp_slots"] = slots
+            self.extra_body.setdefault("cache_prompt", True)
         aligned = 0
         for text in PROBE_PROMPTS:
             prompt, wire = self._encode_prompt(text)
@@ -292,6 +303,7 @@ class OpenAICompletionsBackend(Backend):
                               "re-tokenised cleanly); cannot check the server's prompt log-probabilities")
         if self.batch_size > 1:
             await self._probe_batching(client)
+        await self._choose_concurrency(client, slots)
 
     def _check_greedy(self, token: str, logprob: float) -> None:
         """The greedy token of a distribution over V tokens has probability at least 1/V: a lower log-probability
@@ -326,6 +338,25 @@ class OpenAICompletionsBackend(Backend):
             choices_in_order(await client.post("/completions", body, retry=False), 2, self.where)
         except ServerError:
             self.batch_size = 1
+
+    async def _choose_concurrency(self, client, slots: int | None) -> None:
+        """Requests in flight: the user's number, else llama.cpp's slots, else measured on scoring-shaped requests."""
+        if self.tuning["concurrency_from"] != "user":
+            if slots is not None:
+                self.concurrency, self.tuning["concurrency_from"] = max(FLOOR, slots), "llama.cpp /props total_slots"
+            else:
+                wire = [self._encode_prompt(t) for t in PROBE_PROMPTS]
+
+                async def send(i: int) -> None:
+                    batch = [wire[(i + j) % len(wire)] for j in range(self.batch_size)]
+                    body = completion_body(self.model_name, self._batch_prompt(batch), max_tokens=1, echo=True,
+                                           logprobs=1, extra=self.extra_body)
+                    choices_in_order(await client.post("/completions", body), len(batch), self.where)
+
+                table = await rates_in_flight(send)
+                self.tuning["rates_in_flight"] = [(c, round(rate, 2)) for c, rate in table]
+                self.concurrency, self.tuning["concurrency_from"] = choose_concurrency(table), "measured"
+        self.http.concurrency = self.concurrency
 
     def _owner(self) -> str | None:
         return next((m.get("owned_by") for m in self._served if m.get("id") == self.model_name), None)
