@@ -135,3 +135,51 @@ class VLLMShaped:
             choices = [self._choice(i, p, body) for i, p in enumerate(prompts)]
         usage = {"prompt_tokens": sum(len(p) for p in prompts), "completion_tokens": len(prompts)}
         return 200, {"object": "text_completion", "choices": choices, "usage": usage}
+
+
+class LlamaCppPythonShaped:
+    """llama-cpp-python's ``/v1/completions`` over a transformers model, as its 0.3 server answers.
+
+    Text prompts only (a list of one at most; token ids are a validation error), one request at a time.
+    ``add_bos=True`` puts BOS in front of every prompt (a GGUF whose ``add_bos_token`` is true). The echo
+    drops a leading BOS and pairs echoed token j with the model's j-th distribution, which is right only
+    when a BOS was dropped (otherwise every entry is one position off, the bug the probe must catch); the
+    first entry is null; ``usage.prompt_tokens`` counts the BOS.
+    """
+
+    def __init__(self, model, tokenizer, *, add_bos: bool = False):
+        self.model, self.tok, self.add_bos = model, tokenizer, add_bos
+        self.bodies: list[dict] = []
+
+    def __call__(self, method, path, body, headers):
+        if path.endswith("/models"):
+            return 200, {"object": "list", "data": [{"id": "tiny", "owned_by": "me"}]}
+        if method == "GET":
+            return 404, {"detail": "Not Found"}
+        self.bodies.append(body)
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and len(prompt) <= 1 and all(isinstance(p, str) for p in prompt):
+            prompt = prompt[0] if prompt else ""
+        if isinstance(prompt, list):
+            return (500 if all(isinstance(p, str) for p in prompt) else 422), {"detail": "prompt: str or a list of one str"}
+        if not isinstance(prompt, str):
+            return 422, {"detail": "prompt: input should be a valid string"}
+        bos = self.tok.bos_token_id
+        ids = ([bos] if self.add_bos else []) + self.tok(prompt, add_special_tokens=False)["input_ids"]
+        with torch.inference_mode():
+            rows = torch.log_softmax(self.model(input_ids=torch.tensor([ids])).logits[0].float(), dim=-1)
+        g = int(rows[-1].argmax())
+        if body.get("echo"):
+            tokens = (ids[1:] if ids[0] == bos else ids) + [g]
+            pairs = [(t, float(rows[j, t])) for j, t in enumerate(tokens[: len(rows)]) if t != bos]
+            text = prompt + self.tok.decode([g])
+        else:
+            pairs, text = [(g, float(rows[-1, g]))], self.tok.decode([g])
+        logprobs = {"tokens": [self.tok.decode([t]) for t, _ in pairs], "token_logprobs": [lp for _, lp in pairs],
+                    "top_logprobs": [{self.tok.decode([t]): lp} for t, lp in pairs], "text_offset": [0] * len(pairs)}
+        if body.get("echo"):
+            logprobs["token_logprobs"][0] = logprobs["top_logprobs"][0] = None
+        choice = {"index": 0, "text": text, "finish_reason": "length",
+                  "logprobs": logprobs if body.get("logprobs") is not None else None}
+        usage = {"prompt_tokens": len(ids), "completion_tokens": 1, "total_tokens": len(ids) + 1}
+        return 200, {"object": "text_completion", "model": body.get("model"), "choices": [choice], "usage": usage}

@@ -116,6 +116,7 @@ class OpenAICompletionsBackend(Backend):
         self._served: list[dict] = []
         self._version: str | None = None
         self._checked = False
+        self.server_bos = False  # the server puts a BOS in front of prompts that lack one (a GGUF's add_bos_token)
         self.stats = self.http.stats  # http_requests, retries; requests and generated added here
 
     @classmethod
@@ -162,6 +163,7 @@ class OpenAICompletionsBackend(Backend):
             "served_models": [m.get("id") for m in self._served], "owned_by": self._owner(),
             "server_version": self._version, "tokenizer": self.tokenizer_name,
             "tokenizer_sha256": hashlib.sha256(vocab).hexdigest()[:16], "add_bos": self.add_bos,
+            "server_adds_bos": self.server_bos,
             "prompt_as": "token_ids" if self.token_ids else "text",
             "request": {k: v for k, v in self.extra_body.items()},
         }
@@ -217,6 +219,8 @@ class OpenAICompletionsBackend(Backend):
         ctx, cont = request_tokens(self.tokenizer, context, continuation)
         c, k = _split_spaces(context, continuation)
         empty = self.tokenizer.decode(ctx[:1]) if context == "" else ""  # empty context: conditioned on BOS/EOS
+        if empty and self.server_bos and ctx[:1] == [self.bos_id]:
+            empty = ""  # the server puts that BOS in front itself
         ctx, lead = self._add_bos(ctx)
         return ctx, cont, lead + empty + c + k
 
@@ -236,17 +240,30 @@ class OpenAICompletionsBackend(Backend):
                                    max_tokens=1, echo=True, logprobs=1, extra=self.extra_body)
             resp = await client.post("/completions", body)
             choices = choices_in_order(resp, len(batch), self.where)
-            self._check_usage(resp, sum(len(c) + len(k) for c, k, _ in batch))
+            self._check_usage(resp, [list(c) + list(k) for c, k, _ in batch])
             return [continuation_logprob(parse_echo(ch, self.where), c, k, self.bos_id, self._piece, self.where)
                     for ch, (c, k, _) in zip(choices, batch)]
         return await self._gather([jobs[i:i + self.batch_size] for i in range(0, len(jobs), self.batch_size)], one)
 
-    def _check_usage(self, resp: dict, expected: int) -> None:
-        """The server's prompt-token count, where it reports one, must be ours (a dropped or added BOS shows here)."""
+    def _check_usage(self, resp: dict, prompts: list[list[int]]) -> None:
+        """The server's prompt-token count, where it reports one, must be ours (a dropped or added BOS shows here);
+        one more per prompt without BOS where the server is known to put BOS in front (it is then scored after it)."""
         got = (resp.get("usage") or {}).get("prompt_tokens")
+        expected = sum(len(ids) + (self.server_bos and ids[:1] != [self.bos_id]) for ids in prompts)
         if isinstance(got, int) and got != expected:
-            raise ServerError(f"{self.where}: the server counted {got} prompt tokens where we sent {expected} "
-                              "(it adds or drops a BOS, or tokenises differently)")
+            raise ServerError(f"{self.where}: the server counted {got} prompt tokens where we sent "
+                              f"{sum(map(len, prompts))} (it adds or drops a BOS, or tokenises differently)")
+
+    def _learn_server_bos(self, resp: dict, ids: list[int]) -> None:
+        """A server that counts exactly one token more than a prompt without BOS puts BOS in front itself (llama-cpp-python
+        on a GGUF whose ``add_bos_token`` is true); with ``add_bos`` that would be a second BOS, refused."""
+        got = (resp.get("usage") or {}).get("prompt_tokens")
+        if self.bos_id is None or got != len(ids) + 1:
+            return
+        if ids[:1] == [self.bos_id]:
+            raise ServerError(f"{self.where}: the server puts its own BOS in front of ours (it counted {got} prompt "
+                              f"tokens where we sent {len(ids)}); drop add_bos")
+        self.server_bos = True
 
     async def _gather(self, batches: list, one) -> list:
         sem = asyncio.Semaphore(self.concurrency)
@@ -294,7 +311,8 @@ class OpenAICompletionsBackend(Backend):
             if whole[: len(prompt)] != prompt or len(whole) != len(prompt) + 1:
                 continue  # the generated text re-tokenises across the boundary: try the next prompt
             second = await self._probe_request(client, (whole, whole_wire), echo=True)
-            self._check_usage(second, len(whole))
+            self._learn_server_bos(second, whole)
+            self._check_usage(second, [whole])
             echo = parse_echo(choices_in_order(second, 1, self.where)[0], self.where)
             check_alignment(g_logprob, echo, whole, self.bos_id, self._piece, self.where)
             aligned += 1
