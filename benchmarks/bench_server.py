@@ -11,6 +11,12 @@ equal to ours (``--peer-concurrency`` overrides; lm-eval's own default is 1); th
 printed. Throughput: requests per second (wall clock) for each, and ours as a ratio to lm-eval's.
 Agreement: max |difference| of the log-likelihoods (nats); the ``--tolerance`` (1e-4) decides.
 
+BOS: llama-cpp-python's echoed log-probabilities are right only after a BOS, which its echo drops.
+The server started here puts BOS in front itself (``--kv_overrides tokenizer.ggml.add_bos_token=bool:true``,
+what most GGUF models declare; SmolLM2's does not), so both clients send plain text and both are
+right. ``--no-server-bos`` starts it as the GGUF declares: ours then sends BOS itself (``--add-bos``),
+and lm-eval, which counts the BOS it is given as a context token, sums the wrong positions (shown).
+
     # start llama-cpp-python's server on the SmolLM2-135M-Instruct GGUF (the test model) itself
     python benchmarks/bench_server.py --items 40
 
@@ -77,8 +83,9 @@ def load_hf(spec: str, device: str | None, dtype: str | None):
 
 
 def lm_eval_loglikelihood(url: str, model: str, tokenizer: str, requests: list[Request], *, concurrency: int,
-                          timeout: float) -> tuple[list[float], dict]:
-    """lm-eval's ``local-completions`` on ``requests``: its log-likelihoods and the settings it ran with."""
+                          timeout: float) -> tuple[list[float], dict, float]:
+    """lm-eval's ``local-completions`` on ``requests``: its log-likelihoods, the settings it ran with, and the
+    seconds its ``loglikelihood`` took (loading the tokenizer is not counted, as our probe is not)."""
     from lm_eval.api.instance import Instance
     from lm_eval.models.openai_completions import LocalCompletionsAPI
 
@@ -89,7 +96,9 @@ def lm_eval_loglikelihood(url: str, model: str, tokenizer: str, requests: list[R
     lm = LocalCompletionsAPI(**settings)
     instances = [Instance(request_type="loglikelihood", doc={}, arguments=(r.context, r.continuation), idx=i)
                  for i, r in enumerate(requests)]
-    return [ll for ll, _greedy in lm.loglikelihood(instances, disable_tqdm=True)], settings
+    start = time.perf_counter()
+    scores = [ll for ll, _greedy in lm.loglikelihood(instances, disable_tqdm=True)]
+    return scores, settings, time.perf_counter() - start
 
 
 def compare(name: str, ours: list[float], theirs: list[float], tolerance: float) -> bool:
@@ -109,6 +118,8 @@ def main(argv=None) -> int:
                                   "llama-cpp-python's server on --gguf)")
     ap.add_argument("--gguf", default=str(GGUF), help="GGUF file for the server this script starts")
     ap.add_argument("--server-threads", type=int, default=2, help="--n_threads of the started server")
+    ap.add_argument("--server-bos", action=argparse.BooleanOptionalAction, default=True,
+                    help="the started server puts BOS in front of each prompt (default: yes)")
     ap.add_argument("--model-name", help="served model name (default: the first one /v1/models lists)")
     ap.add_argument("--tokenizer", help="tokenizer directory, hub id or .gguf file (default with --gguf: the "
                                         "converted test-model directory, else the GGUF file)")
@@ -119,7 +130,7 @@ def main(argv=None) -> int:
     ap.add_argument("--items", type=int, default=40)
     ap.add_argument("--shots", type=int, default=0)
     ap.add_argument("--add-bos", action=argparse.BooleanOptionalAction, default=None,
-                    help="prepend BOS (llama-cpp-python needs it; default on for the server started here)")
+                    help="we send BOS in front of each prompt (default: where the started server does not)")
     ap.add_argument("--concurrency", type=int, help="ours: requests in flight (default: chosen by the probe)")
     ap.add_argument("--peer-concurrency", type=int, help="lm-eval's num_concurrent (default: the same as ours)")
     ap.add_argument("--batch-size", type=int, default=16, help="prompts per HTTP request where the server allows")
@@ -142,10 +153,12 @@ def main(argv=None) -> int:
         converted = sorted(MODELS.glob("smollm2-135m-q4_1-hf-*")) if args.gguf == str(GGUF) else []
         args.tokenizer = args.tokenizer or str(converted[0] if converted else args.gguf)
         args.model_name = args.model_name or ALIAS
-        args.add_bos = True if args.add_bos is None else args.add_bos
+        args.add_bos = (not args.server_bos) if args.add_bos is None else args.add_bos
     elif not args.tokenizer:
         ap.error("--tokenizer is required with --url")
-    server = llama_cpp_server(Path(args.gguf), alias=ALIAS, threads=args.server_threads) if started else nullcontext(args.url)
+    extra = ["--kv_overrides", "tokenizer.ggml.add_bos_token=bool:true"] if args.server_bos else []
+    server = llama_cpp_server(Path(args.gguf), alias=ALIAS, threads=args.server_threads, extra=extra) if started \
+        else nullcontext(args.url)
     try:
         with server as url:
             return run(args, url, started)
@@ -166,7 +179,7 @@ def run(args, url: str, started: bool) -> int:
     requests, n_items = build_requests(args.format, args.items, args.shots, "")
     ident = backend.identity()
     where = f"llama-cpp-python {_version('llama_cpp_python')} started here on {Path(args.gguf).name}, " \
-            f"{args.server_threads} threads" if started else url
+            f"{args.server_threads} threads, server adds BOS: {backend.server_bos}" if started else url
     print(f"server   {where}; model={ident['model']}; prompts as {ident['prompt_as']}; request fields "
           f"{ident['request'] or '-'}")
     print(f"requests {len(requests)} ({n_items} items, format {args.format}, {args.shots} shots)")
@@ -183,10 +196,8 @@ def run(args, url: str, started: bool) -> int:
         peer_c = args.peer_concurrency or backend.concurrency
         bos = backend.tokenizer.decode([backend.bos_id]) if args.add_bos else ""
         peer_requests = [Request(bos + r.prefix, r.query, r.continuation) for r in requests]
-        start = time.perf_counter()
-        theirs, settings = lm_eval_loglikelihood(url, backend.model_name, args.tokenizer, peer_requests,
-                                                 concurrency=peer_c, timeout=args.timeout)
-        peer_s = time.perf_counter() - start
+        theirs, settings, peer_s = lm_eval_loglikelihood(url, backend.model_name, args.tokenizer, peer_requests,
+                                                         concurrency=peer_c, timeout=args.timeout)
         shown = ", ".join(f"{k}={v}" for k, v in settings.items() if k not in ("base_url", "tokenizer"))
         print(f"lm-eval  local-completions ({_version('lm_eval')}): {shown}"
               f"{'; BOS as text in front of each context' if bos else ''}")
