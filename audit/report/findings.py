@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from markupsafe import Markup, escape
 
 from .format import DASH, is_number, slug
+from .labels import metric_label, short_label  # noqa: F401  (re-exported: the report's label of a gate)
 from .quantities import Numbers, compared
 
 
@@ -18,25 +19,6 @@ def short_bound(text: str) -> str:
     if text.strip("-.0") == "":
         text = text.lstrip("-")  # no '-.000'
     return text.replace("0.", ".", 1) if text.startswith(("0.", "-0.")) else text
-
-
-def _spec(metric: str):
-    """The gate's registry entry (its label, short label and meaning), or None for a gate no longer registered."""
-    import audit.datasets  # noqa: F401  (registers each dataset's gates)
-    from audit.gates import all_gates
-
-    return all_gates().get(metric)
-
-
-def metric_label(metric: str) -> str:
-    spec = _spec(metric)
-    return spec.label if spec is not None else metric
-
-
-def short_label(metric: str) -> str:
-    """A gate row's label in the matrix and the summary (``GateSpec.short``, else the label)."""
-    spec = _spec(metric)
-    return (spec.short or spec.label) if spec is not None else metric
 
 
 NOT_AUDITABLE = "not auditable"

@@ -22,6 +22,7 @@ from typing import Any
 from markupsafe import Markup
 
 from .format import DASH, fmt_compared, fmt_num, interval, is_number
+from .labels import short_label
 
 # The labels of the record's statistics, used in every section.
 FIELD_LABELS = {
@@ -150,7 +151,6 @@ class Numbers:
         if field:
             return FIELD_LABELS[field]
         if registry_short is None:
-            from .findings import short_label
             registry_short = short_label(metric)
         return registry_short
 
@@ -158,7 +158,6 @@ class Numbers:
         """The label of a gate row (matrix, verdict): the label most of its gates carry."""
         labels = [self.gate_label(g) for g in gates if isinstance(g, Mapping) and str(g.get("metric")) == metric]
         if not labels:
-            from .findings import short_label
             return short_label(metric)
         return max(dict.fromkeys(labels), key=labels.count)
 
