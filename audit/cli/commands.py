@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
 
     report = sub.add_parser("report", help="regenerate report.html from a results.json, without the model")
-    report.add_argument("results", metavar="RESULTS_JSON")
+    report.add_argument("results", metavar="RESULTS_JSON", nargs="+",
+                        help="one results.json; several (one per dataset): one combined report under one verdict")
     report.add_argument("--out", metavar="HTML", help="where to write the report (default: report.html beside the results)")
     report.add_argument("--approved", "--baseline", dest="approved", metavar="RESULTS_JSON",
                         help="an approved earlier run to show side by side (--baseline: its old name)")
@@ -366,6 +367,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from audit.results.atomic import OutputError
 
     _check_pdf_engine(args.pdf)
+    if len(args.results) > 1:
+        from audit.cli.several import report_several
+
+        return report_several(args)
+    args.results = args.results[0]
     results = load_results(args.results)
     approved = read_results(args.approved, what="--approved") if args.approved else None
     out = Path(args.out) if args.out else Path(args.results).with_name("report.html")
