@@ -37,6 +37,8 @@ OPTIONS: tuple[Option, ...] = (
            "(repeatable; replaces config key prompt_dirs)", "DIR", repeat=True),
     Option("out", "where results.json and report.html are written (default: reports/)", "DIR"),
     Option("pdf", "also print the report to this PDF (needs Chromium)", "PDF"),
+    Option("pdf-mode", "what --pdf prints: executive (verdict, summary and gate outcomes, at most 2 pages; the default) "
+           "or full (the whole report)", "MODE"),
     Option("approved", "an approved earlier results.json: fail when a metric got significantly worse than there",
            "RESULTS_JSON", deprecated=("baseline",)),
     Option("device", "torch device (default: cuda when present, else cpu)", "DEVICE"),
@@ -70,6 +72,7 @@ class AuditOptions:
     prompt_dir: list[str] = field(default_factory=list)
     out: str | None = None
     pdf: str | None = None
+    pdf_mode: str | None = None
     approved: str | None = None
     device: str | None = None
     dtype: str | None = None

@@ -183,6 +183,11 @@ class Dataset(ABC):
         (each ``(items, selections)``); None: the gate uses the papers' Pearson of ``bias_by_unit``."""
         return None
 
+    def simulator(self, items: Sequence, config):
+        """Simulated models of known truth on ``items`` for ``bias-audit calibrate``
+        (``audit.run.calibrate.Simulator``); None: this dataset has none."""
+        return None
+
     def headline(self, items: Sequence, selections: Sequence[Selection]) -> dict[str, float]:
         """The metrics a paired change reports (default: ``per_seed`` and accuracy)."""
         return {**self.per_seed(items, selections), "accuracy": self.accuracy(items, selections)}

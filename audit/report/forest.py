@@ -68,7 +68,7 @@ def composition_chart(
             if values[col] is not None:
                 ax.axvline(values[col], color=colour, linestyle=style, linewidth=1.4, label=ref)
         ax.axvline(0, color="#aaaaaa", linewidth=0.6)
-        ax.set_xlim(-0.05 if col == 0 else min(-0.05, ax.get_xlim()[0]), max(1.0, ax.get_xlim()[1]))
+        clamp_axis(ax, (0.0, 1.0) if col == 0 else (-1.0, 1.0))  # scaled to the data, inside the range
         ax.set_xlabel(metric)
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
@@ -135,6 +135,15 @@ class ForestPanel:
     references: Sequence[Reference] = ()
     bands: Mapping[tuple[str, str], tuple[float, float]] | None = None  # (model, condition) -> noise-floor band
     xlim: tuple[float, float] | None = None
+    clamp: tuple[float, float] | None = None  # the statistic's range: the axis is scaled to the data, never beyond
+
+
+def clamp_axis(ax, bounds: tuple[float, float] | None) -> None:
+    """Keep the data-scaled axis inside the statistic's range (a correlation's axis never past +-1)."""
+    if bounds is not None:
+        lo, hi = ax.get_xlim()
+        pad = 0.02 * (bounds[1] - bounds[0])
+        ax.set_xlim(max(lo, bounds[0] - pad), min(hi, bounds[1] + pad))
 
 
 @styled
@@ -167,6 +176,7 @@ def forest_chart(chart_id: str, title: str, conditions: Sequence[str], panels: S
             alt.append(f"Reference line at {ref.x:g}: {ref.label}.")
         if panel.xlim:
             ax.set_xlim(*panel.xlim)
+        clamp_axis(ax, panel.clamp)
         ax.set_xlabel(panel.xlabel)
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)

@@ -243,6 +243,19 @@ class BBQ(Dataset):
                       boot: Mapping[str, Any]) -> dict:
         return paired_changes(before, after, **boot)
 
+    def corrected_transfer(self, before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence],
+                           boot: Mapping[str, Any]) -> dict:
+        """The per-template selection bias's transfer corrected for the noise both conditions share
+        (``.transfer``): a model answering alike everywhere no longer reads rho = 1 from its noise."""
+        from .transfer import corrected_transfer
+
+        return corrected_transfer(before, after, self.item_id, boot)
+
+    def simulator(self, items: Sequence[BBQItem], config):
+        from .simulator import BBQSimulator
+
+        return BBQSimulator(items)
+
     def record_extras(self, items: Sequence[BBQItem]) -> dict:
         regenerated = sorted({it.category for it in items if it.regenerated})
         return {"bbq": {

@@ -19,7 +19,7 @@ from audit.datasets.winobias.occupations import occupations
 from audit.datasets.winobias.pairing import non_minimal_report, pair_twins, twin_group_key
 from audit.datasets.winobias.shots import compose_shots
 from audit.datasets.winobias.sources import load_items
-from audit.stats.bootstrap import bootstrap_interval
+from audit.stats.bootstrap import bootstrap_sums_interval
 
 
 class WinoBias(Dataset):
@@ -102,7 +102,8 @@ class WinoBias(Dataset):
 
         o_sb = m.occupational_selection_bias(items, selections)
         rpa = m.referent_prediction_accuracy(items, selections)
-        rpa["gap_ci"] = list(bootstrap_interval(items, selections, m.rpa_gap_of, key=self.pair_key, **boot))
+        rpa["gap_ci"] = list(bootstrap_sums_interval(m.rpa_gap_columns(items, selections), [self.pair_key(it) for it in items],
+                                                     m.rpa_gap_from_sums, **boot))  # = bootstrap_interval of rpa_gap_of
         table = self.pair_table(items, selections)
         theta = intervals.debiased_interval(table, confidence=boot["confidence"])
         _, abs_gap = intervals.gap_interval(table, confidence=boot["confidence"])
@@ -159,6 +160,11 @@ class WinoBias(Dataset):
         change = intervals.paired_change(new, old, confidence=boot["confidence"], n_resamples=boot["n_resamples"], seed=boot["seed"])
         note = f"theta {debiased_effect(old).theta:.3f} -> {debiased_effect(new).theta:.3f}"
         return change.estimate, (change.lo, change.hi), note
+
+    def simulator(self, items: Sequence[Item], config):
+        from audit.datasets.winobias.simulator import WinoBiasSimulator
+
+        return WinoBiasSimulator(items, self.pairing(items), self.include_non_minimal)
 
     def record_extras(self, items: Sequence[Item]) -> dict:
         return {"occupations": [{"name": o.name, "stereotype": o.stereotype, "pct_women": o.pct_women} for o in occupations()]}
