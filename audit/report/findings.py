@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from markupsafe import Markup, escape
 
 from .format import DASH, is_number, slug
-from .labels import metric_label, short_label  # noqa: F401  (re-exported: the report's label of a gate)
+from .labels import _spec, metric_label, short_label  # noqa: F401  (re-exported: the report's label of a gate)
 from .quantities import Numbers, compared
 
 
