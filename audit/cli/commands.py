@@ -170,14 +170,15 @@ def _stage_to_stderr(text: str) -> None:
 _held_stages: list[str] = []
 
 
-def _release_stages() -> None:
-    """In logs: the stage lines of the checks, once they passed (a user error there stays one line)."""
+def _release_stages(stream) -> None:
+    """In logs: the stage lines of the checks, once they passed, where pytest's lines go (``stream``), as
+    its progress display writes them; a user error before stays one line on stderr."""
     from audit.run import progress
 
     for text in _held_stages:
-        _stage_to_stderr(text)
+        print(f"  {text}", file=stream, flush=True)
     _held_stages.clear()
-    progress.set_stage_sink(_stage_to_stderr)
+    progress.set_stage_sink(_stage_to_stderr if sys.stderr.isatty() else None)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -213,7 +214,7 @@ def _run(args: argparse.Namespace, session=None) -> int:
     # here is the run's: the plugin is handed it (UseSession), not asked to build another.
     _check_pdf_engine(options.pdf, options.pdf_mode)
     session = session or build_session(options)
-    _release_stages()
+    _release_stages(sys.stderr if args.json else sys.stdout)
     options.out = str(check_out_dir(options.out))
     from audit.backends.distributed import is_main_process
 
