@@ -22,7 +22,7 @@ from typing import Any
 from markupsafe import Markup
 
 from .format import DASH, fmt_compared, fmt_num, interval, is_number
-from .labels import _spec, short_label
+from .labels import gate_spec_or_none, short_label
 
 # The labels of the record's statistics, used in every section.
 FIELD_LABELS = {
@@ -162,7 +162,7 @@ class Numbers:
         field = self.gate_field(gate)
         if field:
             return FIELD_RANGES.get(field)
-        spec = _spec(str(gate.get("metric")))
+        spec = gate_spec_or_none(str(gate.get("metric")))
         return spec.value_range if spec is not None else None
 
     # --- decimals ----------------------------------------------------------------------------------
