@@ -151,7 +151,7 @@ def assert_one_label_per_number(facts: dict) -> None:
         text = tag["text"]
         written.setdefault(tag["q"], set()).add(text.replace(".", "0.", 1) if text.startswith(".") else
                                                 text.replace("-.", "-0.", 1) if text.startswith("-.") else text)
-        names.setdefault((tag["q"].split("-")[0], tag["label"]), set()).add(tag["q"])
+        names.setdefault((tag["q"].rsplit("-", 1)[0], tag["label"]), set()).add(tag["q"])  # scope: model, condition
     assert facts["tags"], "no tagged number on the page"
     assert not {k: v for k, v in by_key.items() if len(v) > 1}, "a number shown under two labels"
     assert not {k: v for k, v in written.items() if len(v) > 1}, "a number written two ways"

@@ -19,7 +19,8 @@ from .format import slug
 
 # a record's verdict, worst first: the combined verdict is the worst of its parts
 VERDICT_ORDER = ("fail", "incomplete", "inconclusive", "pass")
-_ID = re.compile(r'\b(id|for|aria-labelledby|aria-describedby|aria-controls)="([^"]+)"')
+# data-q: a number's quantity key (audit.report.quantities), one per part like an id
+_ID = re.compile(r'\b(id|for|aria-labelledby|aria-describedby|aria-controls|data-q)="([^"]+)"')
 _HREF = re.compile(r'\b((?:xlink:)?href)="#([^"]+)"')
 _URL = re.compile(r"url\(#([^)]+)\)")
 _HEADING = re.compile(r"<(/?)h([1-5])\b")

@@ -7,25 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .findings import NOT_AUDITABLE_TEXT, is_task_gate
-from .matrix import row_label
+from .matrix import policy_text, row_label
 
 MAX_ATTENTION = 10  # rows of "what did not pass"; the rest are counted and stay in the full report
 ORDER = ("fail", "not auditable", "inconclusive", "waived", "skipped", "pass")
 CSS = {"not auditable": "not-auditable"}
-
-
-def passes_when(view: dict) -> str:
-    """The pass condition in a few words: 'estimate <= 0.15', 'interval <= 0.15' (the whole of it; a
-    straddling interval is inconclusive), 'interval not wholly > 0.5' (fails only when shown beyond)."""
-    policy, rule = view["policy"], view["threshold_rule"]
-    relation, _, threshold = rule.partition(" ")
-    upper_limit = relation == "\u2264"
-    if policy == "point":
-        return f"estimate {rule}"
-    if policy in ("fail_only_when_shown", "lower" if upper_limit else "upper"):
-        beyond = ">" if upper_limit else "<"
-        return f"interval not wholly {beyond} {threshold}"
-    return f"whole interval {rule}"
 
 
 def _outcome(view: dict) -> str:
@@ -51,7 +37,7 @@ def executive_view(views: Sequence[dict], model_names: Sequence[str]) -> dict:
             outcomes = [_outcome(v) for v in mine if v["model"] == model]
             cells.append([{"name": o, "n": outcomes.count(o), "css": CSS.get(o, o)}
                           for o in ORDER if o in outcomes])
-        rules = list(dict.fromkeys(passes_when(v) for v in mine))
+        rules = list(dict.fromkeys(policy_text(v["policy"], v["threshold_rule"]) for v in mine))
         rows.append({"label": row_label(mine), "rule": "; ".join(rules), "cells": cells})
         if any(v["status"] == "fail" and not v["not_auditable"] for v in mine) and mine[0]["meaning"]:
             failed = next(v for v in mine if v["status"] == "fail" and not v["not_auditable"])

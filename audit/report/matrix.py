@@ -57,22 +57,27 @@ def row_label(views: Sequence[dict]) -> str:
     return max(dict.fromkeys(labels), key=labels.count)
 
 
-POLICIES = {  # docs/statistics.md, for a reader of the matrix
-    "point": "the estimate",
-    "interval": "the whole interval (pass), beyond it (fail), else inconclusive:",
-    "fail_only_when_shown": "fails only when the whole interval is beyond it; passes when within reach:",
-    "pass_only_when_shown": "passes only when the whole interval is within it:",
-    "upper": "the upper end of the interval", "lower": "the lower end of the interval",
-}
-
-
-def _policy_name(policy: str) -> str:
-    return POLICIES.get(policy, f"{policy}:")
+def policy_text(policy: str, rule: str) -> str:
+    """A gate's decision rule in words (docs/statistics.md): 'pass: whole interval <= 0.15; fail: whole
+    interval > 0.15; else inconclusive'; ``rule`` is the threshold with its relation ('<= 0.15')."""
+    relation, _, limit = rule.partition(" ")
+    if not limit:
+        return rule
+    beyond = (">" if relation == "\u2264" else "<") + " " + limit
+    if policy in ("upper", "lower"):  # the legacy names: the end they name is compared
+        return f"{policy} end of the interval {rule}"
+    if policy == "point":
+        return f"estimate {rule} (no error control)"
+    if policy == "fail_only_when_shown":
+        return f"fail: whole interval {beyond}; else pass"
+    if policy == "pass_only_when_shown":
+        return f"pass: whole interval {rule}; else fail"
+    return f"pass: whole interval {rule}; fail: whole interval {beyond}; else inconclusive"
 
 
 def _rule(views: Sequence[dict]) -> dict:
     """What a gate row tests, stated once: label, bound against threshold, and the rationale(s)."""
-    thresholds = list(dict.fromkeys(f"{_policy_name(v['policy'])} {v['threshold_rule']}" for v in views))
+    thresholds = list(dict.fromkeys(policy_text(v["policy"], v["threshold_rule"]) for v in views))
     rationales = list(dict.fromkeys(v["rationale"] for v in views if v["rationale"]))
     return {"label": row_label(views), "long_label": views[0]["metric_label"], "metric": views[0]["metric"],
             "threshold": "; ".join(thresholds), "rationales": rationales,

@@ -19,7 +19,7 @@ from .compare import compare_runs
 from .debiasing import debiasing_view
 from .declared import draw_declared
 from .findings import gate_view, is_task_gate
-from .format import fmt_ci, fmt_num, fmt_pct, fmt_value, is_number, slug
+from .format import fmt_num, fmt_pct, fmt_value, is_number, slug
 from .matrix import gate_matrix
 from .quantities import FIELD_LABELS, FIELD_RANGES, Numbers, clip_interval
 from audit.results.io import STATUSES, check_results
