@@ -6,9 +6,9 @@ Both score the same WinoBias-style cloze requests (the generated benchmark, a pr
 shots; one request per candidate). Ours runs as an audit runs it: its start-up probe (alignment,
 prompt form, requests in flight chosen from the server's answers) is excluded from the timing.
 lm-eval runs as a user runs it against this server: ``tokenized_requests=False`` (llama-cpp-python
-refuses token-id prompts), ``batch_size=1`` (it takes one prompt per request) and ``num_concurrent``
-equal to ours (``--peer-concurrency`` overrides; lm-eval's own default is 1); the settings are
-printed. Throughput: requests per second (wall clock) for each, and ours as a ratio to lm-eval's.
+refuses token-id prompts), ``batch_size=1`` (it takes one prompt per request), once with
+``num_concurrent=1`` (lm-eval's default) and once with ours (``--peer-concurrency`` overrides); the
+settings are printed. Throughput: requests per second (wall clock) for each, and ours as a ratio to lm-eval's.
 Agreement: max |difference| of the log-likelihoods (nats); the ``--tolerance`` (1e-4) decides.
 
 BOS: llama-cpp-python's echoed log-probabilities are right only after a BOS, which its echo drops.
@@ -90,6 +90,7 @@ def lm_eval_loglikelihood(url: str, model: str, tokenizer: str, requests: list[R
     from lm_eval.models.openai_completions import LocalCompletionsAPI
 
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
+    os.environ.setdefault("TQDM_DISABLE", "1")  # its progress bars, between our lines
     settings = {"base_url": url + "/completions", "model": model, "tokenizer": tokenizer,
                 "tokenizer_backend": "huggingface", "tokenized_requests": False, "batch_size": 1,
                 "num_concurrent": concurrency, "max_retries": 3, "timeout": int(timeout)}
@@ -132,7 +133,8 @@ def main(argv=None) -> int:
     ap.add_argument("--add-bos", action=argparse.BooleanOptionalAction, default=None,
                     help="we send BOS in front of each prompt (default: where the started server does not)")
     ap.add_argument("--concurrency", type=int, help="ours: requests in flight (default: chosen by the probe)")
-    ap.add_argument("--peer-concurrency", type=int, help="lm-eval's num_concurrent (default: the same as ours)")
+    ap.add_argument("--peer-concurrency", type=int, nargs="+",
+                    help="lm-eval's num_concurrent, one run each (default: 1, its own default, and ours)")
     ap.add_argument("--batch-size", type=int, default=16, help="prompts per HTTP request where the server allows")
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--tolerance", type=float, default=1e-4, help="nats: the largest difference counted as the same")
@@ -193,17 +195,17 @@ def run(args, url: str, started: bool) -> int:
           f"({backend.stats['http_requests']} HTTP requests incl. the probe, {backend.stats['retries']} retries)")
     agree = True
     if not args.skip_lm_eval:
-        peer_c = args.peer_concurrency or backend.concurrency
         bos = backend.tokenizer.decode([backend.bos_id]) if args.add_bos else ""
         peer_requests = [Request(bos + r.prefix, r.query, r.continuation) for r in requests]
-        theirs, settings, peer_s = lm_eval_loglikelihood(url, backend.model_name, args.tokenizer, peer_requests,
-                                                         concurrency=peer_c, timeout=args.timeout)
-        shown = ", ".join(f"{k}={v}" for k, v in settings.items() if k not in ("base_url", "tokenizer"))
-        print(f"lm-eval  local-completions ({_version('lm_eval')}): {shown}"
-              f"{'; BOS as text in front of each context' if bos else ''}")
-        print(f"lm-eval  {peer_s:8.2f} s  {len(requests) / peer_s:8.2f} req/s")
-        print(f"ratio    ours / lm-eval throughput = {peer_s / ours_s:.2f}")
-        agree = compare("lm-eval", served, theirs, args.tolerance)
+        for peer_c in args.peer_concurrency or sorted({1, backend.concurrency}):
+            theirs, settings, peer_s = lm_eval_loglikelihood(url, backend.model_name, args.tokenizer, peer_requests,
+                                                             concurrency=peer_c, timeout=args.timeout)
+            shown = ", ".join(f"{k}={v}" for k, v in settings.items() if k not in ("base_url", "tokenizer"))
+            print(f"lm-eval  local-completions ({_version('lm_eval')}): {shown}"
+                  f"{'; BOS as text in front of each context' if bos else ''}")
+            print(f"lm-eval  {peer_s:8.2f} s  {len(requests) / peer_s:8.2f} req/s")
+            print(f"ratio    ours / lm-eval (num_concurrent={peer_c}) throughput = {peer_s / ours_s:.2f}")
+            agree = compare(f"lm-eval (num_concurrent={peer_c})", served, theirs, args.tolerance) and agree
     if args.hf_model and not args.skip_hf:
         agree = hf_side(args, backend, requests, served, ours_s) and agree
     return 0 if agree else 1

@@ -363,10 +363,10 @@ class OpenAICompletionsBackend(Backend):
             if slots is not None:
                 self.concurrency, self.tuning["concurrency_from"] = max(FLOOR, slots), "llama.cpp /props total_slots"
             else:
-                wire = [self._encode_prompt(t) for t in PROBE_PROMPTS]
+                wire = min((self._encode_prompt(t) for t in PROBE_PROMPTS), key=lambda w: len(w[0]))  # the cheapest
 
-                async def send(i: int) -> None:
-                    batch = [wire[(i + j) % len(wire)] for j in range(self.batch_size)]
+                async def send(_: int) -> None:
+                    batch = [wire] * self.batch_size
                     body = completion_body(self.model_name, self._batch_prompt(batch), max_tokens=1, echo=True,
                                            logprobs=1, extra=self.extra_body)
                     choices_in_order(await client.post("/completions", body), len(batch), self.where)
