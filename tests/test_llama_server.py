@@ -176,8 +176,9 @@ def backend(url, tokenizer, **options):
 def winobias_requests(fmt: str, bos: str = ""):
     """Two requests (one per candidate) for each of ``ITEMS`` generated items spread over the set."""
     from audit.datasets.winobias.generated import generate_items
-    from audit.prompts.render import continuation, render_prompt
-    from audit.backends.base import Request
+    from audit import render_prompt
+    from audit.prompts.render import continuation
+    from audit import Request
 
     items = generate_items(0)
     items = items[:: len(items) // ITEMS][:ITEMS]
@@ -226,7 +227,7 @@ def test_server_scores_agree_with_the_hf_scorer(llama_server, hf_model, fmt, rec
 def test_generation_through_the_server(llama_server, hf_model):
     """Greedy generation through the server matches transformers' greedy decoding of the same prompts."""
     from audit.datasets.winobias.generated import generate_items
-    from audit.prompts.render import render_prompt
+    from audit import render_prompt
     from audit.backends.hf.scorer import Scorer
 
     items = generate_items(0)[::160][:4]

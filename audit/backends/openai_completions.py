@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from audit.prompts.stopping import StopRule
 from audit.errors import ConfigError, ModelLoadError
 from audit.results.redaction import private_spec, public_spec, register_secret
 from audit.backends.base import Backend, BackendOptions
@@ -181,7 +182,12 @@ class OpenAICompletionsBackend(Backend):
         self.stats["requests"] += len(requests)
         return [by_job[(tuple(c), tuple(k), t)] for c, k, t in prepared]
 
-    def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
+    def generate_until(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule) -> list[str]:
+        """The server stops at the rule's stop strings (OpenAI ``stop``); the answer sentence and the cut are ours."""
+        texts = self.generate(prompts, stop.tokens(max_new_tokens), stop_strings=stop.strings)
+        return [stop.cut(text)[1] for text in texts]
+
+    def generate(self, prompts: Sequence[str], max_new_tokens: int = 16, *, stop_strings: Sequence[str] = ()) -> list[str]:
         """Greedy continuations (``temperature: 0``) of each prompt, tokenised as the HF backend does."""
         prompts = list(prompts)
         if not prompts:
@@ -193,6 +199,8 @@ class OpenAICompletionsBackend(Backend):
             async def one(batch):
                 body = completion_body(self.model_name, self._batch_prompt(batch), max_tokens=max_new_tokens,
                                        echo=False, logprobs=None, extra=self.extra_body)
+                if stop_strings:
+                    body["stop"] = list(stop_strings)
                 resp = await client.post("/completions", body)
                 return [generated_text(c, self.where) for c in choices_in_order(resp, len(batch), self.where)]
             return await self._gather([wire[i:i + self.batch_size] for i in range(0, len(wire), self.batch_size)], one)
