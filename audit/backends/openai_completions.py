@@ -17,9 +17,10 @@ HTTP: async (httpx) with at most ``concurrency`` requests in flight (chosen from
 unless set, ``openai_tuning``), several prompts per request where the server accepts a list, prompts
 sharing a prefix sent one after another, llama.cpp's ``cache_prompt`` asked for where the server is
 llama.cpp's, a timeout per request, retries with exponential backoff on connection errors and 5xx
-only; any other error is one line. Scoring and generation requests go through the same client. The API key comes from the
-environment only (``api_key_env``, else ``BIAS_AUDIT_API_KEY``, else ``OPENAI_API_KEY``) and never
-appears in ``identity()``, errors or logs.
+only; any other error is one line. Scoring and generation requests go through the same client. A
+server that puts BOS in front of prompts itself is recognised by its token count (``server_bos``).
+The API key comes from the environment only (``api_key_env``, else ``BIAS_AUDIT_API_KEY``, else
+``OPENAI_API_KEY``) and never appears in ``identity()``, errors or logs.
 """
 
 from __future__ import annotations
