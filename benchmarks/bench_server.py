@@ -4,7 +4,8 @@ log-likelihoods compared; optionally the HF scorer on the same weights too.
 
 Both score the same WinoBias-style cloze requests (the generated benchmark, a prompt format, k
 shots; one request per candidate). Ours runs as an audit runs it: its start-up probe (alignment,
-prompt form, requests in flight chosen from the server's answers) is excluded from the timing.
+prompt form, requests in flight chosen from the server's answers: ``tune()``) is excluded from
+the timing.
 lm-eval runs as a user runs it against this server: ``tokenized_requests=False`` (llama-cpp-python
 refuses token-id prompts), ``batch_size=1`` (it takes one prompt per request), once with
 ``num_concurrent=1`` (lm-eval's default) and once with ours (``--peer-concurrency`` overrides); the
@@ -179,7 +180,7 @@ def run(args, server) -> int:
         api_key_env=args.api_key_env, concurrency=args.concurrency, timeout=args.timeout,
         add_bos=bool(args.add_bos), batch_size=args.batch_size,
     )
-    backend.check()
+    backend.tune()
     requests, n_items = build_requests(args.format, args.items, args.shots, "")
     ident = backend.identity()
     where = f"llama-cpp-python {_version('llama_cpp_python')} started here on {Path(args.gguf).name}, " \

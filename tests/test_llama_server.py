@@ -258,7 +258,7 @@ def test_requests_in_flight_are_measured_on_the_real_server(llama_server, hf_mod
 
     b = OpenAICompletionsBackend.from_spec(f"openai-completions:{llama_server}", tokenizer=hf_model.tokenizer,
                                            model_name="smollm2", timeout=120, add_bos=True)
-    b.check()
+    b.tune()
     print(f"\nrequests in flight on llama-cpp-python: {b.tuning}")
     assert b.tuning["concurrency_from"] == "measured" and b.tuning["llama_cpp_slots"] is None
     assert len(b.tuning["rates_in_flight"]) >= 2 and b.concurrency >= FLOOR

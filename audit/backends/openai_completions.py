@@ -176,7 +176,7 @@ class OpenAICompletionsBackend(Backend):
         requests = list(requests)
         if not requests:
             return []
-        self.check()
+        self.tune()
         prepared = [self._prepare(r.context, r.continuation) for r in requests]
         jobs = prefix_order(dict.fromkeys((tuple(c), tuple(k), t) for c, k, t in prepared))
         scores = self.http.run(lambda client: self._score_all(client, jobs))
@@ -194,7 +194,7 @@ class OpenAICompletionsBackend(Backend):
         prompts = list(prompts)
         if not prompts:
             return []
-        self.check()
+        self.tune()
         wire = [self._encode_prompt(p) for p in prompts]
 
         async def run(client):
@@ -293,6 +293,14 @@ class OpenAICompletionsBackend(Backend):
             self.http.run(self._probe)
             self._checked = True
 
+    def tune(self) -> None:
+        """``check()``, then choose how many requests to keep in flight, once (before the first real request,
+        so that an audit answered from the result cache does not pay for the measurement)."""
+        self.check()
+        if self.tuning["concurrency_from"] is None:
+            self.http.run(self._choose_concurrency)
+        self.http.concurrency = self.concurrency
+
     async def _probe(self, client) -> None:
         served = await client.get("/models")
         self._served = [m for m in (served.get("data") or []) if isinstance(m, dict)] if isinstance(served, dict) else []
@@ -331,7 +339,6 @@ class OpenAICompletionsBackend(Backend):
                               "re-tokenised cleanly); cannot check the server's prompt log-probabilities")
         if self.batch_size > 1:
             await self._probe_batching(client)
-        await self._choose_concurrency(client, slots)
 
     def _check_greedy(self, token: str, logprob: float) -> None:
         """The greedy token of a distribution over V tokens has probability at least 1/V: a lower log-probability
@@ -367,24 +374,23 @@ class OpenAICompletionsBackend(Backend):
         except ServerError:
             self.batch_size = 1
 
-    async def _choose_concurrency(self, client, slots: int | None) -> None:
-        """Requests in flight: the user's number, else llama.cpp's slots, else measured on scoring-shaped requests."""
-        if self.tuning["concurrency_from"] != "user":
-            if slots is not None:
-                self.concurrency, self.tuning["concurrency_from"] = max(FLOOR, slots), "llama.cpp /props total_slots"
-            else:
-                wire = min((self._encode_prompt(t) for t in PROBE_PROMPTS), key=lambda w: len(w[0]))  # the cheapest
+    async def _choose_concurrency(self, client) -> None:
+        """Requests in flight: llama.cpp's slots where it says, else measured on scoring-shaped requests."""
+        slots = self.tuning["llama_cpp_slots"]
+        if slots is not None:
+            self.concurrency, self.tuning["concurrency_from"] = max(FLOOR, slots), "llama.cpp /props total_slots"
+        else:
+            wire = min((self._encode_prompt(t) for t in PROBE_PROMPTS), key=lambda w: len(w[0]))  # the cheapest
 
-                async def send(_: int) -> None:
-                    batch = [wire] * self.batch_size
-                    body = completion_body(self.model_name, self._batch_prompt(batch), max_tokens=1, echo=True,
-                                           logprobs=1, extra=self.extra_body)
-                    choices_in_order(await client.post("/completions", body), len(batch), self.where)
+            async def send(_: int) -> None:
+                batch = [wire] * self.batch_size
+                body = completion_body(self.model_name, self._batch_prompt(batch), max_tokens=1, echo=True,
+                                       logprobs=1, extra=self.extra_body)
+                choices_in_order(await client.post("/completions", body), len(batch), self.where)
 
-                table = await rates_in_flight(send)
-                self.tuning["rates_in_flight"] = [(c, round(rate, 2)) for c, rate in table]
-                self.concurrency, self.tuning["concurrency_from"] = choose_concurrency(table), "measured"
-        self.http.concurrency = self.concurrency
+            table = await rates_in_flight(send)
+            self.tuning["rates_in_flight"] = [(c, round(rate, 2)) for c, rate in table]
+            self.concurrency, self.tuning["concurrency_from"] = choose_concurrency(table), "measured"
 
     def _owner(self) -> str | None:
         return next((m.get("owned_by") for m in self._served if m.get("id") == self.model_name), None)
