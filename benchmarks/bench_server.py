@@ -4,22 +4,25 @@ log-likelihoods compared; optionally the HF scorer on the same weights too.
 
 Both score the same WinoBias-style cloze requests (the generated benchmark, a prompt format, k
 shots; one request per candidate). Ours runs as an audit runs it: its start-up probe (alignment,
-prompt form, requests in flight chosen from the server's answers: ``tune()``) is excluded from
-the timing.
-lm-eval runs as a user runs it against this server: ``tokenized_requests=False`` (llama-cpp-python
-refuses token-id prompts), ``batch_size=1`` (it takes one prompt per request), once with
-``num_concurrent=1`` (lm-eval's default) and once with ours (``--peer-concurrency`` overrides); the
-settings are printed. Throughput: requests per second (wall clock) for each, and ours as a ratio to lm-eval's.
-Agreement: max |difference| of the log-likelihoods (nats); the ``--tolerance`` (1e-4) decides.
+prompt form, requests in flight chosen from the server's answers: ``tune()``) is excluded from the
+timing. lm-eval runs as a user runs it against this server: ``tokenized_requests=False``
+(llama-cpp-python refuses token-id prompts), ``batch_size=1`` (it takes one prompt per request),
+once with ``num_concurrent=1`` (lm-eval's default) and once with ours (``--peer-concurrency``
+overrides); the settings are printed. Throughput: requests per second (wall clock) for each, the
+started server's CPU-seconds per request (steadier than wall time on a shared machine), and ours as
+a ratio to lm-eval's. Agreement: max |difference| of the log-likelihoods (nats); the
+``--tolerance`` (1e-4) decides.
 
 BOS: llama-cpp-python's echoed log-probabilities are right only after a BOS, which its echo drops.
-The server started here puts BOS in front itself (``--kv_overrides tokenizer.ggml.add_bos_token=bool:true``,
-what most GGUF models declare; SmolLM2's does not), so both clients send plain text and both are
-right. ``--no-server-bos`` starts it as the GGUF declares: ours then sends BOS itself (``--add-bos``),
-and lm-eval, which counts the BOS it is given as a context token, sums the wrong positions (shown).
+The server started here puts BOS in front itself (``--kv_overrides
+tokenizer.ggml.add_bos_token=bool:true``, what most GGUF models declare; SmolLM2's does not), so
+both clients send plain text and both are right. ``--no-server-bos`` starts it as the GGUF
+declares: ours then sends BOS itself (``--add-bos``), and lm-eval, which counts the BOS it is given
+as a context token, sums the wrong positions (shown).
 
     # start llama-cpp-python's server on the SmolLM2-135M-Instruct GGUF (the test model) itself
-    python benchmarks/bench_server.py --items 40
+    # (about 4 minutes on 2 shared CPU cores: each echoed prompt costs the server ~2 CPU-s)
+    python benchmarks/bench_server.py --items 3 --rounds 2
 
     # a running vLLM server; the HF side on the same checkpoint
     vllm serve /models/Llama-3.1-8B &
@@ -129,7 +132,7 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-hf", action="store_true", help="no HF scorer (the default unless --hf-model)")
     ap.add_argument("--skip-lm-eval", action="store_true", help="no lm-eval local-completions")
     ap.add_argument("--format", default="zero_shot", help="prompt format (templates/prompts)")
-    ap.add_argument("--items", type=int, default=40)
+    ap.add_argument("--items", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=1, help="ours and lm-eval alternately, this many times")
     ap.add_argument("--shots", type=int, default=0)
     ap.add_argument("--add-bos", action=argparse.BooleanOptionalAction, default=None,
