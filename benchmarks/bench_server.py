@@ -238,7 +238,7 @@ def hf_side(args, backend, requests, served, ours_s) -> bool:
 
     lm = load_hf(args.hf_model, args.device, args.dtype)
     scorer = Scorer(lm, batch_size=args.hf_batch_size, progress=False)
-    bos = backend.tokenizer.decode([backend.bos_id]) if args.add_bos else ""
+    bos = backend.tokenizer.decode([backend.bos_id]) if args.add_bos or backend.server_bos else ""  # as the server scores
     hf_requests = [Request(bos + r.prefix, r.query, r.continuation) for r in requests]
     scorer.loglikelihood(hf_requests[:4])  # warm-up
     start = time.perf_counter()
