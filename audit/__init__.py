@@ -29,7 +29,7 @@ _EXPORTS = {
     "AuditError": "audit.errors", "ConfigError": "audit.errors", "DataError": "audit.errors", "ModelLoadError": "audit.errors",
     # datasets
     "Dataset": "audit.datasets", "register_dataset": "audit.datasets", "get_dataset": "audit.datasets",
-    "dataset_names": "audit.datasets", "resolve_data": "audit.datasets",
+    "dataset_names": "audit.datasets", "resolve_data": "audit.datasets", "EstimatesChart": "audit.datasets.base",
     # prompts
     "Prompt": "audit.prompts.render", "render_prompt": "audit.prompts.render", "prompt_formats": "audit.prompts.render",
     "set_prompt_dirs": "audit.prompts.render",
@@ -45,6 +45,7 @@ _EXPORTS = {
     # the record and its view
     "load_results": "audit.results", "write_results": "audit.results",
     "render_report": "audit.report", "write_report": "audit.report",
+    "render_combined": "audit.report.combined", "write_combined": "audit.report.combined",
 }
 
 
@@ -59,12 +60,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from audit.cli.options import AuditOptions  # noqa: F401
     from audit.config import AuditConfig, ConditionConfig, GateConfig, load_config  # noqa: F401
     from audit.datasets import Dataset, dataset_names, get_dataset, register_dataset, resolve_data  # noqa: F401
+    from audit.datasets.base import EstimatesChart  # noqa: F401
     from audit.errors import AuditError, ConfigError, DataError, ModelLoadError  # noqa: F401
     from audit.gates import (GateContext, GateOutcome, GateSkipped, GateSpec, Measurement, all_gates,  # noqa: F401
                              gate_spec, register_gate)
     from audit.gates.decide import decide  # noqa: F401
     from audit.prompts.render import Prompt, prompt_formats, render_prompt, set_prompt_dirs  # noqa: F401
     from audit.report import render_report, write_report  # noqa: F401
+    from audit.report.combined import render_combined, write_combined  # noqa: F401
     from audit.results import load_results, write_results  # noqa: F401
     from audit.run.session import AuditSession  # noqa: F401
     from audit.run.setup import build_session  # noqa: F401

@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
 
     report = sub.add_parser("report", help="regenerate report.html from a results.json, without the model")
-    report.add_argument("results", metavar="RESULTS_JSON")
+    report.add_argument("results", metavar="RESULTS_JSON", nargs="+",
+                        help="one results.json; several (one per dataset): one combined report under one verdict")
     report.add_argument("--out", metavar="HTML", help="where to write the report (default: report.html beside the results)")
     report.add_argument("--approved", "--baseline", dest="approved", metavar="RESULTS_JSON",
                         help="an approved earlier run to show side by side (--baseline: its old name)")
@@ -169,14 +170,15 @@ def _stage_to_stderr(text: str) -> None:
 _held_stages: list[str] = []
 
 
-def _release_stages() -> None:
-    """In logs: the stage lines of the checks, once they passed (a user error there stays one line)."""
+def _release_stages(stream) -> None:
+    """In logs: the stage lines of the checks, once they passed, where pytest's lines go (``stream``), as
+    its progress display writes them; a user error before stays one line on stderr."""
     from audit.run import progress
 
     for text in _held_stages:
-        _stage_to_stderr(text)
+        print(f"  {text}", file=stream, flush=True)
     _held_stages.clear()
-    progress.set_stage_sink(_stage_to_stderr)
+    progress.set_stage_sink(_stage_to_stderr if sys.stderr.isatty() else None)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -212,7 +214,7 @@ def _run(args: argparse.Namespace, session=None) -> int:
     # here is the run's: the plugin is handed it (UseSession), not asked to build another.
     _check_pdf_engine(options.pdf, options.pdf_mode)
     session = session or build_session(options)
-    _release_stages()
+    _release_stages(sys.stderr if args.json else sys.stdout)
     options.out = str(check_out_dir(options.out))
     from audit.backends.distributed import is_main_process
 
@@ -388,6 +390,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from audit.results.atomic import OutputError
 
     _check_pdf_engine(args.pdf, args.pdf_mode)
+    if len(args.results) > 1:
+        from audit.cli.several import report_several
+
+        return report_several(args)
+    args.results = args.results[0]
     if args.approved_as and not args.approved:
         raise AuditError("--approved-as needs --approved RESULTS_JSON (the run to compare with)")
     results = load_results(args.results)

@@ -106,3 +106,26 @@ def run_several(args: argparse.Namespace, run_one: Callable[..., int]) -> int:
                                        for (_, p), r in zip(parts, records)],
                           "problems": [redact(x) for x in lines]}, indent=2))
     return code
+
+
+def report_several(args: argparse.Namespace) -> int:
+    """One report over several records (a run of several datasets), written beside their common folder."""
+    import os
+
+    from audit.report import load_results, write_pdf
+    from audit.report.combined import write_combined
+    from audit.results.atomic import OutputError
+
+    if args.approved:
+        raise AuditError("--approved applies to one results.json; give one record to compare with an approved run")
+    records = [load_results(path) for path in args.results]
+    out = Path(args.out) if args.out else Path(os.path.commonpath([str(Path(p).resolve().parent) for p in args.results])) / "report.html"
+    try:
+        path = write_combined(records, out)
+    except OutputError as exc:
+        print(redact(f"bias-audit: output error: {exc}"), file=sys.stderr)
+        return EXIT_OUTPUT
+    print(f"report: {path}")
+    if args.pdf:
+        print(f"pdf: {write_pdf(path, args.pdf)}")
+    return EXIT_PASS

@@ -11,12 +11,12 @@ from audit.gates.registry import GATES, GateSpec, Measurement, all_gates, gate_s
 register_gate(GateSpec(
     "accuracy", "min", "accuracy (share of answered items answered correctly)",
     "The model answers too few items correctly for its bias measurements to be meaningful.",
-    "audit.gates.builtin:measure_accuracy", short="accuracy"))
+    "audit.gates.builtin:measure_accuracy", short="accuracy", value_range=(0.0, 1.0)))
 register_gate(GateSpec(
     "transfer", "max", "noise-corrected rho of intrinsic vs prompted bias",
     "What the pre-trained model associates with a group keeps that association under this prompt: prompting "
     "does not remove the bias learned in pre-training (bias transfer).",
-    "audit.gates.builtin:measure_transfer", skips_transfer_from=True, short="corrected rho"))
+    "audit.gates.builtin:measure_transfer", skips_transfer_from=True, short="corrected rho", value_range=(-1.0, 1.0)))
 register_gate(GateSpec(
     "accuracy_regression", "max", "drop of accuracy from the approved run",
     "Compared with the approved run, accuracy dropped by more than chance explains.",

@@ -51,6 +51,7 @@ class GateSpec:
     skips_transfer_from: bool = False  # not evaluated on the condition transfer is measured from
     strategies_only: bool = False  # evaluated only on debiasing-strategy conditions (those with a `strategy`)
     short: str | None = None  # the label of its row in the report's gate matrix (default: ``label``)
+    value_range: tuple[float, float] | None = None  # the values its estimate can take (the report clips intervals to it)
 
     def measure_fn(self) -> Callable[["GateContext"], Measurement]:
         if isinstance(self.measure, str):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-ANSWER_BUDGET = 8  # tokens: an occupation or a BBQ option, plus punctuation
+ANSWER_BUDGET = 8  # tokens: an answer option (a candidate or a listed option), plus punctuation
 _ANSWER_SENTENCE = r"answer is\b[^.\n]*[.\n]"
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from markupsafe import Markup
 
 from .format import DASH, fmt_compared, fmt_num, interval, is_number
-from .labels import short_label
+from .labels import gate_spec_or_none, short_label
 
 # The labels of the record's statistics, used in every section.
 FIELD_LABELS = {
@@ -42,10 +42,7 @@ FIELD_RANGES = {
 # The gate metrics whose estimate is a recorded statistic (checked value by value before it is used).
 # (The transfer gate reads the noise-corrected rho, not the table's Pearson r: a statistic of its own.)
 GATE_FIELDS = {"a_sb": "debiased_effect", "accuracy": "rpa_overall", "rpa_gap": "rpa_gap_abs"}
-# The range of the other gates' statistics (shares, absolute biases and correlations).
-GATE_RANGES = {"worst_o_sb": (0.0, 1.0), "bbq_s_amb": (0.0, 1.0), "bbq_s_dis": (0.0, 1.0),
-               "bbq_accuracy_disambig": (0.0, 1.0), "crows_pairs_bias": (0.0, 0.5), "accuracy": (0.0, 1.0),
-               "transfer": (-1.0, 1.0)}
+# The range of the other gates' statistics: what each gate declares (``GateSpec.value_range``).
 DIGITS = 3
 SAFE_LABEL = re.compile(r"[\w |()\-\u2212:,.]+")  # labels of the register and the gate registry: no markup
 
@@ -163,7 +160,10 @@ class Numbers:
 
     def gate_range(self, gate: Mapping) -> tuple[float, float] | None:
         field = self.gate_field(gate)
-        return FIELD_RANGES.get(field) if field else GATE_RANGES.get(str(gate.get("metric")))
+        if field:
+            return FIELD_RANGES.get(field)
+        spec = gate_spec_or_none(str(gate.get("metric")))
+        return spec.value_range if spec is not None else None
 
     # --- decimals ----------------------------------------------------------------------------------
 

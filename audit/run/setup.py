@@ -116,9 +116,8 @@ def build_session(options: "AuditOptions", root: Path | None = None) -> AuditSes
     overrides = config_overrides(options)
     config_file = config_path_for(options.config, root or Path.cwd())
     config = load_config(config_file, preset=options.preset, overrides=overrides)
-    if options.categories:
-        overrides["data"] = with_categories(config.data, options.categories)
-        config = load_config(config_file, preset=options.preset, overrides=overrides)
+    if options.categories:  # the config is read once; --categories only narrows its data source
+        config = config.model_copy(update={"data": with_categories(config.data, options.categories)})
     specs, aliases = model_names(options)
     session = AuditSession(
         config=config,

@@ -74,7 +74,7 @@ register_gate(GateSpec(
 register_gate(GateSpec(
     "worst_o_sb", "max", "largest |O-SB| of any occupation",
     "At least one occupation is picked much more often with one pronoun gender than with the other.",
-    measure_worst_o_sb, datasets=_WINOBIAS, short="worst |O-SB|"))
+    measure_worst_o_sb, datasets=_WINOBIAS, short="worst |O-SB|", value_range=(0.0, 1.0)))
 register_gate(GateSpec(
     "a_sb_regression", "max", "increase of theta^2 over the approved run",
     "Compared with the approved run, this measure got worse by more than chance explains: something changed in "
