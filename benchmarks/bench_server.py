@@ -4,21 +4,25 @@ log-likelihoods compared; optionally the HF scorer on the same weights too.
 
 Both score the same WinoBias-style cloze requests (the generated benchmark, a prompt format, k
 shots; one request per candidate). Ours runs as an audit runs it: its start-up probe (alignment,
-prompt form, requests in flight chosen from the server's answers) is excluded from the timing.
-lm-eval runs as a user runs it against this server: ``tokenized_requests=False`` (llama-cpp-python
-refuses token-id prompts), ``batch_size=1`` (it takes one prompt per request) and ``num_concurrent``
-equal to ours (``--peer-concurrency`` overrides; lm-eval's own default is 1); the settings are
-printed. Throughput: requests per second (wall clock) for each, and ours as a ratio to lm-eval's.
-Agreement: max |difference| of the log-likelihoods (nats); the ``--tolerance`` (1e-4) decides.
+prompt form, requests in flight chosen from the server's answers: ``tune()``) is excluded from the
+timing. lm-eval runs as a user runs it against this server: ``tokenized_requests=False``
+(llama-cpp-python refuses token-id prompts), ``batch_size=1`` (it takes one prompt per request),
+once with ``num_concurrent=1`` (lm-eval's default) and once with ours (``--peer-concurrency``
+overrides); the settings are printed. Throughput: requests per second (wall clock) for each, the
+started server's CPU-seconds per request (steadier than wall time on a shared machine), and ours as
+a ratio to lm-eval's. Agreement: max |difference| of the log-likelihoods (nats); the
+``--tolerance`` (1e-4) decides.
 
 BOS: llama-cpp-python's echoed log-probabilities are right only after a BOS, which its echo drops.
-The server started here puts BOS in front itself (``--kv_overrides tokenizer.ggml.add_bos_token=bool:true``,
-what most GGUF models declare; SmolLM2's does not), so both clients send plain text and both are
-right. ``--no-server-bos`` starts it as the GGUF declares: ours then sends BOS itself (``--add-bos``),
-and lm-eval, which counts the BOS it is given as a context token, sums the wrong positions (shown).
+The server started here puts BOS in front itself (``--kv_overrides
+tokenizer.ggml.add_bos_token=bool:true``, what most GGUF models declare; SmolLM2's does not), so
+both clients send plain text and both are right. ``--no-server-bos`` starts it as the GGUF
+declares: ours then sends BOS itself (``--add-bos``), and lm-eval, which counts the BOS it is given
+as a context token, sums the wrong positions (shown).
 
     # start llama-cpp-python's server on the SmolLM2-135M-Instruct GGUF (the test model) itself
-    python benchmarks/bench_server.py --items 40
+    # (about 4 minutes on 2 shared CPU cores: each echoed prompt costs the server ~2 CPU-s)
+    python benchmarks/bench_server.py --items 3 --rounds 2
 
     # a running vLLM server; the HF side on the same checkpoint
     vllm serve /models/Llama-3.1-8B &
@@ -40,6 +44,7 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
+os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval's progress bars between our lines (read when tqdm is imported)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's audit package
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -82,23 +87,23 @@ def load_hf(spec: str, device: str | None, dtype: str | None):
     return load_model(spec, device=device, dtype=dtype)
 
 
-def lm_eval_loglikelihood(url: str, model: str, tokenizer: str, requests: list[Request], *, concurrency: int,
-                          timeout: float) -> tuple[list[float], dict, float]:
-    """lm-eval's ``local-completions`` on ``requests``: its log-likelihoods, the settings it ran with, and the
-    seconds its ``loglikelihood`` took (loading the tokenizer is not counted, as our probe is not)."""
-    from lm_eval.api.instance import Instance
+def lm_eval_model(url: str, model: str, tokenizer: str, *, concurrency: int, timeout: float):
+    """lm-eval's ``local-completions`` as a user points it at this server, and the settings it runs with."""
     from lm_eval.models.openai_completions import LocalCompletionsAPI
 
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
     settings = {"base_url": url + "/completions", "model": model, "tokenizer": tokenizer,
                 "tokenizer_backend": "huggingface", "tokenized_requests": False, "batch_size": 1,
                 "num_concurrent": concurrency, "max_retries": 3, "timeout": int(timeout)}
-    lm = LocalCompletionsAPI(**settings)
+    return LocalCompletionsAPI(**settings), settings
+
+
+def lm_eval_loglikelihood(lm, requests: list[Request]) -> list[float]:
+    from lm_eval.api.instance import Instance
+
     instances = [Instance(request_type="loglikelihood", doc={}, arguments=(r.context, r.continuation), idx=i)
                  for i, r in enumerate(requests)]
-    start = time.perf_counter()
-    scores = [ll for ll, _greedy in lm.loglikelihood(instances, disable_tqdm=True)]
-    return scores, settings, time.perf_counter() - start
+    return [ll for ll, _greedy in lm.loglikelihood(instances, disable_tqdm=True)]
 
 
 def compare(name: str, ours: list[float], theirs: list[float], tolerance: float) -> bool:
@@ -117,7 +122,7 @@ def main(argv=None) -> int:
     ap.add_argument("--url", help="a running server's base URL, e.g. http://127.0.0.1:8000/v1 (default: start "
                                   "llama-cpp-python's server on --gguf)")
     ap.add_argument("--gguf", default=str(GGUF), help="GGUF file for the server this script starts")
-    ap.add_argument("--server-threads", type=int, default=2, help="--n_threads of the started server")
+    ap.add_argument("--server-threads", type=int, default=1, help="--n_threads of the started server")
     ap.add_argument("--server-bos", action=argparse.BooleanOptionalAction, default=True,
                     help="the started server puts BOS in front of each prompt (default: yes)")
     ap.add_argument("--model-name", help="served model name (default: the first one /v1/models lists)")
@@ -127,12 +132,14 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-hf", action="store_true", help="no HF scorer (the default unless --hf-model)")
     ap.add_argument("--skip-lm-eval", action="store_true", help="no lm-eval local-completions")
     ap.add_argument("--format", default="zero_shot", help="prompt format (templates/prompts)")
-    ap.add_argument("--items", type=int, default=40)
+    ap.add_argument("--items", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=1, help="ours and lm-eval alternately, this many times")
     ap.add_argument("--shots", type=int, default=0)
     ap.add_argument("--add-bos", action=argparse.BooleanOptionalAction, default=None,
                     help="we send BOS in front of each prompt (default: where the started server does not)")
     ap.add_argument("--concurrency", type=int, help="ours: requests in flight (default: chosen by the probe)")
-    ap.add_argument("--peer-concurrency", type=int, help="lm-eval's num_concurrent (default: the same as ours)")
+    ap.add_argument("--peer-concurrency", type=int, nargs="+",
+                    help="lm-eval's num_concurrent, one run each (default: 1, its own default, and ours)")
     ap.add_argument("--batch-size", type=int, default=16, help="prompts per HTTP request where the server allows")
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--tolerance", type=float, default=1e-4, help="nats: the largest difference counted as the same")
@@ -160,52 +167,69 @@ def main(argv=None) -> int:
     server = llama_cpp_server(Path(args.gguf), alias=ALIAS, threads=args.server_threads, extra=extra) if started \
         else nullcontext(args.url)
     try:
-        with server as url:
-            return run(args, url, started)
+        with server as handle:
+            return run(args, handle)
     except (AuditError, ServerStartError) as exc:
         print(f"bench_server: {exc}", file=sys.stderr)
         return 2
 
 
-def run(args, url: str, started: bool) -> int:
+def run(args, server) -> int:
     from audit.backends.openai_completions import OpenAICompletionsBackend
 
+    url, cpu = (server, None) if isinstance(server, str) else (server.url, server.cpu_seconds)
     backend = OpenAICompletionsBackend.from_spec(
         f"openai-completions:{url}", model_name=args.model_name, tokenizer=args.tokenizer,
         api_key_env=args.api_key_env, concurrency=args.concurrency, timeout=args.timeout,
         add_bos=bool(args.add_bos), batch_size=args.batch_size,
     )
-    backend.check()
+    backend.tune()
     requests, n_items = build_requests(args.format, args.items, args.shots, "")
     ident = backend.identity()
     where = f"llama-cpp-python {_version('llama_cpp_python')} started here on {Path(args.gguf).name}, " \
-            f"{args.server_threads} threads, server adds BOS: {backend.server_bos}" if started else url
+            f"{args.server_threads} thread(s), server adds BOS: {backend.server_bos}" if cpu else url
     print(f"server   {where}; model={ident['model']}; prompts as {ident['prompt_as']}; request fields "
           f"{ident['request'] or '-'}")
-    print(f"requests {len(requests)} ({n_items} items, format {args.format}, {args.shots} shots)")
+    print(f"requests {len(requests)} ({n_items} items, format {args.format}, {args.shots} shots), {args.rounds} round(s)")
     print(f"ours     openai-completions: {backend.batch_size} prompt(s) per request, {backend.concurrency} in flight "
           f"({backend.tuning['concurrency_from']}; rates in flight {backend.tuning['rates_in_flight'] or '-'})")
+    bos = backend.tokenizer.decode([backend.bos_id]) if args.add_bos else ""
+    peer_requests = [Request(bos + r.prefix, r.query, r.continuation) for r in requests]
+    peers = [] if args.skip_lm_eval else list(args.peer_concurrency or sorted({1, backend.concurrency}))
 
-    start = time.perf_counter()
-    served = backend.loglikelihood(requests)
-    ours_s = time.perf_counter() - start
-    print(f"ours     {ours_s:8.2f} s  {len(requests) / ours_s:8.2f} req/s  "
-          f"({backend.stats['http_requests']} HTTP requests incl. the probe, {backend.stats['retries']} retries)")
-    agree = True
-    if not args.skip_lm_eval:
-        peer_c = args.peer_concurrency or backend.concurrency
-        bos = backend.tokenizer.decode([backend.bos_id]) if args.add_bos else ""
-        peer_requests = [Request(bos + r.prefix, r.query, r.continuation) for r in requests]
-        theirs, settings, peer_s = lm_eval_loglikelihood(url, backend.model_name, args.tokenizer, peer_requests,
-                                                         concurrency=peer_c, timeout=args.timeout)
-        shown = ", ".join(f"{k}={v}" for k, v in settings.items() if k not in ("base_url", "tokenizer"))
-        print(f"lm-eval  local-completions ({_version('lm_eval')}): {shown}"
-              f"{'; BOS as text in front of each context' if bos else ''}")
-        print(f"lm-eval  {peer_s:8.2f} s  {len(requests) / peer_s:8.2f} req/s")
-        print(f"ratio    ours / lm-eval throughput = {peer_s / ours_s:.2f}")
-        agree = compare("lm-eval", served, theirs, args.tolerance)
+    def timed(work):
+        cpu0, start = cpu() if cpu else 0.0, time.perf_counter()
+        out = work()
+        return out, time.perf_counter() - start, (cpu() - cpu0) if cpu else float("nan")
+
+    totals: dict[str, list[float]] = {}
+    agree, served = True, None
+    for round_no in range(1, args.rounds + 1):  # alternating, so that a change in the machine's load hits both
+        served, wall, server_cpu = timed(lambda: backend.loglikelihood(requests))
+        totals.setdefault("ours", [0.0, 0.0])
+        totals["ours"] = [totals["ours"][0] + wall, totals["ours"][1] + server_cpu]
+        print(f"round {round_no}  ours                          {wall:8.2f} s wall  {len(requests) / wall:7.3f} req/s  "
+              f"server {server_cpu:7.2f} CPU-s")
+        for peer_c in peers:
+            lm, settings = lm_eval_model(url, backend.model_name, args.tokenizer, concurrency=peer_c, timeout=args.timeout)
+            theirs, wall, server_cpu = timed(lambda: lm_eval_loglikelihood(lm, peer_requests))
+            name = f"lm-eval num_concurrent={peer_c}"
+            totals.setdefault(name, [0.0, 0.0])
+            totals[name] = [totals[name][0] + wall, totals[name][1] + server_cpu]
+            print(f"round {round_no}  {name:<29} {wall:8.2f} s wall  {len(requests) / wall:7.3f} req/s  "
+                  f"server {server_cpu:7.2f} CPU-s")
+            if round_no == 1:
+                shown = ", ".join(f"{k}={v}" for k, v in settings.items() if k not in ("base_url", "tokenizer"))
+                print(f"         lm-eval {_version('lm_eval')} local-completions: {shown}"
+                      f"{'; BOS as text in front of each context' if bos else ''}")
+                agree = compare(name, served, theirs, args.tolerance) and agree
+    n = len(requests) * args.rounds
+    print(f"\n| client | requests | wall s | req/s | server CPU-s / request | ours' throughput / this |")
+    print("|---|---|---|---|---|---|")
+    for name, (wall, server_cpu) in totals.items():
+        print(f"| {name} | {n} | {wall:.1f} | {n / wall:.3f} | {server_cpu / n:.2f} | {totals[name][0] and wall / totals['ours'][0]:.2f} |")
     if args.hf_model and not args.skip_hf:
-        agree = hf_side(args, backend, requests, served, ours_s) and agree
+        agree = hf_side(args, backend, requests, served, totals["ours"][0] / args.rounds) and agree
     return 0 if agree else 1
 
 
@@ -214,7 +238,7 @@ def hf_side(args, backend, requests, served, ours_s) -> bool:
 
     lm = load_hf(args.hf_model, args.device, args.dtype)
     scorer = Scorer(lm, batch_size=args.hf_batch_size, progress=False)
-    bos = backend.tokenizer.decode([backend.bos_id]) if args.add_bos else ""
+    bos = backend.tokenizer.decode([backend.bos_id]) if args.add_bos or backend.server_bos else ""  # as the server scores
     hf_requests = [Request(bos + r.prefix, r.query, r.continuation) for r in requests]
     scorer.loglikelihood(hf_requests[:4])  # warm-up
     start = time.perf_counter()

@@ -1,7 +1,10 @@
 """Start and stop llama-cpp-python's OpenAI server for a benchmark: 127.0.0.1, a free port, stopped by PID.
 
-    with llama_cpp_server(Path("model.gguf"), alias="smollm2", threads=2) as url:
-        ...  # url is http://127.0.0.1:PORT/v1
+    with llama_cpp_server(Path("model.gguf"), alias="smollm2", threads=1) as server:
+        ...  # server.url is http://127.0.0.1:PORT/v1; server.cpu_seconds() its CPU time so far
+
+OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE``): on a machine shared with other jobs,
+spinning threads that lose their core slow llama.cpp's prompt evaluation by 30x and more.
 """
 
 from __future__ import annotations
@@ -14,11 +17,23 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 
 class ServerStartError(RuntimeError):
     """The server could not be started (one line, with the end of its log)."""
+
+
+@dataclass(frozen=True)
+class StartedServer:
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process (all its threads) so far, from /proc."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -30,7 +45,7 @@ def free_port() -> int:
 @contextmanager
 def llama_cpp_server(gguf: Path, *, alias: str, threads: int, n_ctx: int = 2048, wait_s: float = 180.0,
                      extra: list[str] | None = None):
-    """``python -m llama_cpp.server`` on ``gguf``; yields its base URL; SIGTERM (then SIGKILL) at the end."""
+    """``python -m llama_cpp.server`` on ``gguf``; yields a ``StartedServer``; SIGTERM (then SIGKILL) at the end."""
     import httpx
 
     port = free_port()
@@ -39,7 +54,8 @@ def llama_cpp_server(gguf: Path, *, alias: str, threads: int, n_ctx: int = 2048,
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "server.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+            env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
         url = f"http://127.0.0.1:{port}/v1"
         try:
             deadline = time.monotonic() + wait_s
@@ -55,7 +71,7 @@ def llama_cpp_server(gguf: Path, *, alias: str, threads: int, n_ctx: int = 2048,
                 if time.monotonic() > deadline:
                     raise ServerStartError(f"llama-cpp-python's server did not answer within {wait_s:g} s")
                 time.sleep(0.5)
-            yield url
+            yield StartedServer(url, proc.pid)
         finally:
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGTERM)

@@ -258,7 +258,7 @@ def test_requests_in_flight_are_measured_on_the_real_server(llama_server, hf_mod
 
     b = OpenAICompletionsBackend.from_spec(f"openai-completions:{llama_server}", tokenizer=hf_model.tokenizer,
                                            model_name="smollm2", timeout=120, add_bos=True)
-    b.check()
+    b.tune()
     print(f"\nrequests in flight on llama-cpp-python: {b.tuning}")
     assert b.tuning["concurrency_from"] == "measured" and b.tuning["llama_cpp_slots"] is None
     assert len(b.tuning["rates_in_flight"]) >= 2 and b.concurrency >= FLOOR
@@ -270,7 +270,7 @@ def test_a_server_that_adds_bos_agrees_with_hf_and_with_lm_eval(llama_server_wit
     lm-eval's local-completions on the same server and requests gives the same numbers (within 1e-4)."""
     from audit.backends.hf.scorer import Scorer
 
-    requests = winobias_requests("zero_shot")[:8]
+    requests = winobias_requests("zero_shot")[:4]
     b = backend(llama_server_with_bos, hf_model.tokenizer)
     served = b.loglikelihood(requests)
     assert b.server_bos is True and b.identity()["server_adds_bos"] is True
@@ -297,7 +297,7 @@ def test_the_sending_order_does_not_change_a_score(llama_server, hf_model):
     """Requests go out in prefix order, so llama-cpp-python reuses the previous prompt's KV cache; the numbers
     must not depend on what was computed before: all at once (neighbours share their context) equals one at a
     time in reverse (each after another item's prompt), within 1e-4."""
-    requests = winobias_requests("zero_shot")[:8]
+    requests = winobias_requests("zero_shot")[:4]
     b = backend(llama_server, hf_model.tokenizer, add_bos=True)
     together = b.loglikelihood(requests)
     alone = [b.loglikelihood([r])[0] for r in requests[::-1]][::-1]

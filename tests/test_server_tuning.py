@@ -72,13 +72,25 @@ def test_the_probe_measures_how_many_requests_the_server_runs_at_once(tiny, slot
     server = VLLMShaped(tiny.model, tiny.tokenizer, slots=slots, seconds=0.3)
     with serve(server) as url:
         b = backend(url, tiny, batch_size=1)
-        b.check()
+        b.tune()
     assert b.tuning["concurrency_from"] == "measured"
     assert low <= b.concurrency <= high, b.tuning
     rates = dict(b.tuning["rates_in_flight"])
     gain = max(rates.values()) / rates[1]
     assert (gain < 1.3 if slots == 1 else gain > 2.5), b.tuning
     assert "cache_prompt" not in b.identity()["request"]  # not llama.cpp's server: nothing to ask for
+
+
+def test_the_measurement_waits_for_the_first_real_request(tiny):
+    """``check()`` (all an audit answered from the result cache needs) sends no timing requests."""
+    server = VLLMShaped(tiny.model, tiny.tokenizer)
+    with serve(server) as url:
+        b = backend(url, tiny, batch_size=1)
+        b.check()
+        probed = len(server.bodies)
+        assert b.tuning["concurrency_from"] is None and b.tuning["rates_in_flight"] == []
+        b.loglikelihood(cloze_requests(1))
+    assert b.tuning["concurrency_from"] == "measured" and len(server.bodies) > probed + 2
 
 
 def test_a_concurrency_the_user_sets_is_used_as_given(tiny):

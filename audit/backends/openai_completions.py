@@ -17,9 +17,10 @@ HTTP: async (httpx) with at most ``concurrency`` requests in flight (chosen from
 unless set, ``openai_tuning``), several prompts per request where the server accepts a list, prompts
 sharing a prefix sent one after another, llama.cpp's ``cache_prompt`` asked for where the server is
 llama.cpp's, a timeout per request, retries with exponential backoff on connection errors and 5xx
-only; any other error is one line. Scoring and generation requests go through the same client. The API key comes from the
-environment only (``api_key_env``, else ``BIAS_AUDIT_API_KEY``, else ``OPENAI_API_KEY``) and never
-appears in ``identity()``, errors or logs.
+only; any other error is one line. Scoring and generation requests go through the same client. A
+server that puts BOS in front of prompts itself is recognised by its token count (``server_bos``).
+The API key comes from the environment only (``api_key_env``, else ``BIAS_AUDIT_API_KEY``, else
+``OPENAI_API_KEY``) and never appears in ``identity()``, errors or logs.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from audit.results.redaction import private_spec, public_spec, register_secret
 from audit.backends.base import Backend, BackendOptions
 from audit.backends.hf.tokenization import _encode_many, _prefix_token_id, _split_spaces, request_tokens
 from .openai_http import HTTPStatusError, Transport, api_key
+from .openai_options import _settings
 from .openai_tuning import FLOOR, LEVELS, choose_concurrency, llama_cpp_slots, prefix_order, rates_in_flight
 from .openai_wire import (
     ServerError, check_alignment, choices_in_order, completion_body, continuation_logprob, generated_entry,
@@ -174,7 +176,7 @@ class OpenAICompletionsBackend(Backend):
         requests = list(requests)
         if not requests:
             return []
-        self.check()
+        self.tune()
         prepared = [self._prepare(r.context, r.continuation) for r in requests]
         jobs = prefix_order(dict.fromkeys((tuple(c), tuple(k), t) for c, k, t in prepared))
         scores = self.http.run(lambda client: self._score_all(client, jobs))
@@ -192,7 +194,7 @@ class OpenAICompletionsBackend(Backend):
         prompts = list(prompts)
         if not prompts:
             return []
-        self.check()
+        self.tune()
         wire = [self._encode_prompt(p) for p in prompts]
 
         async def run(client):
@@ -291,6 +293,14 @@ class OpenAICompletionsBackend(Backend):
             self.http.run(self._probe)
             self._checked = True
 
+    def tune(self) -> None:
+        """``check()``, then choose how many requests to keep in flight, once (before the first real request,
+        so that an audit answered from the result cache does not pay for the measurement)."""
+        self.check()
+        if self.tuning["concurrency_from"] is None:
+            self.http.run(self._choose_concurrency)
+        self.http.concurrency = self.concurrency
+
     async def _probe(self, client) -> None:
         served = await client.get("/models")
         self._served = [m for m in (served.get("data") or []) if isinstance(m, dict)] if isinstance(served, dict) else []
@@ -329,7 +339,6 @@ class OpenAICompletionsBackend(Backend):
                               "re-tokenised cleanly); cannot check the server's prompt log-probabilities")
         if self.batch_size > 1:
             await self._probe_batching(client)
-        await self._choose_concurrency(client, slots)
 
     def _check_greedy(self, token: str, logprob: float) -> None:
         """The greedy token of a distribution over V tokens has probability at least 1/V: a lower log-probability
@@ -365,24 +374,23 @@ class OpenAICompletionsBackend(Backend):
         except ServerError:
             self.batch_size = 1
 
-    async def _choose_concurrency(self, client, slots: int | None) -> None:
-        """Requests in flight: the user's number, else llama.cpp's slots, else measured on scoring-shaped requests."""
-        if self.tuning["concurrency_from"] != "user":
-            if slots is not None:
-                self.concurrency, self.tuning["concurrency_from"] = max(FLOOR, slots), "llama.cpp /props total_slots"
-            else:
-                wire = [self._encode_prompt(t) for t in PROBE_PROMPTS]
+    async def _choose_concurrency(self, client) -> None:
+        """Requests in flight: llama.cpp's slots where it says, else measured on scoring-shaped requests."""
+        slots = self.tuning["llama_cpp_slots"]
+        if slots is not None:
+            self.concurrency, self.tuning["concurrency_from"] = max(FLOOR, slots), "llama.cpp /props total_slots"
+        else:
+            wire = min((self._encode_prompt(t) for t in PROBE_PROMPTS), key=lambda w: len(w[0]))  # the cheapest
 
-                async def send(i: int) -> None:
-                    batch = [wire[(i + j) % len(wire)] for j in range(self.batch_size)]
-                    body = completion_body(self.model_name, self._batch_prompt(batch), max_tokens=1, echo=True,
-                                           logprobs=1, extra=self.extra_body)
-                    choices_in_order(await client.post("/completions", body), len(batch), self.where)
+            async def send(_: int) -> None:
+                batch = [wire] * self.batch_size
+                body = completion_body(self.model_name, self._batch_prompt(batch), max_tokens=1, echo=True,
+                                       logprobs=1, extra=self.extra_body)
+                choices_in_order(await client.post("/completions", body), len(batch), self.where)
 
-                table = await rates_in_flight(send)
-                self.tuning["rates_in_flight"] = [(c, round(rate, 2)) for c, rate in table]
-                self.concurrency, self.tuning["concurrency_from"] = choose_concurrency(table), "measured"
-        self.http.concurrency = self.concurrency
+            table = await rates_in_flight(send)
+            self.tuning["rates_in_flight"] = [(c, round(rate, 2)) for c, rate in table]
+            self.concurrency, self.tuning["concurrency_from"] = choose_concurrency(table), "measured"
 
     def _owner(self) -> str | None:
         return next((m.get("owned_by") for m in self._served if m.get("id") == self.model_name), None)
@@ -394,47 +402,6 @@ def backend_from_spec(spec: str, **options) -> OpenAICompletionsBackend:
 
 
 # --- the registry's entry points (audit.backends): --backend-option KEY=VALUE carries the settings ----------
-
-_OPTIONS = {"tokenizer": str, "model": str, "api_key_env": str, "concurrency": int, "timeout": float, "add_bos": bool,
-            "batch_size": int, "max_retries": int, "deadline": float}
-_LEAST = {"concurrency": 1, "batch_size": 1, "max_retries": 0}  # integers: the least value that makes sense
-_BOOLS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
-
-
-def _setting(key: str, raw: str) -> Any:
-    """One ``--backend-option KEY=VALUE``, parsed and range-checked; one line naming it when it is wrong."""
-    kind, where = _OPTIONS[key], f"--backend-option {key}={shown_option(raw)}"
-    if kind is bool:
-        if raw.strip().lower() not in _BOOLS:
-            raise ConfigError(f"{where}: expected true or false")
-        return _BOOLS[raw.strip().lower()]
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ConfigError(f"{where}: expected {'an integer' if kind is int else 'a number'}") from None
-    if kind is float and not (math.isfinite(value) and value > 0):
-        raise ConfigError(f"{where}: expected a finite number of seconds greater than 0")
-    if key in _LEAST and value < _LEAST[key]:
-        raise ConfigError(f"{where}: must be at least {_LEAST[key]}")
-    if kind is str and not value.strip():
-        raise ConfigError(f"{where}: must not be empty")
-    return value
-
-
-def shown_option(raw: str) -> str:
-    return raw if len(raw) <= 60 else raw[:60] + "..."
-
-
-def _settings(options: BackendOptions) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, raw in options.extra.items():
-        if key not in _OPTIONS:
-            raise ConfigError(f"--backend-option {key}: not an option of openai-completions (known: {', '.join(_OPTIONS)})")
-        out[key] = _setting(key, raw)
-    if "tokenizer" not in out:
-        raise ConfigError("openai-completions needs the tokenizer the server's model uses: --backend-option tokenizer=DIR|HUB_ID|FILE.gguf")
-    return out
-
 
 def check_openai_completions(target: str, options: BackendOptions) -> None:
     _settings(options)

@@ -6,8 +6,8 @@
   llama-cpp-python's reuse of the previous prompt's longest common prefix); for all of them the
   backend sends requests that share a prefix one after another (``prefix_order``).
 - **Requests in flight.** llama-server says how many sequences it runs at once (``total_slots``).
-  Any other server is measured: the start-up probe sends the same short scoring requests with 1,
-  2, 4, ... in flight and doubles while the rate still rises by ``GAIN``. At least ``FLOOR`` stay
+  Any other server is measured before the first real request: the same short scoring request with
+  1, 2, 4, ... in flight, doubling while the rate still rises by ``GAIN``. At least ``FLOOR`` stay
   in flight, so the server has the next request while we read the last answer. A concurrency the
   user sets is used as given.
 """
