@@ -60,7 +60,7 @@ def test_a_gate_fails_with_its_numbers(project):
     project.makefile(".toml", **{"bias-audit": config})
     result = run(project, "--junitxml", "junit.xml")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["*accuracy (share of answered items answered correctly) under 'intrinsic'*lower 95% bound*outside threshold (>= 0.99)*"])
+    result.stdout.fnmatch_lines(["*accuracy (share of answered items answered correctly) under 'intrinsic'*fail: shown beyond the limit*threshold 0.99*"])
     assert results(project)["verdict"] == "fail"
     junit = (project.path / "junit.xml").read_text()
     assert "test_referent_accuracy_floor" in junit and "<failure" in junit
@@ -104,7 +104,7 @@ def test_baseline_regression_fails(project):
     (project.path / "approved.json").write_text(json.dumps(baseline))
     result = run(project, "--audit-approved", "approved.json")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["*drop of accuracy from the approved run*outside threshold*"])
+    result.stdout.fnmatch_lines(["*drop of accuracy from the approved run*: fail: shown beyond the limit*"])
     record = results(project)
     statuses = {(g["metric"], g["condition"]): g for g in record["gates"]}
     assert statuses[("accuracy_regression", "intrinsic")]["status"] == "fail"
