@@ -84,7 +84,7 @@ def test_the_planted_effect_is_recovered_within_the_biased_models_interval(audit
     from audit.backends.reference import planted_choice
     from audit.datasets.winobias import WinoBias
     from audit.datasets.winobias.items import Item
-    from audit.stats.selection import occupation_sums
+    from audit.datasets.winobias.selection import occupation_sums
 
     results = audits["reference-biased"][1]
     by_id = {k: Item.from_dict(d) for k, d in results["items"].items()}

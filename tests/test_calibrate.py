@@ -158,7 +158,7 @@ class _GenderBlind:
         self.items, self.pairing, self.flip, self.truth = items, pairing, flip, {}
 
     def answer(self, rng):
-        from audit.stats.simulate import gender_blind_selections
+        from audit.datasets.winobias.simulate import gender_blind_selections
 
         out = gender_blind_selections(self.items, self.pairing, accuracy=0.75, rng=rng)
         return [(it.distractor if s == it.referent else it.referent) if rng.random() < self.flip else s

@@ -18,7 +18,7 @@ def bootstrap_interval(
     n_resamples: int = 1000,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of an item-level ``statistic`` (e.g. A-SB, the RPA gap).
+    """Percentile bootstrap interval of an item-level ``statistic`` (e.g. a mean bias or an accuracy gap).
 
     The resampling unit is the dataset's pair (``key``; WinoBias: the gender-swapped twin pair), not the
     single item: a twin pair is the design's unit of comparison, and resampling single items would break
@@ -86,7 +86,7 @@ def paired_mean_change(
     n_resamples: int = 1000,
     seed: int = 0,
 ) -> tuple[float, tuple[float, float]]:
-    """Mean of paired differences (e.g. new minus old |O-SB| per occupation) with a percentile
+    """Mean of paired differences (e.g. new minus old |bias| per unit) with a percentile
     bootstrap interval; ``clusters`` resamples groups of differences together (e.g. gender twins)."""
     d = np.asarray(differences, float)
     if d.size == 0:

@@ -4,7 +4,7 @@ condition against the prompted one, over templates (``Category:Q_id``).
 A template's selection bias b = (rate of picking the stereotyped group in negative questions) - (that rate
 in non-negative ones) is an estimate from a few dozen items, and both conditions answer the *same* items:
 their errors are correlated, and a model that answers alike in every condition has identical per-template
-noise in both, which the papers' Pearson reads as rho = 1.000 [1.000, 1.000]. As ``audit.stats.transfer_eiv``
+noise in both, which the papers' Pearson reads as rho = 1.000 [1.000, 1.000]. As ``audit.datasets.winobias.transfer_eiv``
 does for WinoBias: rho = (cov(b_x, b_y) - mean error covariance) / sqrt((var b_x - mean error variance_x)
 (var b_y - mean error variance_y)), each error moment from the items (paired by item id, a condition's
 seeds averaged per item first); undefined, with the reason, when the bare per-template bias is not shown

@@ -1,5 +1,5 @@
 """WinoBias models of known truth for ``bias-audit calibrate`` (``audit.run.calibrate.Simulator``), on
-the graded per-pair gender effect of ``audit.stats.simulate``: each twin pair's true effect follows the
+the graded per-pair gender effect of ``audit.datasets.winobias.simulate``: each twin pair's true effect follows the
 occupations' labour-statistics lean, scaled so that the gated truth (theta for a_sb, |RPA gap| for
 rpa_gap) is the requested value; twins disagree beyond the effect by the noise level's rate."""
 
@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from audit.stats.simulate import Scenario, _cell_probabilities, _lean, _truths, scenario, simulate_selections
+from audit.datasets.winobias.simulate import Scenario, _cell_probabilities, _lean, _truths, scenario, simulate_selections
 
 ACCURACY = 0.75
 DISAGREEMENT = {"low": 0.1, "high": 0.4}  # twin disagreement beyond the planted effect
