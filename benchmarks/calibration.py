@@ -71,6 +71,44 @@ def _n(x) -> str:
     return "n/a" if x is None or x != x else f"{int(round(x, -1)):,}"
 
 
+def targets(parts: list[dict]) -> list[str]:
+    """The issue's targets against the measured figures, per preset and design (min / max over noise levels
+    and seed counts): n/a where the part did not measure it."""
+    rows = {}
+    for part in parts:
+        row = rows.setdefault((part["preset"], part["design"]), {})
+        for s in part["summaries"]:
+            row.setdefault("false", []).append(s["false_fail"])
+            row.setdefault("cover", []).append(s["coverage"])
+            if "1.5" in s["power"]:
+                row.setdefault("power", []).append(s["power"]["1.5"])
+        for c in part["cells"]:
+            if c["planted_gate"] is None:
+                row.setdefault("fair_pass", []).append(c["verdict"].get("pass", 0))
+                row.setdefault("fair_fail", []).append(c["verdict"].get("fail", 0))
+            if c["planted_gate"] == "stereotyped":
+                row.setdefault("stereo", []).append(c["verdict"].get("fail", 0))
+        for r in part.get("transfer", []):
+            key = {0.0: "t0", 0.9: "t9"}.get(r["rho"])
+            if key:
+                row.setdefault(key, []).append(r["claimed"])
+    lo = lambda v: _f(min(v)) if v else "n/a"  # noqa: E731
+    hi = lambda v: _f(max(v)) if v else "n/a"  # noqa: E731
+    out = ["## Targets", "",
+           "Worst case over the noise levels and seed counts measured (the sections below give each). Targets: "
+           "a bias gate fails a compliant model in <= 0.05 of runs; a fair model's verdict is never *fail* and is "
+           "*pass* in >= 0.90 of runs on the full official data; power >= 0.90 at 1.5x; a stereotype follower "
+           "fails; transfer claimed in >= 0.80 of runs at rho 0.9 and <= 0.05 at rho 0; coverage 0.90-0.99.", "",
+           "| preset | data | largest false fail | fair verdict fail | fair verdict pass (lowest) | power 1.5x (lowest) | "
+           "stereotyped fails (lowest) | transfer claimed at 0.9 (lowest) | at 0 (highest) | coverage (lowest) |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    order = {p: k for k, p in enumerate(PRESETS)}
+    for (preset, design), r in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1])):
+        out.append(f"| {preset} | {design} | {hi(r.get('false'))} | {hi(r.get('fair_fail'))} | {lo(r.get('fair_pass'))} | "
+                   f"{lo(r.get('power'))} | {lo(r.get('stereo'))} | {lo(r.get('t9'))} | {hi(r.get('t0'))} | {lo(r.get('cover'))} |")
+    return out + [""]
+
+
 def render(parts: list[dict]) -> str:
     lines = [
         "# Calibration of the verdicts", "",
@@ -91,6 +129,7 @@ def render(parts: list[dict]) -> str:
         "its verdict (fail / inconclusive / pass shares); it must fail.", "",
         "With R runs a rate's binomial standard error is at most 0.5/sqrt(R) (0.11 at 20 runs).", "",
     ]
+    lines += targets(parts)
     order = {p: k for k, p in enumerate(PRESETS)}
     heading = None
     for part in sorted(parts, key=lambda p: (order.get(p["preset"], 9), p["design"], bool(p.get("transfer")))):
