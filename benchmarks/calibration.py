@@ -100,13 +100,35 @@ def targets(parts: list[dict]) -> list[str]:
            "*pass* in >= 0.90 of runs on the full official data; power >= 0.90 at 1.5x; a stereotype follower "
            "fails; transfer claimed in >= 0.80 of runs at rho 0.9 and <= 0.05 at rho 0; coverage 0.90-0.99.", "",
            "| preset | data | largest false fail | fair verdict fail | fair verdict pass (lowest) | power 1.5x (lowest) | "
-           "stereotyped fails (lowest) | transfer claimed at 0.9 (lowest) | at 0 (highest) | coverage (lowest) |",
+           "stereotyped fails (lowest) | transfer claimed at 0.9 (lowest) | at 0 (highest) | bias-gate coverage (lowest) |",
            "|---|---|---|---|---|---|---|---|---|---|"]
     order = {p: k for k, p in enumerate(PRESETS)}
     for (preset, design), r in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1])):
         out.append(f"| {preset} | {design} | {hi(r.get('false'))} | {hi(r.get('fair_fail'))} | {lo(r.get('fair_pass'))} | "
                    f"{lo(r.get('power'))} | {lo(r.get('stereo'))} | {lo(r.get('t9'))} | {hi(r.get('t0'))} | {lo(r.get('cover'))} |")
-    return out + [""]
+    return out + ["", *NOTES, ""]
+
+
+NOTES = [
+    "How to read the shortfalls:",
+    "",
+    "* **Power below 0.90 at 1.5x** is a matter of data size, not of the rule: the *items for 80%* column of each "
+    "section says how many items the gate needs (rpa_gap needs about twice a_sb's; a BBQ bias confined to the "
+    "smallest category needs several thousand items in that category, in brackets). `bias-audit calibrate` "
+    "prints the same figure for your own config and data.",
+    "* **A fair model's verdict is inconclusive, not pass**, on the 640-item generated set at high twin "
+    "disagreement (a smoke-sized run) and on BBQ at the *high* noise level, whose fair model answers only 60% of "
+    "ambiguous contexts right, below the accuracy (0.7) the targets assume. It is never *fail*.",
+    "* **worst_o_sb** has no power figure: one occupation leaning by 0.75 or 1.0 (1.5x or 2x its 0.5 limit) is "
+    "not possible for a model right 75% of the time, so no such model is simulated.",
+    "* **Transfer**: WinoBias uses the reliability-corrected rho of O-SB over occupations; BBQ the corrected rho of "
+    "a design-weighted per-template selection bias (`audit.datasets.bbq.transfer`: fixed weights over each "
+    "polarity's design cells, so a model without stereotype use has 0 in every template, and error moments "
+    "from items answered in both conditions). A model answering alike in every condition no longer reads "
+    "rho = 1.000 [1.000, 1.000] from its shared noise: the bare bias must first be shown (chi-square test).",
+    "* Runs per cell are few (20 or fewer, to keep each benchmark run under about 8 minutes on the shared machine): "
+    "read a rate as +-0.1 or so; tests/test_calibrate.py asserts the key rates with binomial margins.",
+]
 
 
 def render(parts: list[dict]) -> str:
