@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from markupsafe import Markup, escape
 
 from .format import DASH, is_number, slug
-from .labels import metric_label, short_label  # noqa: F401  (re-exported: the report's label of a gate)
+from .labels import gate_spec_or_none, metric_label, short_label  # noqa: F401  (re-exported: the report's label of a gate)
 from .quantities import Numbers, compared
 
 
@@ -51,7 +51,7 @@ def meaning(gate: Mapping) -> str:
                 "is too wide or the effect is within the noise floor") + ". It neither passes nor fails the audit.")
     if gate.get("meaning"):
         return str(gate["meaning"])
-    spec = _spec(str(gate.get("metric", "")))
+    spec = gate_spec_or_none(str(gate.get("metric", "")))
     if spec is not None:
         return spec.meaning
     return str(gate.get("message") or "")
