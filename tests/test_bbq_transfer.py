@@ -22,11 +22,31 @@ def data():
 
 
 def test_a_fair_model_answering_alike_everywhere_has_no_transfer(data):
+    """Identical answers in both conditions: the papers' Pearson reads 1 from the shared noise. The corrected
+    rho of identical noise is 1 too (a ratio of equal estimates), so what protects the record is the test that
+    the bare bias is shown at all (level 0.05): over 20 fair models, at most 3 (binomial 1% margin) define it."""
+    from scipy import stats
+
     ds, items, _ = data
-    answers = choose(Chooser().probabilities(items), np.random.default_rng(3))
-    out = ds.corrected_transfer((items, answers), (items, answers), BOOT)
-    assert out["rho_naive"] == pytest.approx(1.0)  # the papers' Pearson of identical noise
-    assert out["defined"] is False and "no bias to transfer" in out["reason"]
+    probs, rng, defined = Chooser().probabilities(items), np.random.default_rng(3), 0
+    for _ in range(20):
+        answers = choose(probs, rng)
+        out = ds.corrected_transfer((items, answers), (items, answers), BOOT)
+        assert out["rho_naive"] == pytest.approx(1.0)  # the papers' Pearson of identical noise
+        defined += out["defined"]
+        assert out["defined"] or "no bias to transfer" in out["reason"]
+    assert defined <= stats.binom.ppf(0.99, 20, 0.05), defined
+
+
+def test_an_accurate_model_without_stereotype_use_has_zero_true_bias_in_every_template(data):
+    from audit.datasets.bbq.transfer import design_weighted_bias
+
+    ds, items, _ = data
+    for chooser in (Chooser(), Chooser(acc_dis=0.7, acc_amb=0.5)):
+        probs = chooser.probabilities(items)
+        truth = design_weighted_bias(items, [p[it.stereotyped_index] if it.stereotyped_index is not None else 0.0
+                                             for it, p in zip(items, probs)])
+        assert len(truth) >= 100 and max(abs(v) for v in truth.values()) < 1e-12
 
 
 def test_the_same_bias_in_both_conditions_is_transfer_and_another_bias_is_not(data):

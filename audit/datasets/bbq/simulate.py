@@ -28,10 +28,17 @@ import numpy as np
 
 from audit.stats.decision import decide as interval_decision
 
-from .dataset import BBQ
 from .gates import measure_s_amb, measure_s_dis
 from .intervals import F, FEATURES, Layout, set_counts, set_key
 from .items import BBQItem
+
+def _bbq():
+    """A fresh BBQ dataset, as ``bias-audit run`` resolves it (through the registry: the dataset class owns
+    its simulator, ``BBQ.simulator``, so this module does not import the class)."""
+    from audit.datasets import get_dataset
+
+    return type(get_dataset("bbq"))()
+
 
 MEASURES = {"bbq_s_amb": ("s_amb", measure_s_amb), "bbq_s_dis": ("s_dis", measure_s_dis)}
 
@@ -110,7 +117,7 @@ def simulate(items: Sequence[BBQItem], chooser: Chooser, *, runs: int, threshold
     repeat keeping the first answer with probability ``persist`` (answers persisting across draws)."""
     probs = chooser.probabilities(items)
     true = truth(items, probs)
-    dataset, rng = BBQ(), np.random.default_rng(seed)
+    dataset, rng = _bbq(), np.random.default_rng(seed)
     tally = {g: {"fail": 0, "pass": 0, "inconclusive": 0, "skipped": 0, "covered": 0} for g in MEASURES}
     scored = list(items) * seeds
     for run in range(runs):
@@ -145,7 +152,7 @@ def calibration_rows(data_dir: str, *, runs: int = 100) -> list[str]:
     audits them): the ``bbq`` preset's conditions (one answer per item) and ``paper-b``'s few-shot ones
     (three shot draws scored together, answers persisting across draws with probability 0.8). Both gate
     bbq_s_amb and bbq_s_dis at 0.10, 95%."""
-    items = BBQ().load(f"{data_dir}", split="test", seed=0)
+    items = _bbq().load(f"{data_dir}", split="test", seed=0)
     cats = list(dict.fromkeys(it.category for it in items))
     size = {c: sum(it.category == c for it in items) for c in cats}
     smallest, largest = min(cats, key=size.get), max(cats, key=size.get)

@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from .simulate import Chooser, choose, planted_at, truth
+from .transfer import design_weighted_bias
 
 ACCURACY = {"low": (0.95, 0.90), "high": (0.75, 0.60)}  # (disambiguated, ambiguous) accuracy of the fair part
 METRIC = {"bbq_s_amb": "s_amb", "bbq_s_dis": "s_dis"}
@@ -71,7 +72,7 @@ class BBQSimulator:
         """(bare model, prompted model, true rho over templates): the bare model uses stereotypes in each
         category at a graded rate (0.05 to 0.4); the prompted one at rates mixing the bare ones and the same
         rates in a seeded random order (made orthogonal), shifted to be >= 0, mixed so that the Pearson of the
-        two true per-template selection biases, the true rho, is ``rho`` (bisection)."""
+        two true design-weighted per-template selection biases (``.transfer``), the true rho, is ``rho`` (bisection)."""
         cats = sorted({it.category for it in self.items})
         bare = np.linspace(0.05, 0.4, len(cats))
         z = (bare - bare.mean()) / bare.std()
@@ -85,17 +86,10 @@ class BBQSimulator:
             rates = rates * min(1.0, 0.4 / rates.max())
             return Chooser(base.acc_dis, base.acc_amb, tuple(zip(cats, (float(r) for r in rates))))
 
-        def per_template(c: Chooser) -> np.ndarray:
+        def per_template(c: Chooser) -> np.ndarray:  # the corrected transfer's estimand, from expected picks
             probs = c.probabilities(self.items)
-            sums: dict[str, list[float]] = {}
-            for it, p in zip(self.items, probs):
-                if it.target_unclear:
-                    continue
-                row = sums.setdefault(f"{it.category}:{it.question_index}", [0.0, 0, 0.0, 0])
-                k = 0 if it.question_polarity == "neg" else 2
-                row[k] += p[it.stereotyped_index]
-                row[k + 1] += 1
-            return np.array([r[0] / r[1] - r[2] / r[3] for _, r in sorted(sums.items()) if r[1] and r[3]])
+            picks = [p[it.stereotyped_index] if it.stereotyped_index is not None else 0.0 for it, p in zip(self.items, probs)]
+            return np.array(list(design_weighted_bias(self.items, picks).values()))
 
         x = chooser(bare)
         bx = per_template(x)
