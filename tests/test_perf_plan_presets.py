@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from audit.cli.options import AuditOptions
+from audit import AuditOptions
 from audit.run.conditions import request_count
 from audit.run.plan import plan_session
-from audit.run.setup import build_session
+from audit import build_session
 from shared_data import bbq_dir
 
 PRESETS = ["default", "study", "bbq", "paper-b"]
@@ -45,14 +45,45 @@ def test_plan_counts_every_shipped_preset(preset, tmp_path, monkeypatch):
         assert p.prompt_tokens is None or p.prompt_tokens > p.requests
 
 
-def test_plan_measures_rates_by_request_kind(tmp_path, monkeypatch):
+def test_plan_times_each_condition_shape_on_a_real_sample(tmp_path, monkeypatch):
+    """The estimate comes from running each condition (one per shape) on a small and a batch-sized sample
+    of the items through the run's own code, and timing what follows the scores on a full-size shadow run."""
+    import audit.run.plan_timing as timing
+
+    calls = []
+    real = timing._timed_run
+    monkeypatch.setattr(timing, "_timed_run", lambda b, s, name, c, items: calls.append((name, len(items))) or real(b, s, name, c, items))
     session = _session("study", tmp_path, monkeypatch)
     plans = {p.condition: p for p in plan_session(session)}
-    assert all(p.estimate_s is not None and p.estimate_s > 0 for p in plans.values())
-    assert all("generations in" in p.basis for p in plans.values())  # the study generates: both kinds timed
-    # A generation condition of a few prompts costs more per request than scoring one option.
-    gen, lik = plans["intrinsic_generation"], plans["intrinsic"]
-    assert gen.estimate_s / gen.requests > lik.estimate_s / lik.requests
+    fresh = [p for p in plans.values() if not p.basis.startswith("all asked earlier")]
+    assert all(p.estimate_s is not None and p.estimate_s > 0 and p.basis.startswith("measured now") for p in fresh)
+    # the study repeats some shot draws (e.g. balanced occupations = the plain k=8 draw): those cost nothing
+    assert all(p.estimate_s == 0.0 for p in plans.values() if p not in fresh)
+    measured = {name for name, n in calls if n > 1}
+    shapes = {timing.shape_key(c) for c in session.config.conditions.values()}
+    assert len(measured) == len(shapes) < len(plans)  # conditions of one shape share one measurement
+    first = next(iter(plans.values()))
+    assert first.load_s > 0 and first.after_s > 0
+    assert all(p.load_s == 0 and p.after_s == 0 for p in list(plans.values())[1:])
+    # A condition over three seeds costs about three times its one-seed twin (same shape, same measurement).
+    cost = timing.ConditionCost(0.5, 0.1, "")
+    assert cost.seconds(12, 3) == pytest.approx(3 * cost.seconds(12, 1))
+    assert cost.seconds(0, 3) == 0.0
+
+
+def test_plan_counts_requests_repeated_across_conditions_once(tmp_path, monkeypatch):
+    """Requests identical across conditions are answered once per run: the later condition's estimate
+    leaves them out (here: a condition listed twice under two names costs nothing the second time)."""
+    from audit.config import ConditionConfig
+
+    session = _session("default", tmp_path, monkeypatch)
+    conditions = dict(session.config.conditions)
+    conditions["zero_shot_again"] = ConditionConfig(**session.config.conditions["zero_shot"].model_dump())
+    session.config = session.config.model_copy(update={"conditions": conditions})
+    plans = {p.condition: p for p in plan_session(session)}
+    assert plans["zero_shot"].estimate_s > 0
+    assert plans["zero_shot_again"].estimate_s == 0.0
+    assert plans["zero_shot_again"].basis.startswith("all asked earlier")
 
 
 def test_internal_error_in_plan_exits_3(tmp_path, monkeypatch, capsys):

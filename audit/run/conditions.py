@@ -17,7 +17,7 @@ from audit.errors import AuditError, ConfigError
 from audit.prompts.preprompts import preprompt_text
 from audit.prompts.render import Prompt, apply_chat_template
 from audit.prompts.stopping import StopRule, rule_for_prompt
-from audit.stats.selection import normalize_loglikelihood
+from audit.stats.normalization import normalize_loglikelihood
 
 
 @dataclass
@@ -225,7 +225,7 @@ def condition_summary(run: ConditionRun, config: AuditConfig) -> dict[str, Any]:
         "shots": cond.shots,
         "preprompt": "custom" if cond.preprompt_text is not None else cond.preprompt,
         "chat": cond.chat,
-        "composition": cond.composition(),
+        "composition": cond.composition(run.dataset.condition_knobs),
         "answer_orders": cond.answer_orders,
         "two_stage": None if cond.stage1_format is None else {"stage1_format": cond.stage1_format, "followup": cond.followup},
         "strategy": cond.strategy,
@@ -239,7 +239,7 @@ def condition_summary(run: ConditionRun, config: AuditConfig) -> dict[str, Any]:
     if run.raw_selections is not None:
         raw = run.dataset.summarize(run.items, run.raw_selections, boot)
         summary["normalization"] = cond.normalization
-        summary["unnormalized"] = {k: raw[k] for k in ("a_sb", "debiased_effect") if k in raw}
+        summary["unnormalized"] = {k: raw[k] for k in run.dataset.normalization_keys if k in raw}
         summary["unnormalized"]["changed_selections"] = sum(a != b for a, b in zip(run.selections, run.raw_selections)) / len(run.items)
     summary["seeds"] = run.seeds
     summary["seed_spread"] = seed_spread(run.per_seed)

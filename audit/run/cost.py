@@ -17,10 +17,18 @@ from audit.prompts.stopping import StopRule
 from audit.run import progress
 
 
+_COUNT_CHUNK = 4096  # texts tokenised at a time for counting (bounds the token lists held)
+
+
 class CostMeter(WrappingBackend):
+    """Counts as requests pass and keeps no text: a request's prompt tokens are its shared prefix's (tokenised
+    once per prefix) plus its own text's (query and continuation), so memory does not grow with the run
+    (within a token per request of tokenising the whole text: a merge across the prefix boundary)."""
+
     def __init__(self, inner):
         super().__init__(inner)
-        self.texts: list[str] = []  # every request's prompt text (context + continuation for likelihood)
+        self.prompt_tokens: int | None = 0  # None once the backend cannot count tokens
+        self._prefix_tokens: dict[str, int] = {}
         self.requests = 0
         task = progress.current()
         self._task = task
@@ -29,28 +37,38 @@ class CostMeter(WrappingBackend):
         self._wall0, self._cpu0 = time.perf_counter(), time.process_time()
 
     def loglikelihood(self, requests: Sequence[Request]) -> list[float]:
-        self.texts += [r.context + r.continuation for r in requests]
+        self._count([r.prefix for r in requests], [r.query + r.continuation for r in requests])
         self.requests += len(requests)
         return self.inner.loglikelihood(requests)
 
     def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
-        self.texts += list(prompts)
+        self._count([""] * len(prompts), list(prompts))
         self.requests += len(prompts)
         return self.inner.generate(prompts, max_new_tokens=max_new_tokens)
 
     def generate_until(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule) -> list[str]:
-        self.texts += list(prompts)
+        self._count([""] * len(prompts), list(prompts))
         self.requests += len(prompts)
         return self.inner.generate_until(prompts, max_new_tokens, stop)
+
+    def _count(self, prefixes: list[str], owns: list[str]) -> None:
+        if self.prompt_tokens is None:
+            return
+        try:
+            new = [p for p in dict.fromkeys(prefixes) if p and p not in self._prefix_tokens]
+            self._prefix_tokens.update(zip(new, self.inner.count_tokens(new) if new else []))
+            total = sum(self._prefix_tokens[p] for p in prefixes if p)
+            for start in range(0, len(owns), _COUNT_CHUNK):
+                total += int(sum(self.inner.count_tokens(owns[start : start + _COUNT_CHUNK])))
+            self.prompt_tokens += total
+        except (AuditError, NotImplementedError, OSError):
+            self.prompt_tokens = None
 
     def cost(self) -> dict:
         """requests, requests_reused, prompt_tokens, tokens_computed, tokens_saved_by_reuse, cpu_s, wall_s
         (None where the backend cannot count tokens or no progress task measured the engine)."""
         wall, cpu = time.perf_counter() - self._wall0, time.process_time() - self._cpu0
-        try:
-            prompt_tokens = int(sum(self.inner.count_tokens(self.texts))) if self.texts else 0
-        except (AuditError, NotImplementedError, OSError):
-            prompt_tokens = None
+        prompt_tokens = self.prompt_tokens
         task = self._task
         computed = int(task.tokens - self._tokens0) if task is not None else None
         reused = int(task.cached_requests - self._cached0) if task is not None else None

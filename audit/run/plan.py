@@ -14,7 +14,9 @@ output, unknown before the run: its tokens are a lower bound and the cache is no
 
 from __future__ import annotations
 
-import datetime as dt
+import hashlib
+import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from audit.errors import AuditError, ConditionUnavailable
 from audit.run.conditions import build_prompts, generation_rule, likelihood_requests, request_count
 from audit.run.progress import format_duration
 from audit.run.session import AuditSession
+from audit.run.plan_timing import ConditionCost, measure_after_scoring, measure_condition, shape_key, warm_up
 from audit.run.throughput import measured
 
 
@@ -39,6 +42,8 @@ class ConditionPlan:
     estimate_s: float | None  # seconds for the requests the cache does not hold
     basis: str  # how the estimate was made, or why there is none
     tokenizer: str = ""  # where the tokenizer came from, or why there is none
+    load_s: float = 0.0  # seconds to load the model (on its first condition), part of the run's time
+    after_s: float = 0.0  # seconds of gates, resampling and report for this model (on its first condition)
 
 
 def load_tokenizer(spec: str, options) -> tuple[Any | None, str]:
@@ -76,10 +81,11 @@ def load_tokenizer(spec: str, options) -> tuple[Any | None, str]:
 
 def _work(session: AuditSession, condition: str, tokenizer) -> list[tuple[str, str, str, Any, bool]] | None:
     """Every request a condition sends over its seeds and answer orders, in ``run_condition``'s order, as
-    (kind, shared prefix, context or prompt, continuation or max_new_tokens, exact). A two-stage condition's
-    second-stage prompts hold the model's first-stage output, unknown before the run: they are rendered
-    with an empty output (``exact`` False: their tokens are a lower bound and the cache cannot be asked).
-    None when the prompts cannot be rendered without the model (a chat condition without a tokenizer)."""
+    (kind, shared prefix, own text, continuation or max_new_tokens, exact): the context or prompt is prefix +
+    own text. A two-stage condition's second-stage prompts hold the model's first-stage output, unknown before
+    the run: they are rendered with an empty output (``exact`` False: their tokens are a lower bound and the
+    cache cannot be asked). None when the prompts cannot be rendered without the model (a chat condition
+    without a tokenizer)."""
     from audit.prompts.preprompts import preprompt_text
     from audit.prompts.render import Prompt
     from audit.run.conditions import _preprompt
@@ -95,7 +101,7 @@ def _work(session: AuditSession, condition: str, tokenizer) -> list[tuple[str, s
                     shots = ds.shots(pool, cond, seed, condition)
                     first = [ds.render(cond.stage1_format, it, shots, _preprompt(cond), order) for it in items]
                     target = generation_target(cond.stage1_max_new_tokens, generation_rule([p.text for p in first]))
-                    out += [("generate", p.prefix, p.text, target, True) for p in first]
+                    out += [("generate", p.prefix, p.query, target, True) for p in first]
                     followup = preprompt_text(cond.followup)
                     prompts = [Prompt(p.prefix, f"{p.query}\n\n{followup}\n\n{ds.render(cond.format, it, [], '', order).query}")
                                for it, p in zip(items, first)]
@@ -105,100 +111,87 @@ def _work(session: AuditSession, condition: str, tokenizer) -> list[tuple[str, s
             except ConditionUnavailable:
                 return None
             if cond.probe == "likelihood":
-                out += [("loglikelihood", r.prefix, r.context, r.continuation, exact)
+                out += [("loglikelihood", r.prefix, r.query, r.continuation, exact)
                         for r in likelihood_requests(ds, prompts, items)]
             else:
                 target = generation_target(cond.max_new_tokens, generation_rule([p.text for p in prompts]))
-                out += [("generate", p.prefix, p.text, target, exact) for p in prompts]
+                out += [("generate", p.prefix, p.query, target, exact) for p in prompts]
     return out
 
 
-def _tokens(tokenizer, work: list) -> tuple[list[int], list[int]]:
+def _tokens(tokenizer, work: list) -> list[int]:
     """Per request: its prompt tokens (shared prefix + own text; context and continuation for a likelihood
-    request), and the tokens it computes when the shared prefix's key/value cache is reused (its own text,
-    plus the prefix once for its first request). Within a token or two per request of the engine's
-    whole-context tokenisation (a merge across the prefix boundary), and fast: each prefix is encoded once."""
+    request). Within a token or two per request of the engine's whole-context tokenisation (a merge across
+    the prefix boundary), and fast: each prefix and each distinct own text is encoded once."""
     from audit.backends.hf.tokenization import _encode_many
 
     prefixes = list(dict.fromkeys(prefix for _, prefix, _, _, _ in work))
     prefix_len = dict(zip(prefixes, (len(ids) for ids in _encode_many(tokenizer, prefixes))))
-    rests, owns = [], []
-    for kind, prefix, text, target, _ in work:
-        whole = text + target if kind == "loglikelihood" else text
-        own = prefix if prefix and whole.startswith(prefix) else ""
-        owns.append(own)
-        rests.append(whole[len(own):])
+    rests = [query + target if kind == "loglikelihood" else query for kind, _, query, target, _ in work]
     unique = list(dict.fromkeys(rests))
     rest_len = dict(zip(unique, (len(ids) for ids in tokenizer(unique, add_special_tokens=False)["input_ids"])))
-    prompt, computed, seen = [], [], set()
-    for own, rest in zip(owns, rests):
-        shared = prefix_len[own] if own else 0
-        prompt.append(shared + rest_len[rest])
-        computed.append(rest_len[rest] + (shared if own not in seen else 0))
-        seen.add(own)
-    return prompt, computed
+    return [(prefix_len[w[1]] if w[1] else 0) + rest_len[rest] for w, rest in zip(work, rests)]
 
 
-def _new_tokens(target) -> int:
-    """A generation's token budget from its cache-key target (``audit.backends.cached.generation_target``)."""
-    return int(target[0]) if isinstance(target, list) else int(target)
+def _fingerprint(kind: str, prefix: str, query: str, target) -> int:
+    """A compact identity of a request (what the result cache would key it by), to find repeats in a run."""
+    digest = hashlib.blake2b(f"{kind}\0{prefix}{query}\0{target}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
 
 
-def _samples(works: dict[str, list]) -> tuple[list, list]:
-    """A few real requests of each kind to time: up to 24 likelihood requests sharing one prefix, from the
-    largest likelihood condition, evenly spread over it; up to 4 generations of one budget likewise."""
-    def pick(kind: str, n: int) -> list:
-        pools = [[w for w in work if w[0] == kind and w[4]] for work in works.values() if work]
-        pool = max(pools, key=len, default=[])
-        if not pool:
-            return []
-        same = [w for w in pool if w[1] == pool[0][1] and (kind == "loglikelihood" or w[3] == pool[0][3])]
-        step = max(len(same) // n, 1)
-        return same[::step][:n]
-    return pick("loglikelihood", 24), pick("generate", 4)
-
-
-def _measure(spec: str, session: AuditSession, works: dict[str, list]):
-    """(model key, tokenizer, KindRates or None, why not) from loading the model and timing a few requests."""
+def _measure(spec: str, session: AuditSession):
+    """(model key, backend or None, load seconds, why not) from loading the model for timing its conditions."""
     from audit.backends import load_backend
-    from audit.backends.base import Request
     from audit.backends.cached import SCORING_VERSION, _sha256_json
-    from audit.run.throughput import measure_rates
 
+    start = time.perf_counter()
     try:
         backend = load_backend(session.aliases.get(spec, spec), session.backend_options)
     except AuditError as exc:
-        return None, None, None, f"model not loadable for measuring ({exc})"
-    tokenizer = getattr(backend, "tokenizer", None)
-    model_key = _sha256_json([backend.cache_key(), SCORING_VERSION])[:32]
-    lik, gen = _samples(works)
-    if tokenizer is None or not lik:
-        return model_key, tokenizer, None, "no likelihood request or tokenizer to measure with"
-    _, lik_tokens = _tokens(tokenizer, lik)
-    _, gen_tokens = _tokens(tokenizer, gen) if gen else ([], [])
-    rates = measure_rates(backend, [Request(p, c, t) for _, p, c, t, _ in lik], sum(lik_tokens),
-                          [(text, _new_tokens(target)) for _, _, text, target, _ in gen], sum(gen_tokens))
-    return model_key, tokenizer, rates, rates.basis
+        return None, None, 0.0, f"model not loadable for measuring ({exc})"
+    load_s = time.perf_counter() - start
+    return _sha256_json([backend.cache_key(), SCORING_VERSION])[:32], backend, load_s, "measured"
+
+
+def _condition_costs(session: AuditSession, backend, works: dict) -> dict[str, ConditionCost | str]:
+    """Each condition's measured cost (conditions of one shape share it), or why it has none."""
+    warm_up(backend, session)
+    by_shape: dict[tuple, ConditionCost | str] = {}
+    out: dict[str, ConditionCost | str] = {}
+    for name, cond in session.config.conditions.items():
+        key = shape_key(cond)
+        if key not in by_shape:
+            try:
+                by_shape[key] = measure_condition(backend, session, name)
+            except ConditionUnavailable as exc:
+                by_shape[key] = f"cannot run on this model ({exc})"
+        out[name] = by_shape[key]
+    return out
 
 
 def plan_session(session: AuditSession, cache_path: Path | None = None, measure: bool = True) -> list[ConditionPlan]:
-    """Plan every model and condition of a prepared session. With ``measure``, loads each model once and
-    times a few of the preset's own requests per kind (likelihood, generation) to estimate the time."""
+    """Plan every model and condition of a prepared session. With ``measure``, loads each model once and runs
+    each condition shape on a small sample of the items to estimate the time (``audit.run.plan_timing``)."""
     cache = session.result_cache()
     plans = []
+    after = measure_after_scoring(session) if measure else 0.0
     for spec in session.model_specs:
         tokenizer, tokenizer_source = load_tokenizer(session.aliases.get(spec, spec), session.backend_options)
-        works = {name: _work(session, name, tokenizer) for name in session.config.conditions}
-        model_key = rates = None
+        model_key, backend, costs, load_s = None, None, {}, 0.0
         why = "not measured"
         if measure:
-            model_key, loaded_tokenizer, rates, why = _measure(spec, session, works)
+            model_key, backend, load_s, why = _measure(spec, session)
+            loaded_tokenizer = getattr(backend, "tokenizer", None)
             if tokenizer is None and loaded_tokenizer is not None:
                 tokenizer, tokenizer_source = loaded_tokenizer, "the loaded model's"
-                works = {name: _work(session, name, tokenizer) for name in session.config.conditions}
         elif cache is not None:
             history = measured(Path(cache_path or getattr(cache, "path", None) or default_cache_path()), spec)
             model_key = history[0].model_key if history else None
+        works = {name: _work(session, name, tokenizer) for name in session.config.conditions}
+        if backend is not None:
+            costs = _condition_costs(session, backend, works)
+            backend.close()
+        seen: set[int] = set()  # requests asked earlier in this run: answered by the run's cache
         for condition, cond in session.config.conditions.items():
             n = request_count(session.dataset, cond, session.items)
             work = works[condition]
@@ -209,36 +202,47 @@ def plan_session(session: AuditSession, cache_path: Path | None = None, measure:
                     raise RuntimeError(f"plan counted {len(work)} requests for '{condition}', expected {n}")
                 hit = [False] * n
                 if model_key is not None and cache is not None:
-                    keys = [request_key(model_key, kind, text, target) if exact else None
-                            for kind, _, text, target, exact in work]
+                    keys = [request_key(model_key, kind, prefix + query, target) if exact else None
+                            for kind, prefix, query, target, exact in work]
                     found = cache.get_many([k for k in keys if k is not None])
                     hit = [k is not None and k in found for k in keys]
                     cached = sum(hit)
+                fresh = 0
+                for (kind, prefix, query, target, exact), h in zip(work, hit):
+                    mark = _fingerprint(kind, prefix, query, target) if exact else None
+                    if not h and (mark is None or mark not in seen):
+                        fresh += 1
+                    if mark is not None:
+                        seen.add(mark)
                 if tokenizer is not None:
-                    prompt, _ = _tokens(tokenizer, work)
-                    tokens = sum(prompt)
-                    misses = [w for w, h in zip(work, hit) if not h]
-                    if not misses:
-                        estimate, basis = 0.0, "all cached"
-                    elif rates is not None:
-                        _, computed = _tokens(tokenizer, misses) if misses else ([], [])
-                        estimate = sum(rates.estimate(w[0], c, _new_tokens(w[3]) if w[0] == "generate" else 0)
-                                       for w, c in zip(misses, computed))
-                        basis = rates.basis
+                    tokens = sum(_tokens(tokenizer, work))
+                cost = costs.get(condition)
+                if isinstance(cost, ConditionCost):
+                    estimate = cost.seconds(len(session.items), len(cond.seeds)) * fresh / n if n else 0.0
+                    basis = cost.basis if fresh else ("all cached" if cached == n else "all asked earlier in this run (reused)")
+                elif isinstance(cost, str):
+                    basis = cost
             if cached is None and cache is not None and model_key is None and len(cache) == 0:
                 cached = 0  # an empty cache holds nothing for any model
-            plans.append(ConditionPlan(spec, condition, cond.probe, n, tokens, cached, estimate, basis, tokenizer_source))
+            plans.append(ConditionPlan(spec, condition, cond.probe, n, tokens, cached, estimate, basis, tokenizer_source,
+                                       *((load_s, after) if condition == next(iter(session.config.conditions)) else (0.0, 0.0))))
     return plans
 
 
-def plan_json(session: AuditSession, plans: list[ConditionPlan]) -> dict:
+def _total(plans: list[ConditionPlan], startup_s: float) -> float | None:
+    known = [p.estimate_s for p in plans]
+    return None if any(e is None for e in known) else startup_s + sum(known) + sum(p.load_s + p.after_s for p in plans)
+
+
+def plan_json(session: AuditSession, plans: list[ConditionPlan], startup_s: float = 0.0) -> dict:
+    """``startup_s``: what the run pays before its first model loads (imports, data), as this process paid it."""
     return {"dataset": session.dataset.name, "n_items": len(session.items),
             "conditions": [asdict(p) for p in plans],
-            "total": {"requests": sum(p.requests for p in plans),
-                      "estimate_s": None if any(p.estimate_s is None for p in plans) else sum(p.estimate_s for p in plans)}}
+            "total": {"requests": sum(p.requests for p in plans), "startup_s": round(startup_s, 3),
+                      "estimate_s": _total(plans, startup_s)}}
 
 
-def format_plan(session: AuditSession, plans: list[ConditionPlan]) -> str:
+def format_plan(session: AuditSession, plans: list[ConditionPlan], startup_s: float = 0.0) -> str:
     def num(v):
         return "unknown" if v is None else f"{v:,}"
 
@@ -253,7 +257,19 @@ def format_plan(session: AuditSession, plans: list[ConditionPlan]) -> str:
     for model in dict.fromkeys(p.model for p in plans):
         lines.append(f"tokenizer of {model}: {next(p.tokenizer for p in plans if p.model == model)}")
     total = sum(p.requests for p in plans)
-    known = [p.estimate_s for p in plans]
-    eta = format_duration(sum(known)) if all(e is not None for e in known) else "unknown"
-    lines.append(f"total: {total:,} requests, estimated {eta}")
+    estimate = _total(plans, startup_s)
+    eta = format_duration(estimate) if estimate is not None else "unknown"
+    parts = (f" (start-up {startup_s:.0f} s, loading models {sum(p.load_s for p in plans):.0f} s, conditions "
+             f"{sum(p.estimate_s or 0 for p in plans):.0f} s, gates, resampling and report {sum(p.after_s for p in plans):.0f} s)")
+    lines.append(f"total: {total:,} requests, estimated {eta}" + (parts if estimate is not None else ""))
     return "\n".join(lines)
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (Linux ``/proc``), or None elsewhere."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        start = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]) / ticks
+        return float(Path("/proc/uptime").read_text().split()[0]) - start
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None

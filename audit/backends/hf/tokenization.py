@@ -30,17 +30,23 @@ def _special_kwargs(tokenizer, text: str) -> dict:
     return {}
 
 
+_ENCODE_CHUNK = 256  # texts per tokenizer call: its per-token objects (offsets, masks) live for one chunk only
+
+
 def _encode_many(tokenizer, texts: Sequence[str]) -> list[list[int]]:
-    """``tok_encode`` of each text, batched per special-token setting (same ids as one call each)."""
+    """``tok_encode`` of each text, batched per special-token setting (same ids as one call each), in chunks
+    so that memory holds the ids, not the tokenizer's per-token encodings of every text at once."""
     out: list[list[int]] = [[] for _ in texts]
     buckets: dict[bool, list[int]] = {}
     for i, text in enumerate(texts):
         buckets.setdefault(bool(_special_kwargs(tokenizer, text)), []).append(i)
     for plain, idx in buckets.items():
         kw = {"add_special_tokens": False} if plain else {}
-        ids = tokenizer([texts[i] for i in idx], **kw)["input_ids"]
-        for i, row in zip(idx, ids):
-            out[i] = list(row)
+        for start in range(0, len(idx), _ENCODE_CHUNK):
+            part = idx[start : start + _ENCODE_CHUNK]
+            ids = tokenizer([texts[i] for i in part], return_attention_mask=False, return_token_type_ids=False, **kw)["input_ids"]
+            for i, row in zip(part, ids):
+                out[i] = list(row)
     return out
 
 

@@ -1,0 +1,164 @@
+"""How long a run will take on this machine, from running a small real sample of it (``bias-audit plan``).
+
+A condition's cost is not a rate per token measured on some other shape of request: a few-shot prefix is
+computed once per call, an item's options share one row, answer orders are separate calls, generations stop
+at their own lengths, and the result cache, tokenisation and Python around the model cost per request. So
+the plan runs the condition itself, through the run's own code (``run_condition`` on the loaded model behind
+a fresh result cache), on a sample of the items at hand: once on ``SMALL`` items and once on about one
+engine batch. Two points give the condition's cost per seed as ``fixed + per_item x items`` (``fixed``: the
+shared prefix's pass and everything else paid once per call); the run costs that times its seeds, for the
+items the cache does not hold. Conditions that differ only in which shots are drawn (their composition or
+seeds) have the same shape and share one measurement.
+
+After the scores are in, the run decides its gates (resampled summaries and intervals) and writes its record
+and report: timed here by doing that on condition runs of the session's full size with random scores.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from audit.errors import AuditError, ConditionUnavailable
+
+SHADOW = "plan-shadow"  # the model name of the shadow session that times the work after scoring
+SMALL = 2  # items of the small sample (two, so that a generation batch still shares its prefix)
+_BATCH = {"cuda": 256, "cpu": 32}  # contexts per engine batch when the backend does not say
+
+
+@dataclass(frozen=True)
+class ConditionCost:
+    """Seconds per seed of one condition shape: ``fixed + per_item * items``."""
+
+    fixed: float
+    per_item: float
+    basis: str
+
+    def seconds(self, items: int, seeds: int) -> float:
+        return seeds * (self.fixed + self.per_item * items) if items else 0.0
+
+
+def shape_key(cond) -> tuple:
+    """What decides a condition's cost per item: the same format, shot count, pre-prompt, chat template,
+    stages, token budgets, answer orders and normalisation (not which shots are drawn, nor the seeds)."""
+    return (cond.probe, cond.format, cond.shots, cond.preprompt, cond.preprompt_text, cond.chat, cond.stage1_format,
+            cond.stage1_max_new_tokens if cond.stage1_format else None, cond.followup,
+            cond.max_new_tokens if cond.probe == "generation" else None, cond.answer_orders, cond.normalization)
+
+
+def _one_seed(cond):
+    return cond.model_copy(update={"seeds": [cond.seeds[0]]})
+
+
+def batch_contexts(backend) -> int:
+    """Contexts (or prompts) per engine batch: the HF scorer's batch size, else the device's default."""
+    size = getattr(getattr(backend, "scorer", None), "batch_size", None)
+    if isinstance(size, int) and size > 0:
+        return size
+    device = str(getattr(backend, "device_type", "cpu") or "cpu")
+    return _BATCH.get(device, 32)
+
+
+def _spread(items: list, n: int) -> list:
+    """``n`` items evenly spread over the list (every category and length of item represented)."""
+    if n >= len(items):
+        return list(items)
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
+
+
+def _timed_run(backend, session, name: str, cond, items: list) -> float:
+    """Seconds for one seed of the condition on ``items``, through the run's code path behind a fresh
+    on-disk result cache (so hashing and committing are paid as in the run, and nothing is answered
+    from an earlier call)."""
+    from audit.backends.cached import CachedBackend, ResultCache
+    from audit.run.conditions import run_condition
+
+    with tempfile.TemporaryDirectory(prefix="bias-audit-plan-") as tmp:
+        cache = ResultCache(Path(tmp) / "sample.sqlite")
+        try:
+            cached = CachedBackend(backend, cache)
+            start = time.perf_counter()
+            run_condition(cached, session.dataset, name, cond, items, session.pool)
+            return time.perf_counter() - start
+        finally:
+            cache.close()
+
+
+def measure_condition(backend, session, name: str) -> ConditionCost:
+    """Run the condition (its first seed) on a small and a batch-sized sample of the session's items."""
+    cond = session.config.conditions[name]
+    one_seed = _one_seed(cond)
+    items = session.items
+    n = min(len(items), max(batch_contexts(backend), SMALL + 1))
+    big = _timed_run(backend, session, name, one_seed, _spread(items, n))
+    if n == len(items):  # the sample is the whole run
+        return ConditionCost(0.0, big / n, f"measured now: all {n} items in {big:.2f} s")
+    small = _timed_run(backend, session, name, one_seed, _spread(items, SMALL))
+    per_item = max(big - small, 0.0) / (n - SMALL)
+    fixed = max(small - SMALL * per_item, 0.0)
+    return ConditionCost(fixed, per_item, f"measured now: {n} items in {big:.2f} s, {SMALL} in {small:.2f} s")
+
+
+def warm_up(backend, session) -> None:
+    """One untimed item through the first conditions of each probe (first calls pay one-time setup)."""
+    seen = set()
+    for name, cond in session.config.conditions.items():
+        if cond.probe in seen:
+            continue
+        seen.add(cond.probe)
+        try:
+            _timed_run(backend, session, name, _one_seed(cond), session.items[:1])
+        except (AuditError, ConditionUnavailable):
+            pass
+
+
+def _synthetic_run(session, name: str, cond, seeds: int):
+    """A run of the session's full size (every item, ``seeds`` times) with seeded random scores."""
+    from audit.run.conditions import ConditionRun
+
+    ds, rng = session.dataset, random.Random(0)
+    run = ConditionRun(name, cond, ds, seeds=list(range(seeds)), cost={})
+    for _ in range(seeds):
+        scores = [tuple(rng.uniform(-9.0, -1.0) for _ in ds.options(it)) for it in session.items]
+        selections = [ds.select(it, sc) for it, sc in zip(session.items, scores)]
+        run.items += session.items
+        run.selections += selections
+        run.scores += scores if cond.probe == "likelihood" else [None] * len(scores)
+        run.outputs += [None] * len(scores)
+        run.per_seed.append(ds.per_seed(session.items, selections))
+    return run
+
+
+def measure_after_scoring(session) -> float:
+    """Seconds the run spends after its scores are in: every applicable gate on every condition it covers
+    (each condition's resampled summary, transfer and debiasing intervals), results.json and the report.
+    Timed by doing exactly that on a shadow session whose condition runs are of the session's full size
+    (every item, every seed) with seeded random scores."""
+    from audit.gates import gate_spec
+    from audit.run.session import AuditSession
+    from audit.run.setup import write_outputs
+    from audit.run.verdict import RunState
+
+    cfg = session.config
+    shadow = AuditSession(config=cfg, model_specs=[SHADOW], use_cache=False, dataset=session.dataset,
+                          items=session.items, pool=session.pool, approved=session.approved)
+    for name, cond in cfg.conditions.items():
+        shadow._runs[(SHADOW, name)] = _synthetic_run(session, name, cond, len(cond.seeds))
+    strategies = any(c.strategy for c in cfg.conditions.values())
+    start = time.perf_counter()
+    for gate in cfg.gates:
+        try:
+            spec = gate_spec(gate)
+        except Exception:  # an unknown gate: the run reports it
+            continue
+        if shadow.gate_inapplicable(gate) or (spec.strategies_only and not strategies):
+            continue
+        for name in cfg.condition_names_for(gate):
+            shadow.gate(gate, SHADOW, name)
+    with tempfile.TemporaryDirectory(prefix="bias-audit-plan-") as tmp:
+        write_outputs(shadow.results(), tmp, RunState())
+    return time.perf_counter() - start
