@@ -179,6 +179,8 @@ def generation_only(args) -> list[str]:
     if lm is None:
         return ["SmolLM2-135M: conversion not cached; skipped"]
     records = json.loads((ROOT / "tests" / "fixtures" / "smollm2_generations.json").read_text())
+    if args.generation_formats:
+        records = [r for r in records if r["format"] in args.generation_formats.split(",")]
     groups: dict[str, list] = {}
     for r in records:
         groups.setdefault(r["format"], []).append(r)
@@ -267,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lm-eval-generations", type=int, default=24, help="lm-eval generate_until sample")
     ap.add_argument("--hf-generations", type=int, default=16, help="HF generate one-at-a-time sample")
     ap.add_argument("--generation-only", action="store_true", help="SmolLM2: generation ours vs HF one at a time only")
+    ap.add_argument("--generation-formats", default=None, help="with --generation-only: these formats of the fixture")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
