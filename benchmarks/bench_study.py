@@ -164,19 +164,63 @@ def hf_one_at_a_time_cost(lm, timed: TimedBackend, n: int, seed: int = 1) -> tup
     return (time.process_time() - cpu) / max(len(sample), 1), len(sample)
 
 
+def generation_only(args) -> list[str]:
+    """``--generation-only``: SmolLM2 on the real prompts of tests/fixtures/smollm2_generations.json (the study's
+    and paper-b's generation formats and budgets): our batched engine against HF ``generate`` one prompt at a
+    time with the same stop strings and budgets, CPU-seconds, and whether the texts agree."""
+    import json
+
+    from smollm2 import load_smollm2
+
+    from audit.backends.hf.scorer import Scorer
+    from audit.prompts.stopping import rule_for_prompt
+
+    lm = load_smollm2()
+    if lm is None:
+        return ["SmolLM2-135M: conversion not cached; skipped"]
+    records = json.loads((ROOT / "tests" / "fixtures" / "smollm2_generations.json").read_text())
+    if args.generation_formats:
+        records = [r for r in records if r["format"] in args.generation_formats.split(",")]
+    groups: dict[str, list] = {}
+    for r in records:
+        groups.setdefault(r["format"], []).append(r)
+    scorer = Scorer(lm, progress=False)
+    scorer.generate([records[0]["prompt"]], 2)  # warm-up
+    ours_cpu, ours_texts, jobs = 0.0, [], []
+    for group in groups.values():
+        rule = rule_for_prompt(group[0]["prompt"])
+        budget = rule.tokens(group[0]["max_new_tokens"])
+        cpu = time.process_time()
+        ours_texts += scorer.generate([r["prompt"] for r in group], budget, stop=rule)
+        ours_cpu += time.process_time() - cpu
+        jobs += [(r["prompt"], budget, rule) for r in group]
+    timed = TimedBackend.__new__(TimedBackend)
+    timed.generations = jobs
+    hf_each, n = hf_one_at_a_time_cost(lm, timed, len(jobs))
+    same = sum(a == r["output"] for a, r in zip(ours_texts, records))
+    return [f"generation only, SmolLM2-135M, {len(jobs)} real prompts ({len(groups)} formats): ours {ours_cpu:.1f} CPU-s, "
+            f"HF generate one prompt at a time {hf_each * n:.1f} CPU-s: {hf_each * n / ours_cpu:.1f}x; "
+            f"texts equal to the fixture: {same}/{len(jobs)}"]
+
+
 def bench_model(name: str, model_dir: Path, args) -> dict:
     from audit.backends.hf.loading import LoadedModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     with tempfile.TemporaryDirectory(prefix="bench-study-") as out:
         totals, timed = run_study(model_dir, args.items, args.data, Path(out))
+    print(f"[{name}] study run: {totals['cpu']:.1f} CPU-s, {totals['wall']:.1f} s wall (exit {totals['exit']}); "
+          f"scoring {timed.cpu['scoring']:.1f} CPU-s / {timed.wall['scoring']:.1f} s over {len(timed.likelihood)} requests, "
+          f"generation {timed.cpu['generation']:.1f} CPU-s / {timed.wall['generation']:.1f} s over "
+          f"{len(timed.generations)} prompts", file=sys.stderr, flush=True)
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype="float32").eval()
     lm = LoadedModel(name, model, tok, torch.device("cpu"))
-    theirs = lm_eval_cost(lm, timed, args.lm_eval_likelihood, args.lm_eval_generations, args.batch_size)
     hf_each, hf_n = hf_one_at_a_time_cost(lm, timed, args.hf_generations)
+    print(f"[{name}] HF generate one at a time: {hf_each:.2f} CPU-s per prompt (sample {hf_n})", file=sys.stderr, flush=True)
+    theirs = lm_eval_cost(lm, timed, args.lm_eval_likelihood, args.lm_eval_generations, args.batch_size)
     return {"name": name, "totals": totals, "timed": timed, "theirs": theirs, "hf_each": hf_each, "hf_n": hf_n}
 
 
@@ -224,12 +268,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lm-eval-likelihood", type=int, default=300, help="lm-eval loglikelihood sample")
     ap.add_argument("--lm-eval-generations", type=int, default=24, help="lm-eval generate_until sample")
     ap.add_argument("--hf-generations", type=int, default=16, help="HF generate one-at-a-time sample")
+    ap.add_argument("--generation-only", action="store_true", help="SmolLM2: generation ours vs HF one at a time only")
+    ap.add_argument("--generation-formats", default=None, help="with --generation-only: these formats of the fixture")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     lines = [f"bench_study: torch threads {args.threads}, CPU-seconds of this process (all threads); "
              f"lm-eval {__import__('lm_eval').__version__}, batch size {args.batch_size}", ""]
+    if args.generation_only:
+        print("\n".join(lines + generation_only(args)))
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-study-models-") as tmp:
         for name in args.models.split(","):
             if name == "smollm2":
