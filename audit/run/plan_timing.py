@@ -30,12 +30,30 @@ _BATCH = {"cuda": 256, "cpu": 32}  # contexts per engine batch when the backend 
 
 
 @dataclass(frozen=True)
+class Seconds:
+    """Wall-clock and CPU seconds of one piece of work (CPU: this process's, all threads)."""
+
+    wall: float
+    cpu: float
+
+    @staticmethod
+    def since(wall0: float, cpu0: float) -> "Seconds":
+        return Seconds(time.perf_counter() - wall0, time.process_time() - cpu0)
+
+    @staticmethod
+    def start() -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
+
+@dataclass(frozen=True)
 class ConditionCost:
-    """Seconds per seed of one condition shape: ``fixed + per_item * items``."""
+    """Seconds per seed of one condition shape: ``fixed + per_item * items`` (wall clock; ``cpu_share``: CPU
+    seconds per wall second while it was measured)."""
 
     fixed: float
     per_item: float
     basis: str
+    cpu_share: float = 1.0
 
     def seconds(self, items: int, seeds: int) -> float:
         return seeds * (self.fixed + self.per_item * items) if items else 0.0
@@ -70,7 +88,7 @@ def _spread(items: list, n: int) -> list:
     return [items[int(i * step)] for i in range(n)]
 
 
-def _timed_run(backend, session, name: str, cond, items: list) -> float:
+def _timed_run(backend, session, name: str, cond, items: list) -> Seconds:
     """Seconds for one seed of the condition on ``items``, through the run's code path behind a fresh
     on-disk result cache (so hashing and committing are paid as in the run, and nothing is answered
     from an earlier call)."""
@@ -81,9 +99,9 @@ def _timed_run(backend, session, name: str, cond, items: list) -> float:
         cache = ResultCache(Path(tmp) / "sample.sqlite")
         try:
             cached = CachedBackend(backend, cache)
-            start = time.perf_counter()
+            start = Seconds.start()
             run_condition(cached, session.dataset, name, cond, items, session.pool)
-            return time.perf_counter() - start
+            return Seconds.since(*start)
         finally:
             cache.close()
 
@@ -96,11 +114,16 @@ def measure_condition(backend, session, name: str) -> ConditionCost:
     n = min(len(items), max(batch_contexts(backend), SMALL + 1))
     big = _timed_run(backend, session, name, one_seed, _spread(items, n))
     if n == len(items):  # the sample is the whole run
-        return ConditionCost(0.0, big / n, f"measured now: all {n} items in {big:.2f} s")
+        return ConditionCost(0.0, big.wall / n, f"measured now: all {n} items in {big.wall:.2f} s", _share(big))
     small = _timed_run(backend, session, name, one_seed, _spread(items, SMALL))
-    per_item = max(big - small, 0.0) / (n - SMALL)
-    fixed = max(small - SMALL * per_item, 0.0)
-    return ConditionCost(fixed, per_item, f"measured now: {n} items in {big:.2f} s, {SMALL} in {small:.2f} s")
+    per_item = max(big.wall - small.wall, 0.0) / (n - SMALL)
+    fixed = max(small.wall - SMALL * per_item, 0.0)
+    share = _share(Seconds(big.wall + small.wall, big.cpu + small.cpu))
+    return ConditionCost(fixed, per_item, f"measured now: {n} items in {big.wall:.2f} s, {SMALL} in {small.wall:.2f} s", share)
+
+
+def _share(s: Seconds) -> float:
+    return s.cpu / s.wall if s.wall > 0 else 1.0
 
 
 def warm_up(backend, session) -> None:
@@ -133,7 +156,7 @@ def _synthetic_run(session, name: str, cond, seeds: int):
     return run
 
 
-def measure_after_scoring(session) -> float:
+def measure_after_scoring(session) -> Seconds:
     """Seconds the run spends after its scores are in: every applicable gate on every condition it covers
     (each condition's resampled summary, transfer and debiasing intervals), results.json and the report.
     Timed by doing exactly that on a shadow session whose condition runs are of the session's full size
@@ -149,7 +172,7 @@ def measure_after_scoring(session) -> float:
     for name, cond in cfg.conditions.items():
         shadow._runs[(SHADOW, name)] = _synthetic_run(session, name, cond, len(cond.seeds))
     strategies = any(c.strategy for c in cfg.conditions.values())
-    start = time.perf_counter()
+    start = Seconds.start()
     for gate in cfg.gates:
         try:
             spec = gate_spec(gate)
@@ -161,4 +184,4 @@ def measure_after_scoring(session) -> float:
             shadow.gate(gate, SHADOW, name)
     with tempfile.TemporaryDirectory(prefix="bias-audit-plan-") as tmp:
         write_outputs(shadow.results(), tmp, RunState())
-    return time.perf_counter() - start
+    return Seconds.since(*start)
