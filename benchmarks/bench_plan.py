@@ -68,8 +68,8 @@ def cases(work: Path) -> dict[str, dict]:
         out["default-gpt2"] = dict(preset="default", model="gpt2", data=str(wino), items=None)
         out["study-gpt2"] = dict(preset="study", model="gpt2", data=str(wino), items=100)
     if bbq:
-        out["bbq-reference"] = dict(preset="bbq", model="reference-biased", data=f"bbq:{bbq / 'data'}", items=1200)
-        out["paper-b-reference"] = dict(preset="paper-b", model="reference-biased", data=f"bbq:{bbq / 'data'}", items=60)
+        out["bbq-reference"] = dict(preset="bbq", model="reference-biased", data=f"bbq:{bbq / 'data'}", items=400)
+        out["paper-b-reference"] = dict(preset="paper-b", model="reference-biased", data=f"bbq:{bbq / 'data'}", items=12)
         if smol:
             out["bbq-smollm2"] = dict(preset="bbq", model=smol, data=f"bbq:{bbq / 'data'}", items=300)
     return out
