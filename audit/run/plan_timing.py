@@ -4,9 +4,9 @@ A condition's cost is not a rate per token measured on some other shape of reque
 computed once per call, an item's options share one row, answer orders are separate calls, generations stop
 at their own lengths, and the result cache, tokenisation and Python around the model cost per request. So
 the plan runs the condition itself, through the run's own code (``run_condition`` on the loaded model behind
-a fresh result cache), on a sample of the items at hand: once on ``SMALL`` items and once on about one
-engine batch. Two points give the condition's cost per seed as ``fixed + per_item x items`` (``fixed``: the
-shared prefix's pass and everything else paid once per call); the run costs that times its seeds, for the
+a fresh result cache), on a sample of the items at hand: once on one engine batch's worth of items and once
+on two. Two points give the condition's cost per seed as ``fixed + per_item x items`` (``per_item``: what
+the second batch added; ``fixed``: the shared prefix's pass and everything else paid once per call); the run costs that times its seeds, for the
 items the cache does not hold. Conditions that differ only in which shots are drawn (their composition or
 seeds) have the same shape and share one measurement.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from audit.errors import AuditError, ConditionUnavailable
 
 SHADOW = "plan-shadow"  # the model name of the shadow session that times the work after scoring
-SMALL = 2  # items of the small sample (two, so that a generation batch still shares its prefix)
+SMALL = 2  # the fewest items a sample batch holds (two, so that a generation batch still shares its prefix)
 _BATCH = {"cuda": 256, "cpu": 32}  # contexts per engine batch when the backend does not say
 
 
@@ -107,19 +107,22 @@ def _timed_run(backend, session, name: str, cond, items: list) -> Seconds:
 
 
 def measure_condition(backend, session, name: str) -> ConditionCost:
-    """Run the condition (its first seed) on a small and a batch-sized sample of the session's items."""
+    """Run the condition (its first seed) on one and on two engine batches' worth of the session's items
+    (all of them when that is no more): the second batch's cost is the cost per item, the rest of the first
+    call's is paid once per call (the shared prefix's pass, tokenising, committing)."""
     cond = session.config.conditions[name]
     one_seed = _one_seed(cond)
     items = session.items
-    n = min(len(items), max(batch_contexts(backend), SMALL + 1))
-    big = _timed_run(backend, session, name, one_seed, _spread(items, n))
-    if n == len(items):  # the sample is the whole run
-        return ConditionCost(0.0, big.wall / n, f"measured now: all {n} items in {big.wall:.2f} s", _share(big))
-    small = _timed_run(backend, session, name, one_seed, _spread(items, SMALL))
-    per_item = max(big.wall - small.wall, 0.0) / (n - SMALL)
-    fixed = max(small.wall - SMALL * per_item, 0.0)
+    batch = max(batch_contexts(backend), SMALL)
+    if len(items) <= 2 * batch:  # the sample is the whole run
+        whole = _timed_run(backend, session, name, one_seed, items)
+        return ConditionCost(0.0, whole.wall / len(items), f"measured now: all {len(items)} items in {whole.wall:.2f} s", _share(whole))
+    small = _timed_run(backend, session, name, one_seed, _spread(items, batch))
+    big = _timed_run(backend, session, name, one_seed, _spread(items, 2 * batch))
+    per_item = max(big.wall - small.wall, 0.0) / batch
+    fixed = max(small.wall - batch * per_item, 0.0)
     share = _share(Seconds(big.wall + small.wall, big.cpu + small.cpu))
-    return ConditionCost(fixed, per_item, f"measured now: {n} items in {big.wall:.2f} s, {SMALL} in {small.wall:.2f} s", share)
+    return ConditionCost(fixed, per_item, f"measured now: {2 * batch} items in {big.wall:.2f} s, {batch} in {small.wall:.2f} s", share)
 
 
 def _share(s: Seconds) -> float:
