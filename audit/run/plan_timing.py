@@ -6,9 +6,9 @@ at their own lengths, and the result cache, tokenisation and Python around the m
 the plan runs the condition itself, through the run's own code (``run_condition`` on the loaded model behind
 a fresh result cache), on a sample of the items at hand: once on one engine batch's worth of items and once
 on two. Two points give the condition's cost per seed as ``fixed + per_item x items`` (``per_item``: what
-the second batch added; ``fixed``: the shared prefix's pass and everything else paid once per call); the run costs that times its seeds, for the
-items the cache does not hold. Conditions that differ only in which shots are drawn (their composition or
-seeds) have the same shape and share one measurement.
+the second batch added; ``fixed``: the shared prefix's pass and everything else paid once per call); the
+run costs that times its seeds, for the items the cache does not hold. Conditions that differ only in their
+seeds have the same shape (``shape_key``) and share one measurement.
 
 After the scores are in, the run decides its gates (resampled summaries and intervals) and writes its record
 and report: timed here by doing that on condition runs of the session's full size with random scores.
@@ -60,9 +60,14 @@ class ConditionCost:
 
 
 def shape_key(cond) -> tuple:
-    """What decides a condition's cost per item: the same format, shot count, pre-prompt, chat template,
-    stages, token budgets, answer orders and normalisation (not which shots are drawn, nor the seeds)."""
-    return (cond.probe, cond.format, cond.shots, cond.preprompt, cond.preprompt_text, cond.chat, cond.stage1_format,
+    """What decides a condition's cost per item: the same format, shots and their composition (a
+    disambiguated or counter-stereotypical shot is longer: measured, the paper-b k=8 variants cost 1.7x the
+    plain draw), pre-prompt, chat template, stages, token budgets, answer orders and normalisation; not the
+    seeds."""
+    import json
+
+    return (json.dumps(cond.composition(), sort_keys=True), cond.probe, cond.format, cond.shots, cond.preprompt,
+            cond.preprompt_text, cond.chat, cond.stage1_format,
             cond.stage1_max_new_tokens if cond.stage1_format else None, cond.followup,
             cond.max_new_tokens if cond.probe == "generation" else None, cond.answer_orders, cond.normalization)
 
