@@ -10,9 +10,8 @@ from __future__ import annotations
 import copy
 import warnings
 import re
-from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -61,14 +60,14 @@ class ConditionConfig(_Strict):
     # a debiasing strategy (label for the debiasing table: change against `debiasing_reference`)
     strategy: str | None = None
 
-    def composition(self) -> dict | None:
-        knobs = (self.pro_share, self.male_share, self.ambiguous_share, self.shot_categories)
-        if self.shots == 0 or (all(k is None for k in knobs) and self.occupations == "any"):
+    #: the few-shot composition keys above; each dataset reads its own (``Dataset.condition_knobs``)
+    COMPOSITION_KNOBS: ClassVar[tuple[str, ...]] = ("pro_share", "occupations", "male_share", "ambiguous_share", "shot_categories")
+
+    def composition(self, knobs: tuple[str, ...] = COMPOSITION_KNOBS) -> dict | None:
+        """The shots' composition as set by the keys in ``knobs`` (None: no shots, or every key at its default)."""
+        if self.shots == 0 or all(getattr(self, k) == type(self).model_fields[k].default for k in knobs):
             return None
-        out = {"pro_share": self.pro_share, "occupations": self.occupations, "male_share": self.male_share}
-        if self.ambiguous_share is not None or self.shot_categories is not None:
-            out.update(ambiguous_share=self.ambiguous_share, shot_categories=self.shot_categories)
-        return out
+        return {k: getattr(self, k) for k in knobs}
 
 
 class GateConfig(_Strict):
@@ -129,15 +128,25 @@ class AuditConfig(_Strict):
 
 
 def preset_names() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("audit.presets").iterdir() if p.name.endswith(".toml"))
+    """The presets the datasets ship (each dataset package's ``presets/NAME.toml``)."""
+    from audit.datasets import preset_files
+
+    return sorted(preset_files())
+
+
+def preset_text(name: str) -> str:
+    """A preset's TOML text; an unknown name is one clear error listing the known ones."""
+    from audit.datasets import preset_files
+
+    path = preset_files().get(name)
+    if path is None:
+        raise ConfigError(f"unknown config preset '{name}' (known: {', '.join(preset_names())})")
+    return path.read_text(encoding="utf-8")
 
 
 def _preset(name: str) -> dict:
     """A built-in preset; ``extends = "other"`` takes the other preset and overrides it."""
-    path = resources.files("audit.presets").joinpath(f"{name}.toml")
-    if not path.is_file():
-        raise ConfigError(f"unknown config preset '{name}' (known: {', '.join(preset_names())})")
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data = tomllib.loads(preset_text(name))
     parent = data.pop("extends", None)
     return _merge(_preset(parent), data) if parent else data
 

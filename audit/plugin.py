@@ -79,6 +79,18 @@ def _session(config: pytest.Config) -> "AuditSession":
     return config.stash[_SESSION]
 
 
+class UseSession:
+    """Hands a session the caller prepared (``bias-audit run`` checks the inputs by building it) to this
+    plugin: ``pytest.main(args, plugins=[UseSession(session)])``, so a run builds its session once."""
+
+    def __init__(self, session: "AuditSession") -> None:
+        self.session = session
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[_SESSION] = self.session
+
+
 def _engaged(config: pytest.Config) -> bool:
     """Is this pytest run an audit (an --audit-* option, an audit config file, or `bias-audit run`)?"""
     from audit.run.setup import config_path_for
@@ -249,7 +261,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state = RunState(user_error=config.stash.get(USER_ERROR, None), interrupted=coverage.interrupted)
         audit = config.stash.get(_SESSION, None)
         if audit is not None:  # also after a user error mid-run: the gates already decided are kept (incomplete)
-            finish_run(audit, coverage, config.option.audit_out, state, pdf=config.option.audit_pdf)
+            finish_run(audit, coverage, config.option.audit_out, state, pdf=config.option.audit_pdf,
+                       pdf_mode=config.option.audit_pdf_mode)
         config.stash[RUN_STATE] = state
         no_verdict = session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
         if no_verdict and (state.verdict != "pass" or state.output_problems):

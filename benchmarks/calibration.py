@@ -1,164 +1,167 @@
-"""Calibration of the verdicts: simulated models of known truth audited through ``AuditSession.evaluate``
-(the code path of ``bias-audit run``) with a preset's own settings, on the generated set and the
-official WinoBias test split. Writes docs/calibration.md.
+"""Calibration of the verdicts of every shipped preset, written to docs/calibration.md: a thin script over
+``audit.run.calibrate`` (the engine of ``bias-audit calibrate``: simulated models of known truth audited
+through ``AuditSession.evaluate``, the code path of ``bias-audit run``, with the preset's own settings).
 
-    PYTHONPATH=$PWD nice python benchmarks/calibration.py [--runs 40] [--out docs/calibration.md]
+    PYTHONPATH=$PWD nice -n 10 python benchmarks/calibration.py --preset default --design generated --runs 20
+    PYTHONPATH=$PWD python benchmarks/calibration.py --render      # docs/calibration.md from every stored part
 
-Per preset, design and gate: the fair-model false-fail rate, the interval's coverage of the true value,
-the inconclusive rate, and the power (fail rate) at 1.5x and 2x the threshold. A simulated model has
-the graded per-pair gender effect of ``audit.stats.simulate`` (twin disagreement 0.3 beyond it,
-accuracy 0.75); a condition with several seeds answers each pair once per seed, keeping a seed's
-answers with probability 0.8 (answers persist across shot draws: the hard case for pooling).
+Each invocation measures one preset on one design and stores its figures in
+benchmarks/results/calibration/PRESET--DESIGN.json (so each run stays short); --render assembles
+docs/calibration.md from the stored parts. Designs: ``generated`` and ``official`` (the WinoBias test
+split, ../shared/winobias) for the WinoBias presets; ``official`` (../shared/bbq) for the BBQ presets.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from audit.cli.options import AuditOptions  # noqa: E402
+from audit.run import calibrate as cal  # noqa: E402
+from audit.run.setup import build_session  # noqa: E402
 
-from audit.config import load_config  # noqa: E402
-from audit.datasets.winobias import WinoBias  # noqa: E402
-from audit.datasets.winobias.generated import generate_items  # noqa: E402
-from audit.datasets.winobias.official import load_winobias_dir  # noqa: E402
-from audit.datasets.winobias.pairing import pair_twins  # noqa: E402
-from audit.run.conditions import ConditionRun  # noqa: E402
-from audit.run.session import AuditSession  # noqa: E402
-from audit.stats.simulate import scenario, simulate_selections  # noqa: E402
-
-ACCURACY, DISAGREEMENT, PERSIST = 0.75, 0.3, 0.8
-GATES = ("a_sb", "rpa_gap")  # the gates whose truth a scenario sets; worst_o_sb and accuracy: fair model only
-MULTIPLIERS = (0.0, 1.5, 2.0)
+PARTS = ROOT / "benchmarks" / "results" / "calibration"
+PRESETS = ("default", "study", "bbq", "paper-b")
 
 
-def seeded_answers(items, pairing, sc, seeds: int, rng) -> list:
-    """One condition's selections over ``seeds`` shot draws, pooled as ``run_condition`` pools them."""
-    base = simulate_selections(items, pairing, sc, accuracy=ACCURACY, disagreement=DISAGREEMENT, rng=rng)
-    out = list(base)
-    for _ in range(seeds - 1):
-        redraw = simulate_selections(items, pairing, sc, accuracy=ACCURACY, disagreement=DISAGREEMENT, rng=rng)
-        keep = rng.random(len(items)) < PERSIST
-        out += [b if k else r for b, r, k in zip(base, redraw, keep)]
-    return out
+def data_for(preset: str, design: str) -> str:
+    from shared_data import bbq_dir, winobias_dir
+
+    if preset in ("bbq", "paper-b"):
+        if design != "official" or bbq_dir() is None:
+            raise SystemExit(f"{preset}: the official BBQ files (../shared/bbq) are the only design")
+        return f"bbq:{bbq_dir()}"
+    if design == "generated":
+        return "generated"
+    if winobias_dir() is None:
+        raise SystemExit("official WinoBias files not found (../shared/winobias or $BIAS_AUDIT_WINOBIAS_DIR)")
+    return str(winobias_dir())
 
 
-def session_for(cfg, items, runs: dict) -> AuditSession:
-    """A session whose condition runs are the simulated ones (no backend is loaded)."""
-    session = AuditSession(cfg, ["simulated"])
-    session.dataset = WinoBias()
-    session.dataset.configure(cfg)
-    session.items = items
-    for name, selections in runs.items():
-        cond = cfg.conditions[name]
-        seeds = len(cond.seeds)
-        session._runs[("simulated", name)] = ConditionRun(
-            name, cond, session.dataset, items=list(items) * seeds, selections=selections,
-            scores=[None] * len(selections), outputs=[None] * len(selections), seeds=list(cond.seeds),
-            per_seed=[session.dataset.per_seed(items, selections[k * len(items):(k + 1) * len(items)]) for k in range(seeds)])
-    return session
+def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | None, seeds: list[int] | None,
+            part: str = "all") -> dict:
+    session = build_session(AuditOptions(preset=preset, data=data_for(preset, design), no_cache=True))
+    simulator = session.dataset.simulator(session.items, session.config)
+    start = time.perf_counter()
+    cells = [] if part == "transfer" else cal.calibrate(session, runs=runs, seed=seed, noises=noises, stereotyped=True, seed_counts=seeds,
+                          progress=lambda c: print(f"{c.noise} {c.seeds} seed(s) {c.planted_gate or 'fair'} {c.multiple:g}x "
+                                                   f"{ {g: t.to_dict() for g, t in c.tallies.items() if t.n} }", flush=True))
+    transfer = [] if part == "bias" else cal.calibrate_transfer(session, runs=runs, seed=seed, noises=noises, seed_counts=seeds,
+                                      progress=lambda c: print(f"transfer {c.noise} {c.seeds} rho {c.multiple:g}: {c.verdict}", flush=True))
+    return {"preset": preset, "design": design, "items": len(session.items), "runs": runs, "seed": seed,
+            "noise_levels": simulator.noise_levels, "planted_where": simulator.planted_where,
+            "planted_items": simulator.planted_items, "seconds": time.perf_counter() - start,
+            "summaries": [s.__dict__ | {"power": {str(k): v for k, v in s.power.items()}}
+                          for s in cal.summarize(cells, session.config, len(session.items))],
+            "cells": [cal.cell_dict(c, runs) for c in cells], "transfer": cal.transfer_rows(transfer),
+            "transfer_threshold": session.config.gates["transfer"].threshold if "transfer" in session.config.gates else None}
 
 
-def truth_scenario(items, pairing, gate: str, value: float):
-    """The graded scenario whose gated truth (theta for a_sb, |gap| for rpa_gap) is ``value``."""
-    if gate == "rpa_gap":
-        return scenario(items, pairing, gap=value), value
-    unit = scenario(items, pairing, a_sb=0.1)
-    sc = scenario(items, pairing, a_sb=0.1 * value / unit.true_theta) if value else scenario(items, pairing, a_sb=0.0)
-    return sc, sc.true_theta
+def _f(x) -> str:
+    return "n/a" if x is None or x != x else f"{x:.2f}"
 
 
-def calibrate(preset: str, conditions: list[str], design: str, items, runs: int, seed: int) -> list[dict]:
-    cfg = load_config(preset=preset)
-    pairing = pair_twins(items)
-    rows = []
-    for gate in GATES:
-        threshold = cfg.gates[gate].threshold
-        for mult in MULTIPLIERS:
-            sc, truth = truth_scenario(items, pairing, gate, mult * threshold)
-            rng = np.random.default_rng([seed, int(mult * 10), GATES.index(gate)])
-            counts = {"fail": 0, "inconclusive": 0, "pass": 0, "covered": 0, "n": 0, "other": {}}
-            for _ in range(runs):
-                sims = {c: seeded_answers(items, pairing, sc, len(cfg.conditions[c].seeds), rng) for c in conditions}
-                session = session_for(cfg, items, sims)
-                for c in conditions:
-                    out = session.evaluate(gate, "simulated", c)
-                    counts[out.status] = counts.get(out.status, 0) + 1
-                    counts["n"] += 1
-                    lo, hi = out.ci
-                    counts["covered"] += lo is not None and lo - 1e-12 <= truth <= hi + 1e-12
-                    if mult == 0:
-                        for other in ("worst_o_sb", "accuracy"):
-                            o = session.evaluate(other, "simulated", c)
-                            counts["other"].setdefault(other, []).append(o.status)
-            rows.append({"preset": preset, "design": design, "gate": gate, "multiplier": mult, "truth": truth,
-                         "conditions": ", ".join(f"{c} ({len(cfg.conditions[c].seeds)} seed{'s' * (len(cfg.conditions[c].seeds) > 1)})" for c in conditions),
-                         "n": counts["n"], "fail": counts["fail"] / counts["n"], "inconclusive": counts["inconclusive"] / counts["n"],
-                         "pass": counts["pass"] / counts["n"], "coverage": counts["covered"] / counts["n"],
-                         "other": {k: {s: v.count(s) / len(v) for s in ("pass", "fail", "inconclusive")} for k, v in counts["other"].items()}})
-            print(rows[-1], flush=True)
-    return rows
+def _n(x) -> str:
+    return "n/a" if x is None or x != x else f"{int(round(x, -1)):,}"
 
 
-def render(rows: list[dict], runs: int, seconds: float) -> str:
+def render(parts: list[dict]) -> str:
     lines = [
         "# Calibration of the verdicts", "",
-        "Generated by `benchmarks/calibration.py` (seeded; re-run it to reproduce). Simulated models of known "
-        "truth are audited through `AuditSession.evaluate`, the code path of `bias-audit run`, with each preset's "
-        f"own settings (thresholds, bounds, confidence, n_resamples). {runs} runs per cell, each condition "
-        "listed evaluated in every run (so n = runs x conditions). Twin disagreement 0.3 beyond the planted "
-        "effect, accuracy 0.75; a condition over 3 seeds keeps each answer across seeds with probability 0.8.",
-        "",
-        "* **false fail**: fail rate of a fair model (true effect 0); the gate's error is at most (1 - confidence) / 2 = 2.5% "
-        "at the threshold itself, far less at 0.",
-        "* **coverage**: share of runs whose interval holds the true value (nominal 95%; for |gap| at 0 the interval "
-        "of |.| is conservative).",
-        "* **power**: fail rate when the truth is 1.5x or 2x the threshold (theta for a_sb, |RPA gap| for rpa_gap).",
-        "* **inconclusive**: the interval straddles the threshold.", "",
-        "| preset | design | conditions | gate | truth / threshold | true value | n | fail | inconclusive | pass | coverage |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "Generated by `benchmarks/calibration.py` (seeded; the commands are in each section), the engine of "
+        "`bias-audit calibrate`: simulated models of known truth answer the audited items and are decided through "
+        "`AuditSession.evaluate`, the code path of `bias-audit run`, with each preset's own thresholds, policies, "
+        "confidence and resamples. A simulated condition differs from another only in its number of seeds, so one "
+        "condition per seed count stands for all; a condition over 3 seeds keeps each answer across seeds with "
+        "probability 0.8 (persisting answers, the hard case for pooling).", "",
+        "* **false fail**: the largest fail rate of a model within the limit (fair, 0.5x, 0.9x the threshold).",
+        "* **fair pass**: share of runs a fair model passes the gate (the rest inconclusive, or fail).",
+        "* **power 1.5x / 2x**: fail rate of a model planted at 1.5x / 2x the threshold (target >= 0.90 at 1.5x).",
+        "* **coverage**: the lowest share of runs whose interval held the true value, over the fair model and "
+        "the models planted on that gate (nominal 0.95; a simultaneous bound is conservative).",
+        "* **items for 80%**: items for 80% power at 1.5x, an estimate from the measured interval width scaled "
+        "by 1/sqrt(n) (for BBQ: the whole set, with the planted category's share in brackets).",
+        "* **stereotyped**: a model that answers the stereotyped option in 90% of items (accuracy near chance): "
+        "its verdict (fail / inconclusive / pass shares); it must fail.", "",
+        "With R runs a rate's binomial standard error is at most 0.5/sqrt(R) (0.11 at 20 runs).", "",
     ]
-    for r in rows:
-        lines.append(f"| {r['preset']} | {r['design']} | {r['conditions']} | {r['gate']} | {r['multiplier']:g}x | {r['truth']:.3f} | "
-                     f"{r['n']} | {r['fail']:.3f} | {r['inconclusive']:.3f} | {r['pass']:.3f} | {r['coverage']:.3f} |")
-    lines += ["", "Fair model (true effect 0), the other WinoBias bias gates in the same runs:", "",
-              "| preset | design | gate | pass | fail | inconclusive |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        if r["multiplier"] == 0 and r["gate"] == "a_sb":
-            for g, rates in r["other"].items():
-                lines.append(f"| {r['preset']} | {r['design']} | {g} | {rates['pass']:.3f} | {rates['fail']:.3f} | {rates['inconclusive']:.3f} |")
-    lines += ["", f"Run time: {seconds:.0f} s on 2 shared CPU cores.", ""]
+    order = {p: k for k, p in enumerate(PRESETS)}
+    heading = None
+    for part in sorted(parts, key=lambda p: (order.get(p["preset"], 9), p["design"], bool(p.get("transfer")))):
+        if (part["preset"], part["design"]) != heading:
+            heading = (part["preset"], part["design"])
+            label = "generated set" if part["design"] == "generated" else "official files, the audit's test split"
+            lines += [f"## {part['preset']} preset, {label} ({part['items']:,} items)", ""]
+        lines += [f"`PYTHONPATH=$PWD nice -n 10 python benchmarks/calibration.py --preset {part['preset']} --design "
+                  f"{part['design']} --runs {part['runs']} --seed {part['seed']}{part.get('options', '')}` ({part['seconds']:.0f} s on 2 shared "
+                  f"CPU cores). Noise: " + "; ".join(f"{k}: {v}" for k, v in part["noise_levels"].items())
+                  + f". A bias is planted in {part['planted_where']}.", "",
+                  ]
+        if part["summaries"]:
+            lines += ["| gate | noise | seeds | threshold | false fail | fair pass | power 1.5x | power 2x | coverage | items for 80% |",
+                      "|---|---|---|---|---|---|---|---|---|---|"]
+        share = part["planted_items"] / part["items"]
+        for s in part["summaries"]:
+            need = _n(s["items_for_power"])
+            if share < 1 and need != "n/a":
+                need += f" ({_n(s['items_for_power'] * share)})"
+            lines.append(f"| {s['gate']} | {s['noise']} | {s['seeds']} | {s['threshold']:g} | {_f(s['false_fail'])} | "
+                         f"{_f(s['pass_fair'])} | {_f(s['power'].get('1.5'))} | {_f(s['power'].get('2.0'))} | "
+                         f"{_f(s['coverage'])} | {need} |")
+        if part["cells"]:
+            lines += ["", "Whole verdict over the simulated gates (fail / inconclusive / pass):", "",
+                      "| model | noise | seeds | fail | inconclusive | pass |", "|---|---|---|---|---|---|"]
+        for c in part["cells"]:
+            if c["planted_gate"] in (None, "stereotyped") or c["multiple"] in (1.5,):
+                name = "fair" if c["planted_gate"] is None else c["planted_gate"] if c["planted_gate"] == "stereotyped" \
+                    else f"{c['planted_gate']} at {c['multiple']:g}x"
+                v = c["verdict"]
+                lines.append(f"| {name} | {c['noise']} | {c['seeds']} | {_f(v.get('fail', 0))} | "
+                             f"{_f(v.get('inconclusive', 0))} | {_f(v.get('pass', 0))} |")
+        if part.get("transfer"):
+            lines += ["", f"Transfer gate (threshold {part['transfer_threshold']:g}, fails when the interval of the corrected rho "
+                      "lies above it): a biased bare model and a prompted one whose per-unit bias (WinoBias: O-SB per "
+                      "occupation, bare theta 0.3; BBQ: selection bias per template) correlates with the bare one at the true rho. *claimed*: share of runs the gate fails (target: >= 0.80 at 0.9, <= 0.05 at 0); "
+                      "*coverage*: over the runs with an interval.", "",
+                      "| noise | seeds | true rho | claimed | coverage | runs with an interval |", "|---|---|---|---|---|---|"]
+            for r in part["transfer"]:
+                lines.append(f"| {r['noise']} | {r['seeds']} | {r['true_rho']:.2f} | {_f(r['claimed'])} | {_f(r['coverage'])} | "
+                             f"{r['with_interval']} of {r['n']} |")
+        lines.append("")
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=40)
+    ap.add_argument("--preset", choices=PRESETS)
+    ap.add_argument("--design", choices=("generated", "official"), default="official")
+    ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=2026)
-    ap.add_argument("--out", default="docs/calibration.md")
-    ap.add_argument("--winobias", default=None, help="official files (default: ../shared/winobias)")
+    ap.add_argument("--noise", action="append", help="only these noise levels (low, high)")
+    ap.add_argument("--seeds", type=int, action="append", help="only the conditions with this many seeds")
+    ap.add_argument("--part", choices=("all", "bias", "transfer"), default="all", help="the bias gates, the transfer gate, or both")
+    ap.add_argument("--render", action="store_true", help="write docs/calibration.md from the stored parts")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "calibration.md"))
     args = ap.parse_args()
-    from shared_data import winobias_dir
-
-    designs = {"generated": [i for i in generate_items() if i.split == "test"]}
-    path = Path(args.winobias) if args.winobias else winobias_dir()
-    if path is not None:
-        designs["official test"] = [i for i in load_winobias_dir(path) if i.split == "test"]
-    plans = {"default": ["zero_shot"]}
-    study = load_config(preset="study")
-    few_shot = next(n for n, c in study.conditions.items() if len(c.seeds) > 1)
-    plans["study"] = [few_shot]
-    start = time.perf_counter()
-    rows = []
-    for preset, conditions in plans.items():
-        for design, items in designs.items():
-            rows += calibrate(preset, conditions, design, items, args.runs, args.seed)
-    Path(args.out).write_text(render(rows, args.runs, time.perf_counter() - start))
-    print(f"wrote {args.out}")
+    if args.preset:
+        part = measure(args.preset, args.design, args.runs, args.seed, args.noise, args.seeds, args.part)
+        PARTS.mkdir(parents=True, exist_ok=True)
+        suffix = "".join(f"--{k}seeds" for k in args.seeds or []) + ("" if args.part == "all" else f"--{args.part}")
+        path = PARTS / f"{args.preset}--{args.design}{suffix}.json"
+        part["options"] = ("".join(f" --noise {n}" for n in args.noise or []) + "".join(f" --seeds {k}" for k in args.seeds or [])
+                           + ("" if args.part == "all" else f" --part {args.part}"))
+        path.write_text(json.dumps(part, indent=1, default=float))
+        print(f"wrote {path}")
+    if args.render:
+        parts = [json.loads(p.read_text()) for p in sorted(PARTS.glob("*.json"))]
+        Path(args.out).write_text(render(parts))
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

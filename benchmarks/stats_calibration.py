@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from audit.datasets.winobias.generated import generate_items  # noqa: E402
 from audit.datasets.winobias.official import load_winobias_dir  # noqa: E402
 from audit.datasets.winobias.pairing import pair_twins  # noqa: E402
-from audit.stats.simulate import calibration_cell  # noqa: E402
+from audit.datasets.winobias.simulate import calibration_cell  # noqa: E402
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """The audit suite: fairness gates on WinoBias pronoun co-reference (Zhao et al. 2018), after
 Mackraz et al. 2024 and Sivakumar, Mackraz et al. 2025, and on BBQ question answering (Parrish et
-al. 2022). A run audits one dataset; the other dataset's gates are skipped, saying so.
+al. 2022), and on CrowS-Pairs sentence pairs (Nangia et al. 2020). A run audits one dataset; the other
+datasets' gates are skipped, saying so.
 
 Each test is parametrised by the bias-audit pytest plugin over the audited models and the conditions
 its gate applies to; thresholds, bounds and rationales come from the config ([tool.bias-audit] in
@@ -77,4 +78,13 @@ def test_bbq_disambiguated_accuracy_floor(audit_outcome):
 @pytest.mark.audit_gate("debiasing_no_increase")
 def test_debiasing_prompt_does_not_raise_bias(audit_outcome):
     """A debiasing strategy does not make bias significantly worse than the zero-shot prompt."""
+    assert audit_outcome.passed, audit_outcome.message
+
+
+# --- CrowS-Pairs (Nangia et al. 2020): skipped on other datasets' runs ---------------------------------
+
+
+@pytest.mark.audit_gate("crows_pairs_bias")
+def test_crows_pairs_stereotype_preference(audit_outcome):
+    """CrowS-Pairs: in every bias type the share of pairs where the more stereotypical sentence is preferred stays near 0.5."""
     assert audit_outcome.passed, audit_outcome.message

@@ -69,18 +69,33 @@ def test_fair_model_a_sb_is_far_below_the_biased_models(audits):
 
 
 def test_the_planted_effect_is_recovered_within_the_biased_models_interval(audits):
-    """The planted rule, applied to the audited items, has a known debiased effect (a deterministic rule
-    has no noise); the model that carries it is measured with an interval that contains it."""
+    """The model's true effect on the audited items is contained in its interval, and it is the planted one.
+
+    The reference model carries its planted rule only approximately (the bias is installed in its output
+    layer in proportion to the mean gold margin, so items with a large or small margin of their own cross
+    the rule's threshold late or early): on the default items it gives the rule's answer to about 83% of
+    items, and to about 73% of those the rule sends to the stereotyped distractor. The rule's own theta
+    (0.668) is therefore not this model's truth, and its interval ([0.490, 0.655]) rightly excludes it.
+    The model answers deterministically (greedy over log-likelihoods), so its true O-SB on these items is
+    exactly the mean of its pairs' x, and theta the root mean square of those (no noise to remove), on the
+    same twin pairs the gate uses."""
+    import numpy as np
+
     from audit.backends.reference import planted_choice
+    from audit.datasets.winobias import WinoBias
     from audit.datasets.winobias.items import Item
-    from audit.stats import intervals, selection
+    from audit.datasets.winobias.selection import occupation_sums
 
     results = audits["reference-biased"][1]
-    items = [Item.from_dict(d) for d in results["items"].values()]
+    by_id = {k: Item.from_dict(d) for k, d in results["items"].items()}
+    chosen = results["models"][0]["choices"]["intrinsic"]
+    items, selections = [by_id[c["item"]] for c in chosen], [c["selected"] for c in chosen]
     planted = [planted_choice("reference-biased", it, "intrinsic") for it in items]
-    truth = intervals.debiased_interval(selection.pair_table(items, planted)).estimate
+    assert sum(p == s for p, s in zip(planted, selections)) >= 0.8 * len(items)  # it carries the rule, approximately
+    s, _, n = occupation_sums(WinoBias().pair_table(items, selections))
+    truth = float(np.sqrt(np.mean((s[n >= 2] / n[n >= 2]) ** 2)))
     lo, hi = conditions(results)["intrinsic"]["debiased_effect_ci"]
-    assert lo <= truth <= hi, (truth, lo, hi)
+    assert truth >= 0.3 and lo <= truth <= hi, (truth, lo, hi)
 
 
 def test_transfer_is_high_for_the_biased_model_and_low_for_the_nontransfer_model(audits):

@@ -189,7 +189,8 @@ def test_tokenizer_without_pad_token_is_handled(tmp_path):
     from tiny_models import build_tiny_llama
 
     from audit.backends.hf.loading import load_model
-    from audit.backends.hf.scorer import Request, Scorer
+    from audit import Request
+    from audit.backends.hf.scorer import Scorer
 
     d = build_tiny_llama(tmp_path / "nopad", with_pad=False)
     assert json.loads((d / "tokenizer_config.json").read_text()).get("pad_token") is None

@@ -132,8 +132,7 @@ def test_fair_reference_model_is_not_shown_biased_through_the_session():
     subsample of three categories; neither BBQ gate's interval lies beyond its limit (so neither can fail,
     and the transfer gate's precondition, a failing bare bbq_s_amb, does not hold), and the note names the
     worst category."""
-    from audit.config import load_config
-    from audit.run.session import AuditSession
+    from audit import AuditSession, load_config
 
     overrides = {"data": f"bbq:{bbq_dir() / 'data'}#Age,Religion,Physical_appearance", "max_items": 900,
                  "n_resamples": 300, "min_items": 50}

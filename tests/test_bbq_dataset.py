@@ -7,15 +7,13 @@ import random
 
 import pytest
 
-from audit.backends.base import Backend
-from audit.config import ConditionConfig, load_config
-from audit.datasets import get_dataset, resolve_data
+from audit import Backend, ConditionConfig, get_dataset, load_config, resolve_data
 from audit.datasets.bbq import metrics as M
 from audit.datasets.bbq.dataset import parse_source
 from audit.datasets.bbq.intervals import paired_changes, summarize_with_intervals
 from audit.datasets.bbq.items import BBQItem
 from audit.datasets.bbq.shots import compose_bbq_shots
-from audit.errors import ConfigError, DataError
+from audit import ConfigError, DataError
 from audit.run.conditions import run_condition
 from shared_data import bbq_dir
 

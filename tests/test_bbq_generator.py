@@ -16,7 +16,7 @@ from collections import Counter
 
 import pytest
 
-from audit.errors import DataError
+from audit import DataError
 from audit.datasets.bbq.generator import generate_category
 from audit.datasets.bbq.official import OFFICIAL_COUNTS, parse_file
 from audit.datasets.bbq.slotting import UNKNOWN_OPTIONS

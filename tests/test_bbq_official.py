@@ -7,7 +7,7 @@ import urllib.error
 
 import pytest
 
-from audit.errors import DataError
+from audit import DataError
 from audit.datasets.bbq import official
 from audit.datasets.bbq.items import BBQItem
 from audit.datasets.bbq.official import OFFICIAL_COUNTS, PINNED_SHA256, download, parse_directory, parse_file, sha256_of

@@ -13,8 +13,7 @@ import sys
 
 import pytest
 
-from audit.config import load_config
-from audit.run.session import AuditSession
+from audit import AuditSession, load_config
 from shared_data import bbq_dir
 
 pytestmark = pytest.mark.skipif(bbq_dir() is None, reason="official BBQ files not found (../shared/bbq)")

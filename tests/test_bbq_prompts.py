@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audit.errors import ConfigError, DataError
-from audit.prompts.render import prompt_formats
+from audit import ConfigError, DataError, prompt_formats
 from audit.datasets.bbq import BBQ_CATEGORIES, load_bbq
 from audit.datasets.bbq.answers import UNKNOWN_RESPONSES, UNKNOWN_RESPONSES_ALL, map_bbq_answer
 from audit.datasets.bbq.items import BBQItem

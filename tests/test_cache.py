@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from audit.backends.base import Backend, Request
+from audit import Backend, Request
 from audit.backends.cached import CachedBackend, ResultCache, request_key
 from audit.backends.hf.backend import model_cache_key
 from audit.backends.hf.loading import LoadedModel
-from audit.errors import AuditError
+from audit import AuditError
 
 
 class FakeTokenizer:
@@ -249,8 +249,7 @@ def test_cli_corrupt_cache_is_one_line_exit_2_and_clear_removes_it(tmp_path, tin
 
 
 def test_session_scores_through_the_cache_and_a_new_session_scores_nothing(tmp_path, tiny_model_dir, monkeypatch):
-    from audit.config import load_config
-    from audit.run.session import AuditSession
+    from audit import AuditSession, load_config
 
     log = tmp_path / "scored.log"
     monkeypatch.setenv("BIAS_AUDIT_SCORE_LOG", str(log))

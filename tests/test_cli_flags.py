@@ -52,7 +52,7 @@ def test_bad_run_flags_are_one_line_and_exit_2(args, message, capsys, tmp_path, 
 
 def test_list_comes_from_the_registries(capsys):
     from audit.config import preset_names
-    from audit.datasets import dataset_names
+    from audit import dataset_names
     from audit.gates import GATES
 
     def names(what: str, *extra: str) -> list[str]:
@@ -92,7 +92,7 @@ def test_bash_completion_script_completes_commands_and_options(tmp_path, capsys)
 def test_skip_reasons_say_a_gate_does_not_apply():
     from types import SimpleNamespace
 
-    from audit.config import load_config
+    from audit import load_config
     from audit.plugin import _not_applicable
 
     winobias = SimpleNamespace(dataset=SimpleNamespace(name="winobias"), config=load_config(None, preset="default"))

@@ -2,8 +2,7 @@
 
 import pytest
 
-from audit.config import load_config
-from audit.errors import ConfigError
+from audit import ConfigError, load_config
 
 
 def write(tmp_path, text, name="audit.toml"):

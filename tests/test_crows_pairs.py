@@ -12,12 +12,12 @@ import math
 import numpy as np
 import pytest
 
-from audit.datasets import get_dataset
+from audit import get_dataset
 from audit.datasets.crows_pairs.items import LESS, MORE, CrowsPair
 from audit.datasets.crows_pairs.metrics import by_type, worst_deviation
 from audit.datasets.crows_pairs.official import COLUMNS, OFFICIAL_COUNTS, parse_file, parse_source
 from audit.datasets.crows_pairs.prompts import layout, map_crows_answer
-from audit.errors import DataError
+from audit import DataError
 from tests.shared_data import crows_pairs_dir
 
 BOOT = {"confidence": 0.95, "n_resamples": 400, "seed": 0}
@@ -155,7 +155,7 @@ def test_prompts_list_both_orders_and_the_intrinsic_context_is_empty():
 
 
 def _cond(**kw):
-    from audit.config import ConditionConfig
+    from audit import ConditionConfig
 
     return ConditionConfig(format="crows_zero_shot", **kw)
 
@@ -259,9 +259,7 @@ def test_planted_bias_is_recovered_by_a_whole_audit(tmp_path):
     """A scripted model prefers sent_more with a planted probability per bias type, the same under every
     prompt: the audit recovers each type's preference, the bias gate fails on the strongly biased type,
     and transfer over bias types is near 1."""
-    from audit.backends import Backend, register_backend
-    from audit.config import load_config
-    from audit.run.session import AuditSession
+    from audit import AuditSession, Backend, load_config, register_backend
 
     truth = {"gender": 0.9, "age": 0.5, "religion": 0.5}
     rows, rng = [], np.random.default_rng(3)
@@ -314,9 +312,7 @@ def test_planted_bias_is_recovered_by_a_whole_audit(tmp_path):
 
 
 def test_an_unbiased_model_passes_the_bias_gate(tmp_path):
-    from audit.backends import Backend, register_backend
-    from audit.config import load_config
-    from audit.run.session import AuditSession
+    from audit import AuditSession, Backend, load_config, register_backend
 
     rows = [_row(i, more=f"P{i} x.", less=f"P{i} y.", bias=t) for i, t in enumerate(["gender", "age"] * 1000)]
     _write(tmp_path, rows)
@@ -345,7 +341,7 @@ def test_an_unbiased_model_passes_the_bias_gate(tmp_path):
 
 def _register_gates():
     from audit.datasets.crows_pairs.gates import GATES
-    from audit.gates import register_gate
+    from audit import register_gate
 
     for spec in GATES:
         register_gate(spec)
@@ -355,9 +351,7 @@ def test_a_debiasing_prompt_that_adds_bias_fails_and_one_that_removes_it_passes(
     """The scripted model follows its planted preference, always prefers the stereotype after the 'biased'
     pre-prompt and prefers each side half the time after the 'fair_all' one: debiasing_no_increase, on the
     mean |preference - 0.5| over types paired by pair, fails the first and passes the second."""
-    from audit.backends import Backend, register_backend
-    from audit.config import load_config
-    from audit.run.session import AuditSession
+    from audit import AuditSession, Backend, load_config, register_backend
 
     rows, rng, prefers_more = [], np.random.default_rng(5), {}
     for t, p in {"gender": 0.75, "age": 0.7}.items():
@@ -401,9 +395,9 @@ def test_a_debiasing_prompt_that_adds_bias_fails_and_one_that_removes_it_passes(
 def test_plan_counts_both_answer_orders(tmp_path):
     """``bias-audit plan`` renders every answer order of a likelihood condition (it had counted order 0 only
     and stopped with an internal error on any condition with answer_orders > 1, BBQ's included)."""
-    from audit.config import load_config
+    from audit import load_config
     from audit.run.plan import plan_session
-    from audit.run.session import AuditSession
+    from audit import AuditSession
 
     _write(tmp_path, [_row(i, more=f"R{i} x.", less=f"R{i} y.", bias="gender") for i in range(120)])
     _register_gates()

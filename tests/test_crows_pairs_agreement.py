@@ -21,7 +21,7 @@ def pairs():
     where = crows_pairs_dir()
     if where is None:
         pytest.skip("the official CrowS-Pairs file is not in ../shared/crows_pairs")
-    from audit.datasets import get_dataset
+    from audit import get_dataset
 
     ds = get_dataset("crows-pairs")
     items = ds.subsample(ds.load(str(where), split=None, seed=0), PAIRS, seed=1)
@@ -35,7 +35,7 @@ def test_intrinsic_probe_equals_lm_eval_crows_pairs(pairs, hf_model):  # noqa: F
     from lm_eval.tasks.crows_pairs.utils import process_results
 
     from audit.backends.hf.backend import HFBackend
-    from audit.config import ConditionConfig
+    from audit import ConditionConfig
     from audit.run.conditions import run_condition
 
     ds, items = pairs

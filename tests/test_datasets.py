@@ -11,7 +11,7 @@ from shared_data import winobias_dir
 
 from audit.datasets.winobias import sources as _datasets
 from audit.datasets.winobias.sources import cache_dir, data_fingerprint, hub_row_to_line, load_items
-from audit.errors import DataError
+from audit import DataError
 from audit.datasets.winobias.generated import generate_items
 from audit.datasets.winobias.official import official_file_names
 

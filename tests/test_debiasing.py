@@ -7,9 +7,7 @@ import json
 
 import pytest
 
-from audit.config import load_config
-from audit.datasets import get_dataset
-from audit.run.session import AuditSession
+from audit import AuditSession, get_dataset, load_config
 from audit.stats.paired import paired_resample_change
 
 STUDY = ("intrinsic", "zero_shot", "preprompt_fair", "debias_explanation", "debias_reprompt", "debias_counter_shots")

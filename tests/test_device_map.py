@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from audit.backends import check_backend, load_backend
-from audit.backends.base import Request
+from audit import load_backend
+from audit.backends import check_backend
+from audit import Request
 from audit.cli.commands import main
-from audit.cli.options import AuditOptions
-from audit.errors import ModelLoadError
+from audit import AuditOptions, ModelLoadError
 from audit.run.setup import backend_options
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.backends.base import Request
+from audit import Request
 from audit.backends.distributed import World
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ def test_contiguous_shares_cover_every_request_once_in_order(n, size):
 
 def _requests(n_items: int = 30) -> list[Request]:
     from audit.datasets.winobias.generated import generate_items
-    from audit.prompts.render import render_prompt
+    from audit import render_prompt
 
     items = generate_items()[:n_items]
     out = []
@@ -118,10 +118,7 @@ def test_torchrun_two_processes_write_the_single_process_results(tiny_model_dir,
 
 
 def test_device_map_with_torchrun_is_refused_in_one_line(tiny_model_dir, monkeypatch):
-    from audit.backends.base import BackendOptions
-    from audit.config import load_config
-    from audit.errors import AuditError
-    from audit.run.session import AuditSession
+    from audit import AuditError, AuditSession, BackendOptions, load_config
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")
@@ -133,7 +130,7 @@ def test_device_map_with_torchrun_is_refused_in_one_line(tiny_model_dir, monkeyp
 
 def test_bad_torchrun_environment_is_one_line(monkeypatch):
     from audit.backends.distributed import world_from_env
-    from audit.errors import AuditError
+    from audit import AuditError
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "two")

@@ -6,8 +6,7 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit.config import AuditConfig, load_config
-from audit.errors import AuditError
+from audit import AuditConfig, AuditError, load_config
 from audit.datasets.winobias.items import Item
 from audit.datasets.winobias.official import parse_line
 

@@ -7,10 +7,7 @@ import tomllib
 
 import pytest
 
-from audit.config import AuditConfig, load_config
-from audit.datasets import get_dataset, register_dataset
-from audit.backends import register_backend
-from audit.gates import GateContext, all_gates
+from audit import all_gates, AuditConfig, GateContext, get_dataset, load_config, register_backend, register_dataset
 from test_seams import FRUIT, TOOLS, ToyBackend, ToyDataset
 
 STRATEGY_CONFIG = """
@@ -46,7 +43,7 @@ class ToyWithHeadline(ToyDataset):
 
 
 def _session(name, factory):
-    from audit.run.session import AuditSession
+    from audit import AuditSession
 
     register_dataset(name, factory)
     register_backend("toy", lambda target, options: ToyBackend(target))
@@ -122,8 +119,8 @@ def _config_with(**changes):
 
 
 def test_one_place_decides_holm_and_waivers():
-    from audit.gates import Measurement
-    from audit.gates.decide import decide, waive
+    from audit import decide, Measurement
+    from audit.gates.decide import waive
 
     config = _config_with(correction="holm", min_items=1)
     failing = Measurement(0.5, (0.4, 0.6))  # far above any a_sb threshold: shown beyond it

@@ -2,7 +2,7 @@
 
 import math
 
-from audit.config import GateConfig
+from audit import GateConfig
 from audit.gates.evaluate import evaluate_gate
 
 MAX_UPPER = GateConfig(threshold=0.2, bound="upper", rationale="r")

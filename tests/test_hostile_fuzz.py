@@ -12,7 +12,7 @@ from fake_servers import VLLMShaped, serve
 from test_openai_backend import cloze_requests
 
 from audit.backends.openai_completions import OpenAICompletionsBackend
-from audit.errors import AuditError
+from audit import AuditError
 from audit.results.redaction import redact
 
 SECRET = "fz-Secret-9911xx"

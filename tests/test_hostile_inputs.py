@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.config import load_config
+from audit import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = {

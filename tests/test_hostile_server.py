@@ -11,9 +11,9 @@ import pytest
 from fake_servers import VLLMShaped, serve
 
 from audit.backends.openai_completions import OpenAICompletionsBackend, _settings
-from audit.backends.base import BackendOptions
+from audit import BackendOptions
 from audit.backends.openai_wire import ServerError
-from audit.errors import ConfigError
+from audit import ConfigError
 
 
 @pytest.fixture(scope="module")

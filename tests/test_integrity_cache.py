@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from audit.backends.base import Backend, Request
+from audit import Backend, Request
 from audit.backends.cached import CachedBackend, ResultCache
 from audit.cli import main
 

@@ -120,6 +120,16 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def llama_server(gguf_path, tmp_path_factory):
     """llama-cpp-python's OpenAI server on 127.0.0.1:<free port>; stopped by PID at the end."""
+    yield from _llama_server(gguf_path, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def llama_server_with_bos(gguf_path, tmp_path_factory):
+    """The same server told to put BOS in front of every prompt, as it does for most GGUF models (SmolLM2's does not)."""
+    yield from _llama_server(gguf_path, tmp_path_factory, "--kv_overrides", "tokenizer.ggml.add_bos_token=bool:true")
+
+
+def _llama_server(gguf_path, tmp_path_factory, *extra):
     missing = _missing("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "pydantic_settings")
     if missing:
         pytest.skip(f"llama-cpp-python's server is not installed (missing {missing}; pip install 'llama-cpp-python[server]')")
@@ -128,7 +138,7 @@ def llama_server(gguf_path, tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path), "--model_alias", "smollm2",
-           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--seed", "0"]
+           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--seed", "0", *extra]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
@@ -166,8 +176,9 @@ def backend(url, tokenizer, **options):
 def winobias_requests(fmt: str, bos: str = ""):
     """Two requests (one per candidate) for each of ``ITEMS`` generated items spread over the set."""
     from audit.datasets.winobias.generated import generate_items
-    from audit.prompts.render import continuation, render_prompt
-    from audit.backends.base import Request
+    from audit import render_prompt
+    from audit.prompts.render import continuation
+    from audit import Request
 
     items = generate_items(0)
     items = items[:: len(items) // ITEMS][:ITEMS]
@@ -216,7 +227,7 @@ def test_server_scores_agree_with_the_hf_scorer(llama_server, hf_model, fmt, rec
 def test_generation_through_the_server(llama_server, hf_model):
     """Greedy generation through the server matches transformers' greedy decoding of the same prompts."""
     from audit.datasets.winobias.generated import generate_items
-    from audit.prompts.render import render_prompt
+    from audit import render_prompt
     from audit.backends.hf.scorer import Scorer
 
     items = generate_items(0)[::160][:4]
@@ -237,3 +248,57 @@ def test_identity_is_provenance_without_secrets(llama_server, hf_model, monkeypa
     assert identity["server"] == llama_server and identity["model"] == "smollm2"
     assert identity["served_models"] == ["smollm2"] and identity["prompt_as"] == "text" and identity["add_bos"] is True
     assert "sk-should-never" not in repr(identity)
+
+
+def test_requests_in_flight_are_measured_on_the_real_server(llama_server, hf_model):
+    """llama-cpp-python runs one request at a time and has no /props: the probe measures, keeps the floor of 2
+    (or more where the rate still rose), and asks for no llama.cpp-only field."""
+    from audit.backends.openai_completions import OpenAICompletionsBackend
+    from audit.backends.openai_tuning import FLOOR
+
+    b = OpenAICompletionsBackend.from_spec(f"openai-completions:{llama_server}", tokenizer=hf_model.tokenizer,
+                                           model_name="smollm2", timeout=120, add_bos=True)
+    b.check()
+    print(f"\nrequests in flight on llama-cpp-python: {b.tuning}")
+    assert b.tuning["concurrency_from"] == "measured" and b.tuning["llama_cpp_slots"] is None
+    assert len(b.tuning["rates_in_flight"]) >= 2 and b.concurrency >= FLOOR
+    assert "cache_prompt" not in b.identity()["request"]
+
+
+def test_a_server_that_adds_bos_agrees_with_hf_and_with_lm_eval(llama_server_with_bos, hf_model):
+    """The server puts BOS in front: we send none, learn it, and score what the HF scorer scores after BOS;
+    lm-eval's local-completions on the same server and requests gives the same numbers (within 1e-4)."""
+    from audit.backends.hf.scorer import Scorer
+
+    requests = winobias_requests("zero_shot")[:8]
+    b = backend(llama_server_with_bos, hf_model.tokenizer)
+    served = b.loglikelihood(requests)
+    assert b.server_bos is True and b.identity()["server_adds_bos"] is True
+    bos = hf_model.tokenizer.bos_token
+    from audit.backends.base import Request
+
+    local = Scorer(hf_model, batch_size=8, progress=False).loglikelihood(
+        [Request(bos + r.prefix, r.query, r.continuation) for r in requests])
+    assert statistics.mean(abs(a - c) for a, c in zip(served, local)) < 0.3  # Q4_1 kernels vs dequantised float32
+    if _missing("lm_eval", "tenacity", "aiohttp"):
+        pytest.skip("lm-eval's API models are not installed (pip install 'lm-eval[api]')")
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.openai_completions import LocalCompletionsAPI
+
+    lm = LocalCompletionsAPI(base_url=llama_server_with_bos + "/completions", model="smollm2",
+                             tokenizer=hf_model.tokenizer.name_or_path, tokenizer_backend="huggingface",
+                             tokenized_requests=False, num_concurrent=2, batch_size=1)
+    theirs = [ll for ll, _ in lm.loglikelihood([Instance("loglikelihood", {}, (r.context, r.continuation), i)
+                                                for i, r in enumerate(requests)], disable_tqdm=True)]
+    assert served == pytest.approx(theirs, abs=1e-4)
+
+
+def test_the_sending_order_does_not_change_a_score(llama_server, hf_model):
+    """Requests go out in prefix order, so llama-cpp-python reuses the previous prompt's KV cache; the numbers
+    must not depend on what was computed before: all at once (neighbours share their context) equals one at a
+    time in reverse (each after another item's prompt), within 1e-4."""
+    requests = winobias_requests("zero_shot")[:8]
+    b = backend(llama_server, hf_model.tokenizer, add_bos=True)
+    together = b.loglikelihood(requests)
+    alone = [b.loglikelihood([r])[0] for r in requests[::-1]][::-1]
+    assert alone == pytest.approx(together, abs=1e-4)

@@ -16,8 +16,7 @@ from audit.datasets.winobias.metrics import (
     twin_key,
 )
 from audit.run.conditions import other_rate
-from audit.stats.bootstrap import bootstrap_interval
-from audit.stats.transfer import transfer_correlation
+from audit import bootstrap_interval, transfer_correlation
 
 
 def item(i, gender, cands, ref, stance, type_=1):

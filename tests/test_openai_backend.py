@@ -11,7 +11,7 @@ pytest.importorskip("httpx")
 
 from fake_servers import VLLMShaped, serve  # noqa: E402
 
-from audit.backends.base import Request  # noqa: E402
+from audit import Request  # noqa: E402
 from audit.backends.openai_http import Transport  # noqa: E402
 from audit.backends.openai_wire import (  # noqa: E402
     ServerError, check_alignment, choices_in_order, continuation_logprob, parse_echo, strip_credentials,
@@ -174,7 +174,7 @@ def test_unreachable_server_and_timeout_are_one_line():
 
 
 def test_api_key_env_must_exist():
-    from audit.errors import ConfigError
+    from audit import ConfigError
     from audit.backends.openai_http import api_key
 
     with pytest.raises(ConfigError, match="environment variable NO_SUCH_KEY_VAR is not set"):
@@ -193,7 +193,8 @@ def tiny(tiny_model_dir):
 
 def cloze_requests(n_items=12):
     from audit.datasets.winobias.generated import generate_items
-    from audit.prompts.render import continuation, render_prompt
+    from audit import render_prompt
+    from audit.prompts.render import continuation
 
     items = generate_items(0)[:: max(1, 1280 // n_items)][:n_items]
     out = []
@@ -240,7 +241,7 @@ def test_backend_refuses_misaligned_servers_at_start(tiny, kind, message):
 
 
 def test_backend_refuses_an_unknown_model_name_and_a_bad_spec(tiny):
-    from audit.errors import ConfigError
+    from audit import ConfigError
     from audit.backends.openai_completions import OpenAICompletionsBackend
 
     with serve(VLLMShaped(tiny.model, tiny.tokenizer)) as url:
@@ -256,8 +257,7 @@ def test_backend_refuses_an_unknown_model_name_and_a_bad_spec(tiny):
 def test_an_audit_through_the_registry_equals_the_hf_backend_on_the_same_model(tiny, tiny_model_dir):
     """`--model openai-completions:URL --backend-option tokenizer=DIR` goes through the backend seam: the same
     audit as the HF backend on the model the server serves (choices equal, scores within 1e-4)."""
-    from audit.cli.options import AuditOptions
-    from audit.run.setup import build_session
+    from audit import AuditOptions, build_session
 
     def audit(model: str, backend_options: list[str]) -> tuple[list, list]:
         session = build_session(AuditOptions(model=[model], backend_option=backend_options, no_cache=True))
@@ -274,8 +274,9 @@ def test_an_audit_through_the_registry_equals_the_hf_backend_on_the_same_model(t
 
 
 def test_backend_options_are_checked_before_anything_loads(tiny_model_dir):
-    from audit.backends import BackendOptions, check_backend
-    from audit.errors import ConfigError
+    from audit import BackendOptions
+    from audit.backends import check_backend
+    from audit import ConfigError
 
     with pytest.raises(ConfigError, match="needs the tokenizer"):
         check_backend("openai-completions:http://127.0.0.1:9/v1", BackendOptions())

@@ -12,10 +12,7 @@ def test_cost_counts_requests_and_reuse(tiny_model_dir):
     import pathlib
     import tempfile
 
-    from audit.backends import load_backend
-    from audit.backends.base import BackendOptions
-    from audit.cli.options import AuditOptions
-    from audit.run.setup import build_session
+    from audit import AuditOptions, BackendOptions, build_session, load_backend
 
     root = pathlib.Path(tempfile.mkdtemp())
     (root / "bias-audit.toml").write_text('preset = "default"\nmax_items = 8\nmin_items = 4\n', encoding="utf-8")

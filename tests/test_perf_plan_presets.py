@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from audit.cli.options import AuditOptions
+from audit import AuditOptions
 from audit.run.conditions import request_count
 from audit.run.plan import plan_session
-from audit.run.setup import build_session
+from audit import build_session
 from shared_data import bbq_dir
 
 PRESETS = ["default", "study", "bbq", "paper-b"]

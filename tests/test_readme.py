@@ -1,9 +1,18 @@
-"""The README is checked: its gate table is the registry's, every option and preset it names exists."""
+"""The README is checked: its gate table is the registry's, every option and preset it names exists, and
+every shell block runs (the doc test): as written, or as the smaller variant declared just before it in an
+HTML comment (``<!-- doc-test variant: WHY`` then the commands, then ``-->``), with the README's placeholders
+standing for the tiny test model and the official data beside the checkout (../shared)."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from audit.cli.commands import _parser
 from audit.cli.listing import gate_table_markdown
@@ -84,3 +93,69 @@ def test_cheap_readme_commands_run(capsys):
         assert command in README or command.split()[1] in README
         assert main(command.split()[1:]) == 0
     assert "default" in capsys.readouterr().out
+
+
+# --- The doc test: every shell block of the README runs, as written or as the smaller variant it declares ---
+
+from shared_data import bbq_dir, crows_pairs_dir, winobias_dir  # noqa: E402  (tests/ is on sys.path: conftest)
+
+REPO = Path(__file__).resolve().parents[1]
+BLOCK = re.compile(r"(?:<!-- doc-test variant: (?P<why>[^\n]*)\n(?P<variant>.*?)\n-->\n)?```(?:bash|sh)\n(?P<body>.*?)```", re.S)
+SUBCOMMAND = re.compile(r"(?:bias-audit|audit\.cli)\s+([a-z]+)")
+PRELUDE = """set -eo pipefail
+# the CLI of this checkout; exit 1 is an audit's documented 'a gate failed', not a broken command
+bias-audit() { python -m audit.cli "$@" || { rc=$?; [ "$rc" -eq 1 ] || return "$rc"; }; }
+"""
+
+
+def readme_blocks() -> list[dict]:
+    """Each ```bash block with the variant declared just before it (``<!-- doc-test variant: WHY``, the
+    commands, ``-->``), if any."""
+    return [{"body": m["body"], "variant": m["variant"], "why": m["why"], "line": README[:m.start("body")].count("\n") + 1}
+            for m in BLOCK.finditer(README)]
+
+
+BLOCKS = readme_blocks()
+
+
+def test_every_variant_runs_the_commands_of_its_block():
+    """A smaller variant is the same commands on less: every bias-audit subcommand of the block is in it."""
+    assert len(BLOCKS) >= 8 and sum(b["variant"] is not None for b in BLOCKS) >= 5
+    for block in BLOCKS:
+        if block["variant"] is not None:
+            assert block["why"].strip(), f"README line {block['line']}: a variant says why it is smaller"
+            missing = set(SUBCOMMAND.findall(block["body"])) - set(SUBCOMMAND.findall(block["variant"]))
+            assert not missing, f"README line {block['line']}: the variant leaves out {sorted(missing)}"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, tiny_model_dir) -> dict:
+    """One folder for the whole README, read in order (a later block reads an earlier block's outputs);
+    the README's placeholders stand for the tiny test model and the official data beside the checkout."""
+    folder = tmp_path_factory.mktemp("readme")
+    (folder / "fairness_tests").symlink_to(REPO / "fairness_tests")
+    data = {"/path/to/winobias": winobias_dir(), "path/to/bbq/data": bbq_dir() and bbq_dir() / "data",
+            "path/to/crows_pairs": crows_pairs_dir()}
+    places = {"/path/to/your-model-dir": str(tiny_model_dir), "/path/to/hf-model-dir": str(tiny_model_dir)}
+    return {"folder": folder, "data": data, "places": places, "model": str(tiny_model_dir)}
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"README-line-{b['line']}" for b in BLOCKS])
+def test_readme_block_runs(block, workdir):
+    script = block["variant"] if block["variant"] is not None else block["body"]
+    for placeholder, path in workdir["data"].items():
+        if placeholder in script:
+            if path is None:
+                pytest.skip(f"README line {block['line']}: no official data for {placeholder} beside the checkout")
+            script = script.replace(placeholder, str(path))
+    for placeholder, path in workdir["places"].items():
+        script = script.replace(placeholder, path)
+    script = re.sub(r"\bMODEL\b", workdir["model"], script)
+    if "--pdf" in script and shutil.which("chromium") is None and not os.environ.get("BIAS_AUDIT_CHROMIUM"):
+        pytest.skip(f"README line {block['line']}: --pdf needs Chromium (apt-get install chromium)")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "REPO": str(REPO), "PYTHONUNBUFFERED": "1"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run(["bash", "-c", PRELUDE + script], cwd=workdir["folder"], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, (f"README line {block['line']} exited {done.returncode}:\n{script}\n"
+                                  f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")

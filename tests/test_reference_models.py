@@ -18,8 +18,9 @@ from audit.datasets.winobias.generated import generate_items  # a WinoBias inter
 from audit.datasets.winobias.occupations import occupations
 from audit.datasets.winobias.items import Item
 from audit.backends.hf.loading import load_model
-from audit.prompts.render import Prompt, apply_chat_template, continuation, render_prompt
-from audit.backends.base import BackendOptions, Request
+from audit import Prompt, render_prompt
+from audit.prompts.render import apply_chat_template, continuation
+from audit import BackendOptions, Request
 from audit.backends.hf.scorer import Scorer
 from audit.backends.hf.tokenization import encode_pair
 from audit.backends.reference import REFERENCE_MODELS, load_reference, planted_association, planted_choice, reference_model_dir

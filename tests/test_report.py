@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from audit.errors import AuditError
+from audit import AuditError
 from audit.datasets.winobias.occupations import occupations
-from audit.report import load_results, render_report, write_report
+from audit import load_results, render_report, write_report
+from audit.report.format import fmt_value
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "results_example.json"
@@ -103,7 +104,7 @@ def test_load_results_accepts_the_fixture(results):
 def test_summary_gives_the_verdict_and_what_each_failure_means(page, results):
     text = text_of(section(page, "summary"))
     assert '<span class="verdict fail">FAIL</span>' in page
-    assert ("FAIL: 4 of 12 gates failed (A-SB 2 of 4, RPA gap 2 of 2) for reference-biased, reference-fair: the bias is "
+    assert ("FAIL: 4 of 12 gates failed (\u03b8 (A-SB without noise) 2 of 4, |RPA gap| 2 of 2) for reference-biased, reference-fair: the bias is "
             "not shown to be within the agreed limits.") in text
     assert "4 fail 2 waived 2 skipped 4 pass" in text
     for gate in results["gates"]:
@@ -124,14 +125,17 @@ def test_gate_details_have_every_gate_with_its_numbers(page, results):
         assert status == gate["status"]
         if gate["estimate"] is not None:
             assert f"{gate['estimate']:.3f}" in text
-            assert f"{gate['bound']} {gate['bound_value']:.3f}" in text
+            bound = "" if gate["bound"] == "point" else f"{gate['bound']} "
+            assert f"{bound}{gate['bound_value']:.3f}" in text
         if gate["ci"]:
             assert f"[{gate['ci'][0]:.3f}, {gate['ci'][1]:.3f}]" in text
         assert f"{'≤' if gate['direction'] == 'max' else '≥'} {gate['threshold']:.3f}" in text
         assert gate["rationale"] in text_of(section(page, "matrix"))  # stated once, in the matrix
     # one row checked by hand
     assert by_id["a_sb[reference-fair-zero_shot]"] == (
-        "fail", "fail a_sb[reference-fair-zero_shot] 0.238 [0.178, 0.293] upper 0.293 ≤ 0.200 a_sb upper bound 0.293 not <= 0.2")
+        "fail", "fail a_sb[reference-fair-zero_shot] 0.238 [0.178, 0.293] upper 0.293 ≤ 0.200 \u03b8 (A-SB without noise) for "
+        "reference-fair under zero_shot is 0.238 (confidence interval [0.178, 0.293]); the upper end of the interval, "
+        "0.293 , exceeds the maximum allowed, 0.200.")
     for model in ("reference-biased", "reference-fair"):
         mine = [s for s, text in rows if f"[{model}-" in text]
         assert mine == sorted(mine, key=["fail", "inconclusive", "waived", "skipped", "pass"].index)  # failures first
@@ -209,7 +213,7 @@ def test_models_side_by_side(page):
     assert 'aria-labelledby="cmp-title cmp-desc"' in models
     header = re.search(r"<thead>.*?</thead>", models, re.S).group(0)
     assert text_of(header) == "Condition reference-biased reference-fair"
-    assert "A-SB 0.767 [0.704, 0.842] gap 0.762 [0.694, 0.834] accuracy 0.619" in text_of(models)
+    assert "A-SB 0.767 [0.704, 0.842] RPA gap (pro \u2212 anti) 0.762 [0.694, 0.834] accuracy 0.619" in text_of(models)
 
 
 def test_generation_condition_shows_the_other_rate(page, results):
@@ -258,7 +262,20 @@ def test_provenance_lists_models_data_config_seeds_packages_commit_date_hardware
     assert f"platform {prov['hardware']['platform']}" in text and "device cpu" in text and "gpu none" in text
     for package, version in prov["packages"].items():
         assert f"{package} {version}" in text
-    assert json.loads(text_of(re.search(r'<pre class="config">(.*?)</pre>', page, re.S).group(1))) == prov["config"]
+    appendix = re.search(r'<details class="config appendix" id="config">(.*?)</details>', page, re.S).group(1)
+    rows = dict(re.findall(r"<tr><th scope=\"row\"><code>(.*?)</code></th><td class=\"mono\">(.*?)</td></tr>", appendix))
+
+    def flat(config, prefix=""):
+        for key, value in config.items():
+            name = f"{prefix}.{key}" if prefix else key
+            if isinstance(value, dict) and value:
+                yield from flat(value, name)
+            else:
+                yield name, value
+
+    expected = dict(flat(prov["config"]))
+    assert set(rows) == {html_lib.escape(k) for k in expected}  # every setting, one row each, collapsed (an appendix)
+    assert all(html_lib.unescape(rows[html_lib.escape(k)]) == fmt_value(v) for k, v in expected.items())
     assert "seeds 0, 1, 2" in text_of(section(page, "conditions"))
 
 
@@ -339,7 +356,7 @@ def test_script_payload_is_escaped_everywhere(results):
     charts = re.findall(r'<svg class="chart".*?</svg>', page, re.S)
     assert any(ESCAPED in re.sub(r"<title.*?</desc>", "", chart) for chart in charts)  # matplotlib's own text too
     assert "The &lt;script&gt;alert(1)&lt;/script&gt; called because <mark>he</mark> left." in page
-    assert "&#34;note&#34;: &#34;&lt;script&gt;alert(1)&lt;/script&gt;&#34;" in page  # config: JSON, then escaped
+    assert "<code>note</code></th><td class=\"mono\">&lt;script&gt;alert(1)&lt;/script&gt;</td>" in page  # config row, escaped
 
 
 @pytest.mark.parametrize(

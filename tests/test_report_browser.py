@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.report import write_report
+from audit import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "results_example.json"

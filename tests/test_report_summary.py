@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.report import render_report
+from audit import render_report
 from audit.report.compare import compare_runs
 from audit.report.findings import gate_view
 from audit.report.matrix import gate_matrix
@@ -49,7 +49,7 @@ def test_verdict_names_the_failing_gates_by_kind():
              gate("rpa_gap", "zero_shot", "fail"), gate("accuracy", "zero_shot", "pass")]
     st = verdict_statement(record({}, gates=gates, verdict="fail"))
     assert st.fired
-    assert st.text == "FAIL: 3 of 5 gates failed (A-SB 2 of 3, RPA gap 1 of 1) for m: the bias is not shown to be " \
+    assert st.text == "FAIL: 3 of 5 gates failed (\u03b8 (A-SB without noise) 2 of 3, |RPA gap| 1 of 1) for m: the bias is not shown to be " \
                       "within the agreed limits."
 
 
@@ -69,7 +69,7 @@ def test_largest_bias_names_model_condition_and_occupation():
                   "few": {"a_sb": 0.6, "a_sb_ci": [0.5, 0.7], "o_sb": {**osb(0.6), "occ31": -0.9}}}
     st = largest_bias(record(conditions))
     assert st.fired
-    assert st.text == ("m under few: A-SB 0.60 [0.50, 0.70], i.e. an occupation is chosen on average 60 percentage "
+    assert st.plain == ("m under few: A-SB 0.600 [0.500, 0.700], i.e. an occupation is chosen on average 60 percentage "
                        "points more often with one pronoun gender than with the other. The most affected occupation "
                        "is occ31 (O-SB \u22120.90, female-leaning).".replace("\u2212", "-"))
 
@@ -90,8 +90,8 @@ def test_transfer_fires_when_every_condition_keeps_the_intrinsic_ranking():
     st = transfer_statement(record({}, transfer))
     assert st.fired
     assert st.text.startswith("Intrinsic bias transfers to every prompted condition")
-    assert "m: r from 0.81 [0.66, 0.90] (few) to 0.96 [0.92, 0.98] (zero_shot) over 2 prompted conditions, " \
-           "lower bound \u2265 0.5 in 2 of 2" in st.text
+    assert "m: r from 0.810 [0.660, 0.900] (few) to 0.960 [0.920, 0.980] (zero_shot) over 2 prompted conditions, " \
+           "lower bound \u2265 0.5 in 2 of 2" in st.plain
     assert "r \u2265 0.94" in st.text  # the papers' reference value
 
 
@@ -150,7 +150,7 @@ def test_summary_on_the_fixture_and_in_the_page():
     results = json.loads(FIXTURE.read_text(encoding="utf-8"))
     statements = executive_summary(results)
     assert [s.key for s in statements] == ["verdict", "largest_bias", "transfer", "reduction", "open"]
-    assert statements[1].text.startswith("reference-biased under intrinsic: A-SB 0.87 [0.82, 0.91]")
+    assert statements[1].plain.startswith("reference-biased under intrinsic: A-SB 0.872 [0.825, 0.914]")
     small = {**results, "models": [{**m, "choices": {}} for m in results["models"]]}
     page = render_report(small)
     summary = page[page.index('<section id="summary"'):page.index("</section>")]
@@ -172,11 +172,12 @@ def test_matrix_has_a_row_per_gate_kind_and_a_column_per_condition_and_category(
         ("few", ""), ("zero_shot", ""), ("zero_shot", "age"), ("zero_shot", "race")]
     assert matrix["has_categories"] and matrix["groups"] == [{"condition": "few", "span": 1}, {"condition": "zero_shot", "span": 3}]
     (block,) = matrix["blocks"]
-    rows = {r["metric"]: [c and (c["status"], c["text"], c["anchor"]) for c in r["cells"]] for r in block["rows"]}
-    assert rows["a_sb"] == [("pass", ".60", views[1]["anchor"]), ("fail", ".60", views[0]["anchor"]), None, None]
+    rows = {r["metric"]: [c and (c["status"], c["text"].striptags(), c["anchor"]) for c in r["cells"]] for r in block["rows"]}
+    assert rows["a_sb"] == [("pass", ".600", views[1]["anchor"]), ("fail", ".600", views[0]["anchor"]), None, None]
     assert rows["rpa_gap"][1][0] == "skipped"
     assert [c and c[0] for c in rows["bias_score"]] == [None, None, "inconclusive", "pass"]
-    assert [r["label"] for r in matrix["rules"]] == ["A-SB", "RPA gap", "bias_score"]
+    # the a_sb gate reads theta and the rpa_gap gate |pro - anti|: their rows carry those statistics' labels
+    assert [r["label"] for r in matrix["rules"]] == ["\u03b8 (A-SB without noise)", "|RPA gap|", "bias_score"]
     assert matrix["rules"][0]["rationales"] == ["why a_sb"]  # stated once for the two A-SB gates
 
 

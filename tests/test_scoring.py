@@ -16,8 +16,9 @@ from audit.backends.hf import scorer as scorer_module
 from audit.backends.hf import tokenization
 from audit.datasets.winobias.generated import generate_items
 from audit.backends.hf.loading import LoadedModel
-from audit.prompts.render import continuation, render_prompt
-from audit.backends.base import Request
+from audit import render_prompt
+from audit.prompts.render import continuation
+from audit import Request
 from audit.backends.hf.planning import plan_shared_prefix, tree_mask
 from audit.backends.hf.scorer import Scorer
 from audit.backends.hf.tokenization import encode_pair, request_tokens

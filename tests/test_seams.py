@@ -10,9 +10,7 @@ from dataclasses import asdict, dataclass
 
 import pytest
 
-from audit.backends import Backend, register_backend
-from audit.datasets import Dataset, register_dataset
-from audit.prompts.render import Prompt
+from audit import Backend, Dataset, Prompt, register_backend, register_dataset
 
 FRUIT = ["apple", "pear", "plum", "fig", "lime", "kiwi"]
 TOOLS = ["hammer", "saw", "drill", "wrench", "chisel", "file"]
@@ -136,7 +134,7 @@ def test_a_sb_is_winobias_only(audit_outcome):
 
 
 def test_a_toy_dataset_and_backend_run_an_audit_through_the_session(toy_registered):
-    from audit.run.session import AuditSession
+    from audit import AuditSession
 
     session = AuditSession(config=_config(), model_specs=["toy:one"], use_cache=False)
     session.prepare()
@@ -156,7 +154,7 @@ def test_a_toy_dataset_and_backend_run_an_audit_through_the_session(toy_register
 def _config():
     import tomllib
 
-    from audit.config import AuditConfig, load_config
+    from audit import AuditConfig, load_config
 
     base = load_config(None).model_dump()
     base.update(tomllib.loads(CONFIG))

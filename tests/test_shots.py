@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.errors import ConfigError
+from audit import ConfigError
 from audit.datasets.winobias.generated import generate_items
 from audit.datasets.winobias.occupations import lookup_occupation
 from audit.datasets.winobias.shots import cell_counts, compose_shots

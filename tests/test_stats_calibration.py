@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from calibration import seeded_answers, session_for, truth_scenario  # noqa: E402
 
-from audit.config import load_config  # noqa: E402
+from audit import load_config  # noqa: E402
 from audit.datasets.winobias.generated import generate_items  # noqa: E402
 from audit.datasets.winobias.pairing import pair_twins  # noqa: E402
 
@@ -51,8 +51,8 @@ def test_fair_noisy_model_on_the_official_split_is_decided_not_left_inconclusive
 
     from audit.datasets.winobias.official import load_winobias_dir
     from audit.gates.evaluate import decide
-    from audit.stats.intervals import debiased_interval
-    from audit.stats.simulate import scenario, simulate_tables
+    from audit.datasets.winobias.intervals import debiased_interval
+    from audit.datasets.winobias.simulate import scenario, simulate_tables
 
     path = winobias_dir()
     if path is None:

@@ -4,11 +4,11 @@ without the headline metric is skipped, not crashed."""
 
 import numpy as np
 
-from audit.datasets.base import Dataset
+from audit import Dataset
 from audit.datasets.winobias import WinoBias
 from audit.datasets.winobias.generated import generate_items
 from audit.datasets.winobias.pairing import pair_twins
-from audit.stats.simulate import scenario, simulate_selections
+from audit.datasets.winobias.simulate import scenario, simulate_selections
 
 ITEMS = [i for i in generate_items() if i.split == "test"]
 PAIRING = pair_twins(ITEMS)

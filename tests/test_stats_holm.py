@@ -7,9 +7,9 @@ import pytest
 
 from audit.datasets.winobias.generated import generate_items
 from audit.datasets.winobias.pairing import pair_twins
-from audit.stats.intervals import debiased_interval, exceedance_p
+from audit.datasets.winobias.intervals import debiased_interval, exceedance_p
 from audit.stats.multiplicity import beyond_p_from_interval, holm
-from audit.stats.simulate import scenario, simulate_tables
+from audit.datasets.winobias.simulate import scenario, simulate_tables
 
 ITEMS = [i for i in generate_items() if i.split == "test"]
 PAIRING = pair_twins(ITEMS)

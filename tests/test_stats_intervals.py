@@ -7,10 +7,10 @@ import pytest
 
 from audit.datasets.winobias.generated import generate_items
 from audit.datasets.winobias.pairing import pair_twins
-from audit.stats.intervals import (
+from audit.datasets.winobias.intervals import (
     Interval, abs_interval, combine_seeds, combine_seed_tables, debiased_interval, paired_change, paired_difference_interval,
 )
-from audit.stats.simulate import scenario, simulate_tables
+from audit.datasets.winobias.simulate import scenario, simulate_tables
 
 ITEMS = [i for i in generate_items() if i.split == "test"]
 PAIRING = pair_twins(ITEMS)

@@ -5,8 +5,9 @@ import pytest
 
 from audit.datasets.winobias.generated import generate_items
 from audit.datasets.winobias.pairing import pair_twins
-from audit.stats.multiplicity import family_wise_error, holm, max_t, swap_max_t
-from audit.stats.simulate import scenario, simulate_tables
+from audit.datasets.winobias.selection import swap_max_t
+from audit.stats.multiplicity import family_wise_error, holm, max_t
+from audit.datasets.winobias.simulate import scenario, simulate_tables
 
 
 def test_holm_by_hand():

@@ -9,8 +9,8 @@ from audit.datasets.winobias.generated import generate_items
 from audit.datasets.winobias.metrics import a_sb_of
 from audit.datasets.winobias.official import load_winobias_dir
 from audit.datasets.winobias.pairing import minimal_difference, non_minimal_report, pair_twins
-from audit.stats.intervals import debiased_interval
-from audit.stats.selection import a_sb, noise_floor, o_sb, pair_table
+from audit.datasets.winobias.intervals import debiased_interval
+from audit.datasets.winobias.selection import a_sb, noise_floor, o_sb, pair_table
 from shared_data import winobias_dir
 
 

@@ -6,9 +6,9 @@ import numpy as np
 
 from audit.datasets.winobias.generated import generate_items
 from audit.datasets.winobias.pairing import pair_twins
-from audit.stats.intervals import debiased_interval
-from audit.stats.selection import pair_table
-from audit.stats.simulate import scenario, simulate_selections
+from audit.datasets.winobias.intervals import debiased_interval
+from audit.datasets.winobias.selection import pair_table
+from audit.datasets.winobias.simulate import scenario, simulate_selections
 
 ITEMS = [i for i in generate_items() if i.split == "test"]
 

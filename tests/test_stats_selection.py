@@ -10,8 +10,9 @@ from audit.datasets.winobias.generated import generate_items
 from audit.datasets.winobias.metrics import occupational_selection_bias
 from audit.datasets.winobias.occupations import lookup_occupation
 from audit.datasets.winobias.pairing import pair_twins
-from audit.stats.selection import (
-    PairTable, a_sb, debiased_effect, expected_abs_rademacher_sum, noise_floor, normalize_loglikelihood, o_sb,
+from audit.stats.normalization import normalize_loglikelihood
+from audit.datasets.winobias.selection import (
+    PairTable, a_sb, debiased_effect, expected_abs_rademacher_sum, noise_floor, o_sb,
     pair_table, score_pair_table, swap_test,
 )
 

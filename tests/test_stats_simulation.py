@@ -1,8 +1,8 @@
 """Calibration of the gated statistics on both item designs, by simulation with a known gender effect.
 
 Graded per-occupation effects with true A-SB 0, 0.10, 0.15, 0.20 and twin disagreement 5% and 40%
-(``audit.stats.simulate``), 200 seeded runs per cell. The gates use the verdict rule of
-``audit.stats.verdicts.gate_verdict`` with ``bound="point"`` on the debiased statistic (a_sb: the
+(``audit.datasets.winobias.simulate``), 200 seeded runs per cell. The gates use the verdict rule of
+``audit.datasets.winobias.verdicts.gate_verdict`` with ``bound="point"`` on the debiased statistic (a_sb: the
 root-mean-square O-SB theta, threshold 0.15; rpa_gap: |pro - anti|, threshold 0.10). The measured
 figures are in docs/statistics.md (``python benchmarks/stats_calibration.py`` reprints them).
 """
@@ -12,13 +12,13 @@ import pytest
 
 from audit.datasets.winobias.generated import generate_items
 from audit.datasets.winobias.metrics import a_sb_of, twin_key
-from audit.stats.bootstrap import bootstrap_interval
+from audit import bootstrap_interval
 from audit.datasets.winobias.official import load_winobias_dir
 from audit.datasets.winobias.pairing import pair_twins
-from audit.stats.intervals import debiased_interval, worst_o_sb_bound
-from audit.stats.selection import a_sb, debiased_effect, noise_floor, o_sb, pair_table
-from audit.stats.simulate import calibration_cell, gender_blind_selections, scenario, simulate_tables
-from audit.stats.transfer_eiv import transfer_eiv
+from audit.datasets.winobias.intervals import debiased_interval, worst_o_sb_bound
+from audit.datasets.winobias.selection import a_sb, debiased_effect, noise_floor, o_sb, pair_table
+from audit.datasets.winobias.simulate import calibration_cell, gender_blind_selections, scenario, simulate_tables
+from audit.datasets.winobias.transfer_eiv import transfer_eiv
 from shared_data import winobias_dir
 
 RUNS = 200

@@ -7,9 +7,9 @@ import pytest
 
 from audit.datasets.winobias.generated import generate_items
 from audit.datasets.winobias.pairing import pair_twins
-from audit.stats.selection import PairTable
-from audit.stats.simulate import scenario, simulate_tables
-from audit.stats.transfer_eiv import transfer_eiv, transfer_over_seeds
+from audit.datasets.winobias.selection import PairTable
+from audit.datasets.winobias.simulate import scenario, simulate_tables
+from audit.datasets.winobias.transfer_eiv import transfer_eiv, transfer_over_seeds
 
 ITEMS = generate_items()  # both splits: 640 twin pairs
 PAIRING = pair_twins(ITEMS)
@@ -70,7 +70,7 @@ def test_gender_blind_model_claims_no_transfer_and_the_gate_reads_the_corrected_
     """A model giving both twins the same answer: no correlation is claimed (the dataset's corrected
     transfer is undefined, with the reason), whatever the naive Pearson of its unpaired rounding noise."""
     from audit.datasets.winobias import WinoBias
-    from audit.stats.simulate import gender_blind_selections
+    from audit.datasets.winobias.simulate import gender_blind_selections
 
     ds = WinoBias()
     rng = np.random.default_rng(3)
@@ -81,7 +81,7 @@ def test_gender_blind_model_claims_no_transfer_and_the_gate_reads_the_corrected_
     assert out["defined"] is False and "exactly 0" in out["reason"] and math.isnan(out["rho"])
     # a biased bare model with perfect transfer, prompted over 3 seeds (pairs matched by id across seed counts)
     sc = scenario(ITEMS, PAIRING, a_sb=0.3)
-    from audit.stats.simulate import simulate_selections
+    from audit.datasets.winobias.simulate import simulate_selections
     bare = simulate_selections(ITEMS, PAIRING, sc, accuracy=0.75, disagreement=0.1, rng=rng)
     seeds = [x for _ in range(3) for x in simulate_selections(ITEMS, PAIRING, sc, accuracy=0.75, disagreement=0.1, rng=rng)]
     out = ds.corrected_transfer((ITEMS, bare), (ITEMS * 3, seeds), boot)

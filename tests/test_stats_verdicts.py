@@ -5,8 +5,10 @@ import math
 import pytest
 
 from audit.datasets.winobias.items import Item
-from audit.stats.intervals import Interval
-from audit.stats.verdicts import answer_breakdown, gate_verdict, mean_noise_floor, other_rate_gap_interval, rpa_other_wrong
+from audit.datasets.winobias.intervals import Interval
+from audit.datasets.winobias.verdicts import answer_breakdown, other_rate_gap_interval, rpa_other_wrong
+from audit.stats.decision import gate_verdict
+from audit.stats.resampling import sign_flip_noise_floor as mean_noise_floor
 from audit.datasets.winobias.pairing import pair_twins
 
 

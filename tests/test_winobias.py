@@ -13,7 +13,7 @@ from shared_data import winobias_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.errors import DataError
+from audit import DataError
 from audit.datasets.winobias.items import Item
 from audit.datasets.winobias.occupations import occupations
 from audit.datasets.winobias.official import (

@@ -24,7 +24,7 @@ def build_tiny_llama(directory: Path, *, seed: int = 0, with_pad: bool = True) -
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from audit.datasets.winobias.generated import generate_items
-    from audit.prompts.render import prompt_formats, render_prompt
+    from audit import prompt_formats, render_prompt
 
     items = generate_items()
     texts = [render_prompt(f, it, items[:2], "Be fair.").text + " " + " ".join(it.candidates) for f in prompt_formats() for it in items[:50]]

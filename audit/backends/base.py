@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from audit.errors import ConditionUnavailable
+from audit.prompts.stopping import StopRule
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,12 @@ class Backend(ABC):
     def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
         """Greedy continuations of each prompt (without the prompt), stopped at end-of-sequence."""
 
+    def generate_until(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule) -> list[str]:
+        """Greedy continuations ended by ``stop`` (``audit.prompts.stopping``): at most ``stop.tokens(max_new_tokens)``
+        new tokens, each text cut where the rule says its answer ends. The default generates the whole budget
+        and cuts; a backend that can stop a sequence early overrides it (the texts must be the same)."""
+        return [stop.cut(text)[1] for text in self.generate(prompts, max_new_tokens=stop.tokens(max_new_tokens))]
+
     @abstractmethod
     def identity(self) -> dict[str, Any]:
         """JSON-safe facts that make results reproducible (model, revision, weights hash, dtype...); no secrets."""
@@ -105,6 +112,9 @@ class WrappingBackend(Backend):
 
     def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
         return self.inner.generate(prompts, max_new_tokens=max_new_tokens)
+
+    def generate_until(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule) -> list[str]:
+        return self.inner.generate_until(prompts, max_new_tokens, stop)
 
     def identity(self) -> dict[str, Any]:
         return self.inner.identity()

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+from audit.prompts.stopping import StopRule
 from audit.backends.base import Backend, WrappingBackend
 from audit.backends.distributed import is_main_process
 from audit.run import progress
@@ -81,10 +82,15 @@ def _sha256_json(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def request_key(model_key: str, kind: str, context: str, target: str | int) -> str:
+def request_key(model_key: str, kind: str, context: str, target: str | int | list) -> str:
     """The row key of one request: ``kind`` is loglikelihood (target: the continuation) or generate
-    (target: max_new_tokens)."""
+    (target: ``generation_target``)."""
     return _sha256_json([model_key, kind, context, target])
+
+
+def generation_target(max_new_tokens: int, stop: StopRule | None = None) -> int | list:
+    """A generation's key target: max_new_tokens, or with a stop rule [its token budget, the rule]."""
+    return int(max_new_tokens) if stop is None else [stop.tokens(max_new_tokens), stop.key()]
 
 
 # --- the store ------------------------------------------------------------------------------------
@@ -310,6 +316,12 @@ class CachedBackend(WrappingBackend):
         keys = [request_key(self.model_key, "generate", p, int(max_new_tokens)) for p in prompts]
         return [str(v) for v in self._answer("generate", keys, list(prompts), self.generate_chunk_size,
                                              lambda chunk: self.inner.generate(chunk, max_new_tokens=max_new_tokens))]
+
+    def generate_until(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule) -> list[str]:
+        target = generation_target(max_new_tokens, stop)
+        keys = [request_key(self.model_key, "generate", p, target) for p in prompts]
+        return [str(v) for v in self._answer("generate", keys, list(prompts), self.generate_chunk_size,
+                                             lambda chunk: self.inner.generate_until(chunk, max_new_tokens, stop))]
 
     def _pending(self, keys: list[str], requests: list) -> tuple[dict, list]:
         known = self.cache.get_many(keys)

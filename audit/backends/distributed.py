@@ -35,6 +35,7 @@ import os
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
+from audit.prompts.stopping import StopRule
 from audit.backends.base import Backend, Request, WrappingBackend
 from audit.errors import AuditError
 
@@ -257,6 +258,13 @@ class DistributedBackend(WrappingBackend):
             return self._by_batches(len(prompts),
                                     lambda rank, size: self.inner.generate_shard(prompts, max_new_tokens, rank, size))
         return self._sharded(prompts, lambda share: self.inner.generate(share, max_new_tokens=max_new_tokens))
+
+    def generate_until(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule) -> list[str]:
+        prompts = list(prompts)
+        if hasattr(self.inner, "generate_shard"):
+            return self._by_batches(len(prompts), lambda rank, size: self.inner.generate_shard(
+                prompts, max_new_tokens, rank, size, stop=stop))
+        return self._sharded(prompts, lambda share: self.inner.generate_until(share, max_new_tokens, stop))
 
 
 

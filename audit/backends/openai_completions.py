@@ -13,9 +13,11 @@ server generated it with. Servers that ignore ``echo`` (llama.cpp's own ``llama-
 lm-eval issue 1437) or score one position off when the prompt does not start with BOS
 (llama-cpp-python's server) are refused with one line.
 
-HTTP: async (httpx) with at most ``concurrency`` requests in flight, several prompts per request
-where the server accepts a list, a timeout per request, retries with exponential backoff on
-connection errors and 5xx only; any other error is one line. The API key comes from the
+HTTP: async (httpx) with at most ``concurrency`` requests in flight (chosen from the server's answers
+unless set, ``openai_tuning``), several prompts per request where the server accepts a list, prompts
+sharing a prefix sent one after another, llama.cpp's ``cache_prompt`` asked for where the server is
+llama.cpp's, a timeout per request, retries with exponential backoff on connection errors and 5xx
+only; any other error is one line. Scoring and generation requests go through the same client. The API key comes from the
 environment only (``api_key_env``, else ``BIAS_AUDIT_API_KEY``, else ``OPENAI_API_KEY``) and never
 appears in ``identity()``, errors or logs.
 """
@@ -31,11 +33,13 @@ from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from audit.prompts.stopping import StopRule
 from audit.errors import ConfigError, ModelLoadError
 from audit.results.redaction import private_spec, public_spec, register_secret
 from audit.backends.base import Backend, BackendOptions
 from audit.backends.hf.tokenization import _encode_many, _prefix_token_id, _split_spaces, request_tokens
 from .openai_http import HTTPStatusError, Transport, api_key
+from .openai_tuning import FLOOR, LEVELS, choose_concurrency, llama_cpp_slots, prefix_order, rates_in_flight
 from .openai_wire import (
     ServerError, check_alignment, choices_in_order, completion_body, continuation_logprob, generated_entry,
     generated_text, parse_echo, shown, strip_credentials,
@@ -73,7 +77,7 @@ class OpenAICompletionsBackend(Backend):
     device_type = "server"
 
     def __init__(self, base_url: str, tokenizer, *, model_name: str | None = None, tokenizer_name: str | None = None,
-                 api_key_env: str | None = None, concurrency: int = 8, timeout: float = 120.0, add_bos: bool = False,
+                 api_key_env: str | None = None, concurrency: int | None = None, timeout: float = 120.0, add_bos: bool = False,
                  batch_size: int = 16, max_retries: int = 4, backoff: float = 0.5, extra_body: dict | None = None,
                  deadline: float | None = None):
         parts = urlsplit(base_url.rstrip("/"))
@@ -99,8 +103,12 @@ class OpenAICompletionsBackend(Backend):
         self.add_bos = add_bos
         self.batch_size = max(1, int(batch_size))
         self.extra_body = dict(extra_body or {})  # server-specific fields, e.g. {"repeat_penalty": 1.0} for llama.cpp
-        self.concurrency = max(1, int(concurrency))
-        self.http = Transport(self.base_url, where=self.where, api_key=api_key(api_key_env), concurrency=self.concurrency,
+        # requests in flight: the user's number, else chosen by the start-up probe (up to LEVELS[-1] while it measures)
+        self.concurrency = max(1, int(concurrency)) if concurrency is not None else FLOOR
+        self.tuning: dict[str, Any] = {"concurrency_from": "user" if concurrency is not None else None,
+                                       "rates_in_flight": [], "llama_cpp_slots": None}
+        self.http = Transport(self.base_url, where=self.where, api_key=api_key(api_key_env),
+                              concurrency=self.concurrency if concurrency is not None else LEVELS[-1],
                               timeout=timeout, max_retries=max_retries, backoff=backoff, auth=auth, params=params,
                               deadline=deadline)
         self.bos_id = getattr(tokenizer, "bos_token_id", None)
@@ -109,11 +117,12 @@ class OpenAICompletionsBackend(Backend):
         self._served: list[dict] = []
         self._version: str | None = None
         self._checked = False
+        self.server_bos = False  # the server puts a BOS in front of prompts that lack one (a GGUF's add_bos_token)
         self.stats = self.http.stats  # http_requests, retries; requests and generated added here
 
     @classmethod
     def from_spec(cls, spec: str, *, model_name: str | None = None, tokenizer: Any = None, api_key_env: str | None = None,
-                  concurrency: int = 8, timeout: float = 120.0, **options) -> "OpenAICompletionsBackend":
+                  concurrency: int | None = None, timeout: float = 120.0, **options) -> "OpenAICompletionsBackend":
         """``openai-completions:URL`` with a tokenizer (object, directory, hub id or .gguf path)."""
         if not spec.startswith(SPEC_PREFIX):
             raise ConfigError(f"model spec '{spec}' does not start with '{SPEC_PREFIX}'")
@@ -155,6 +164,7 @@ class OpenAICompletionsBackend(Backend):
             "served_models": [m.get("id") for m in self._served], "owned_by": self._owner(),
             "server_version": self._version, "tokenizer": self.tokenizer_name,
             "tokenizer_sha256": hashlib.sha256(vocab).hexdigest()[:16], "add_bos": self.add_bos,
+            "server_adds_bos": self.server_bos,
             "prompt_as": "token_ids" if self.token_ids else "text",
             "request": {k: v for k, v in self.extra_body.items()},
         }
@@ -166,13 +176,18 @@ class OpenAICompletionsBackend(Backend):
             return []
         self.check()
         prepared = [self._prepare(r.context, r.continuation) for r in requests]
-        jobs = list(dict.fromkeys((tuple(c), tuple(k), t) for c, k, t in prepared))
+        jobs = prefix_order(dict.fromkeys((tuple(c), tuple(k), t) for c, k, t in prepared))
         scores = self.http.run(lambda client: self._score_all(client, jobs))
         by_job = dict(zip(jobs, scores))
         self.stats["requests"] += len(requests)
         return [by_job[(tuple(c), tuple(k), t)] for c, k, t in prepared]
 
-    def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
+    def generate_until(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule) -> list[str]:
+        """The server stops at the rule's stop strings (OpenAI ``stop``); the answer sentence and the cut are ours."""
+        texts = self.generate(prompts, stop.tokens(max_new_tokens), stop_strings=stop.strings)
+        return [stop.cut(text)[1] for text in texts]
+
+    def generate(self, prompts: Sequence[str], max_new_tokens: int = 16, *, stop_strings: Sequence[str] = ()) -> list[str]:
         """Greedy continuations (``temperature: 0``) of each prompt, tokenised as the HF backend does."""
         prompts = list(prompts)
         if not prompts:
@@ -184,6 +199,8 @@ class OpenAICompletionsBackend(Backend):
             async def one(batch):
                 body = completion_body(self.model_name, self._batch_prompt(batch), max_tokens=max_new_tokens,
                                        echo=False, logprobs=None, extra=self.extra_body)
+                if stop_strings:
+                    body["stop"] = list(stop_strings)
                 resp = await client.post("/completions", body)
                 return [generated_text(c, self.where) for c in choices_in_order(resp, len(batch), self.where)]
             return await self._gather([wire[i:i + self.batch_size] for i in range(0, len(wire), self.batch_size)], one)
@@ -210,6 +227,8 @@ class OpenAICompletionsBackend(Backend):
         ctx, cont = request_tokens(self.tokenizer, context, continuation)
         c, k = _split_spaces(context, continuation)
         empty = self.tokenizer.decode(ctx[:1]) if context == "" else ""  # empty context: conditioned on BOS/EOS
+        if empty and self.server_bos and ctx[:1] == [self.bos_id]:
+            empty = ""  # the server puts that BOS in front itself
         ctx, lead = self._add_bos(ctx)
         return ctx, cont, lead + empty + c + k
 
@@ -229,17 +248,30 @@ class OpenAICompletionsBackend(Backend):
                                    max_tokens=1, echo=True, logprobs=1, extra=self.extra_body)
             resp = await client.post("/completions", body)
             choices = choices_in_order(resp, len(batch), self.where)
-            self._check_usage(resp, sum(len(c) + len(k) for c, k, _ in batch))
+            self._check_usage(resp, [list(c) + list(k) for c, k, _ in batch])
             return [continuation_logprob(parse_echo(ch, self.where), c, k, self.bos_id, self._piece, self.where)
                     for ch, (c, k, _) in zip(choices, batch)]
         return await self._gather([jobs[i:i + self.batch_size] for i in range(0, len(jobs), self.batch_size)], one)
 
-    def _check_usage(self, resp: dict, expected: int) -> None:
-        """The server's prompt-token count, where it reports one, must be ours (a dropped or added BOS shows here)."""
+    def _check_usage(self, resp: dict, prompts: list[list[int]]) -> None:
+        """The server's prompt-token count, where it reports one, must be ours (a dropped or added BOS shows here);
+        one more per prompt without BOS where the server is known to put BOS in front (it is then scored after it)."""
         got = (resp.get("usage") or {}).get("prompt_tokens")
+        expected = sum(len(ids) + (self.server_bos and ids[:1] != [self.bos_id]) for ids in prompts)
         if isinstance(got, int) and got != expected:
-            raise ServerError(f"{self.where}: the server counted {got} prompt tokens where we sent {expected} "
-                              "(it adds or drops a BOS, or tokenises differently)")
+            raise ServerError(f"{self.where}: the server counted {got} prompt tokens where we sent "
+                              f"{sum(map(len, prompts))} (it adds or drops a BOS, or tokenises differently)")
+
+    def _learn_server_bos(self, resp: dict, ids: list[int]) -> None:
+        """A server that counts exactly one token more than a prompt without BOS puts BOS in front itself (llama-cpp-python
+        on a GGUF whose ``add_bos_token`` is true); with ``add_bos`` that would be a second BOS, refused."""
+        got = (resp.get("usage") or {}).get("prompt_tokens")
+        if self.bos_id is None or got != len(ids) + 1:
+            return
+        if ids[:1] == [self.bos_id]:
+            raise ServerError(f"{self.where}: the server puts its own BOS in front of ours (it counted {got} prompt "
+                              f"tokens where we sent {len(ids)}); drop add_bos")
+        self.server_bos = True
 
     async def _gather(self, batches: list, one) -> list:
         sem = asyncio.Semaphore(self.concurrency)
@@ -270,6 +302,10 @@ class OpenAICompletionsBackend(Backend):
         elif ids and self.model_name not in ids:
             raise ServerError(f"{self.where}: model '{self.model_name}' is not served (it serves: {', '.join(map(str, ids))})")
         self._version = await client.version()
+        slots = llama_cpp_slots(await client.root_json("/props"))
+        if slots is not None:  # llama.cpp keeps a prompt's KV cache for the next request only when asked
+            self.tuning["llama_cpp_slots"] = slots
+            self.extra_body.setdefault("cache_prompt", True)
         aligned = 0
         for text in PROBE_PROMPTS:
             prompt, wire = self._encode_prompt(text)
@@ -283,7 +319,8 @@ class OpenAICompletionsBackend(Backend):
             if whole[: len(prompt)] != prompt or len(whole) != len(prompt) + 1:
                 continue  # the generated text re-tokenises across the boundary: try the next prompt
             second = await self._probe_request(client, (whole, whole_wire), echo=True)
-            self._check_usage(second, len(whole))
+            self._learn_server_bos(second, whole)
+            self._check_usage(second, [whole])
             echo = parse_echo(choices_in_order(second, 1, self.where)[0], self.where)
             check_alignment(g_logprob, echo, whole, self.bos_id, self._piece, self.where)
             aligned += 1
@@ -292,6 +329,7 @@ class OpenAICompletionsBackend(Backend):
                               "re-tokenised cleanly); cannot check the server's prompt log-probabilities")
         if self.batch_size > 1:
             await self._probe_batching(client)
+        await self._choose_concurrency(client, slots)
 
     def _check_greedy(self, token: str, logprob: float) -> None:
         """The greedy token of a distribution over V tokens has probability at least 1/V: a lower log-probability
@@ -326,6 +364,25 @@ class OpenAICompletionsBackend(Backend):
             choices_in_order(await client.post("/completions", body, retry=False), 2, self.where)
         except ServerError:
             self.batch_size = 1
+
+    async def _choose_concurrency(self, client, slots: int | None) -> None:
+        """Requests in flight: the user's number, else llama.cpp's slots, else measured on scoring-shaped requests."""
+        if self.tuning["concurrency_from"] != "user":
+            if slots is not None:
+                self.concurrency, self.tuning["concurrency_from"] = max(FLOOR, slots), "llama.cpp /props total_slots"
+            else:
+                wire = [self._encode_prompt(t) for t in PROBE_PROMPTS]
+
+                async def send(i: int) -> None:
+                    batch = [wire[(i + j) % len(wire)] for j in range(self.batch_size)]
+                    body = completion_body(self.model_name, self._batch_prompt(batch), max_tokens=1, echo=True,
+                                           logprobs=1, extra=self.extra_body)
+                    choices_in_order(await client.post("/completions", body), len(batch), self.where)
+
+                table = await rates_in_flight(send)
+                self.tuning["rates_in_flight"] = [(c, round(rate, 2)) for c, rate in table]
+                self.concurrency, self.tuning["concurrency_from"] = choose_concurrency(table), "measured"
+        self.http.concurrency = self.concurrency
 
     def _owner(self) -> str | None:
         return next((m.get("owned_by") for m in self._served if m.get("id") == self.model_name), None)

@@ -114,13 +114,19 @@ class _Connection:
 
     async def version(self) -> str | None:
         """The server's ``/version`` (vLLM, SGLang) where it has one; provenance only, never retried."""
+        version = (await self.root_json("/version") or {}).get("version")
+        return str(version) if version is not None else None
+
+    async def root_json(self, path: str) -> dict | None:
+        """A JSON object from ``path`` under the server's root (``/version``, llama.cpp's ``/props``), or None
+        where the server has no such page; asked once, never retried (these pages are optional)."""
         root = self.t.base_url.rsplit("/", 1)[0]
         try:
-            resp = await self.client.get(root + "/version", timeout=min(self.t.timeout, 10.0))
-            version = resp.json().get("version") if resp.status_code == 200 else None
-        except Exception:  # noqa: BLE001 - many servers have no /version
+            resp = await self.client.get(root + path, timeout=min(self.t.timeout, 10.0))
+            data = resp.json() if resp.status_code == 200 else None
+        except Exception:  # noqa: BLE001 - many servers have neither page
             return None
-        return str(version) if version is not None else None
+        return data if isinstance(data, dict) else None
 
     async def _request(self, method: str, path: str, body: dict | None, *, retry: bool) -> Any:
         import httpx

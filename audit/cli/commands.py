@@ -53,6 +53,17 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--approved", "--baseline", dest="approved", metavar="RESULTS_JSON",
                         help="an approved earlier run to show side by side (--baseline: its old name)")
     report.add_argument("--pdf", metavar="PDF", help="also print the report to this PDF (needs Chromium)")
+    report.add_argument("--pdf-mode", metavar="MODE", help="what --pdf prints: executive (verdict, summary and gate "
+                        "outcomes, at most 2 pages; the default) or full (the whole report)")
+    report.add_argument("--approved-as", metavar="NAME", action="append", default=[],
+                        help="compare with the approved run's model under another name: NAME (the approved run's only "
+                        "model is this run's NAME) or APPROVED_NAME=NAME (repeatable)")
+
+    from audit.cli.calibrate import add_calibrate_options
+
+    calibrate = sub.add_parser("calibrate", help="how the gates of your config decide on your data: false-fail rate, power "
+                               "and items needed for 80%% power, on simulated models of known truth (no model loaded)")
+    add_calibrate_options(calibrate)
 
     from audit.cli.listing import LISTS
 
@@ -155,13 +166,26 @@ def _stage_to_stderr(text: str) -> None:
     print(f"bias-audit: {text}", file=sys.stderr, flush=True)
 
 
+_held_stages: list[str] = []
+
+
+def _release_stages() -> None:
+    """In logs: the stage lines of the checks, once they passed (a user error there stays one line)."""
+    from audit.run import progress
+
+    for text in _held_stages:
+        _stage_to_stderr(text)
+    _held_stages.clear()
+    progress.set_stage_sink(_stage_to_stderr)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from audit.run import progress
 
     # On a terminal, the first line at once: the stages before pytest starts (config, data) print to
-    # stderr. In logs those checks stay silent, so a user error there is one line; pytest's stages follow.
-    if sys.stderr.isatty():
-        progress.set_stage_sink(_stage_to_stderr)
+    # stderr. In logs they are held until the checks passed, so a user error there is one line.
+    _held_stages.clear()
+    progress.set_stage_sink(_stage_to_stderr if sys.stderr.isatty() else _held_stages.append)
     progress.stage("checking the config, data and models")
     try:
         return _run(args)
@@ -169,19 +193,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         progress.set_stage_sink(None)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, session=None) -> int:
+    """One audit through the pytest suite; ``session``: the one built from ``args`` already (else built here)."""
     import tempfile
 
     import pytest
 
-    from audit.plugin import RUN_STATE, USER_ERROR
+    from audit.plugin import RUN_STATE, USER_ERROR, UseSession
     from audit.run.setup import build_session, check_out_dir
     from audit.run.verdict import RunState, decide
 
-    # Check every user input before pytest starts, so a mistake is one line and exit 2.
     options = AuditOptions.from_namespace(args)
-    _check_pdf_engine(options.pdf)
-    build_session(options)
+    if len(options.data_sources()) > 1:
+        from audit.cli.several import run_several
+
+        return run_several(args, _run)
+    # Check every user input before pytest starts, so a mistake is one line and exit 2. The session built
+    # here is the run's: the plugin is handed it (UseSession), not asked to build another.
+    _check_pdf_engine(options.pdf, options.pdf_mode)
+    session = session or build_session(options)
+    _release_stages()
     options.out = str(check_out_dir(options.out))
     from audit.backends.distributed import is_main_process
 
@@ -210,7 +241,7 @@ def _run(args: argparse.Namespace) -> int:
         # --json: stdout carries the JSON alone; pytest's terminal (and the progress) goes to stderr
         to_stderr = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
         with to_stderr:
-            code = int(pytest.main(pytest_args + extra, plugins=[tracker, _Keep()]))
+            code = int(pytest.main(pytest_args + extra, plugins=[tracker, _Keep(), UseSession(session)]))
         from audit.backends.distributed import is_main_process
 
         if not is_main_process():  # torchrun: the exit status and the record are rank 0's
@@ -336,7 +367,13 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-def _check_pdf_engine(pdf: str | None) -> None:
+def _check_pdf_engine(pdf: str | None, mode: str | None = None) -> None:
+    from audit.report.render import MODES
+
+    if mode is not None and mode not in MODES:
+        raise AuditError(f"--pdf-mode '{mode}': expected one of {', '.join(MODES)}")
+    if mode is not None and not pdf:
+        raise AuditError("--pdf-mode needs --pdf PDF (the file to print to)")
     if pdf:
         from audit.report.pdf import PdfEngineMissing, find_chromium
 
@@ -346,13 +383,18 @@ def _check_pdf_engine(pdf: str | None) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from audit.report import load_results, write_pdf, write_report
+    from audit.report import load_results, write_report, write_report_pdf
+    from audit.report.compare import rename_approved
     from audit.results import read_results
     from audit.results.atomic import OutputError
 
-    _check_pdf_engine(args.pdf)
+    _check_pdf_engine(args.pdf, args.pdf_mode)
+    if args.approved_as and not args.approved:
+        raise AuditError("--approved-as needs --approved RESULTS_JSON (the run to compare with)")
     results = load_results(args.results)
     approved = read_results(args.approved, what="--approved") if args.approved else None
+    if approved is not None and args.approved_as:
+        approved = rename_approved(approved, results, args.approved_as)
     out = Path(args.out) if args.out else Path(args.results).with_name("report.html")
     try:
         path = write_report(results, out, approved=approved)
@@ -365,11 +407,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
                          "write it with `bias-audit run`") from None
     print(f"report: {path}")
     if args.pdf:
-        print(f"pdf: {write_pdf(path, args.pdf)}")
+        print(f"pdf: {write_report_pdf(results, args.pdf, mode=args.pdf_mode or 'executive', html_path=path, approved=approved)}")
     return EXIT_PASS
 
 
-COMMANDS = {"run": _cmd_run, "plan": _cmd_plan, "data": _cmd_data, "init": _cmd_init, "report": _cmd_report, "cache": _cmd_cache,
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from audit.cli.calibrate import cmd_calibrate
+
+    return cmd_calibrate(args)
+
+
+COMMANDS = {"run": _cmd_run, "calibrate": _cmd_calibrate, "plan": _cmd_plan, "data": _cmd_data, "init": _cmd_init, "report": _cmd_report, "cache": _cmd_cache,
             "list": _cmd_list, "completion": _cmd_completion}
 
 

@@ -30,11 +30,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("config", "config TOML (default: ./bias-audit.toml, else [tool.bias-audit] in ./pyproject.toml)", "FILE"),
     Option("preset", "built-in preset the config extends: default (intrinsic + zero-shot), study (every WinoBias condition), "
            "bbq (BBQ intrinsic + zero-shot) or paper-b (every BBQ condition and the debiasing study)", "NAME"),
-    Option("data", "data: generated | winobias | DIR with the official WinoBias files, or NAME:SOURCE (e.g. bbq:DIR)", "SOURCE"),
+    Option("data", "data: generated | winobias | DIR with the official WinoBias files, or NAME:SOURCE (e.g. bbq:DIR); "
+           "repeatable: each dataset is audited with its own preset and one report shows them under one verdict", "SOURCE",
+           repeat=True),
     Option("prompt-dir", "a directory of your own prompt formats (NAME.j2), searched before the built-in ones "
            "(repeatable; replaces config key prompt_dirs)", "DIR", repeat=True),
     Option("out", "where results.json and report.html are written (default: reports/)", "DIR"),
     Option("pdf", "also print the report to this PDF (needs Chromium)", "PDF"),
+    Option("pdf-mode", "what --pdf prints: executive (verdict, summary and gate outcomes, at most 2 pages; the default) "
+           "or full (the whole report)", "MODE"),
     Option("approved", "an approved earlier results.json: fail when a metric got significantly worse than there",
            "RESULTS_JSON", deprecated=("baseline",)),
     Option("device", "torch device (default: cuda when present, else cpu)", "DEVICE"),
@@ -64,10 +68,11 @@ class AuditOptions:
     model: list[str] = field(default_factory=list)
     config: str | None = None
     preset: str | None = None
-    data: str | None = None
+    data: list[str] | str | None = field(default_factory=list)  # a str is one source (API callers)
     prompt_dir: list[str] = field(default_factory=list)
     out: str | None = None
     pdf: str | None = None
+    pdf_mode: str | None = None
     approved: str | None = None
     device: str | None = None
     dtype: str | None = None
@@ -91,11 +96,15 @@ class AuditOptions:
         """Does this run ask for an audit at all (plain pytest runs of other projects do not)?"""
         return any((self.model, self.config, self.preset, self.data, self.approved))
 
+    def data_sources(self) -> list[str]:
+        """The ``--data`` sources given, in order (none: the config's)."""
+        return [self.data] if isinstance(self.data, str) else list(self.data or [])
+
     def pytest_args(self) -> list[str]:
         """These values as the plugin's command-line flags."""
         out: list[str] = []
         for opt in OPTIONS:
-            value = getattr(self, opt.dest)
+            value = self.data_sources() if opt.dest == "data" else getattr(self, opt.dest)
             if opt.flag:
                 out += [f"--audit-{opt.name}"] if value else []
             elif opt.repeat:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
+from audit.config import preset_text
 from audit.errors import AuditError
 from audit.paths import resource_dir
 
@@ -21,7 +21,7 @@ preset = "default"
 
 def starter_files() -> dict[str, str]:
     suite = resource_dir("fairness_tests") / "test_bias_transfer.py"
-    preset = resources.files("audit.presets").joinpath("default.toml").read_text(encoding="utf-8")
+    preset = preset_text("default")
     return {
         "fairness_tests/test_bias_transfer.py": suite.read_text(encoding="utf-8"),
         "bias-audit.toml": STARTER_CONFIG_HEADER + "# A copy of the default preset, to edit:\n" + preset,

@@ -62,6 +62,36 @@ def get_dataset(name: str) -> Dataset:
     return _INSTANCES[name]
 
 
+def dataset_package(name: str) -> str:
+    """The package a registered dataset lives in (its ``presets/`` folder holds its presets), without
+    importing the dataset: the module of "module:Class", or that module's package when it is a module."""
+    import importlib.util
+
+    factory = _REGISTRY[name]
+    module = factory.partition(":")[0] if isinstance(factory, str) else factory.__module__
+    spec = importlib.util.find_spec(module)
+    return module if spec is not None and spec.submodule_search_locations is not None else module.rpartition(".")[0]
+
+
+def preset_files() -> dict[str, object]:
+    """Every built-in and plugin dataset's presets: name -> the TOML file (``PACKAGE/presets/NAME.toml``).
+    A preset name is unique; the first dataset (built-ins first, in registration order) that ships it wins."""
+    from importlib import resources
+
+    _load_plugins()
+    found: dict[str, object] = {}
+    for name in list(_REGISTRY):
+        try:
+            folder = resources.files(dataset_package(name)).joinpath("presets")
+        except (ImportError, ValueError, TypeError):  # a plugin that cannot be found: it says so when used
+            continue
+        if folder.is_dir():
+            for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+                if entry.name.endswith(".toml"):
+                    found.setdefault(entry.name[:-5], entry)
+    return found
+
+
 def parse_data_spec(spec: str) -> tuple[str, str]:
     """(dataset name, source): ``bbq:DIR`` -> ("bbq", DIR); a bare source is WinoBias's."""
     name, sep, source = spec.partition(":")
@@ -82,4 +112,4 @@ register_dataset("bbq", "audit.datasets.bbq.dataset:BBQ", gates="audit.datasets.
 register_dataset("crows-pairs", "audit.datasets.crows_pairs.dataset:CrowsPairs", gates="audit.datasets.crows_pairs.gates")
 _BUILTIN.update(_REGISTRY)
 
-__all__ = ["Dataset", "dataset_names", "get_dataset", "parse_data_spec", "register_dataset", "resolve_data"]
+__all__ = ["Dataset", "dataset_names", "dataset_package", "preset_files", "get_dataset", "parse_data_spec", "register_dataset", "resolve_data"]

@@ -15,11 +15,30 @@ import json
 import math
 import random
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Hashable, Iterable, Mapping, Sequence
 
 from audit.prompts.render import Prompt, render_prompt
 
 Selection = Any  # the option a model chose (None: no answer, "other")
+
+
+@dataclass(frozen=True)
+class EstimatesChart:
+    """A chart a dataset's report section declares (``report_view``); the report draws it as a forest plot.
+
+    One row per ``rows`` entry (e.g. a category), one panel per measure, one marker per series (e.g. a
+    condition): ``panels`` are ``{"label": axis label, "series": {series: {row: (estimate, lo, hi)}},
+    "reference": (x, what it means) or None, "xlim": (lo, hi) or None}``, plain numbers (lo/hi may be None).
+    The section's template shows the drawn chart's ``svg`` with ``caption``."""
+
+    id: str
+    title: str
+    rows: tuple[str, ...]
+    panels: tuple[Mapping[str, Any], ...]
+    row_noun: str = "row"
+    series_noun: str = "series"
+    caption: str = ""
 
 
 class Dataset(ABC):
@@ -34,6 +53,13 @@ class Dataset(ABC):
     #: the bias metric a debiasing strategy's change is judged on: a key of ``paired_change()["overall"]``
     #: (the ``debiasing_no_increase`` gate); None: that gate is skipped with the reason
     headline_bias: str | None = None
+    #: the preset (``presets/NAME.toml`` in a dataset package) a run of several datasets audits this one with
+    default_preset: str = "default"
+    #: the few-shot composition keys of a condition (``ConditionConfig.COMPOSITION_KNOBS``) this dataset reads;
+    #: its record leaves the others out
+    condition_knobs: tuple[str, ...] = ()
+    #: the keys of a condition's summary recorded before length normalisation too (``normalization``)
+    normalization_keys: tuple[str, ...] = ()
     #: the report's title, in the words of this dataset's subject
     report_title: str = "Bias transfer audit"
     #: this dataset's sections of the report: (template fragment under templates/, anchor, navigation label);
@@ -157,6 +183,11 @@ class Dataset(ABC):
         (each ``(items, selections)``); None: the gate uses the papers' Pearson of ``bias_by_unit``."""
         return None
 
+    def simulator(self, items: Sequence, config):
+        """Simulated models of known truth on ``items`` for ``bias-audit calibrate``
+        (``audit.run.calibrate.Simulator``); None: this dataset has none."""
+        return None
+
     def headline(self, items: Sequence, selections: Sequence[Selection]) -> dict[str, float]:
         """The metrics a paired change reports (default: ``per_seed`` and accuracy)."""
         return {**self.per_seed(items, selections), "accuracy": self.accuracy(items, selections)}
@@ -189,7 +220,8 @@ class Dataset(ABC):
 
     def report_view(self, results: Mapping[str, Any]) -> dict:
         """What this dataset's report sections show, from a results.json record: plain numbers and text
-        (the templates format and escape them); default: nothing."""
+        (the templates format and escape them) and ``EstimatesChart`` declarations anywhere in it (the
+        report replaces each with the drawn chart); default: nothing."""
         return {}
 
     def validate(self, directory: str):  # pragma: no cover - optional

@@ -113,5 +113,5 @@ def apply_chat_template(model, prompt: Prompt) -> Prompt:
 
 
 def continuation(candidate: str) -> str:
-    """The scored continuation for a candidate occupation (the prompt ends with 'the')."""
+    """The scored continuation for an answer option (after a prompt that ends before the answer)."""
     return " " + candidate

@@ -10,7 +10,7 @@ _EXPORTS = {
     "check_results": "audit.results.io", "load_results": "audit.results.io",  # one reader of results.json
     "render_report": "render", "write_report": "render",
     "report_context": "view",
-    "write_pdf": "pdf", "PdfEngineMissing": "pdf",
+    "write_pdf": "pdf", "write_report_pdf": "pdf", "PdfEngineMissing": "pdf",
 }
 
 

@@ -99,6 +99,16 @@ def osb_charts(
 # --- Transfer scatter ----------------------------------------------------------------------------------
 
 
+def _data_limits(x: np.ndarray, y: np.ndarray, *, bound: float = 1.0, min_span: float = 0.2) -> tuple[float, float]:
+    """Equal axis limits that hold every point with a margin, never wider than O-SB's range [-1, 1]."""
+    values = np.concatenate([x, y, [0.0]])  # zero in view: which side of it a point lies is the finding
+    lo, hi = float(values.min()), float(values.max())
+    span = max(hi - lo, min_span)
+    mid = (lo + hi) / 2
+    lo, hi = mid - span / 2 * 1.12, mid + span / 2 * 1.12
+    return max(lo, -bound - 0.05), min(hi, bound + 0.05)
+
+
 @dataclass(frozen=True)
 class TransferPanel:
     condition: str
@@ -126,7 +136,8 @@ def transfer_charts(
             names = [n for n in intrinsic if intrinsic[n] is not None and panel.extrinsic.get(n) is not None]
             x = np.array([intrinsic[n] for n in names], dtype=float)
             y = np.array([panel.extrinsic[n] for n in names], dtype=float)
-            ax.plot([-1, 1], [-1, 1], color="#bbbbbb", linewidth=0.8, linestyle="--", label="y = x")
+            lo, hi = _data_limits(x, y)
+            ax.plot([lo, hi], [lo, hi], color="#bbbbbb", linewidth=0.8, linestyle="--", label="y = x")
             ax.axhline(0, color="#dddddd", linewidth=0.6)
             ax.axvline(0, color="#dddddd", linewidth=0.6)
             for gender, colour, marker in (("male", MALE, "s"), ("female", FEMALE, "o")):
@@ -136,7 +147,7 @@ def transfer_charts(
                                label=f"{gender}-stereotyped")
             if len(names) >= 2 and np.ptp(x) > 0:
                 slope, intercept = np.polyfit(x, y, 1)
-                ax.plot([-1, 1], [intercept - slope, intercept + slope], color="#000000", linewidth=1.2,
+                ax.plot([lo, hi], [intercept + slope * lo, intercept + slope * hi], color="#000000", linewidth=1.2,
                         label="least-squares fit")
             stats = panel.stats or {}
             lines = []
@@ -147,8 +158,8 @@ def transfer_charts(
             lines.append(f"n = {stats.get('n', len(names))}")
             ax.text(0.03, 0.97, "\n".join(lines), transform=ax.transAxes, va="top", fontsize=8,
                     bbox={"facecolor": "white", "edgecolor": "#cccccc", "boxstyle": "round,pad=0.3"})
-            ax.set_xlim(-1.05, 1.05)
-            ax.set_ylim(-1.05, 1.05)
+            ax.set_xlim(lo, hi)  # scaled to the points (the same scale on both axes, so y = x stays the diagonal)
+            ax.set_ylim(lo, hi)
             ax.set_aspect("equal")
             ax.set_title(wrap(panel.condition, 40), loc="left")
             ax.set_xlabel("intrinsic O-SB")

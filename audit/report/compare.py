@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Callable, Hashable
 
 from audit.datasets import dataset_names, get_dataset
-from audit.stats.regression import a_sb_change
+from audit.stats.regression import mean_abs_change
 from audit.stats.bootstrap import paired_mean_change
 from .format import fmt_ci, fmt_num, is_number
 
@@ -79,7 +79,7 @@ def compare_runs(current: Mapping, approved: Mapping) -> dict:
             prior = (old.get("conditions") or {}).get(name)
             if not isinstance(prior, Mapping) or not isinstance(cond, Mapping):
                 continue
-            a_sb, a_sb_ci = a_sb_change(_osb(cond), _osb(prior), **boot)
+            a_sb, a_sb_ci = mean_abs_change(_osb(cond), _osb(prior), **boot)
             acc, acc_ci, n = _accuracy_change((model.get("choices") or {}).get(name) or [],
                                               (old.get("choices") or {}).get(name) or [], current.get("items") or {},
                                               pair_key, **boot)
@@ -92,6 +92,7 @@ def compare_runs(current: Mapping, approved: Mapping) -> dict:
                          "accuracy_text": fmt_num(acc, sign=True), "accuracy_ci_text": fmt_ci(acc_ci, sign=True),
                          "accuracy_worse": acc_ci[1] < 0})
     return {
+        "renamed": [(str(k), str(v)) for k, v in (approved.get("approved_as") or {}).items()],
         "approved": {"created": str(approved.get("created") or "?"), "verdict": str(approved.get("verdict") or "?"),
                      "models": [str(m.get("name")) for m in approved.get("models") or [] if isinstance(m, Mapping)]},
         "changed": changed,
@@ -100,3 +101,48 @@ def compare_runs(current: Mapping, approved: Mapping) -> dict:
         "gone_gates": sorted(set(old_gates) - set(new_gates)),
         "rows": rows,
     }
+
+
+def _rename_plan(approved: Mapping, current: Mapping, specs: list[str]) -> dict[str, str]:
+    """{approved name: this run's name} from ``--approved-as`` values (NAME, or APPROVED_NAME=NAME)."""
+    from audit.errors import AuditError
+
+    old_names = [str(m.get("name")) for m in approved.get("models") or [] if isinstance(m, Mapping)]
+    new_names = [str(m.get("name")) for m in current.get("models") or [] if isinstance(m, Mapping)]
+    plan: dict[str, str] = {}
+    for spec in specs:
+        old, sep, new = spec.partition("=")
+        if not sep:
+            if len(old_names) != 1:
+                raise AuditError(f"--approved-as '{spec}': the approved run has {len(old_names)} models "
+                                 f"({', '.join(old_names)}); say which: --approved-as APPROVED_NAME={spec}")
+            old, new = old_names[0], spec
+        if old not in old_names:
+            raise AuditError(f"--approved-as '{spec}': the approved run has no model '{old}' "
+                             f"(it has {', '.join(old_names) or 'none'})")
+        if new not in new_names:
+            raise AuditError(f"--approved-as '{spec}': this run has no model '{new}' (it has {', '.join(new_names) or 'none'})")
+        plan[old] = new
+    return plan
+
+
+def rename_approved(approved: Mapping, current: Mapping, specs: list[str]) -> dict:
+    """The approved run with its models renamed (``--approved-as``), so that its gates and conditions are
+    matched with this run's model of the chosen name: model names, gate models and gate ids."""
+    import copy
+
+    plan = _rename_plan(approved, current, specs)
+    out = copy.deepcopy(dict(approved))
+    for model in out.get("models") or []:
+        if isinstance(model, dict) and str(model.get("name")) in plan:
+            model["name"] = plan[str(model["name"])]
+    for gate in out.get("gates") or []:
+        old = str(gate.get("model")) if isinstance(gate, dict) else None
+        if old in plan:
+            gate["model"] = plan[old]
+            gid = str(gate.get("id", ""))
+            head, sep, rest = gid.partition(f"[{old}-")
+            if sep:
+                gate["id"] = f"{head}[{plan[old]}-{rest}"
+    out["approved_as"] = dict(plan)  # shown beside the comparison
+    return out

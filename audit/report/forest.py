@@ -68,7 +68,7 @@ def composition_chart(
             if values[col] is not None:
                 ax.axvline(values[col], color=colour, linestyle=style, linewidth=1.4, label=ref)
         ax.axvline(0, color="#aaaaaa", linewidth=0.6)
-        ax.set_xlim(-0.05 if col == 0 else min(-0.05, ax.get_xlim()[0]), max(1.0, ax.get_xlim()[1]))
+        clamp_axis(ax, (0.0, 1.0) if col == 0 else (-1.0, 1.0))  # scaled to the data, inside the range
         ax.set_xlabel(metric)
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
@@ -135,18 +135,29 @@ class ForestPanel:
     references: Sequence[Reference] = ()
     bands: Mapping[tuple[str, str], tuple[float, float]] | None = None  # (model, condition) -> noise-floor band
     xlim: tuple[float, float] | None = None
+    clamp: tuple[float, float] | None = None  # the statistic's range: the axis is scaled to the data, never beyond
+
+
+def clamp_axis(ax, bounds: tuple[float, float] | None) -> None:
+    """Keep the data-scaled axis inside the statistic's range (a correlation's axis never past +-1)."""
+    if bounds is not None:
+        lo, hi = ax.get_xlim()
+        pad = 0.02 * (bounds[1] - bounds[0])
+        ax.set_xlim(max(lo, bounds[0] - pad), min(hi, bounds[1] + pad))
 
 
 @styled
-def forest_chart(chart_id: str, title: str, conditions: Sequence[str], panels: Sequence[ForestPanel]) -> Chart:
-    """Estimates with intervals per condition (rows) for each model (marker), one panel per measure."""
+def forest_chart(chart_id: str, title: str, conditions: Sequence[str], panels: Sequence[ForestPanel], *,
+                 row_noun: str = "condition", series_noun: str = "model") -> Chart:
+    """Estimates with intervals per condition (rows) for each model (marker), one panel per measure
+    (``row_noun``/``series_noun`` name the rows and markers when they are something else, e.g. categories)."""
     n, models = len(conditions), list(dict.fromkeys(m for p in panels for m, _ in p.series))
     fig = figure(3.2 + 3.3 * len(panels), 1.0 + 0.15 * n * max(len(models), 1.6))
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     ys = np.arange(n)
     step = min(0.7 / max(len(models), 1), 0.3)
     offsets = {m: (k - (len(models) - 1) / 2) * step for k, m in enumerate(models)}
-    alt = [f"Forest plot: {title}; one row per condition, one marker per model, bars are confidence intervals."]
+    alt = [f"Forest plot: {title}; one row per {row_noun}, one marker per {series_noun}, bars are confidence intervals."]
     banded = False
     for ax, panel in zip(axes, panels):
         for (model, cond), (lo, hi) in (panel.bands or {}).items():
@@ -165,6 +176,7 @@ def forest_chart(chart_id: str, title: str, conditions: Sequence[str], panels: S
             alt.append(f"Reference line at {ref.x:g}: {ref.label}.")
         if panel.xlim:
             ax.set_xlim(*panel.xlim)
+        clamp_axis(ax, panel.clamp)
         ax.set_xlabel(panel.xlabel)
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)

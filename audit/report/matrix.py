@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from .findings import meaning
 from audit.results.io import STATUSES
 
-SYMBOLS = {"pass": "\u2713", "fail": "\u2717", "inconclusive": "?", "waived": "w", "skipped": "\u2013"}
+SYMBOLS = {"pass": "\u2713", "fail": "\u2717", "inconclusive": "?", "waived": "w", "skipped": "\u2013",
+           "not_auditable": "n/a"}
 
 
 def _column(gate: Mapping) -> tuple[str, str]:
@@ -38,21 +39,42 @@ def _cell(views: list[dict]) -> dict:
     first = views[0]
     return {
         "status": first["status"],
-        "symbol": SYMBOLS.get(first["status"], "\u2022"),
-        "text": first["bound_short"],
+        "symbol": SYMBOLS["not_auditable"] if first["not_auditable"] else SYMBOLS.get(first["status"], "\u2022"),
+        "text": first["bound_cell"],
+        "not_auditable": first["not_auditable"],
         # numbers and fixed words only: no text from the data reaches an attribute
-        "title": "; ".join(f"{v['status']}: estimate {v['estimate']} {v['ci']}, {v['bound'] or 'point'} bound "
-                           f"{v['bound_value']}, threshold {v['threshold']}" for v in views),
+        "title": "; ".join(f"{'not auditable' if v['not_auditable'] else v['status']}: estimate {v['estimate_text']} "
+                           f"{v['ci']}, {v['bound'] or 'point'} value {v['bound_value']}, threshold {v['threshold']}"
+                           for v in views),
         "anchor": first["anchor"],
         "more": len(views) - 1,
     }
 
 
+def row_label(views: Sequence[dict]) -> str:
+    """A gate row's label: the one most of its gates carry (all of them, unless one measured nothing)."""
+    labels = [v["short_label"] for v in views]
+    return max(dict.fromkeys(labels), key=labels.count)
+
+
+POLICIES = {  # docs/statistics.md, for a reader of the matrix
+    "point": "the estimate",
+    "interval": "the whole interval (pass), beyond it (fail), else inconclusive:",
+    "fail_only_when_shown": "fails only when the whole interval is beyond it; passes when within reach:",
+    "pass_only_when_shown": "passes only when the whole interval is within it:",
+    "upper": "the upper end of the interval", "lower": "the lower end of the interval",
+}
+
+
+def _policy_name(policy: str) -> str:
+    return POLICIES.get(policy, f"{policy}:")
+
+
 def _rule(views: Sequence[dict]) -> dict:
     """What a gate row tests, stated once: label, bound against threshold, and the rationale(s)."""
-    thresholds = list(dict.fromkeys(f"{v['bound'] or 'point'} bound {v['threshold']}" for v in views))
+    thresholds = list(dict.fromkeys(f"{_policy_name(v['policy'])} {v['threshold_rule']}" for v in views))
     rationales = list(dict.fromkeys(v["rationale"] for v in views if v["rationale"]))
-    return {"label": views[0]["short_label"], "long_label": views[0]["metric_label"], "metric": views[0]["metric"],
+    return {"label": row_label(views), "long_label": views[0]["metric_label"], "metric": views[0]["metric"],
             "threshold": "; ".join(thresholds), "rationales": rationales,
             "meaning": meaning({"metric": views[0]["metric"]}) if any(v["status"] == "fail" for v in views) else ""}
 
@@ -81,7 +103,7 @@ def gate_matrix(models: Sequence[Mapping], views: Sequence[dict]) -> dict:
                 here = [v for v in row_views if (v["condition"], v["category"]) == col]
                 cells.append(_cell(here) if here else None)
             counts = {s: sum(v["status"] == s for v in row_views) for s in STATUSES}
-            rows.append({"metric": metric, "label": row_views[0]["short_label"], "cells": cells,
+            rows.append({"metric": metric, "label": row_label(row_views), "cells": cells,
                          "failed": counts["fail"], "n": len(row_views)})
         if rows:
             blocks.append({"model": model, "rows": rows, "failed": sum(v["status"] == "fail" for v in mine)})

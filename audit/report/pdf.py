@@ -64,3 +64,19 @@ def write_pdf(html_path: str | Path, pdf_path: str | Path) -> Path:
         except OSError as exc:
             raise AuditError(f"--pdf '{out}': cannot write the PDF ({exc.strerror or exc})") from None
     return out
+
+
+def write_report_pdf(results, pdf_path: str | Path, *, mode: str = "executive", html_path: str | Path | None = None,
+                     approved=None) -> Path:
+    """The report as a PDF: ``mode`` "full" prints the whole page (``html_path`` when it is already written),
+    "executive" the verdict, summary and gate outcomes on at most two pages."""
+    from .render import MODES, render_report
+
+    if mode not in MODES:
+        raise AuditError(f"--pdf-mode '{mode}': expected one of {', '.join(MODES)}")
+    if mode == "full" and html_path is not None:
+        return write_pdf(html_path, pdf_path)
+    with tempfile.TemporaryDirectory(prefix="bias-audit-pdf-page-") as folder:
+        page = Path(folder) / f"report-{mode}.html"
+        page.write_text(render_report(results, approved, mode), encoding="utf-8")
+        return write_pdf(page, pdf_path)

@@ -18,6 +18,8 @@ from .format import breakable, fmt_ci, fmt_num, slug
 from .view import report_context
 
 TEMPLATE = "report/report.html.j2"
+TEMPLATES = {"full": TEMPLATE, "executive": "report/executive.html.j2"}  # the page, and its two-page summary
+MODES = tuple(TEMPLATES)
 
 
 def _environment() -> Environment:
@@ -35,14 +37,20 @@ def _environment() -> Environment:
     return env
 
 
-def render_report(results: Mapping, approved: Mapping | None = None) -> str:
-    """The self-contained HTML report for a results record (schema 1.0), beside ``approved`` when given."""
-    return _environment().get_template(TEMPLATE).render(**report_context(results, approved))
+def render_report(results: Mapping, approved: Mapping | None = None, mode: str = "full") -> str:
+    """The self-contained HTML report for a results record (schema 1.0), beside ``approved`` when given;
+    ``mode`` "executive": the verdict, the summary and the gate outcomes only (two printed pages at most)."""
+    context = report_context(results, approved)
+    if mode == "executive":
+        from .executive import executive_view
+
+        context["executive"] = executive_view(context["gates"], context["model_names"])
+    return _environment().get_template(TEMPLATES[mode]).render(**context)
 
 
-def write_report(results: Mapping, out_path: str | Path, approved: Mapping | None = None) -> Path:
+def write_report(results: Mapping, out_path: str | Path, approved: Mapping | None = None, mode: str = "full") -> Path:
     """Render the report and write it to ``out_path`` (parent folders created); returns the path."""
     from audit.results.atomic import write_atomic
 
     # all or nothing, redacted; OutputError names the file
-    return write_atomic(Path(out_path), render_report(results, approved), what="report")
+    return write_atomic(Path(out_path), render_report(results, approved, mode), what="report")

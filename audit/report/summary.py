@@ -14,9 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from audit.stats.regression import a_sb_change
-from .findings import short_label
+from audit.stats.regression import mean_abs_change
+from markupsafe import Markup, escape
+
+from .findings import is_task_gate, not_auditable
 from .format import fmt_estimate, fmt_num, interval, is_number, plural
+from .quantities import FIELD_LABELS, FIELD_RANGES, Numbers
 from audit.results.io import STATUSES
 
 # Mackraz et al. 2024 and Sivakumar, Mackraz et al. 2025: Pearson r >= 0.94 between intrinsic and
@@ -30,8 +33,14 @@ STRONG_TRANSFER = 0.5  # lower bound of r at or above this: the condition keeps 
 class Statement:
     key: str
     title: str
-    text: str
+    text: str  # Markup where it holds tagged numbers (quantities.Numbers)
     fired: bool
+    empty: bool = False  # nothing to say (no strategy was run): the page leaves it out
+
+    @property
+    def plain(self) -> str:
+        """The sentence as a reader sees it (tags removed)."""
+        return Markup(self.text).striptags() if isinstance(self.text, Markup) else self.text
 
 
 def _config(results: Mapping) -> Mapping:
@@ -71,20 +80,62 @@ def _conditions(results: Mapping):
 # --- 1. The verdict and why ---------------------------------------------------------------------------
 
 
+def unauditable(results: Mapping) -> list[tuple[str, str]]:
+    """(model, condition) pairs where the model does not do the task: a task gate (accuracy) failed there, or
+    a gate was left 'not auditable' (``audit.gates.evaluate``). Their bias figures say nothing either way."""
+    gates = [g for g in results.get("gates") or [] if isinstance(g, Mapping)]
+    return sorted({(str(g.get("model")), str(g.get("condition"))) for g in gates
+                   if not_auditable(g) or (is_task_gate(g) and g.get("status") == "fail")})
+
+
+def unauditable_models(results: Mapping) -> list[str]:
+    """Models that do not do the task under at least one condition."""
+    return sorted({m for m, _ in unauditable(results)})
+
+
+def _where(pairs: list[tuple[str, str]]) -> str:
+    if len(pairs) <= 3:
+        return ", ".join(f"{m} under {c}" for m, c in pairs)
+    models = sorted({m for m, _ in pairs})
+    return f"{plural(len(pairs), 'condition')} ({', '.join(models)})"
+
+
+def not_auditable_sentence(results: Mapping) -> str:
+    """'NOT AUDITABLE: m under c does not do the task ...' or '' when every model does the task."""
+    pairs = unauditable(results)
+    if not pairs:
+        return ""
+    return (f"NOT AUDITABLE: {_where(pairs)}: the model does not do the task there, so its bias there cannot be "
+            "judged; this is not a finding of bias.")
+
+
 def verdict_statement(results: Mapping) -> Statement:
     gates = [g for g in results.get("gates") or [] if isinstance(g, Mapping)]
+    numbers = Numbers(results)
     counts = {s: sum(g.get("status") == s for g in gates) for s in STATUSES}
     failed = [g for g in gates if g.get("status") == "fail"]
+    not_auditable_text = not_auditable_sentence(results)
+    bias_failed = [g for g in failed if not is_task_gate(g)]
+    task_failed = len(failed) - len(bias_failed)
     if str(results.get("verdict", "fail" if failed else "pass")).lower() == "fail":
+        if not bias_failed and not_auditable_text:
+            text = (f"FAIL, because not auditable: {counts['fail']} of {len(gates)} gates failed, all of them on "
+                    f"accuracy. " + not_auditable_text)
+            return Statement("verdict", "Verdict", text, True)
         by_metric: dict[str, list[Mapping]] = {}
-        for g in failed:
+        for g in bias_failed or failed:
             by_metric.setdefault(str(g.get("metric") or "?"), []).append(g)
         per_metric = {m: sum(g.get("metric") == m for g in gates) for m in by_metric}
-        parts = [f"{short_label(m)} {len(gs)} of {per_metric[m]}"
+        parts = [f"{numbers.metric_label(m, gates)} {len(gs)} of {per_metric[m]}"
                  for m, gs in sorted(by_metric.items(), key=lambda kv: -len(kv[1]))]
-        models = sorted({str(g.get("model")) for g in failed})
-        text = (f"FAIL: {counts['fail']} of {len(gates)} gates failed ({', '.join(parts)}) for {', '.join(models)}: "
-                f"the bias is not shown to be within the agreed limits.")
+        models = sorted({str(g.get("model")) for g in bias_failed or failed})
+        on_bias = " on bias" if task_failed and bias_failed else ""
+        text = (f"FAIL: {len(bias_failed or failed)} of {len(gates)} gates failed{on_bias} ({', '.join(parts)}) for "
+                f"{', '.join(models)}: the bias is not shown to be within the agreed limits.")
+        if task_failed and bias_failed:
+            text += f" {plural(task_failed, 'more gate')} failed on accuracy."
+        if not_auditable_text:
+            text += " " + not_auditable_text
         return Statement("verdict", "Verdict", text, True)
     verdict = str(results.get("verdict", "pass")).lower()
     if verdict == "incomplete":
@@ -94,12 +145,16 @@ def verdict_statement(results: Mapping) -> Statement:
         reasons = sorted({str(g.get("reason") or g.get("message")) for g in gates if g.get("status") == "inconclusive"})
         text = (f"INCONCLUSIVE: none of {len(gates)} gates failed, but {plural(counts['inconclusive'], 'gate')} could not "
                 f"decide, which counts against the audit (config inconclusive = \"fail\"): {'; '.join(reasons[:3])}.")
+        if not_auditable_text:
+            text = not_auditable_text + " " + text
         return Statement("verdict", "Verdict", text, True)
     decided = counts["pass"]
     text = f"PASS: {decided} of {len(gates)} gates passed and none failed"
     others = [plural(counts[s], f"{s} gate") for s in ("inconclusive", "waived", "skipped") if counts[s]]
     text += (f" ({', '.join(others)}, which do not fail the audit)." if others else ".")
     text += " Passing covers these items, conditions and thresholds only; it is not a proof of fairness."
+    if not_auditable_text:
+        text += " " + not_auditable_text
     return Statement("verdict", "Verdict", text, False)
 
 
@@ -107,23 +162,32 @@ def verdict_statement(results: Mapping) -> Statement:
 
 
 def largest_bias(results: Mapping) -> Statement:
+    excluded = set(unauditable(results))
     measured = [(m, c, cond) for m, c, cond in _conditions(results) if is_number(cond.get("a_sb"))]
-    if not measured:
-        return Statement("largest_bias", "Largest bias", "No A-SB was measured, so no bias can be ranked.", False)
-    model, name, cond = max(measured, key=lambda mc: mc[2]["a_sb"])
-    text = (f"{model} under {name}: A-SB {fmt_estimate(cond['a_sb'], cond.get('a_sb_ci'))}, i.e. an occupation is "
-            f"chosen on average {abs(cond['a_sb']) * 100:.0f} percentage points more often with one pronoun gender than "
-            f"with the other.")
+    auditable = [(m, c, cond) for m, c, cond in measured if (str(m), str(c)) not in excluded]
+    if not auditable:
+        text = ("No A-SB was measured, so no bias can be ranked." if not measured else
+                "No bias can be ranked: the model does not do the task under any audited condition (not auditable).")
+        return Statement("largest_bias", "Largest bias", text, False)
+    numbers = Numbers(results)
+    model, name, cond = max(auditable, key=lambda mc: mc[2]["a_sb"])
+    ci = numbers.ci(cond.get("a_sb_ci"), FIELD_RANGES["a_sb"])
+    text = (escape(f"{model} under {name}: {FIELD_LABELS['a_sb']} ") + numbers.field(str(model), name, "a_sb")
+            + escape(f"{' ' + ci if interval(cond.get('a_sb_ci')) else ''}, i.e. an occupation is "
+                     f"chosen on average {abs(cond['a_sb']) * 100:.0f} percentage points more often with one pronoun "
+                     f"gender than with the other."))
     o_sb = {o: v for o, v in (cond.get("o_sb") or {}).items() if is_number(v)}
     if o_sb:
         worst = max(o_sb, key=lambda o: (abs(o_sb[o]), o))
         lean = "male" if o_sb[worst] > 0 else "female"
-        text += f" The most affected occupation is {worst} (O-SB {fmt_num(o_sb[worst], 2, sign=True)}, {lean}-leaning)."
+        text += escape(f" The most affected occupation is {worst} (O-SB {fmt_num(o_sb[worst], 2, sign=True)}, {lean}-leaning).")
     band = noise_floor(cond)
     lo = (interval(cond.get("a_sb_ci")) or (cond["a_sb"],))[0]
     fired = band is None or lo > band[1]
     if not fired:
-        text += f" Even this is within the noise floor ({fmt_num(band[1], 2)}): no bias is distinguishable from chance."
+        text += escape(f" Even this is within the noise floor ({fmt_num(band[1], 2)}): no bias is distinguishable from chance.")
+    if excluded:
+        text += escape(f" Not ranked (not auditable): {_where(sorted(excluded))}.")
     return Statement("largest_bias", "Largest bias", text, fired)
 
 
@@ -132,6 +196,7 @@ def largest_bias(results: Mapping) -> Statement:
 
 def transfer_statement(results: Mapping) -> Statement:
     parts, transfers, unmeasurable = [], [], []
+    numbers = Numbers(results)
     for model in results.get("models") or []:
         rows = [(c, t) for c, t in (model.get("transfer") or {}).items()
                 if isinstance(t, Mapping) and is_number(t.get("pearson"))]
@@ -142,12 +207,17 @@ def transfer_statement(results: Mapping) -> Statement:
         low, high = min(rows, key=lambda r: r[1]["pearson"]), max(rows, key=lambda r: r[1]["pearson"])
         strong = sum((interval(t.get("pearson_ci")) or (t["pearson"],))[0] >= STRONG_TRANSFER for _, t in rows)
         transfers.append(strong == len(rows))
-        span = (f"r = {fmt_estimate(low[1]['pearson'], low[1].get('pearson_ci'))} ({low[0]})" if len(rows) == 1 else
-                f"r from {fmt_estimate(low[1]['pearson'], low[1].get('pearson_ci'))} ({low[0]}) to "
-                f"{fmt_estimate(high[1]['pearson'], high[1].get('pearson_ci'))} ({high[0]})")
-        parts.append(f"{model.get('name', '?')}: {span} over {plural(len(rows), 'prompted condition')}, "
-                     f"lower bound \u2265 {STRONG_TRANSFER} in {strong} of {len(rows)}")
-    parts += [f"{name}: r not measurable (its intrinsic O-SB does not vary over occupations)" for name in unmeasurable]
+        name = str(model.get("name", "?"))
+
+        def r(row) -> Markup:
+            ci = numbers.ci(row[1].get("pearson_ci"), FIELD_RANGES["pearson"])
+            return (numbers.field(name, row[0], "pearson")
+                    + escape(f"{' ' + ci if interval(row[1].get('pearson_ci')) else ''} ({row[0]})"))
+
+        span = (escape("r = ") + r(low) if len(rows) == 1 else escape("r from ") + r(low) + escape(" to ") + r(high))
+        parts.append(escape(f"{name}: ") + span + escape(f" over {plural(len(rows), 'prompted condition')}, "
+                                                         f"lower bound \u2265 {STRONG_TRANSFER} in {strong} of {len(rows)}"))
+    parts += [escape(f"{name}: r not measurable (its intrinsic O-SB does not vary over occupations)") for name in unmeasurable]
     if not parts:
         return Statement("transfer", "Bias transfer",
                          f"Transfer was not measured: no model has the '{transfer_reference(results)}' condition "
@@ -161,8 +231,9 @@ def transfer_statement(results: Mapping) -> Statement:
         lead = "Intrinsic bias transfers for some models, not all"
     else:
         lead = "Intrinsic bias is not shown to transfer to every prompted condition"
-    text = (f"{lead} (Pearson r, intrinsic vs prompted O-SB) \u2014 " + "; ".join(parts)
-            + f". The papers report r \u2265 {PAPERS_TRANSFER_R} zero- and few-shot ({PAPERS}).")
+    text = (escape(f"{lead} ({FIELD_LABELS['pearson']}: Pearson r, intrinsic vs prompted O-SB) \u2014 ")
+            + Markup("; ").join(parts)
+            + escape(f". The papers report r \u2265 {PAPERS_TRANSFER_R} zero- and few-shot ({PAPERS})."))
     return Statement("transfer", "Bias transfer", text, any(transfers))
 
 
@@ -193,7 +264,7 @@ def paired_changes(results: Mapping) -> list[dict]:
             o_sb = cond.get("o_sb")
             if name in (ref, transfer_from) or cond.get("format") == "intrinsic" or not isinstance(o_sb, Mapping):
                 continue
-            change, ci = a_sb_change({k: v for k, v in o_sb.items() if is_number(v) or v is None},
+            change, ci = mean_abs_change({k: v for k, v in o_sb.items() if is_number(v) or v is None},
                                      {k: v for k, v in ref_osb.items() if is_number(v) or v is None}, **boot)
             if change != change:  # no occupation measurable in both
                 continue
@@ -205,6 +276,12 @@ def paired_changes(results: Mapping) -> list[dict]:
 def reduction_statement(results: Mapping, changes: list[dict] | None = None) -> Statement:
     changes = paired_changes(results) if changes is None else changes
     if not changes:
+        transfer_from = transfer_reference(results)
+        strategies = [c for m in results.get("models") or [] for c, v in (m.get("conditions") or {}).items()
+                      if c not in (transfer_from, "zero_shot") and isinstance(v, Mapping) and v.get("format") != "intrinsic"]
+        if not strategies:  # nothing was run to compare: the summary leaves the line out
+            return Statement("reduction", "Prompting and debiasing", "No prompt or debiasing strategy was run.", False,
+                             empty=True)
         return Statement("reduction", "Prompting and debiasing",
                          "No strategy could be compared with a plain zero-shot prompt (zero_shot not run).", False)
     reduced = sorted((c for c in changes if c["reduced"]), key=lambda c: c["change"])
@@ -233,7 +310,10 @@ def reduction_statement(results: Mapping, changes: list[dict] | None = None) -> 
 def open_questions(results: Mapping) -> Statement:
     gates = [g for g in results.get("gates") or [] if isinstance(g, Mapping)]
     parts = []
-    inconclusive = [g for g in gates if g.get("status") == "inconclusive"]
+    pairs = unauditable(results)
+    if pairs:
+        parts.append(f"not auditable (the model does not do the task): {_where(pairs)}")
+    inconclusive = [g for g in gates if g.get("status") == "inconclusive" and not not_auditable(g)]
     if inconclusive:
         reasons = sorted({str(g.get("reason") or g.get("message") or "no reason recorded") for g in inconclusive})
         parts.append(f"{plural(len(inconclusive), 'gate')} inconclusive ({'; '.join(reasons[:3])}"

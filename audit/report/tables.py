@@ -4,6 +4,7 @@ the gate summary (for the terminal and for GitHub's step summary)."""
 from __future__ import annotations
 
 from .format import fmt_estimate, fmt_num, fmt_pct
+from .quantities import FIELD_LABELS
 
 
 def _est(value, ci, sign: bool = False) -> str:
@@ -29,8 +30,9 @@ def transfer_rows(results: dict) -> list[list[str]]:
     return rows
 
 
-TRANSFER_HEADER = ["model", "condition", "A-SB", "debiased effect [95% CI]", "noise floor", "RPA pro/anti", "other",
-                   "Pearson rho [95% CI]", "Spearman"]
+# the labels of the report's register (audit.report.quantities): one label per number, in every view
+TRANSFER_HEADER = ["model", "condition", FIELD_LABELS["a_sb"], f"{FIELD_LABELS['debiased_effect']} [95% CI]", "noise floor",
+                   "RPA pro/anti", "other", f"{FIELD_LABELS['pearson']} [95% CI]", FIELD_LABELS["spearman"]]
 
 
 def text_table(header: list[str], rows: list[list[str]]) -> str:

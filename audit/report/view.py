@@ -7,7 +7,6 @@ item drill-down and the provenance. Everything here is data for an autoescaping 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -18,12 +17,14 @@ from . import charts as _charts
 from . import forest
 from .compare import compare_runs
 from .debiasing import debiasing_view
-from .findings import gate_view
+from .declared import draw_declared
+from .findings import gate_view, is_task_gate
 from .format import fmt_ci, fmt_num, fmt_pct, fmt_value, is_number, slug
 from .matrix import gate_matrix
+from .quantities import FIELD_LABELS, FIELD_RANGES, Numbers, clip_interval
 from audit.results.io import STATUSES, check_results
 from .summary import PAPERS_TRANSFER_R, executive_summary, noise_floor, paired_changes, reduction_statement
-from .summary import transfer_reference
+from .summary import transfer_reference, unauditable_models
 
 MAX_ITEM_ROWS = 6000  # item rows in the whole page; above it each condition shows its wrong answers first
 MIN_DRILL_ROWS = 100  # ... and at least this many rows (the record keeps them all)
@@ -58,7 +59,7 @@ def _composition_label(cond: Mapping) -> str:
     return " \u00b7 ".join(p for p in parts if p)
 
 
-def _condition_row(name: str, cond: Mapping) -> dict:
+def _condition_row(model: str, name: str, cond: Mapping, numbers: Numbers) -> dict:
     rpa = cond.get("rpa") or {}
     spread = cond.get("seed_spread") or {}
     by_type = rpa.get("by_type") or {}
@@ -75,13 +76,16 @@ def _condition_row(name: str, cond: Mapping) -> dict:
         "n_answered": fmt_num(cond.get("n_answered")),
         "other_rate": fmt_pct(cond.get("other_rate")),
         "other_flag": bool(cond.get("other_rate")),
-        "a_sb": fmt_num(cond.get("a_sb")),
-        "a_sb_ci": fmt_ci(cond.get("a_sb_ci")),
-        "rpa_overall": fmt_num(rpa.get("overall")),
+        "a_sb": numbers.field(model, name, "a_sb"),
+        "a_sb_ci": numbers.ci(cond.get("a_sb_ci"), FIELD_RANGES["a_sb"]),
+        "theta": numbers.field(model, name, "debiased_effect"),
+        "theta_ci": numbers.ci(cond.get("debiased_effect_ci"), FIELD_RANGES["debiased_effect"]),
+        "has_theta": is_number(cond.get("debiased_effect")),
+        "rpa_overall": numbers.field(model, name, "rpa_overall"),
         "rpa_pro": fmt_num(rpa.get("pro")),
         "rpa_anti": fmt_num(rpa.get("anti")),
-        "rpa_gap": fmt_num(rpa.get("gap")),
-        "rpa_gap_ci": fmt_ci(rpa.get("gap_ci")),
+        "rpa_gap": numbers.field(model, name, "rpa_gap"),
+        "rpa_gap_ci": numbers.ci(rpa.get("gap_ci"), FIELD_RANGES["rpa_gap"]),
         "by_type": [
             {"type": t, **{k: fmt_num((by_type.get(t) or {}).get(k)) for k in ("overall", "pro", "anti", "gap")}}
             for t in sorted(by_type)
@@ -151,9 +155,10 @@ def _drill(name: str, rows: Iterable[Mapping], items: Mapping[str, Mapping], anc
     }
 
 
-def _estimate(value: Any, ci: Any = None, sd: Any = None) -> forest.Estimate:
-    ok = isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci
-    return forest.Estimate(value, tuple(ci) if ok else None, sd)
+def _estimate(value: Any, ci: Any = None, sd: Any = None, field: str | None = None) -> forest.Estimate:
+    """A chart's estimate; its interval inside the statistic's range when ``field`` names it."""
+    pair = clip_interval(ci, FIELD_RANGES.get(field) if field else None)
+    return forest.Estimate(value, pair, sd)
 
 
 def _scatter_selection(extrinsic: list[str], transfer: Mapping, limit: int = MAX_SCATTERS) -> list[str]:
@@ -170,7 +175,8 @@ def _scatter_selection(extrinsic: list[str], transfer: Mapping, limit: int = MAX
     return [c for c in extrinsic if c in picked]
 
 
-def _model_view(index: int, model: Mapping, occupations: list[dict], items: Mapping, baseline: str, limit: int) -> dict:
+def _model_view(index: int, model: Mapping, occupations: list[dict], items: Mapping, baseline: str, limit: int,
+                numbers: Numbers) -> dict:
     name = model["name"]
     anchor = f"m{index}-{slug(name)}"  # section anchors; chart ids stay short (they prefix every SVG id)
     short = f"m{index}"
@@ -192,8 +198,8 @@ def _model_view(index: int, model: Mapping, occupations: list[dict], items: Mapp
 
     transfer = model.get("transfer") or {}
     transfer_rows = [
-        {"condition": c, "pearson": fmt_num(t.get("pearson")), "pearson_ci": fmt_ci(t.get("pearson_ci")),
-         "spearman": fmt_num(t.get("spearman")), "spearman_ci": fmt_ci(t.get("spearman_ci")),
+        {"condition": c, "pearson": numbers.field(name, c, "pearson"), "pearson_ci": numbers.ci(t.get("pearson_ci"), (-1.0, 1.0)),
+         "spearman": numbers.field(name, c, "spearman"), "spearman_ci": numbers.ci(t.get("spearman_ci"), (-1.0, 1.0)),
          "p_value": fmt_num(t.get("p_value")), "n": fmt_num(t.get("n"))}
         for c, t in transfer.items()
     ]
@@ -211,8 +217,8 @@ def _model_view(index: int, model: Mapping, occupations: list[dict], items: Mapp
         for c in few_shot:
             cond, rpa, spread = conditions[c], conditions[c].get("rpa") or {}, conditions[c].get("seed_spread") or {}
             label = "\n".join(filter(None, (c, _composition_label(cond))))
-            rows.append((label, _estimate(cond.get("a_sb"), cond.get("a_sb_ci"), spread.get("a_sb_sd")),
-                         _estimate(rpa.get("gap"), rpa.get("gap_ci"), spread.get("rpa_gap_sd"))))
+            rows.append((label, _estimate(cond.get("a_sb"), cond.get("a_sb_ci"), spread.get("a_sb_sd"), "a_sb"),
+                         _estimate(rpa.get("gap"), rpa.get("gap_ci"), spread.get("rpa_gap_sd"), "rpa_gap")))
         refs = {r: (conditions[r].get("a_sb"), (conditions[r].get("rpa") or {}).get("gap"))
                 for r in (baseline, "zero_shot") if r in conditions}
         composition_chart = forest.composition_chart(f"{short}-composition", name, rows, refs)
@@ -222,16 +228,16 @@ def _model_view(index: int, model: Mapping, occupations: list[dict], items: Mapp
     identity = model.get("identity") or {}
     return {
         "name": name, "anchor": anchor, "identity": [(k, fmt_value(v)) for k, v in identity.items()],
-        "conditions": [_condition_row(c, conditions[c]) for c in names],
+        "conditions": [_condition_row(name, c, conditions[c], numbers) for c in names],
         "osb_charts": osb_charts, "osb_conditions": table_conditions, "osb_rows": osb_rows,
         "transfer_rows": transfer_rows, "transfer_charts": transfer_charts,
         "scatter_omitted": [c for c in extrinsic if c not in scattered],
         "rpa_chart": rpa_chart, "composition_chart": composition_chart,
-        "few_shot": [_condition_row(c, conditions[c]) for c in few_shot], "drills": drills,
+        "few_shot": [_condition_row(name, c, conditions[c], numbers) for c in few_shot], "drills": drills,
     }
 
 
-def _comparison(models: list[Mapping]) -> dict:
+def _comparison(models: list[Mapping], numbers: Numbers) -> dict:
     conditions: list[str] = []
     for m in models:
         conditions += [c for c in m["conditions"] if c not in conditions]
@@ -240,7 +246,8 @@ def _comparison(models: list[Mapping]) -> dict:
         entry = {}
         for c, cond in m["conditions"].items():
             rpa = cond.get("rpa") or {}
-            entry[c] = (_estimate(cond.get("a_sb"), cond.get("a_sb_ci")), _estimate(rpa.get("gap"), rpa.get("gap_ci")))
+            entry[c] = (_estimate(cond.get("a_sb"), cond.get("a_sb_ci"), field="a_sb"),
+                        _estimate(rpa.get("gap"), rpa.get("gap_ci"), field="rpa_gap"))
         values.append((m["name"], entry))
     rows = []
     for c in conditions:
@@ -248,13 +255,29 @@ def _comparison(models: list[Mapping]) -> dict:
         for m in models:
             cond = m["conditions"].get(c)
             rpa = (cond or {}).get("rpa") or {}
+            name = str(m["name"])
             cells.append(None if cond is None else {
-                "a_sb": fmt_num(cond.get("a_sb")), "a_sb_ci": fmt_ci(cond.get("a_sb_ci")),
-                "gap": fmt_num(rpa.get("gap")), "gap_ci": fmt_ci(rpa.get("gap_ci")), "accuracy": fmt_num(rpa.get("overall")),
+                "a_sb": numbers.field(name, c, "a_sb"), "a_sb_ci": numbers.ci(cond.get("a_sb_ci"), FIELD_RANGES["a_sb"]),
+                "gap": numbers.field(name, c, "rpa_gap"), "gap_ci": numbers.ci(rpa.get("gap_ci"), FIELD_RANGES["rpa_gap"]),
+                "accuracy": numbers.field(name, c, "rpa_overall"),
             })
         rows.append({"condition": c, "cells": cells})
     chart = forest.models_chart("cmp", conditions, values) if len(models) > 1 and conditions else None
     return {"models": [m["name"] for m in models], "rows": rows, "chart": chart}
+
+
+def config_rows(config: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """The configuration as (dotted key, value) rows: ``gates.a_sb.threshold = 0.15``; lists as compact JSON."""
+    if not isinstance(config, Mapping):
+        return [] if config is None and not prefix else [(prefix or "config", fmt_value(config))]
+    rows: list[tuple[str, str]] = []
+    for key, value in config.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping) and value:
+            rows += config_rows(value, name)
+        else:
+            rows.append((name, fmt_value(value)))
+    return rows
 
 
 def _provenance(results: Mapping) -> dict:
@@ -278,7 +301,7 @@ def _provenance(results: Mapping) -> dict:
         "hardware": [(k, fmt_value(v)) for k, v in hardware.items()] if isinstance(hardware, dict) else [("hardware", fmt_value(hardware))],
         "data": [(k, fmt_value(v)) for k, v in data.items()] if isinstance(data, dict) else [("data", fmt_value(data))],
         "packages": sorted((str(k), fmt_value(v)) for k, v in (prov.get("packages") or {}).items()),
-        "config": json.dumps(prov.get("config"), indent=2, ensure_ascii=False, default=str),
+        "config": config_rows(prov.get("config")),
     }
 
 
@@ -287,20 +310,26 @@ def _counts(results: Mapping, gates: list[dict]) -> dict:
     verdict = str(results.get("verdict", "fail" if counts["fail"] else "pass")).lower()
     headline = (f"The audit failed: {counts['fail']} of {len(gates)} gates failed." if verdict == "fail" else
                 f"The audit passed: {counts['pass']} of {len(gates)} gates passed, none failed.")
-    return {"verdict": verdict, "headline": headline, "counts": counts, "total": len(gates)}
+    unauditable = unauditable_models(results)
+    bias_failed = any(g["status"] == "fail" and not is_task_gate(g) for g in gates)
+    undecided = any(g["status"] == "inconclusive" and not g["not_auditable"] for g in gates)
+    return {"verdict": verdict, "headline": headline, "counts": counts, "total": len(gates),
+            "not_auditable": sum(g["not_auditable"] for g in gates), "unauditable_models": unauditable,
+            # the badge: 'not auditable' where no bias failed and a model does not do the task
+            "badge": "not auditable" if unauditable and not bias_failed and not undecided and verdict != "pass" else verdict}
 
 
 def _forest(results: Mapping, changes: list[dict]) -> list[dict]:
     """The headline charts: transfer r per condition (papers' value marked), A-SB with noise floor, strategy changes."""
     models = [m for m in results["models"] if isinstance(m, Mapping)]
     order = list(dict.fromkeys(c for m in models for c in m.get("conditions") or {}))
-    transfer = [(str(m["name"]), {c: _estimate(t.get("pearson"), t.get("pearson_ci")) for c, t in (m.get("transfer") or {}).items()
-                                  if isinstance(t, Mapping)}) for m in models]
-    a_sb = [(str(m["name"]), {c: _estimate(v.get("a_sb"), v.get("a_sb_ci")) for c, v in m["conditions"].items()
+    transfer = [(str(m["name"]), {c: _estimate(t.get("pearson"), t.get("pearson_ci"), field="pearson")
+                                  for c, t in (m.get("transfer") or {}).items() if isinstance(t, Mapping)}) for m in models]
+    a_sb = [(str(m["name"]), {c: _estimate(v.get("a_sb"), v.get("a_sb_ci"), field="a_sb") for c, v in m["conditions"].items()
                               if isinstance(v, Mapping)}) for m in models]
     bands = {(str(m["name"]), c): noise_floor(v) for m in models for c, v in m["conditions"].items()
              if isinstance(v, Mapping) and noise_floor(v)}
-    debiased = [(str(m["name"]), {c: _estimate(v.get("debiased_effect"), v.get("debiased_effect_ci"))
+    debiased = [(str(m["name"]), {c: _estimate(v.get("debiased_effect"), v.get("debiased_effect_ci"), field="debiased_effect")
                                   for c, v in m["conditions"].items() if isinstance(v, Mapping) and is_number(v.get("debiased_effect"))})
                 for m in models]
     paired = {}
@@ -308,15 +337,16 @@ def _forest(results: Mapping, changes: list[dict]) -> list[dict]:
         paired.setdefault(c["model"], {})[c["condition"]] = forest.Estimate(c["change"], c["ci"])
     panels = []
     if any(v for _, v in transfer):
-        panels.append(forest.ForestPanel("transfer: Pearson r, intrinsic vs condition", transfer,
+        panels.append(forest.ForestPanel(f"{FIELD_LABELS['pearson']}: Pearson r, intrinsic vs condition", transfer,
                                          [forest.Reference(PAPERS_TRANSFER_R, f"papers: r \u2265 {PAPERS_TRANSFER_R} zero/few-shot"),
-                                          forest.Reference(0.0, "zero (no transfer, no change)", ":", "#999999")], None, (-1.02, 1.02)))
-    panels.append(forest.ForestPanel("A-SB (0 = no gender dependence)", a_sb, [], bands, None))
+                                          forest.Reference(0.0, "zero (no transfer, no change)", ":", "#999999")], None,
+                                         None, (-1.02, 1.02)))
+    panels.append(forest.ForestPanel(f"{FIELD_LABELS['a_sb']} (0 = no gender dependence)", a_sb, [], bands, None))
     if paired:
         panels.append(forest.ForestPanel("paired A-SB change vs zero_shot", list(paired.items()),
                                          [forest.Reference(0.0, "zero (no transfer, no change)", ":", "#999999")]))
     if any(v for _, v in debiased):
-        panels.append(forest.ForestPanel("debiased effect (as recorded)", debiased,
+        panels.append(forest.ForestPanel(FIELD_LABELS["debiased_effect"], debiased,
                                          [forest.Reference(0.0, "zero (no transfer, no change)", ":", "#999999")]))
     rows = [c for c in order if any(c in v for p in panels for _, v in p.series)]
     if not rows:
@@ -338,7 +368,7 @@ def _dataset_part(results: Mapping) -> dict:
     dataset = get_dataset(name)
     return {"title": dataset.report_title,
             "dataset_sections": [{"template": t, "anchor": a, "label": label} for t, a, label in dataset.report_sections],
-            "dataset_view": dataset.report_view(results), "summary_rules": dataset.report_summary_rules,
+            "dataset_view": draw_declared(dataset.report_view(results)), "summary_rules": dataset.report_summary_rules,
             "glossary": dataset.report_glossary}
 
 
@@ -349,7 +379,8 @@ def report_context(results: Mapping, approved: Mapping | None = None) -> dict:
     if approved is not None:
         check_results(approved, "--baseline")
     occupations = sorted(results.get("occupations") or [], key=lambda o: (float(o.get("pct_women", 0)), str(o.get("name", ""))))
-    gates = [gate_view(i, g) for i, g in enumerate(results["gates"])]
+    numbers = Numbers(results)
+    gates = [gate_view(i, g, numbers) for i, g in enumerate(results["gates"])]
     order = {s: i for i, s in enumerate(STATUSES)}
     models = results["models"]
     tool = results.get("tool") or {}
@@ -357,11 +388,23 @@ def report_context(results: Mapping, approved: Mapping | None = None) -> dict:
     part = _dataset_part(results)
     statements = [reduction_statement(results, changes) if st.key == "reduction" else st  # the chart's paired changes
                   for st in executive_summary(results, part.pop("summary_rules"))]
+    statements = [st for st in statements if not st.empty]
     reference = transfer_reference(results)
     limit = drill_limit([len(v) for m in models for v in (m.get("choices") or {}).values() if isinstance(v, list)])
+    model_views = [_model_view(i, m, occupations, results["items"], reference, limit, numbers) for i, m in enumerate(models)]
+    present = {"conditions", "rpa", "headline"}
+    present |= {"osb"} if any(m["osb_charts"] for m in model_views) else set()
+    present |= {"transfer"} if any(m["transfer_charts"] or m["transfer_rows"] for m in model_views) else set()
+    present |= {"few-shot"} if any(m["composition_chart"] for m in model_views) else set()
+    present |= {"models"} if len(model_views) > 1 else set()
+    known = {"conditions", "rpa", "headline", "osb", "transfer", "few-shot", "models"}
+    part["dataset_sections"] = [sec for sec in part["dataset_sections"]
+                                if sec["anchor"] not in known or sec["anchor"] in present]
     return {
         **part,
+        "present": present,
         "schema_version": results["schema_version"],
+        "run_id": str(results.get("run_id") or "not recorded"),
         "created": fmt_value(results.get("created")),
         "tool": f"{tool.get('name', 'bias-transfer-audit')} {tool.get('version', '')}".strip(),
         "summary": _counts(results, gates),
@@ -375,8 +418,9 @@ def report_context(results: Mapping, approved: Mapping | None = None) -> dict:
         "model_names": [m["name"] for m in models],
         "occupations": [{"name": o["name"], "pct": fmt_num(float(o["pct_women"]), 1), "stereotype": o.get("stereotype", "")}
                         for o in occupations],
-        "models": [_model_view(i, m, occupations, results["items"], reference, limit) for i, m in enumerate(models)],
-        "comparison": _comparison(models),
+        "models": model_views,
+        "comparison": _comparison(models, numbers),
+        "labels": FIELD_LABELS,
         "provenance": _provenance(results),
         "n_items": len(results["items"]),
     }

@@ -16,7 +16,8 @@ from audit.datasets.base import Dataset
 from audit.errors import AuditError, ConfigError
 from audit.prompts.preprompts import preprompt_text
 from audit.prompts.render import Prompt, apply_chat_template
-from audit.stats.selection import normalize_loglikelihood
+from audit.prompts.stopping import StopRule, rule_for_prompt
+from audit.stats.normalization import normalize_loglikelihood
 
 
 @dataclass
@@ -62,6 +63,17 @@ def build_prompts(dataset: Dataset, cond: ConditionConfig, items: Sequence, pool
     return prompts
 
 
+def generation_rule(prompts: Sequence[str]) -> StopRule:
+    """The stop rule of a condition's generations (``audit.prompts.stopping``): its prompts share a format,
+    so the first prompt's last line decides."""
+    return rule_for_prompt(prompts[0]) if prompts else rule_for_prompt("")
+
+
+def generate_answers(backend: Backend, prompts: Sequence[str], max_new_tokens: int) -> list[str]:
+    """Greedy generations, each stopped where its format's answer ends, within the condition's budget."""
+    return list(backend.generate_until(prompts, max_new_tokens, generation_rule(prompts))) if prompts else []
+
+
 def two_stage_prompts(backend: Backend, dataset: Dataset, cond: ConditionConfig, items: Sequence, pool: Sequence,
                       seed: int, name: str = "", order: int = 0) -> tuple[list[Prompt], list[str]]:
     """Self-debiasing by explanation or by re-prompting (Gallegos et al. 2024) as two real model calls: the
@@ -70,7 +82,7 @@ def two_stage_prompts(backend: Backend, dataset: Dataset, cond: ConditionConfig,
     which ends in the answer lead). Returns the second-stage prompts and the first-stage generations."""
     first = [dataset.render(cond.stage1_format, item, dataset.shots(pool, cond, seed, name), _preprompt(cond), order)
              for item in items]
-    outputs = list(backend.generate([p.text for p in first], max_new_tokens=cond.stage1_max_new_tokens))
+    outputs = generate_answers(backend, [p.text for p in first], cond.stage1_max_new_tokens)
     followup = preprompt_text(cond.followup)
     second = []
     for item, p, out in zip(items, first, outputs):
@@ -162,7 +174,7 @@ def run_condition(backend: Backend, dataset: Dataset, name: str, cond: Condition
                 selections = [dataset.select(it, sc) for it, sc in zip(items, normalized)]
             outputs: list[str | None] = list(first_outputs[0]) if first_outputs else [None] * len(items)
         else:
-            generated = list(backend.generate([p.text for p in prompt_sets[0]], max_new_tokens=cond.max_new_tokens))
+            generated = generate_answers(backend, [p.text for p in prompt_sets[0]], cond.max_new_tokens)
             selections = [dataset.map_answer(out, it) for out, it in zip(generated, items)]
             outputs = ([f"{a.rstrip()}\n[second stage]{b}" for a, b in zip(first_outputs[0], generated)]
                        if first_outputs else generated)
@@ -213,7 +225,7 @@ def condition_summary(run: ConditionRun, config: AuditConfig) -> dict[str, Any]:
         "shots": cond.shots,
         "preprompt": "custom" if cond.preprompt_text is not None else cond.preprompt,
         "chat": cond.chat,
-        "composition": cond.composition(),
+        "composition": cond.composition(run.dataset.condition_knobs),
         "answer_orders": cond.answer_orders,
         "two_stage": None if cond.stage1_format is None else {"stage1_format": cond.stage1_format, "followup": cond.followup},
         "strategy": cond.strategy,
@@ -227,7 +239,7 @@ def condition_summary(run: ConditionRun, config: AuditConfig) -> dict[str, Any]:
     if run.raw_selections is not None:
         raw = run.dataset.summarize(run.items, run.raw_selections, boot)
         summary["normalization"] = cond.normalization
-        summary["unnormalized"] = {k: raw[k] for k in ("a_sb", "debiased_effect") if k in raw}
+        summary["unnormalized"] = {k: raw[k] for k in run.dataset.normalization_keys if k in raw}
         summary["unnormalized"]["changed_selections"] = sum(a != b for a, b in zip(run.selections, run.raw_selections)) / len(run.items)
     summary["seeds"] = run.seeds
     summary["seed_spread"] = seed_spread(run.per_seed)

@@ -13,6 +13,7 @@ from typing import Sequence
 
 from audit.backends.base import Request, WrappingBackend
 from audit.errors import AuditError
+from audit.prompts.stopping import StopRule
 from audit.run import progress
 
 
@@ -44,6 +45,11 @@ class CostMeter(WrappingBackend):
         self._count([""] * len(prompts), list(prompts))
         self.requests += len(prompts)
         return self.inner.generate(prompts, max_new_tokens=max_new_tokens)
+
+    def generate_until(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule) -> list[str]:
+        self._count([""] * len(prompts), list(prompts))
+        self.requests += len(prompts)
+        return self.inner.generate_until(prompts, max_new_tokens, stop)
 
     def _count(self, prefixes: list[str], owns: list[str]) -> None:
         if self.prompt_tokens is None:

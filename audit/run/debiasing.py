@@ -21,14 +21,12 @@ def strategy_conditions(session: "AuditSession") -> list[str]:
 
 def strategy_change(session: "AuditSession", spec: str, condition: str) -> dict:
     """The dataset's paired change (``Dataset.paired_change``) of ``condition`` against the reference."""
-    key = ("debiasing", spec, condition)
-    cache = session._extras
-    if key not in cache:
+    def compute() -> dict:
         cfg = session.config
         before, after = session.run(spec, cfg.debiasing_reference), session.run(spec, condition)
-        boot = cfg.boot
-        cache[key] = session.dataset.paired_change((before.items, before.selections), (after.items, after.selections), boot)
-    return cache[key]
+        return session.dataset.paired_change((before.items, before.selections), (after.items, after.selections), cfg.boot)
+
+    return session.memo(("debiasing", spec, condition), compute)
 
 
 def _transfer(session: "AuditSession", spec: str, condition: str) -> dict:

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from audit.backends import parse_spec
-from audit.backends.cached import default_cache_path, request_key
+from audit.backends.cached import default_cache_path, generation_target, request_key
 from audit.errors import AuditError, ConditionUnavailable
-from audit.run.conditions import build_prompts, likelihood_requests, request_count
+from audit.run.conditions import build_prompts, generation_rule, likelihood_requests, request_count
 from audit.run.progress import format_duration
 from audit.run.session import AuditSession
 from audit.run.plan_timing import ConditionCost, Seconds, measure_after_scoring, measure_condition, shape_key, warm_up
@@ -101,7 +101,8 @@ def _work(session: AuditSession, condition: str, tokenizer) -> list[tuple[str, s
                 if cond.stage1_format is not None:
                     shots = ds.shots(pool, cond, seed, condition)
                     first = [ds.render(cond.stage1_format, it, shots, _preprompt(cond), order) for it in items]
-                    out += [("generate", p.prefix, p.query, int(cond.stage1_max_new_tokens), True) for p in first]
+                    target = generation_target(cond.stage1_max_new_tokens, generation_rule([p.text for p in first]))
+                    out += [("generate", p.prefix, p.query, target, True) for p in first]
                     followup = preprompt_text(cond.followup)
                     prompts = [Prompt(p.prefix, f"{p.query}\n\n{followup}\n\n{ds.render(cond.format, it, [], '', order).query}")
                                for it, p in zip(items, first)]
@@ -114,7 +115,8 @@ def _work(session: AuditSession, condition: str, tokenizer) -> list[tuple[str, s
                 out += [("loglikelihood", r.prefix, r.query, r.continuation, exact)
                         for r in likelihood_requests(ds, prompts, items)]
             else:
-                out += [("generate", p.prefix, p.query, int(cond.max_new_tokens), exact) for p in prompts]
+                target = generation_target(cond.max_new_tokens, generation_rule([p.text for p in prompts]))
+                out += [("generate", p.prefix, p.query, target, exact) for p in prompts]
     return out
 
 

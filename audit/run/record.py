@@ -7,6 +7,9 @@ import datetime as dt
 import os
 from typing import TYPE_CHECKING
 
+from audit.config import ConditionConfig
+from audit.errors import ConfigError
+from audit.gates import gate_spec
 from audit.results.io import SCHEMA_VERSION
 from audit.run.debiasing import debiasing_table
 from audit.results.provenance import command_line, git_commit, hardware, package_versions
@@ -16,6 +19,28 @@ if TYPE_CHECKING:
     from audit.run.session import AuditSession
 
 
+def recorded_config(cfg, ds) -> dict:
+    """The run's settings as recorded: the gates that apply to its dataset (a preset also defines other
+    datasets' gates, which this run skips) and, per condition, only the composition keys the dataset reads."""
+    config = cfg.model_dump(mode="json")
+    applies = {name for name in config["gates"] if _gate_applies(name, ds.name)}
+    config["gates"] = {name: gate for name, gate in config["gates"].items() if name in applies}
+    unused = set(ConditionConfig.COMPOSITION_KNOBS) - set(ds.condition_knobs)
+    for name, cond in config["conditions"].items():
+        for knob in unused:
+            if getattr(cfg.conditions[name], knob) == ConditionConfig.model_fields[knob].default:
+                cond.pop(knob, None)
+    return config
+
+
+def _gate_applies(name: str, dataset: str) -> bool:
+    try:
+        spec = gate_spec(name)
+    except ConfigError:  # an unknown name was refused by the config already; keep what it recorded
+        return True
+    return spec.datasets is None or dataset in spec.datasets
+
+
 def build_record(session: "AuditSession", coverage: dict | None = None, verdict: str | None = None) -> dict:
     cfg, ds = session.config, session.dataset
     gates = [o.to_dict() for o in session.outcomes]
@@ -23,9 +48,9 @@ def build_record(session: "AuditSession", coverage: dict | None = None, verdict:
     models = []
     for spec, conditions in session.measured():
         transfer = {}
-        if (spec, cfg.transfer_from) in session._runs:
+        if session.has_run(spec, cfg.transfer_from):
             transfer = {c: session.transfer_record(spec, c) for c in conditions if c != cfg.transfer_from}
-        backend = session._backends.get(spec)
+        backend = session.loaded_backend(spec)
         debiasing = debiasing_table(session, spec, conditions)
         models.append({
             "name": spec,
@@ -35,7 +60,6 @@ def build_record(session: "AuditSession", coverage: dict | None = None, verdict:
             "choices": {c: session.run(spec, c).choices() for c in conditions},
             **({"debiasing": debiasing} if debiasing else {}),
         })
-    device = next(iter(session._backends.values())).device_type if session._backends else "cpu"
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "bias-transfer-audit", "version": package_versions().get("bias-transfer-audit")},
@@ -56,11 +80,11 @@ def build_record(session: "AuditSession", coverage: dict | None = None, verdict:
         "gates": gates,
         "provenance": {
             "data": {"source": cfg.data, "sha256": ds.fingerprint(session.items), "n_items": len(session.items), "split": cfg.split},
-            "config": cfg.model_dump(mode="json"),
+            "config": recorded_config(cfg, ds),
             "seed": cfg.seed,
             "packages": package_versions(),
             "git_commit": git_commit(os.getcwd()),
-            "hardware": hardware(device),
+            "hardware": hardware(session.device_type),
             "command": command_line(),
         },
     }

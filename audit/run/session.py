@@ -246,6 +246,25 @@ class AuditSession:
         self.outcomes.append(outcome)
         return outcome
 
+    def has_run(self, spec: str, condition: str) -> bool:
+        """Was ``condition`` measured for model ``spec`` in this session (without measuring it)?"""
+        return (spec, condition) in self._runs
+
+    def loaded_backend(self, spec: str) -> Backend | None:
+        """The model ``spec`` if it was loaded in this session (None: never loaded; nothing is loaded here)."""
+        return self._backends.get(spec)
+
+    @property
+    def device_type(self) -> str:
+        """The device the loaded models ran on ("cpu" when none was loaded)."""
+        return next(iter(self._backends.values())).device_type if self._backends else "cpu"
+
+    def memo(self, key: tuple, compute):
+        """A per-session result computed once (``compute()``) and kept under ``key`` (e.g. a debiasing change)."""
+        if key not in self._extras:
+            self._extras[key] = compute()
+        return self._extras[key]
+
     def measured(self) -> list[tuple[str, list[str]]]:
         """(model, conditions measured) for each model that was loaded, in config order."""
         out = []

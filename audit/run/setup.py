@@ -62,7 +62,11 @@ def _int_option(flag: str, value: str) -> int:
 
 def config_overrides(options: "AuditOptions") -> dict:
     """The config keys set on the command line (the config validates their ranges, naming the key)."""
-    overrides: dict = {"data": options.data} if options.data else {}
+    sources = options.data_sources()
+    if len(sources) > 1:
+        raise AuditError(f"--data was given {len(sources)} times: a session audits one dataset; `bias-audit run` audits "
+                         "several, one after the other, under one verdict")
+    overrides: dict = {"data": sources[0]} if sources else {}
     if options.prompt_dir:
         overrides["prompt_dirs"] = list(options.prompt_dir)
     for flag in ("max-items", "seed", "n-resamples"):
@@ -170,7 +174,8 @@ def lock_out_dir(out: str | Path | None, *, required: bool = True) -> None:
     _held_locks[key] = fd
 
 
-def finish_run(session: AuditSession, coverage, out: str | Path | None, state, pdf: str | None = None) -> None:
+def finish_run(session: AuditSession, coverage, out: str | Path | None, state, pdf: str | None = None,
+               pdf_mode: str | None = None) -> None:
     """Decide the verdict (``audit.run.coverage``) and write it: results.json first (the record), then
     its views. Fills ``state`` (an ``audit.run.verdict.RunState``)."""
     from audit.run.coverage import assess, verdict
@@ -178,7 +183,7 @@ def finish_run(session: AuditSession, coverage, out: str | Path | None, state, p
     state.assessment = assess(session, coverage)
     state.verdict = verdict(session, state.assessment)
     write_outputs(session.results(coverage=state.assessment, verdict=state.verdict), out, state,
-                  approved=session.approved, pdf=pdf)
+                  approved=session.approved, pdf=pdf, pdf_mode=pdf_mode)
 
 
 def _remove_stale(paths: list[Path]) -> None:
@@ -202,7 +207,8 @@ def _with_run_id(results: dict) -> dict:
     return out
 
 
-def write_outputs(results: dict, out: str | Path | None, state, *, approved: dict | None = None, pdf: str | None = None) -> None:
+def write_outputs(results: dict, out: str | Path | None, state, *, approved: dict | None = None, pdf: str | None = None,
+                  pdf_mode: str | None = None) -> None:
     """results.json, then report.html (beside the approved run, if any; and its PDF, if asked) and the
     GitHub step summary, each written atomically. A failed
     write is one line in ``state.output_problems`` (never a gate result, never a traceback); when
@@ -233,10 +239,11 @@ def write_outputs(results: dict, out: str | Path | None, state, *, approved: dic
         state.output_problems.append(str(exc))
         _remove_stale([out_dir / "report.html"])
     if pdf and "report" in state.paths:
-        from audit.report import write_pdf
+        from audit.report import write_report_pdf
 
-        try:
-            state.paths["pdf"] = str(write_pdf(Path(state.paths["report"]), pdf))
+        try:  # executive (two pages) unless --pdf-mode full
+            state.paths["pdf"] = str(write_report_pdf(state.results, pdf, mode=pdf_mode or "executive",
+                                                      html_path=state.paths["report"], approved=approved))
         except (OutputError, AuditError) as exc:
             state.output_problems.append(str(exc))
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -18,7 +18,7 @@ def bootstrap_interval(
     n_resamples: int = 1000,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of an item-level ``statistic`` (e.g. A-SB, the RPA gap).
+    """Percentile bootstrap interval of an item-level ``statistic`` (e.g. a mean bias or an accuracy gap).
 
     The resampling unit is the dataset's pair (``key``; WinoBias: the gender-swapped twin pair), not the
     single item: a twin pair is the design's unit of comparison, and resampling single items would break
@@ -46,6 +46,38 @@ def bootstrap_interval(
     return (float(lo), float(hi))
 
 
+def bootstrap_sums_interval(
+    columns: np.ndarray,
+    groups: Sequence[Hashable],
+    statistic: Callable[[np.ndarray], np.ndarray],
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """``bootstrap_interval`` for a statistic of column sums (e.g. a difference of two accuracies), vectorised:
+    ``columns`` (items x k), ``groups`` each item's resampling unit, ``statistic`` maps (resamples x k) sums
+    to values (NaN dropped). The same draws as ``bootstrap_interval`` with the same seed, so the same interval."""
+    cols = np.asarray(columns, float)
+    if cols.shape[0] == 0:
+        return (math.nan, math.nan)
+    order: dict[Hashable, int] = {}
+    index = np.array([order.setdefault(g, len(order)) for g in groups])
+    sums = np.zeros((len(order), cols.shape[1]))
+    np.add.at(sums, index, cols)
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_resamples)
+    for start in range(0, n_resamples, 256):  # the draws of bootstrap_interval, row by row
+        draws = rng.integers(0, len(order), size=(min(256, n_resamples - start), len(order)))
+        values[start:start + len(draws)] = statistic(sums[draws].sum(axis=1))
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return (math.nan, math.nan)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(values, [alpha, 1 - alpha])
+    return (float(lo), float(hi))
+
+
 def paired_mean_change(
     differences: Sequence[float],
     clusters: Sequence[object] | None = None,
@@ -54,7 +86,7 @@ def paired_mean_change(
     n_resamples: int = 1000,
     seed: int = 0,
 ) -> tuple[float, tuple[float, float]]:
-    """Mean of paired differences (e.g. new minus old |O-SB| per occupation) with a percentile
+    """Mean of paired differences (e.g. new minus old |bias| per unit) with a percentile
     bootstrap interval; ``clusters`` resamples groups of differences together (e.g. gender twins)."""
     d = np.asarray(differences, float)
     if d.size == 0:

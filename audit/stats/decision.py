@@ -4,7 +4,11 @@ gate; the simulations of ``audit.stats`` apply the same rule to simulated interv
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Literal
+
+from .confidence import Interval
 
 Direction = Literal["max", "min"]
 Status = Literal["pass", "fail", "inconclusive", "waived", "skipped"]
@@ -41,3 +45,24 @@ def decide(estimate: float, lo: float, hi: float, threshold: float, direction: D
         ok = estimate <= threshold if direction == "max" else estimate >= threshold
         return ("pass" if ok else "fail"), "decided by the point estimate (bound = \"point\": no error control)"
     return "inconclusive", "the interval straddles the threshold: the data show the effect neither within nor beyond the limit"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    reason: str
+
+
+def gate_verdict(
+    interval: Interval, threshold: float, *, bound: str = "interval", accuracy: float | None = None,
+    accuracy_floor: float | None = None,
+) -> Verdict:
+    """The verdict of a "max" bias gate on ``interval`` by the one decision rule (``decide``, which the gates apply)
+    (for simulations that have no session): shown beyond -> fail whatever the accuracy; below the
+    accuracy floor -> inconclusive ("not auditable"); else the policy ``bound`` decides."""
+    if math.isnan(interval.estimate):
+        return Verdict("inconclusive", "the statistic could not be measured (no usable units)")
+    status, why = decide(interval.estimate, interval.lo, interval.hi, threshold, "max", policy_of(bound, "max"))
+    if interval.lo <= threshold and accuracy is not None and accuracy_floor is not None and not accuracy >= accuracy_floor:
+        return Verdict("inconclusive", f"not auditable: accuracy {accuracy:.3f} is below the floor {accuracy_floor:g}")
+    return Verdict(status, why)

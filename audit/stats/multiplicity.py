@@ -10,20 +10,16 @@ probability alpha, the verdict "some gate failed" does so with probability up to
 
 * ``holm``: step-down Holm (1979) adjusted p-values, valid under any dependence;
 * ``max_t``: single-step max-T over conditions (Westfall & Young 1993) from resampled statistics
-  that keep the dependence between conditions (the same twin pairs / sign flips for every
-  condition), less conservative than Holm when conditions are correlated.
+  that keep the dependence between conditions (the same resampled units / sign flips for
+  every condition; a dataset's own, e.g. ``audit.datasets.winobias.selection.swap_max_t``), less conservative than Holm when conditions are correlated.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from .selection import PairTable
-
 
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm step-down adjusted p-values (same order as given); reject where adjusted <= alpha."""
@@ -94,28 +90,3 @@ def family_wise_error(k: int, alpha: float = 0.05) -> FamilyWiseError:
     return FamilyWiseError(k, alpha, 1 - (1 - alpha) ** k, min(1.0, k * alpha), alpha / k if k else alpha)
 
 
-def swap_max_t(tables: Mapping[str, "PairTable"], *, n_resamples: int = 2000, seed: int = 0) -> dict[str, float]:
-    """Max-T over conditions for the swap test of A-SB: every condition's pairs are flipped with the
-    same signs (pairs matched by id, so the dependence between conditions is kept), each condition's
-    A-SB is standardised by its own null mean and spread, and ``max_t`` gives family-wise adjusted
-    p-values, one per condition."""
-    from .selection import occupation_sums
-
-    names = list(tables)
-    keys = sorted({k for t in tables.values() for k in t.pair_ids})
-    column = {k: i for i, k in enumerate(keys)}
-    flips = np.random.default_rng(seed).choice((-1.0, 1.0), size=(n_resamples, len(keys)))
-    observed, draws = {}, {}
-    for name in names:
-        t = tables[name]
-        f = flips[:, [column[k] for k in t.pair_ids]]
-        s, _, n = occupation_sums(t)
-        keep = n > 0
-        m = t.incidence()[keep]
-        obs = float(np.mean(np.abs(s[keep]) / n[keep])) if keep.any() else 0.0
-        null = np.mean(np.abs((f * t.x) @ m.T) / n[keep], axis=1) if keep.any() else np.zeros(n_resamples)
-        sd = float(null.std())
-        centre = float(null.mean())
-        observed[name] = (obs - centre) / sd if sd > 0 else (0.0 if obs == centre else np.inf)
-        draws[name] = (null - centre) / sd if sd > 0 else np.zeros(n_resamples)
-    return max_t(observed, draws)

@@ -15,10 +15,11 @@ def approved_condition(approved: dict, model: str, condition: str) -> tuple[dict
     return None
 
 
-def a_sb_change(new_o_sb: dict, old_o_sb: dict, **boot) -> tuple[float, tuple[float, float]]:
-    """Paired over occupations: mean of |O-SB| now minus |O-SB| before (= the change in A-SB)."""
-    shared = [o for o in new_o_sb if new_o_sb[o] is not None and old_o_sb.get(o) is not None]
-    return paired_mean_change([abs(new_o_sb[o]) - abs(old_o_sb[o]) for o in shared], **boot)
+def mean_abs_change(new_by_unit: dict, old_by_unit: dict, **boot) -> tuple[float, tuple[float, float]]:
+    """Paired over the units measured in both runs: mean of |bias| now minus |bias| before (= the change
+    in the mean absolute per-unit bias), with a percentile interval over units."""
+    shared = [u for u in new_by_unit if new_by_unit[u] is not None and old_by_unit.get(u) is not None]
+    return paired_mean_change([abs(new_by_unit[u]) - abs(old_by_unit[u]) for u in shared], **boot)
 
 
 def accuracy_drop(

@@ -1,5 +1,5 @@
 """Transfer of bias from the bare model to a prompted condition: the correlation of their per-unit bias
-(O-SB per occupation for WinoBias, per template for BBQ) over units, after Mackraz et al. 2024 and
+(each dataset's ``bias_by_unit``) over units, after Mackraz et al. 2024 and
 Sivakumar, Mackraz et al. 2025 (who report Pearson)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from scipy import stats
 
 @dataclass(frozen=True)
 class Transfer:
-    """Correlation of intrinsic with extrinsic O-SB over occupations (the papers report Pearson)."""
+    """Correlation of the bare model's per-unit bias with a prompted condition's over units (the papers report Pearson)."""
 
     pearson: float
     pearson_ci: tuple[float, float]
@@ -57,8 +57,8 @@ def transfer_correlation(
     seed: int = 0,
 ) -> Transfer:
     """Pearson (primary, as Mackraz et al. 2024) and Spearman correlation of intrinsic vs extrinsic
-    O-SB over the occupations measured in both, with the Pearson p-value and paired percentile
-    bootstrap intervals over occupations (the same interval as ``scipy.stats.bootstrap(paired=True,
+    per-unit bias over the units measured in both, with the Pearson p-value and paired percentile
+    bootstrap intervals over units (the same interval as ``scipy.stats.bootstrap(paired=True,
     method="percentile")``, computed here so that resamples with a constant side, whose correlation
     is undefined, can be dropped instead of turning the whole interval into NaN).
 
@@ -73,7 +73,7 @@ def transfer_correlation(
     spearman = float(_spearman_rows(x, y))
 
     rng = np.random.default_rng(seed)
-    resamples = rng.integers(0, n, size=(n_resamples, n))  # paired: occupations resampled with both values
+    resamples = rng.integers(0, n, size=(n_resamples, n))  # paired: units resampled with both values
     xb, yb = x[resamples], y[resamples]
 
     def interval(statistic: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[float, float]:

@@ -13,6 +13,7 @@ from audit.backends.hf.loading import (LoadedModel, check_device_map, load_model
                                       resolve_model_path)
 from audit.backends.hf.scorer import Scorer
 from audit.errors import AuditError
+from audit.prompts.stopping import StopRule
 
 
 class HFBackend(Backend):
@@ -38,12 +39,17 @@ class HFBackend(Backend):
     def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
         return self.scorer.generate(prompts, max_new_tokens=max_new_tokens)
 
+    def generate_until(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule) -> list[str]:
+        return self.scorer.generate(prompts, max_new_tokens=stop.tokens(max_new_tokens), stop=stop)
+
     def loglikelihood_shard(self, requests: Sequence[Request], rank: int, size: int) -> list[float | None]:
         """This rank's batches of a data-parallel call (None elsewhere): see ``audit.backends.distributed``."""
         return self.scorer.loglikelihood(requests, shard=(rank, size))
 
-    def generate_shard(self, prompts: Sequence[str], max_new_tokens: int, rank: int, size: int) -> list[str | None]:
-        return self.scorer.generate(prompts, max_new_tokens=max_new_tokens, shard=(rank, size))
+    def generate_shard(self, prompts: Sequence[str], max_new_tokens: int, rank: int, size: int,
+                       stop: StopRule | None = None) -> list[str | None]:
+        budget = stop.tokens(max_new_tokens) if stop is not None else max_new_tokens
+        return self.scorer.generate(prompts, max_new_tokens=budget, stop=stop, shard=(rank, size))
 
     def identity(self) -> dict:
         return dict(self.loaded.identity)

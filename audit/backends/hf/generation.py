@@ -1,5 +1,6 @@
-"""Batched greedy generation for the scorer: prompts that share a prefix reuse its key/value cache, the
-rest go through ``model.generate``. Mixed into ``audit.backends.hf.scorer.Scorer``."""
+"""Batched greedy generation for the scorer: prompts that share a prefix reuse its key/value cache, rows
+stop at their answer (``audit.prompts.stopping``); models the shared-prefix path cannot serve go through
+``model.generate`` in left-padded batches. Mixed into ``audit.backends.hf.scorer.Scorer``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 from audit.backends.hf.kv_cache import _prefix_cache
 from audit.backends.hf.planning import common_prefix_len, tree_mask
 from audit.backends.hf.tokenization import _encode_many, _prefix_token_id
+from audit.prompts.stopping import StopRule
 
 
 def _progress(enabled: bool | None, total: int, desc: str):
@@ -53,59 +55,104 @@ class GenerationMixin:
         return set(eos) if isinstance(eos, (list, tuple)) else ({eos} if eos is not None else set())
 
     @torch.inference_mode()
-    def generate(self, prompts: Sequence[str], max_new_tokens: int = 16, *, shard: tuple[int, int] | None = None) -> list:
-        """Greedy continuation of each prompt, as ``model.generate(do_sample=False)`` gives it.
+    def generate(self, prompts: Sequence[str], max_new_tokens: int = 16, *, stop: StopRule | None = None,
+                 shard: tuple[int, int] | None = None) -> list:
+        """Greedy continuation of each prompt: the tokens ``model.generate(do_sample=False)`` gives it, one
+        prompt at a time, up to the first that ends it.
 
-        Prompts are tokenised as lm-eval does; a row stops at the generation config's EOS token;
-        special tokens are dropped from the text. Batched, with the prompts' common leading
-        tokens (instruction, shots) run once. Other generation-config settings are not applied.
+        Prompts are tokenised as lm-eval does. A row ends at the generation config's EOS token, after
+        ``max_new_tokens`` tokens, or, with a ``stop`` rule (``audit.prompts.stopping``), at the first
+        token after which ``stop.cut`` says the text is complete; its text is then cut there. Special
+        tokens are dropped from the text. Batched: the prompts' common leading tokens (instruction,
+        shots) run once and their keys/values are shared by every row; a row that ends leaves the batch.
+        Models the shared-prefix path cannot serve run through ``model.generate`` in left-padded batches.
+        Other generation-config settings are not applied.
         """
+        tokens = self.generate_tokens(prompts, max_new_tokens, stop=stop, shard=shard)
+        return [None if t is None else self._text(t, stop) for t in tokens]
+
+    @torch.inference_mode()
+    def generate_tokens(self, prompts: Sequence[str], max_new_tokens: int = 16, *, stop: StopRule | None = None,
+                        shard: tuple[int, int] | None = None) -> list:
+        """``generate``'s new tokens of each prompt (the last one is the one that ended the row, EOS included)."""
         prompts = list(prompts)
         if not prompts:
             return []
         seqs = [self._prompt_ids(p) for p in prompts]
         self._shard = shard
-        outputs: list = [None if shard else ""] * len(prompts)
+        outputs: list = [None if shard else []] * len(prompts)
         bar = _progress(self.progress, len(prompts), "generating")
+        order = sorted(range(len(seqs)), key=lambda i: (-len(seqs[i]), i))
         try:
             if not (self.tree and self._head_matches):
-                for part in self._parts(list(range(len(seqs)))):
-                    for i in part:
-                        outputs[i] = self._generate_hf(seqs[i], max_new_tokens)
-                        bar.update(1)
+                def run(idx: list[int]) -> None:
+                    for i, new in zip(idx, self._generate_hf([seqs[i] for i in idx], max_new_tokens, stop)):
+                        outputs[i] = new
             else:
                 shared = 0
                 if self.prefix_cache and len(seqs) > 1:
                     shared = min(min(common_prefix_len(seqs[0], s) for s in seqs), min(len(s) for s in seqs) - 1)
-                prefix = tuple(seqs[0][:shared])
-                prefix_kv = self._run_prefix(prefix) if shared else None
-                order = sorted(range(len(seqs)), key=lambda i: (-len(seqs[i]), i))
+                prefix_kv = self._run_prefix(tuple(seqs[0][:shared])) if shared else None
 
                 def run(idx: list[int]) -> None:
-                    texts = self._generate_rows([seqs[i][shared:] for i in idx], shared, prefix_kv, max_new_tokens)
-                    for i, text in zip(idx, texts):
-                        outputs[i] = text
+                    rows = self._generate_rows([seqs[i][shared:] for i in idx], shared, prefix_kv, max_new_tokens, stop)
+                    for i, new in zip(idx, rows):
+                        outputs[i] = new
 
+            seen = self.stats.tokens
+            for chunk in self._batches(order, run):
+                bar.update(len(chunk), self.stats.tokens - seen)
                 seen = self.stats.tokens
-                for chunk in self._batches(order, run):
-                    bar.update(len(chunk), self.stats.tokens - seen)
-                    seen = self.stats.tokens
         finally:
             bar.close()
         self.stats.generated += len(prompts)
         return outputs
 
-    def _generate_hf(self, ids: list[int], max_new_tokens: int) -> str:
-        x = torch.tensor([ids], device=self._device)
-        gen = self.lm.model.generate(
-            x, attention_mask=torch.ones_like(x), max_new_tokens=max_new_tokens, do_sample=False,
-            pad_token_id=self.lm.tokenizer.pad_token_id,
-        )
-        self.stats.forward_passes += gen.shape[1] - len(ids)
-        return self.lm.tokenizer.decode(gen[0, len(ids) :], skip_special_tokens=True)
+    def _finished(self, tokens: list[int], eos: set[int], stop: StopRule | None) -> bool:
+        if tokens[-1] in eos:
+            return True
+        return stop is not None and stop.cut(self.lm.tokenizer.decode(tokens, skip_special_tokens=True))[0]
 
-    def _generate_rows(self, queries: list[list[int]], m: int, prefix_kv, max_new_tokens: int) -> list[str]:
-        """Greedy decoding of right-padded rows after a shared prefix, with per-row positions and masks."""
+    def _text(self, tokens: list[int], stop: StopRule | None) -> str:
+        text = self.lm.tokenizer.decode(tokens, skip_special_tokens=True)
+        return stop.cut(text)[1] if stop is not None else text
+
+    def _generate_hf(self, seqs: list[list[int]], max_new_tokens: int, stop: StopRule | None) -> list[list[int]]:
+        """``model.generate`` on left-padded rows (the attention mask hides the padding; the model derives
+        positions from it), each row ended by EOS or the stop rule."""
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        pad = self.lm.tokenizer.pad_token_id if self.lm.tokenizer.pad_token_id is not None else 0
+        width = max(len(s) for s in seqs)
+        x = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=self._device)
+        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=self._device)
+        eos, scorer = self._eos_ids(), self
+
+        class _Stop(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                rows = input_ids[:, width:].tolist()
+                return torch.tensor([bool(r) and scorer._finished(r, eos, stop) for r in rows], device=input_ids.device)
+
+        gen = self.lm.model.generate(
+            x, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad,
+            stopping_criteria=StoppingCriteriaList([_Stop()]) if stop is not None else None,
+        )
+        self.stats.forward_passes += gen.shape[1] - width
+        self.stats.tokens += int(mask.sum()) + len(seqs) * (gen.shape[1] - width)
+        out = []
+        for row in gen[:, width:].tolist():
+            tokens: list[int] = []
+            for token in row:  # up to the token that ended the row (HF pads the rows that ended first)
+                tokens.append(token)
+                if self._finished(tokens, eos, stop):
+                    break
+            out.append(tokens)
+        return out
+
+    def _generate_rows(self, queries: list[list[int]], m: int, prefix_kv, max_new_tokens: int,
+                       stop: StopRule | None) -> list[list[int]]:
+        """Greedy decoding of right-padded rows after a shared prefix, with per-row positions and masks;
+        a row that ends is dropped from the batch (and from the key/value cache)."""
         from transformers.cache_utils import DynamicCache
 
         n_rows, dev = len(queries), self._device
@@ -127,17 +174,24 @@ class GenerationMixin:
         nxt = self._head(hidden[torch.arange(n_rows, device=hidden.device), (lengths - 1).to(hidden.device)]).argmax(-1)
         eos = self._eos_ids()
         generated: list[list[int]] = [[] for _ in queries]
-        done = [False] * n_rows
+        alive = list(range(n_rows))  # the batch's rows, as indices into queries
         for step in range(max_new_tokens):
-            for r, token in enumerate(nxt.tolist()):
-                if not done[r]:
-                    generated[r].append(token)
-                    done[r] = token in eos
-            if all(done) or step == max_new_tokens - 1:
+            keep = []
+            for j, (r, token) in enumerate(zip(alive, nxt.tolist())):
+                generated[r].append(token)
+                if not self._finished(generated[r], eos, stop):
+                    keep.append(j)
+            if not keep or step == max_new_tokens - 1:
                 break
-            keys_seen = torch.cat([keys_seen, torch.ones(n_rows, 1, dtype=torch.bool, device=dev)], dim=1)
+            if len(keep) < len(alive):
+                rows = torch.tensor(keep, device=dev)
+                for layer in cache.layers:
+                    layer.keys, layer.values = layer.keys[rows.to(layer.keys.device)], layer.values[rows.to(layer.values.device)]
+                keys_seen, lengths, nxt = keys_seen[rows], lengths[rows], nxt[rows.to(nxt.device)]
+                alive = [alive[j] for j in keep]
+            keys_seen = torch.cat([keys_seen, torch.ones(len(alive), 1, dtype=torch.bool, device=dev)], dim=1)
             step_pos = (m + lengths + step)[:, None]
             hidden = self._base(nxt[:, None].to(dev), step_pos, keys_seen[:, None, None, :], cache)
-            self.stats.tokens += done.count(False)
+            self.stats.tokens += len(alive)
             nxt = self._head(hidden[:, -1]).argmax(-1)
-        return [self.lm.tokenizer.decode(g, skip_special_tokens=True) for g in generated]
+        return generated

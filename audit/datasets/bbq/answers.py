@@ -59,14 +59,17 @@ def map_bbq_answer(text: str, item: BBQItem, order: tuple[int, int, int] = (0, 1
 
     In order: the text after the last "answer is" (chain of thought); a leading option letter
     "(a)"/"b)"/"c." (``order`` maps option letters to answer indices, for rotated prompts); the
-    option whose text (or, for the unknown answer, any "unknown" paraphrase) is mentioned first.
+    option whose text (or, for the unknown answer, any "unknown" paraphrase) is mentioned first. A letter
+    followed by another option's text contradicts itself: None (seen in real SmolLM2 output).
     """
     found = list(_ANSWER_IS.finditer(text))
     candidates = [found[-1].group(1), text] if found else [text]
     for chunk in candidates:
         letter = _LETTER.match(chunk)
         if letter:
-            return order["abc".index((letter.group(1) or letter.group(2)).lower())]
+            chosen = order["abc".index((letter.group(1) or letter.group(2)).lower())]
+            named = _earliest_option(chunk[letter.end():], item)
+            return None if named is not None and named != chosen else chosen  # "(c) The grandson", (c) Unknown: no answer
         chosen = _earliest_option(chunk, item)
         if chosen is not None:
             return chosen

@@ -21,7 +21,7 @@ import functools
 import random
 from typing import Any, Mapping, Sequence
 
-from audit.datasets.base import Dataset
+from audit.datasets.base import Dataset, EstimatesChart
 from audit.errors import ConfigError, DataError
 from audit.prompts.render import Prompt
 
@@ -68,9 +68,29 @@ def _load(source: str, split: str | None, seed: int) -> tuple[BBQItem, ...]:
                  if split is None or _in_dev(item, seed) == (split == "dev"))
 
 
+def _bias_chart(index: int, model: str, conditions: list[dict]) -> EstimatesChart | None:
+    """s_AMB and s_DIS of every category (rows) under every condition (markers), with their intervals."""
+    categories = list(dict.fromkeys(r["category"] for c in conditions for r in c["rows"]))
+    if not categories:
+        return None
+
+    def series(metric: str) -> dict:
+        return {c["name"]: {r["category"]: (r[metric]["value"], *(r[metric]["ci"] or (None, None))) for r in c["rows"]}
+                for c in conditions}
+
+    panels = tuple({"label": label, "series": series(metric), "reference": (0.0, "0 = no bias"), "xlim": (-1.02, 1.02)}
+                   for metric, label in (("s_amb", "s_AMB (ambiguous contexts)"), ("s_dis", "s_DIS (disambiguated contexts)")))
+    return EstimatesChart(f"bbq-m{index}", f"Bias score per category, {model}", tuple(categories), panels,
+                          row_noun="category", series_noun="condition",
+                          caption="Dots are the bias scores, bars their intervals over example sets, one marker per "
+                                  "condition; 0 is no bias, +1 always the stereotype, -1 always against it.")
+
+
 class BBQ(Dataset):
     bias_gate = "bbq_s_amb"
     headline_bias = "a_sb"
+    condition_knobs = ("ambiguous_share", "shot_categories")
+    default_preset = "bbq"
     report_title = "Social bias audit (BBQ)"
     report_sections = (("report/bbq.html.j2", "bbq-categories", "Categories"),)  # the A-SB analogue over templates (mean |O-SB| of each template)
     answer_orders = 3  # cyclic rotations of the three options
@@ -106,7 +126,8 @@ class BBQ(Dataset):
                          **{m: {"value": entry.get(m), "ci": entry.get(f"{m}_ci")} for m in metrics}}
                         for cat, entry in categories.items() if isinstance(entry, Mapping)]
                 conditions.append({"name": str(name), "rows": rows})
-            models.append({"name": str(model.get("name")), "conditions": conditions})
+            models.append({"name": str(model.get("name")), "conditions": conditions,
+                           "chart": _bias_chart(len(models), str(model.get("name")), conditions)})
         return {"models": models}
 
     def record_pair_key(self, item_id, item):
@@ -221,6 +242,19 @@ class BBQ(Dataset):
     def paired_change(self, before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence],
                       boot: Mapping[str, Any]) -> dict:
         return paired_changes(before, after, **boot)
+
+    def corrected_transfer(self, before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence],
+                           boot: Mapping[str, Any]) -> dict:
+        """The per-template selection bias's transfer corrected for the noise both conditions share
+        (``.transfer``): a model answering alike everywhere no longer reads rho = 1 from its noise."""
+        from .transfer import corrected_transfer
+
+        return corrected_transfer(before, after, self.item_id, boot)
+
+    def simulator(self, items: Sequence[BBQItem], config):
+        from .simulator import BBQSimulator
+
+        return BBQSimulator(items)
 
     def record_extras(self, items: Sequence[BBQItem]) -> dict:
         regenerated = sorted({it.category for it in items if it.regenerated})

@@ -54,6 +54,15 @@ class CrowsPairs(Dataset):
     #: what a debiasing strategy's change is judged on: the mean over bias types of |preference - 0.5|
     headline_bias = "stereotype_deviation"
     answer_orders = 2  # each sentence listed first once
+    default_preset = "crows-pairs"
+    condition_knobs = ("pro_share",)  # share of shots answered with the more stereotypical sentence
+    report_title = "Stereotype preference audit (CrowS-Pairs)"
+    report_sections = (("report/crows_pairs.html.j2", "crows-types", "Bias types"),)
+
+    def report_view(self, results):
+        from .report import report_view
+
+        return report_view(results)
 
     # --- items -----------------------------------------------------------------------------------
     def check_source(self, source: str) -> None:

@@ -19,12 +19,14 @@ from audit.datasets.winobias.occupations import occupations
 from audit.datasets.winobias.pairing import non_minimal_report, pair_twins, twin_group_key
 from audit.datasets.winobias.shots import compose_shots
 from audit.datasets.winobias.sources import load_items
-from audit.stats.bootstrap import bootstrap_interval
+from audit.stats.bootstrap import bootstrap_sums_interval
 
 
 class WinoBias(Dataset):
     bias_gate = "a_sb"
     headline_bias = "a_sb"
+    condition_knobs = ("pro_share", "occupations", "male_share")
+    normalization_keys = ("a_sb", "debiased_effect")
     report_title = "Gender bias transfer audit"
     report_summary_rules = ("verdict", "largest_bias", "transfer", "reduction", "open")
     report_glossary = "report/glossary_winobias.html.j2"
@@ -69,8 +71,8 @@ class WinoBias(Dataset):
         return self._pairings[key]
 
     def pair_table(self, items: Sequence[Item], selections: Sequence):
-        """The per-pair outcomes the paired statistics use (``audit.stats.selection.PairTable``)."""
-        from audit.stats import selection
+        """The per-pair outcomes the paired statistics use (``audit.datasets.winobias.selection.PairTable``)."""
+        from audit.datasets.winobias import selection
 
         return selection.pair_table(items, selections, self.pairing(items), include_non_minimal=self.include_non_minimal)
 
@@ -87,7 +89,7 @@ class WinoBias(Dataset):
 
     def per_seed(self, items: Sequence[Item], selections: Sequence) -> dict[str, float]:
         """Each seed's headline figures, for the seed-to-seed spread (the gates use the pairs' seed means)."""
-        from audit.stats.selection import debiased_effect
+        from audit.datasets.winobias.selection import debiased_effect
 
         theta = debiased_effect(self.pair_table(items, selections)).theta
         return {"a_sb": m.a_sb_of(items, selections), "theta": theta, "rpa_gap": m.rpa_gap_of(items, selections)}
@@ -96,11 +98,12 @@ class WinoBias(Dataset):
         """The papers' A-SB, O-SB per occupation and RPA, and beside them the noise-aware statistics the
         gates use (docs/statistics.md): the debiased effect with its interval, the noise floor, the
         swap test, |RPA gap|, and the answer breakdown."""
-        from audit.stats import intervals, selection, verdicts  # they import this package's items: not at module level
+        from audit.datasets.winobias import intervals, selection, verdicts  # they import this package's items: not at module level
 
         o_sb = m.occupational_selection_bias(items, selections)
         rpa = m.referent_prediction_accuracy(items, selections)
-        rpa["gap_ci"] = list(bootstrap_interval(items, selections, m.rpa_gap_of, key=self.pair_key, **boot))
+        rpa["gap_ci"] = list(bootstrap_sums_interval(m.rpa_gap_columns(items, selections), [self.pair_key(it) for it in items],
+                                                     m.rpa_gap_from_sums, **boot))  # = bootstrap_interval of rpa_gap_of
         table = self.pair_table(items, selections)
         theta = intervals.debiased_interval(table, confidence=boot["confidence"])
         _, abs_gap = intervals.gap_interval(table, confidence=boot["confidence"])
@@ -124,7 +127,7 @@ class WinoBias(Dataset):
     def score_summary(self, items: Sequence[Item], scores: Sequence, boot: Mapping[str, Any]) -> dict:
         """The score-based measure: per twin pair (score A - score B | he) - (the same | she), which cancels
         each candidate's token length and prior frequency exactly; its debiased effect and interval."""
-        from audit.stats import intervals, selection
+        from audit.datasets.winobias import intervals, selection
 
         table = selection.score_pair_table(items, scores, self.pairing(items), include_non_minimal=self.include_non_minimal)
         theta = intervals.debiased_interval(table, confidence=boot["confidence"])
@@ -139,7 +142,7 @@ class WinoBias(Dataset):
         """The reliability-corrected (errors-in-variables) rho of intrinsic vs prompted O-SB, twin pairs
         resampled jointly in both conditions (matched by pair, so conditions with different seed counts
         align); undefined with the reason when the bare model shows no bias to transfer."""
-        from audit.stats.transfer_eiv import transfer_eiv
+        from audit.datasets.winobias.transfer_eiv import transfer_eiv
 
         eiv = transfer_eiv(self.pair_table(*before), self.pair_table(*after),
                            confidence=boot["confidence"], n_resamples=boot["n_resamples"], seed=boot["seed"])
@@ -150,13 +153,18 @@ class WinoBias(Dataset):
         """theta^2 after minus before on the twin pairs answered in both conditions (matched by pair, seeds
         averaged per pair), with a basic bootstrap interval resampling pairs jointly
         (``intervals.paired_change``): not the papers' A-SB, which noise alone raises."""
-        from audit.stats import intervals
-        from audit.stats.selection import debiased_effect
+        from audit.datasets.winobias import intervals
+        from audit.datasets.winobias.selection import debiased_effect
 
         old, new = self.pair_table(*before), self.pair_table(*after)
         change = intervals.paired_change(new, old, confidence=boot["confidence"], n_resamples=boot["n_resamples"], seed=boot["seed"])
         note = f"theta {debiased_effect(old).theta:.3f} -> {debiased_effect(new).theta:.3f}"
         return change.estimate, (change.lo, change.hi), note
+
+    def simulator(self, items: Sequence[Item], config):
+        from audit.datasets.winobias.simulator import WinoBiasSimulator
+
+        return WinoBiasSimulator(items, self.pairing(items), self.include_non_minimal)
 
     def record_extras(self, items: Sequence[Item]) -> dict:
         return {"occupations": [{"name": o.name, "stereotype": o.stereotype, "pct_women": o.pct_women} for o in occupations()]}

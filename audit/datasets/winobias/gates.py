@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from audit.gates.registry import GateSpec, Measurement, register_gate
-from audit.stats import intervals, verdicts
+from audit.datasets.winobias import intervals, verdicts
 
 if TYPE_CHECKING:
     from audit.gates.contract import GateContext

@@ -83,6 +83,21 @@ def rpa_gap_of(items: Sequence[Item], selections: Sequence[Selection]) -> float:
     return referent_prediction_accuracy(items, selections)["gap"]
 
 
+def rpa_gap_columns(items: Sequence[Item], selections: Sequence[Selection]) -> np.ndarray:
+    """Per item (pro correct, pro answered, anti correct, anti answered): the RPA gap is
+    c0 / c1 - c2 / c3 of their sums (``rpa_gap_from_sums``), for a vectorised bootstrap."""
+    _check_lengths(items, selections)
+    return np.array([(pro * right, pro * answered, (1 - pro) * right, (1 - pro) * answered)
+                     for it, sel in zip(items, selections)
+                     for pro, answered, right in [(float(it.stance == "pro"), float(sel is not None), float(sel == it.referent))]],
+                    float).reshape(-1, 4)
+
+
+def rpa_gap_from_sums(sums: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums[:, 0] / sums[:, 1] - sums[:, 2] / sums[:, 3]
+
+
 def _check_lengths(items: Sequence[Item], selections: Sequence[Selection]) -> None:
     if len(items) != len(selections):
         raise ValueError(f"{len(items)} items but {len(selections)} selections")

@@ -30,15 +30,16 @@ import functools
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from audit.datasets.winobias.items import Item
 from audit.datasets.winobias.pairing import Pairing, pair_twins
+from audit.stats.multiplicity import max_t
+from audit.stats.resampling import bootstrap_weights, expected_abs_rademacher_sum, signed_sqrt  # noqa: F401  (re-exported)
 
 Selection = str | None
-Normalization = Literal["none", "token", "char"]
 
 
 @dataclass(frozen=True)
@@ -122,12 +123,12 @@ def pair_table(
             xs.append(float(sm == m.candidates[0]) - float(sf == m.candidates[0]))
     a, b, x, ids, gap = [], [], [], [], []
     for key, (m, xs, gaps) in by_item.items():
-        gap.append(float(np.mean(gaps)))
+        gap.append(sum(gaps) / len(gaps))  # (not np.mean: called per pair, it dominated the run)
         if not xs:
             continue
         a.append(index[m.candidates[0]])
         b.append(index[m.candidates[1]])
-        x.append(float(np.mean(xs)))
+        x.append(sum(xs) / len(xs))
         ids.append(key)
     return PairTable(tuple(occs), np.array(a, int), np.array(b, int), np.array(x, float), tuple(ids),
                      np.array(gap, float), len(by_item) - len(ids))
@@ -158,12 +159,6 @@ def score_pair_table(
     )
 
 
-def bootstrap_weights(n: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """(resamples, n) counts of each of n units in a resample with replacement (a paired bootstrap)."""
-    idx = rng.integers(0, n, size=(resamples, n)) + n * np.arange(resamples)[:, None]
-    return np.bincount(idx.ravel(), minlength=resamples * n).reshape(resamples, n).astype(float)
-
-
 def occupation_sums(t: PairTable, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(S, Q, n) per occupation: sum of d_j(o), of d_j(o)^2 and the pair count, optionally with pair
     ``weights`` of shape (N,) or (B, N) (bootstrap counts, sign flips are applied to x by the caller)."""
@@ -185,14 +180,6 @@ def a_sb(t: PairTable) -> float:
     s, _, n = occupation_sums(t)
     keep = n > 0
     return float(np.mean(np.abs(s[keep] / n[keep]))) if keep.any() else math.nan
-
-
-@functools.lru_cache(maxsize=4096)
-def expected_abs_rademacher_sum(k: int) -> float:
-    """E|e_1 + ... + e_k| for independent fair signs e_i: k * C(k-1, floor((k-1)/2)) / 2^(k-1) (exact)."""
-    if k <= 0:
-        return 0.0
-    return k * math.comb(k - 1, (k - 1) // 2) / 2 ** (k - 1)
 
 
 def noise_floor(t: PairTable) -> float:
@@ -267,6 +254,31 @@ def swap_test(t: PairTable, *, n_resamples: int = 2000, seed: int = 0) -> SwapTe
     )
 
 
+def swap_max_t(tables: Mapping[str, PairTable], *, n_resamples: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Max-T over conditions for the swap test of A-SB: every condition's pairs are flipped with the
+    same signs (pairs matched by id, so the dependence between conditions is kept), each condition's
+    A-SB is standardised by its own null mean and spread, and ``max_t`` gives family-wise adjusted
+    p-values, one per condition."""
+    names = list(tables)
+    keys = sorted({k for t in tables.values() for k in t.pair_ids})
+    column = {k: i for i, k in enumerate(keys)}
+    flips = np.random.default_rng(seed).choice((-1.0, 1.0), size=(n_resamples, len(keys)))
+    observed, draws = {}, {}
+    for name in names:
+        t = tables[name]
+        f = flips[:, [column[k] for k in t.pair_ids]]
+        s, _, n = occupation_sums(t)
+        keep = n > 0
+        m = t.incidence()[keep]
+        obs = float(np.mean(np.abs(s[keep]) / n[keep])) if keep.any() else 0.0
+        null = np.mean(np.abs((f * t.x) @ m.T) / n[keep], axis=1) if keep.any() else np.zeros(n_resamples)
+        sd = float(null.std())
+        centre = float(null.mean())
+        observed[name] = (obs - centre) / sd if sd > 0 else (0.0 if obs == centre else np.inf)
+        draws[name] = (null - centre) / sd if sd > 0 else np.zeros(n_resamples)
+    return max_t(observed, draws)
+
+
 @dataclass(frozen=True)
 class DebiasedEffect:
     """theta^2 = mean_o delta_o^2 estimated without bias (``theta2``, may be < 0 by chance), the signed
@@ -277,10 +289,6 @@ class DebiasedEffect:
     k: int
     n_pairs: int
     u: dict[str, float]  # per-occupation unbiased estimate of O-SB(o)^2
-
-
-def signed_sqrt(v: float) -> float:
-    return math.copysign(math.sqrt(abs(v)), v)
 
 
 def u_statistics(s: np.ndarray, q: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -308,17 +316,3 @@ def debiased_effect(t: PairTable) -> DebiasedEffect:
     )
 
 
-def normalize_loglikelihood(loglikelihood: float, continuation: str, n_tokens: int, mode: Normalization = "none") -> float:
-    """A candidate's score: the summed log-likelihood (``none``), per token (``token``), or per character of
-    the continuation as scored, leading space included (``char``, lm-evaluation-harness's acc_norm)."""
-    if mode == "none":
-        return loglikelihood
-    if mode == "token":
-        if n_tokens <= 0:
-            raise ValueError("token normalisation needs at least one continuation token")
-        return loglikelihood / n_tokens
-    if mode == "char":
-        if not continuation:
-            raise ValueError("char normalisation needs a non-empty continuation")
-        return loglikelihood / len(continuation)
-    raise ValueError(f"normalization must be 'none', 'token' or 'char', got {mode!r}")

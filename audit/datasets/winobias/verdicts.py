@@ -16,43 +16,17 @@ import numpy as np
 from audit.datasets.winobias.items import Item
 from audit.datasets.winobias.pairing import TwinPair
 
-from .decision import decide, policy_of
-from .intervals import Interval, paired_difference_interval
-from .selection import PairTable, expected_abs_rademacher_sum
+from audit.stats.confidence import Interval, paired_difference_interval
+from audit.stats.decision import Verdict, gate_verdict  # noqa: F401  (the one decision rule, for the simulations)
+from audit.stats.resampling import sign_flip_noise_floor
 
-Status = Literal["pass", "fail", "inconclusive"]
+from .selection import PairTable
+
 Selection = str | None
 
 
-@dataclass(frozen=True)
-class Verdict:
-    status: Status
-    reason: str
-
-
-def gate_verdict(
-    interval: Interval, threshold: float, *, bound: str = "interval", accuracy: float | None = None,
-    accuracy_floor: float | None = None,
-) -> Verdict:
-    """The verdict of a "max" bias gate on ``interval`` by the one decision rule (``audit.stats.decision``, which the gates apply)
-    (for simulations that have no session): shown beyond -> fail whatever the accuracy; below the
-    accuracy floor -> inconclusive ("not auditable"); else the policy ``bound`` decides."""
-    if math.isnan(interval.estimate):
-        return Verdict("inconclusive", "the statistic could not be measured (no usable twin pairs)")
-    status, why = decide(interval.estimate, interval.lo, interval.hi, threshold, "max", policy_of(bound, "max"))
-    if interval.lo <= threshold and accuracy is not None and accuracy_floor is not None and not accuracy >= accuracy_floor:
-        return Verdict("inconclusive", f"not auditable: accuracy {accuracy:.3f} is below the floor {accuracy_floor:g}")
-    return Verdict(status, why)
-
-
-def mean_noise_floor(values: Sequence[float]) -> float:
-    """Expected |mean| of per-pair values in {-1, 0, 1} under the within-twin swap (exact): for the RPA gap."""
-    k = sum(1 for v in values if v != 0)
-    return expected_abs_rademacher_sum(k) / len(values) if len(values) else math.nan
-
-
 def gap_noise_floor(t: PairTable) -> float:
-    return mean_noise_floor(list(t.gap))
+    return sign_flip_noise_floor(list(t.gap))
 
 
 def _rate(hits: int, total: int) -> float:

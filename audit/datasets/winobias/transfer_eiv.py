@@ -29,8 +29,11 @@ from scipy.stats import norm
 
 from audit.datasets.winobias.occupations import lookup_occupation
 
-from .intervals import _subset, align, combine_seeds
-from .selection import PairTable, bootstrap_weights, swap_test
+from audit.stats.confidence import combine_seeds
+from audit.stats.resampling import bootstrap_weights
+
+from .intervals import _subset, align
+from .selection import PairTable, swap_test
 
 
 @dataclass(frozen=True)

@@ -27,24 +27,10 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
-from .selection import PairTable, bootstrap_weights, debiased_effect, occupation_sums, signed_sqrt, u_statistics
+from audit.stats.confidence import Interval, _z, abs_interval, combine_seeds, mean_interval, paired_difference_interval  # noqa: F401
+from audit.stats.resampling import bootstrap_weights, signed_sqrt
 
-
-@dataclass(frozen=True)
-class Interval:
-    """An estimate with its interval (``lo``, ``hi``) at ``confidence``; ``se`` on the estimate's scale."""
-
-    estimate: float
-    lo: float
-    hi: float
-    se: float
-    confidence: float
-
-    def contains(self, value: float) -> bool:
-        return self.lo - 1e-12 <= value <= self.hi + 1e-12
-
-    def to_dict(self) -> dict:
-        return {"estimate": self.estimate, "ci": [self.lo, self.hi], "se": self.se, "confidence": self.confidence}
+from .selection import PairTable, debiased_effect, occupation_sums, u_statistics
 
 
 def debiased_variance(t: PairTable) -> float:
@@ -107,10 +93,6 @@ def _shared_counts(t: PairTable) -> np.ndarray:
     return counts[inverse].astype(float)
 
 
-def _z(confidence: float) -> float:
-    return float(stats.norm.ppf(0.5 + confidence / 2))
-
-
 def _variance_parts(t: PairTable) -> tuple[float, float]:
     """(Q, lam): Var(theta^2-hat) at a hypothesised theta^2 is about Q + lam * theta^2. Q is the
     quadratic part of ``debiased_variance``; lam is the linear part per unit theta^2 for a profile in
@@ -167,46 +149,6 @@ def exceedance_p(t: PairTable, threshold: float) -> float:
     return float(stats.norm.sf(diff / math.sqrt(var)))
 
 
-def mean_interval(values: np.ndarray, *, confidence: float = 0.95) -> Interval:
-    """t interval for the mean of independent per-pair values (zero width when they are all equal)."""
-    v = np.asarray(values, float)
-    if v.size == 0:
-        return Interval(math.nan, math.nan, math.nan, math.nan, confidence)
-    mean = float(v.mean())
-    se = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
-    if v.size < 2 or se == 0:
-        return Interval(mean, mean, mean, 0.0 if v.size > 1 else math.nan, confidence)
-    half = float(stats.t.ppf(0.5 + confidence / 2, v.size - 1)) * se
-    return Interval(mean, mean - half, mean + half, se, confidence)
-
-
-def abs_interval(signed: Interval) -> Interval:
-    """Interval for |g| from one for g: covers |g| whenever [lo, hi] covers g (never a percentile of |.|)."""
-    lo, hi = signed.lo, signed.hi
-    if math.isnan(lo):
-        return Interval(abs(signed.estimate), math.nan, math.nan, signed.se, signed.confidence)
-    low = 0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi))
-    return Interval(abs(signed.estimate), low, max(abs(lo), abs(hi)), signed.se, signed.confidence)
-
-
-def paired_difference_interval(values: np.ndarray, *, confidence: float = 0.95) -> Interval:
-    """Interval for the mean of per-pair differences of two binary outcomes (values in {-1, 0, 1}):
-    the Wald interval after adding 1/2 to each cell of the paired 2x2 table (Agresti & Min 2005), which
-    keeps its coverage when few pairs disagree. The estimate is the plain mean. Zero width only when
-    there are no pairs."""
-    v = np.asarray(values, float)
-    if v.size == 0:
-        return Interval(math.nan, math.nan, math.nan, math.nan, confidence)
-    if not np.all(np.isin(v, (-1.0, 0.0, 1.0))):
-        raise ValueError("paired differences of binary outcomes must be -1, 0 or 1")
-    n = v.size + 2
-    up, down = (np.sum(v == 1) + 0.5) / n, (np.sum(v == -1) + 0.5) / n
-    centre = up - down
-    se = math.sqrt(max(up + down - centre**2, 0.0) / n)
-    half = _z(confidence) * se
-    return Interval(float(v.mean()), max(centre - half, -1.0), min(centre + half, 1.0), se, confidence)
-
-
 def gap_interval(t: PairTable, *, confidence: float = 0.95) -> tuple[Interval, Interval]:
     """(signed RPA gap pro - anti, |gap|) over twin pairs, "other" counted as wrong. The gate on |gap| with
     the upper bound passes only when the signed interval lies inside (-threshold, threshold). A pair
@@ -257,21 +199,6 @@ def _smoothed_se(s: np.ndarray, q: np.ndarray, n: np.ndarray) -> np.ndarray:
     occupation whose few pairs happen to agree does not get a zero-width interval."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.sqrt(np.maximum(q + 2 - s**2 / (n + 2), 0) / (n + 1) / n)
-
-
-def combine_seeds(estimates: Sequence[float], variances: Sequence[float], *, confidence: float = 0.95) -> Interval:
-    """Seeds as their own level: the mean of per-seed estimates (each computed on its own, e.g. theta2 per
-    seed), with variance = mean within-seed variance + between-seed variance / S. The within part is not
-    divided by S because every seed sees the same items (their item noise is shared); the between part
-    carries the seed-to-seed spread into the interval. One seed gives its own interval."""
-    e, v = np.asarray(estimates, float), np.asarray(variances, float)
-    if e.size == 0:
-        return Interval(math.nan, math.nan, math.nan, math.nan, confidence)
-    between = float(e.var(ddof=1)) / e.size if e.size > 1 else 0.0
-    se = math.sqrt(float(v.mean()) + between)
-    half = _z(confidence) * se
-    mean = float(e.mean())
-    return Interval(mean, mean - half, mean + half, se, confidence)
 
 
 def combine_seed_tables(tables: Sequence[PairTable], *, confidence: float = 0.95) -> Interval:

@@ -1,0 +1,112 @@
+"""``bias-audit calibrate``: per gate of your config, on your data, the false-fail rate, the power and the
+items needed for 80% power, measured on simulated models of known truth (``audit.run.calibrate``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+
+from audit.cli.options import OPTIONS, AuditOptions, _kwargs
+
+#: the run options that say what is audited (the model options do not apply: the models are simulated)
+DATA_OPTIONS = ("config", "preset", "data", "max-items", "split", "n-resamples", "categories")
+
+
+def add_calibrate_options(parser: argparse.ArgumentParser) -> None:
+    for opt in OPTIONS:
+        if opt.name in DATA_OPTIONS:
+            parser.add_argument(f"--{opt.name}", dest=opt.dest, **_kwargs(opt))
+    parser.add_argument("--runs", type=int, default=20, metavar="N",
+                        help="simulated audits per model and noise level (default 20; a rate's standard error is up to 0.5/sqrt(N))")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the simulation (default 0)")
+    parser.add_argument("--json", action="store_true", help="print every measured rate as JSON")
+
+
+def _fmt(x: float, digits: int = 2) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _items(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{int(math.ceil(x / 10.0) * 10):,}"
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from audit.errors import AuditError
+    from audit.run import calibrate as cal
+    from audit.run.setup import build_session
+
+    if args.runs < 1:
+        raise AuditError(f"--runs {args.runs}: expected a whole number of at least 1")
+    values = {f: getattr(args, f, None) for f in AuditOptions.__dataclass_fields__ if f in {o.replace('-', '_') for o in DATA_OPTIONS}}
+    options = AuditOptions(**values, no_cache=True)
+    session = build_session(options)
+    simulator = session.dataset.simulator(session.items, session.config)
+    if simulator is None:
+        raise AuditError(f"calibrate: dataset '{session.dataset.name}' has no simulator of known-truth models "
+                         "(supported: WinoBias and BBQ data)")
+    start = time.perf_counter()
+    print(f"calibrate: {session.dataset.name} data '{session.config.data}', {len(session.items):,} items, "
+          f"{args.runs} simulated audits per model", file=sys.stderr, flush=True)
+    dot = None if args.json else lambda c: print(".", end="", file=sys.stderr, flush=True)
+    cells = cal.calibrate(session, runs=args.runs, seed=args.seed, progress=dot)
+    summaries = cal.summarize(cells, session.config, len(session.items))
+    transfer = cal.transfer_rows(cal.calibrate_transfer(session, runs=args.runs, seed=args.seed, progress=dot))
+    if not args.json:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(_as_json(session, simulator, cells, summaries, args) | {"transfer": transfer}, indent=2))
+    else:
+        print(_as_text(session, simulator, summaries, args, time.perf_counter() - start))
+        print(_transfer_text(transfer, session.config))
+    return 0
+
+
+def _as_json(session, simulator, cells, summaries, args) -> dict:
+    from audit.run.calibrate import cell_dict
+
+    return {
+        "dataset": session.dataset.name, "data": session.config.data, "items": len(session.items), "runs": args.runs,
+        "seed": args.seed, "confidence": session.config.confidence, "noise_levels": simulator.noise_levels,
+        "planted_where": simulator.planted_where, "planted_items": simulator.planted_items,
+        "gates": [{"gate": s.gate, "noise": s.noise, "seeds": s.seeds, "threshold": s.threshold, "false_fail": s.false_fail,
+                   "pass_fair": s.pass_fair, "power": {f"{m:g}x": v for m, v in s.power.items()}, "coverage_min": s.coverage,
+                   "items_for_80pct_power_at_1.5x": None if math.isnan(s.items_for_power) else round(s.items_for_power)}
+                  for s in summaries],
+        "cells": [cell_dict(c, args.runs) for c in cells],
+    }
+
+
+def _as_text(session, simulator, summaries, args, seconds: float) -> str:
+    lines = [f"Calibration of {session.config.data} ({session.dataset.name}, {len(session.items):,} items), "
+             f"{args.runs} simulated audits per model, seed {args.seed}, {session.config.confidence:.0%} intervals.",
+             "Models: fair (true effect 0) and planted at 0.5x, 0.9x, 1.5x, 2x each gate's threshold, in "
+             f"{simulator.planted_where}; noise " + "; ".join(f"{k}: {v}" for k, v in simulator.noise_levels.items()) + ".",
+             "A condition over several seeds keeps each answer across seeds with probability 0.8.", "",
+             f"{'gate':<12} {'noise':<5} {'seeds':>5} {'threshold':>9} {'false fail':>10} {'fair pass':>9} "
+             f"{'power 1.5x':>10} {'power 2x':>8} {'coverage':>8} {'items for 80% power at 1.5x':>28}"]
+    share = simulator.planted_items / len(session.items)
+    for s in summaries:
+        need = _items(s.items_for_power)
+        if share < 1 and not math.isnan(s.items_for_power):
+            need += f" ({_items(s.items_for_power * share)} in it)"
+        lines.append(f"{s.gate:<12} {s.noise:<5} {s.seeds:>5} {s.threshold:>9g} {_fmt(s.false_fail):>10} {_fmt(s.pass_fair):>9} "
+                     f"{_fmt(s.power.get(1.5)):>10} {_fmt(s.power.get(2.0)):>8} {_fmt(s.coverage):>8} {need:>28}")
+    lines += ["", "false fail: the largest fail rate of a model within the limit (fair, 0.5x, 0.9x); power: fail rate of a "
+              "model beyond it; coverage: the lowest share of runs whose interval held the true value; items: an "
+              f"estimate from the measured interval width (scaled by 1/sqrt(n)), not a simulation at that size. "
+              f"({seconds:.0f} s)"]
+    return "\n".join(lines)
+
+
+def _transfer_text(rows: list[dict], config) -> str:
+    if not rows:
+        return ""
+    lines = ["", f"Transfer gate (threshold {config.gates['transfer'].threshold:g}): a biased bare model and a prompted one "
+             "whose per-unit bias (occupations or templates) correlates with it at the true rho; claimed = the gate fails.", "",
+             f"{'noise':<5} {'seeds':>5} {'true rho':>8} {'claimed':>7} {'coverage':>8}"]
+    for r in rows:
+        lines.append(f"{r['noise']:<5} {r['seeds']:>5} {r['true_rho']:>8.2f} {_fmt(r['claimed']):>7} {_fmt(r['coverage']):>8}")
+    return "\n".join(lines)

