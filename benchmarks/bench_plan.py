@@ -68,8 +68,8 @@ def cases(work: Path) -> dict[str, dict]:
         out["default-gpt2"] = dict(preset="default", model="gpt2", data=str(wino), items=None)
         out["study-gpt2"] = dict(preset="study", model="gpt2", data=str(wino), items=100)
     if bbq:
-        out["bbq-reference"] = dict(preset="bbq", model="reference-biased", data=f"bbq:{bbq / 'data'}", items=1200)
-        out["paper-b-reference"] = dict(preset="paper-b", model="reference-biased", data=f"bbq:{bbq / 'data'}", items=60)
+        out["bbq-reference"] = dict(preset="bbq", model="reference-biased", data=f"bbq:{bbq / 'data'}", items=400)
+        out["paper-b-reference"] = dict(preset="paper-b", model="reference-biased", data=f"bbq:{bbq / 'data'}", items=12)
         if smol:
             out["bbq-smollm2"] = dict(preset="bbq", model=smol, data=f"bbq:{bbq / 'data'}", items=300)
     return out
@@ -116,6 +116,7 @@ def measure(name: str, case: dict, work: Path) -> dict:
         raise SystemExit(f"{name}: run failed ({code}): {tail.strip()}")
     return {"case": name, "preset": case["preset"], "model": Path(case["model"]).name, "items": planned["n_items"],
             "requests": planned["total"]["requests"], "plan_s": plan_s, "predicted_s": planned["total"]["estimate_s"],
+            "predicted_cpu_s": planned["total"].get("estimate_cpu_s"),
             "measured_s": wall, "cpu_s": cpu, "peak_rss_mb": peak_mb}
 
 
@@ -133,15 +134,18 @@ def main() -> None:
         return
     chosen = args.case or list(available)
     print(f"{'case':20s} {'items':>6s} {'requests':>9s} {'plan took':>9s} {'predicted':>9s} {'measured':>9s} "
-          f"{'error':>7s} {'CPU-s':>7s} {'peak RSS':>9s}", flush=True)
+          f"{'error':>7s} {'CPU-s pred':>10s} {'CPU-s':>7s} {'error':>7s} {'peak RSS':>9s}", flush=True)
     for name in chosen:
         if name not in available:
             raise SystemExit(f"--case {name}: not available here (see --list)")
         row = measure(name, available[name], work)
         error = "n/a" if row["predicted_s"] is None else f"{(row['predicted_s'] - row['measured_s']) / row['measured_s']:+.0%}"
         predicted = "unknown" if row["predicted_s"] is None else f"{row['predicted_s']:.0f} s"
+        pcpu = row["predicted_cpu_s"]
+        cpu_error = "n/a" if pcpu is None else f"{(pcpu - row['cpu_s']) / row['cpu_s']:+.0%}"
         print(f"{name:20s} {row['items']:6d} {row['requests']:9,d} {row['plan_s']:7.0f} s {predicted:>9s} "
-              f"{row['measured_s']:7.0f} s {error:>7s} {row['cpu_s']:7.0f} {row['peak_rss_mb']:6.0f} MB", flush=True)
+              f"{row['measured_s']:7.0f} s {error:>7s} {pcpu or 0:10.0f} {row['cpu_s']:7.0f} {cpu_error:>7s} "
+              f"{row['peak_rss_mb']:6.0f} MB", flush=True)
 
 
 if __name__ == "__main__":

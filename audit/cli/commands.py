@@ -294,8 +294,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     session = build_session(AuditOptions.from_namespace(args))
     startup = process_age() or time.perf_counter() - start  # what the run pays before its first model loads
+    startup_cpu = time.process_time()
     plans = plan_session(session)
-    print(json.dumps(plan_json(session, plans, startup), indent=2) if args.json else format_plan(session, plans, startup))
+    print(json.dumps(plan_json(session, plans, startup, startup_cpu), indent=2) if args.json else format_plan(session, plans, startup))
     return EXIT_PASS
 
 

@@ -27,7 +27,7 @@ from audit.errors import AuditError, ConditionUnavailable
 from audit.run.conditions import build_prompts, generation_rule, likelihood_requests, request_count
 from audit.run.progress import format_duration
 from audit.run.session import AuditSession
-from audit.run.plan_timing import ConditionCost, measure_after_scoring, measure_condition, shape_key, warm_up
+from audit.run.plan_timing import ConditionCost, Seconds, measure_after_scoring, measure_condition, shape_key, warm_up
 from audit.run.throughput import measured
 
 
@@ -44,6 +44,7 @@ class ConditionPlan:
     tokenizer: str = ""  # where the tokenizer came from, or why there is none
     load_s: float = 0.0  # seconds to load the model (on its first condition), part of the run's time
     after_s: float = 0.0  # seconds of gates, resampling and report for this model (on its first condition)
+    cpu_s: float | None = None  # CPU seconds of estimate_s + load_s + after_s (steadier than wall time on a shared machine)
 
 
 def load_tokenizer(spec: str, options) -> tuple[Any | None, str]:
@@ -119,18 +120,21 @@ def _work(session: AuditSession, condition: str, tokenizer) -> list[tuple[str, s
     return out
 
 
-def _tokens(tokenizer, work: list) -> list[int]:
-    """Per request: its prompt tokens (shared prefix + own text; context and continuation for a likelihood
-    request). Within a token or two per request of the engine's whole-context tokenisation (a merge across
-    the prefix boundary), and fast: each prefix and each distinct own text is encoded once."""
+def _tokens(tokenizer, work: list, lengths: dict[str, int]) -> int:
+    """The prompt tokens of these requests (shared prefix + own text; context and continuation for a likelihood
+    request). Within a token or two per request of the engine's whole-context tokenisation (a merge across the
+    prefix boundary), and fast: each prefix and each distinct own text is encoded once per plan (``lengths``
+    remembers them across conditions: the few-shot conditions ask the same questions after other shots)."""
     from audit.backends.hf.tokenization import _encode_many
 
-    prefixes = list(dict.fromkeys(prefix for _, prefix, _, _, _ in work))
-    prefix_len = dict(zip(prefixes, (len(ids) for ids in _encode_many(tokenizer, prefixes))))
+    prefixes = [p for p in dict.fromkeys(w[1] for w in work) if p and p not in lengths]
+    lengths.update(zip(prefixes, (len(ids) for ids in _encode_many(tokenizer, prefixes))))
     rests = [query + target if kind == "loglikelihood" else query for kind, _, query, target, _ in work]
-    unique = list(dict.fromkeys(rests))
-    rest_len = dict(zip(unique, (len(ids) for ids in tokenizer(unique, add_special_tokens=False)["input_ids"])))
-    return [(prefix_len[w[1]] if w[1] else 0) + rest_len[rest] for w, rest in zip(work, rests)]
+    new = [r for r in dict.fromkeys(rests) if r not in lengths]
+    for start in range(0, len(new), 1024):
+        part = new[start : start + 1024]
+        lengths.update(zip(part, (len(ids) for ids in tokenizer(part, add_special_tokens=False)["input_ids"])))
+    return sum((lengths[w[1]] if w[1] else 0) + lengths[rest] for w, rest in zip(work, rests))
 
 
 def _fingerprint(kind: str, prefix: str, query: str, target) -> int:
@@ -144,16 +148,23 @@ def _measure(spec: str, session: AuditSession):
     from audit.backends import load_backend
     from audit.backends.cached import SCORING_VERSION, _sha256_json
 
-    start = time.perf_counter()
+    from audit.run.session import _loading_text
+
+    target = session.aliases.get(spec, spec)
+    building = _loading_text(target).startswith("building")  # a reference model built now: the run will not pay that
+    start = Seconds.start()
     try:
-        backend = load_backend(session.aliases.get(spec, spec), session.backend_options)
+        backend = load_backend(target, session.backend_options)
+        if building:
+            backend.close()
+            start = Seconds.start()
+            backend = load_backend(target, session.backend_options)
     except AuditError as exc:
-        return None, None, 0.0, f"model not loadable for measuring ({exc})"
-    load_s = time.perf_counter() - start
-    return _sha256_json([backend.cache_key(), SCORING_VERSION])[:32], backend, load_s, "measured"
+        return None, None, Seconds(0.0, 0.0), f"model not loadable for measuring ({exc})"
+    return _sha256_json([backend.cache_key(), SCORING_VERSION])[:32], backend, Seconds.since(*start), "measured"
 
 
-def _condition_costs(session: AuditSession, backend, works: dict) -> dict[str, ConditionCost | str]:
+def _condition_costs(session: AuditSession, backend) -> dict[str, ConditionCost | str]:
     """Each condition's measured cost (conditions of one shape share it), or why it has none."""
     warm_up(backend, session)
     by_shape: dict[tuple, ConditionCost | str] = {}
@@ -174,28 +185,28 @@ def plan_session(session: AuditSession, cache_path: Path | None = None, measure:
     each condition shape on a small sample of the items to estimate the time (``audit.run.plan_timing``)."""
     cache = session.result_cache()
     plans = []
-    after = measure_after_scoring(session) if measure else 0.0
+    after = measure_after_scoring(session) if measure else Seconds(0.0, 0.0)
     for spec in session.model_specs:
         tokenizer, tokenizer_source = load_tokenizer(session.aliases.get(spec, spec), session.backend_options)
-        model_key, backend, costs, load_s = None, None, {}, 0.0
+        model_key, backend, costs, load = None, None, {}, Seconds(0.0, 0.0)
         why = "not measured"
         if measure:
-            model_key, backend, load_s, why = _measure(spec, session)
+            model_key, backend, load, why = _measure(spec, session)
             loaded_tokenizer = getattr(backend, "tokenizer", None)
             if tokenizer is None and loaded_tokenizer is not None:
                 tokenizer, tokenizer_source = loaded_tokenizer, "the loaded model's"
         elif cache is not None:
             history = measured(Path(cache_path or getattr(cache, "path", None) or default_cache_path()), spec)
             model_key = history[0].model_key if history else None
-        works = {name: _work(session, name, tokenizer) for name in session.config.conditions}
         if backend is not None:
-            costs = _condition_costs(session, backend, works)
+            costs = _condition_costs(session, backend)
             backend.close()
         seen: set[int] = set()  # requests asked earlier in this run: answered by the run's cache
+        lengths: dict[str, int] = {}  # token counts of prefixes and own texts seen so far
         for condition, cond in session.config.conditions.items():
             n = request_count(session.dataset, cond, session.items)
-            work = works[condition]
-            tokens = cached = estimate = None
+            work = _work(session, condition, tokenizer)  # one condition at a time: a large study's requests never all live
+            tokens = cached = estimate = cpu = None
             basis = why
             if work is not None:
                 if len(work) != n:
@@ -215,17 +226,22 @@ def plan_session(session: AuditSession, cache_path: Path | None = None, measure:
                     if mark is not None:
                         seen.add(mark)
                 if tokenizer is not None:
-                    tokens = sum(_tokens(tokenizer, work))
+                    tokens = _tokens(tokenizer, work, lengths)
                 cost = costs.get(condition)
                 if isinstance(cost, ConditionCost):
                     estimate = cost.seconds(len(session.items), len(cond.seeds)) * fresh / n if n else 0.0
+                    cpu = estimate * cost.cpu_share
                     basis = cost.basis if fresh else ("all cached" if cached == n else "all asked earlier in this run (reused)")
                 elif isinstance(cost, str):
                     basis = cost
             if cached is None and cache is not None and model_key is None and len(cache) == 0:
                 cached = 0  # an empty cache holds nothing for any model
+            first = condition == next(iter(session.config.conditions))
+            extra = (load, after) if first else (Seconds(0.0, 0.0), Seconds(0.0, 0.0))
+            if cpu is not None:
+                cpu += extra[0].cpu + extra[1].cpu
             plans.append(ConditionPlan(spec, condition, cond.probe, n, tokens, cached, estimate, basis, tokenizer_source,
-                                       *((load_s, after) if condition == next(iter(session.config.conditions)) else (0.0, 0.0))))
+                                       extra[0].wall, extra[1].wall, cpu))
     return plans
 
 
@@ -234,12 +250,14 @@ def _total(plans: list[ConditionPlan], startup_s: float) -> float | None:
     return None if any(e is None for e in known) else startup_s + sum(known) + sum(p.load_s + p.after_s for p in plans)
 
 
-def plan_json(session: AuditSession, plans: list[ConditionPlan], startup_s: float = 0.0) -> dict:
+def plan_json(session: AuditSession, plans: list[ConditionPlan], startup_s: float = 0.0, startup_cpu_s: float = 0.0) -> dict:
     """``startup_s``: what the run pays before its first model loads (imports, data), as this process paid it."""
+    cpus = [p.cpu_s for p in plans]
     return {"dataset": session.dataset.name, "n_items": len(session.items),
             "conditions": [asdict(p) for p in plans],
             "total": {"requests": sum(p.requests for p in plans), "startup_s": round(startup_s, 3),
-                      "estimate_s": _total(plans, startup_s)}}
+                      "estimate_s": _total(plans, startup_s),
+                      "estimate_cpu_s": None if None in cpus else startup_cpu_s + sum(cpus)}}
 
 
 def format_plan(session: AuditSession, plans: list[ConditionPlan], startup_s: float = 0.0) -> str:
