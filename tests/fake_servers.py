@@ -183,3 +183,18 @@ class LlamaCppPythonShaped:
                   "logprobs": logprobs if body.get("logprobs") is not None else None}
         usage = {"prompt_tokens": len(ids), "completion_tokens": 1, "total_tokens": len(ids) + 1}
         return 200, {"object": "text_completion", "model": body.get("model"), "choices": [choice], "usage": usage}
+
+
+def cloze_requests(n_items: int, *, shots: bool = True) -> list:
+    """Two requests (one per candidate) for each of ``n_items`` generated WinoBias items spread over the set,
+    in the zero_shot format (with two of the items as shots unless ``shots`` is False)."""
+    from audit.backends.base import Request
+    from audit.datasets.winobias.generated import generate_items
+    from audit.prompts.render import continuation, render_prompt
+
+    items = generate_items(0)[:: max(1, 1280 // n_items)][:n_items]
+    out = []
+    for item in items:
+        prompt = render_prompt("zero_shot", item, items[:2] if shots else [])
+        out += [Request(prompt.prefix, prompt.query, continuation(c)) for c in item.candidates]
+    return out

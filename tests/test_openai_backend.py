@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("httpx")
 
-from fake_servers import VLLMShaped, serve  # noqa: E402
+from fake_servers import VLLMShaped, cloze_requests, serve  # noqa: E402
 
 from audit import Request  # noqa: E402
 from audit.backends.openai_http import Transport  # noqa: E402
@@ -191,25 +191,12 @@ def tiny(tiny_model_dir):
     return load_model(str(tiny_model_dir), device="cpu", dtype="float32")
 
 
-def cloze_requests(n_items=12):
-    from audit.datasets.winobias.generated import generate_items
-    from audit import render_prompt
-    from audit.prompts.render import continuation
-
-    items = generate_items(0)[:: max(1, 1280 // n_items)][:n_items]
-    out = []
-    for item in items:
-        prompt = render_prompt("zero_shot", item, items[:2])
-        out += [Request(prompt.prefix, prompt.query, continuation(c)) for c in item.candidates]
-    return out
-
-
 def test_backend_matches_the_hf_scorer_through_a_vllm_shaped_server(tiny, monkeypatch):
     from audit.backends.hf.scorer import Scorer
     from audit.backends.openai_completions import OpenAICompletionsBackend
 
     monkeypatch.setenv("BIAS_AUDIT_API_KEY", "sk-never-in-identity-0123456789")
-    requests = cloze_requests()
+    requests = cloze_requests(12)
     expected = Scorer(tiny, batch_size=4, progress=False).loglikelihood(requests)
     server = VLLMShaped(tiny.model, tiny.tokenizer)
     with serve(server) as url:

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("httpx")
 
-from fake_servers import LlamaCppPythonShaped, serve  # noqa: E402
+from fake_servers import LlamaCppPythonShaped, cloze_requests, serve  # noqa: E402
 
 from audit.backends.base import Request  # noqa: E402
 from audit.backends.openai_wire import ServerError  # noqa: E402
@@ -31,18 +31,6 @@ def backend(url, tiny, **options):
                                               concurrency=2, **options)
 
 
-def cloze_requests(n_items=6):
-    from audit.datasets.winobias.generated import generate_items
-    from audit.prompts.render import continuation, render_prompt
-
-    items = generate_items(0)[:: max(1, 1280 // n_items)][:n_items]
-    out = []
-    for item in items:
-        prompt = render_prompt("zero_shot", item)
-        out += [Request(prompt.prefix, prompt.query, continuation(c)) for c in item.candidates]
-    return out
-
-
 def hf_after_bos(tiny, requests):
     from audit.backends.hf.scorer import Scorer
 
@@ -53,7 +41,7 @@ def hf_after_bos(tiny, requests):
 
 @pytest.mark.parametrize("server_adds_bos, we_add_bos", [(False, True), (True, False)])
 def test_one_bos_from_either_side_scores_what_hf_scores_after_bos(tiny, server_adds_bos, we_add_bos):
-    requests = cloze_requests()
+    requests = cloze_requests(6, shots=False)
     with serve(LlamaCppPythonShaped(tiny.model, tiny.tokenizer, add_bos=server_adds_bos)) as url:
         b = backend(url, tiny, add_bos=we_add_bos)
         got = b.loglikelihood(requests)

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("httpx")
 
-from fake_servers import VLLMShaped, serve  # noqa: E402
+from fake_servers import VLLMShaped, cloze_requests, serve  # noqa: E402
 
 from audit.backends.openai_tuning import FLOOR, choose_concurrency, prefix_order  # noqa: E402
 
@@ -30,19 +30,6 @@ def backend(url, tiny, **options):
 
     return OpenAICompletionsBackend.from_spec(f"openai-completions:{url}", tokenizer=tiny.tokenizer, timeout=30,
                                               backoff=0.01, **options)
-
-
-def cloze_requests(n_items=8):
-    from audit.backends.base import Request
-    from audit.datasets.winobias.generated import generate_items
-    from audit.prompts.render import continuation, render_prompt
-
-    items = generate_items(0)[:: max(1, 1280 // n_items)][:n_items]
-    out = []
-    for item in items:
-        prompt = render_prompt("zero_shot", item, items[:2])
-        out += [Request(prompt.prefix, prompt.query, continuation(c)) for c in item.candidates]
-    return out
 
 
 # ---------------------------------------------------------------- the choice, as arithmetic
