@@ -74,7 +74,7 @@ def test_a_selection_that_runs_no_gate_cannot_pass(tmp_path, tiny_model_dir, sel
         assert set(record["coverage"]["tests_deselected"]) == {"a_sb", "rpa_gap", "worst_o_sb", "accuracy",
                                                                "transfer", "a_sb_regression", "accuracy_regression",
                                                                "bbq_s_amb", "bbq_s_dis", "bbq_accuracy_disambig",
-                                                               "debiasing_no_increase"}
+                                                               "crows_pairs_bias", "debiasing_no_increase"}
 
 
 def test_exit_0_custom_suite_replacing_gates_and_one_token_redacted_everywhere(tmp_path, tiny_model_dir):
