@@ -39,3 +39,14 @@ def sign_flip_noise_floor(values: Sequence[float]) -> float:
 
 def signed_sqrt(v: float) -> float:
     return math.copysign(math.sqrt(abs(v)), v)
+
+
+def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The percentile interval at ``confidence`` of resampled ``values`` (NaN replicates dropped); (nan, nan)
+    when none is left."""
+    v = values[~np.isnan(values)]
+    if v.size == 0:
+        return (float("nan"), float("nan"))
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(v, [alpha, 1 - alpha])
+    return (float(lo), float(hi))

@@ -19,6 +19,8 @@ from typing import Hashable, Sequence
 
 import numpy as np
 
+from audit.stats.resampling import percentile_interval
+
 from .items import BBQItem
 from .worst import worst_category
 
@@ -235,12 +237,9 @@ def _template_order(name: str):
 
 
 def percentile(values: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
-    v = values[~np.isnan(values)]
-    if v.size == 0:
-        return (None, None)
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(v, [alpha, 1 - alpha])
-    return (float(lo), float(hi))
+    """``percentile_interval`` with None for an interval no replicate defines (the record's form)."""
+    lo, hi = percentile_interval(values, confidence)
+    return (None, None) if math.isnan(lo) else (lo, hi)
 
 
 def _num(x) -> float | None:

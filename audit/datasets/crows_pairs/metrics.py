@@ -20,6 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
+from audit.stats.resampling import percentile_interval
+
 from .items import MORE, CrowsPair
 
 NAN = float("nan")
@@ -58,15 +60,6 @@ def _resample(units: dict[str, tuple[np.ndarray, np.ndarray]], n_resamples: int,
     return out
 
 
-def _percentile(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    v = values[~np.isnan(values)]
-    if v.size == 0:
-        return (NAN, NAN)
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(v, [alpha, 1 - alpha])
-    return (float(lo), float(hi))
-
-
 def by_type(items: Sequence[CrowsPair], values: Sequence[float | None], *, confidence: float = 0.95,
             n_resamples: int = 1000, seed: int = 0) -> dict[str, dict]:
     """Per bias type: pairs, answered copies, the mean of ``values`` and its percentile interval."""
@@ -75,7 +68,7 @@ def by_type(items: Sequence[CrowsPair], values: Sequence[float | None], *, confi
     out = {}
     for t, (sums, counts) in units.items():
         out[t] = {"pairs": int(len(sums)), "answered": int(counts.sum()),
-                  "estimate": float(_ratio(sums, counts)), "ci": _percentile(reps[t], confidence)}
+                  "estimate": float(_ratio(sums, counts)), "ci": percentile_interval(reps[t], confidence)}
     return out
 
 
