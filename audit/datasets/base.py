@@ -15,30 +15,12 @@ import json
 import math
 import random
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import Any, Hashable, Iterable, Mapping, Sequence
 
+from audit.datasets.report_charts import EstimatesChart  # noqa: F401  (the charts a report view declares)
 from audit.prompts.render import Prompt, render_prompt
 
 Selection = Any  # the option a model chose (None: no answer, "other")
-
-
-@dataclass(frozen=True)
-class EstimatesChart:
-    """A chart a dataset's report section declares (``report_view``); the report draws it as a forest plot.
-
-    One row per ``rows`` entry (e.g. a category), one panel per measure, one marker per series (e.g. a
-    condition): ``panels`` are ``{"label": axis label, "series": {series: {row: (estimate, lo, hi)}},
-    "reference": (x, what it means) or None, "xlim": (lo, hi) or None}``, plain numbers (lo/hi may be None).
-    The section's template shows the drawn chart's ``svg`` with ``caption``."""
-
-    id: str
-    title: str
-    rows: tuple[str, ...]
-    panels: tuple[Mapping[str, Any], ...]
-    row_noun: str = "row"
-    series_noun: str = "series"
-    caption: str = ""
 
 
 class Dataset(ABC):

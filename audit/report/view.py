@@ -13,11 +13,11 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from . import charts as _charts
+from audit.datasets.winobias import report_view as _wb
 from . import forest
 from .compare import compare_runs
 from .debiasing import debiasing_view
-from .declared import draw_declared
+from .declared import draw as _draw, draw_declared
 from .findings import gate_view, is_task_gate
 from .format import fmt_num, fmt_pct, fmt_value, is_number, slug
 from .matrix import gate_matrix
@@ -184,11 +184,10 @@ def _model_view(index: int, model: Mapping, occupations: list[dict], items: Mapp
     names = list(conditions)
     intrinsic = (conditions.get(baseline) or {}).get("o_sb")
     extrinsic = [c for c in names if c != baseline]
-    occ_pairs = [(o["name"], float(o["pct_women"])) for o in occupations]
     stereotypes = {o["name"]: o.get("stereotype", "") for o in occupations}
 
     shown = [(c, conditions[c].get("o_sb") or {}) for c in extrinsic] or [(c, conditions[c].get("o_sb") or {}) for c in names]
-    osb_charts = _charts.osb_charts(f"{short}-osb", name, occ_pairs, intrinsic, shown) if shown else []
+    osb_charts = [_draw(h) for h in _wb.osb_heatmaps(f"{short}-osb", name, occupations, intrinsic, shown)] if shown else []
     table_conditions = names
     osb_rows = [
         {"name": o["name"], "pct": fmt_num(float(o["pct_women"]), 1), "stereotype": o.get("stereotype", ""),
@@ -203,25 +202,18 @@ def _model_view(index: int, model: Mapping, occupations: list[dict], items: Mapp
          "p_value": fmt_num(t.get("p_value")), "n": fmt_num(t.get("n"))}
         for c, t in transfer.items()
     ]
-    scattered = _scatter_selection(extrinsic, transfer)
-    panels = [_charts.TransferPanel(c, conditions[c].get("o_sb") or {}, transfer.get(c)) for c in scattered]
-    transfer_charts = (_charts.transfer_charts(f"{short}-transfer", name, intrinsic, stereotypes, panels)
+    scattered = _wb.scatter_selection(extrinsic, transfer)
+    panels = [(c, conditions[c].get("o_sb") or {}, transfer.get(c)) for c in scattered]
+    transfer_charts = ([_draw(x) for x in _wb.transfer_scatters(f"{short}-transfer", name, intrinsic, stereotypes, panels)]
                        if intrinsic is not None and panels else [])
 
-    rpa_chart = _charts.rpa_chart(f"{short}-rpa", name, [(c, conditions[c].get("rpa") or {}) for c in names]) if names else None
+    rpa_chart = _draw(_wb.rpa_bars(f"{short}-rpa", name, [(c, conditions[c].get("rpa") or {}) for c in names])) if names else None
 
-    few_shot = [c for c in names if conditions[c].get("composition") or (conditions[c].get("shots") or 0) > 0]
+    few_shot = [c for c in names if _wb.is_few_shot(conditions[c])]
     composition_chart = None
     if few_shot:
-        rows = []
-        for c in few_shot:
-            cond, rpa, spread = conditions[c], conditions[c].get("rpa") or {}, conditions[c].get("seed_spread") or {}
-            label = "\n".join(filter(None, (c, _composition_label(cond))))
-            rows.append((label, _estimate(cond.get("a_sb"), cond.get("a_sb_ci"), spread.get("a_sb_sd"), "a_sb"),
-                         _estimate(rpa.get("gap"), rpa.get("gap_ci"), spread.get("rpa_gap_sd"), "rpa_gap")))
-        refs = {r: (conditions[r].get("a_sb"), (conditions[r].get("rpa") or {}).get("gap"))
-                for r in (baseline, "zero_shot") if r in conditions}
-        composition_chart = forest.composition_chart(f"{short}-composition", name, rows, refs)
+        composition_chart = _draw(_wb.composition_chart(f"{short}-composition", name, conditions, few_shot,
+                                                        [r for r in (baseline, "zero_shot") if r in conditions]))
 
     choices = model.get("choices") or {}
     drills = [_drill(c, choices[c], items, f"{anchor}-items-{k}-{slug(c)}", limit) for k, c in enumerate(choices)]
@@ -262,7 +254,7 @@ def _comparison(models: list[Mapping], numbers: Numbers) -> dict:
                 "accuracy": numbers.field(name, c, "rpa_overall"),
             })
         rows.append({"condition": c, "cells": cells})
-    chart = forest.models_chart("cmp", conditions, values) if len(models) > 1 and conditions else None
+    chart = _draw(_wb.models_chart("cmp", conditions, models)) if len(models) > 1 and conditions else None
     return {"models": [m["name"] for m in models], "rows": rows, "chart": chart}
 
 
