@@ -207,6 +207,12 @@ class Dataset(ABC):
         report replaces each with the drawn chart); default: nothing."""
         return {}
 
+    def report_item(self, item: Mapping[str, Any]) -> Mapping[str, str]:
+        """A recorded item (``results["items"]``, ``{}`` when missing) as the report's item drill-down shows it:
+        ``text``, ``mark`` (a word of it to highlight; "" none), ``block`` (its kind) and ``gold`` (the
+        correct answer as text); default: the item's ``sentence`` only."""
+        return {"text": str(item.get("sentence", "(item not in the record)")), "mark": "", "block": "", "gold": ""}
+
     # --- the report's summary layer: register of numbers, summary, comparison, terminal table -----
     #: the record fields the report labels and writes beside the transfer r (``report_data.RecordField``)
     report_fields: Mapping[str, Any] = {}

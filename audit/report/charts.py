@@ -1,8 +1,8 @@
 """Drawing the declared heatmaps, scatter panels and grouped bars (inline SVG).
 
 The kinds are declared by a dataset's report view as plain data (``audit.datasets.report_charts``);
-these functions turn each into a :class:`~.svg.Chart`. WinoBias uses them for O-SB per occupation, the
-intrinsic-vs-extrinsic transfer scatter and accuracy by type and stance (Mackraz et al. 2024).
+these functions turn each into a :class:`~.svg.Chart` (WinoBias's sections use all three: its bias per
+unit and condition, the intrinsic-vs-extrinsic transfer, accuracy by block).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 A dataset names what to plot as plain numbers and text; this module turns each declaration into an
 inline SVG chart (:mod:`.forest`, :mod:`.charts`), so dataset packages need no plotting code and no
-import of the report.
+import of the report; the numbers its tables show (``audit.datasets.report_data`` parts) are written by
+the report's register (:mod:`.written`), as the summary's are.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from typing import Any
 
 from audit.datasets.report_charts import DECLARED_CHARTS, DotPlot, EstimatesChart, GroupedBars, Heatmap, Scatter
 
+from audit.datasets.report_data import Estimate, Interval, Number, Percent, Quantity, Where
+
 from . import charts, forest
+from .quantities import Numbers
+from .written import written
+
+PARTS = (Quantity, Interval, Number, Estimate, Percent, Where)  # written by the register, not drawn
 
 
 def _forest(chart: EstimatesChart) -> forest.Chart:
@@ -42,14 +49,19 @@ def draw(chart: Any) -> forest.Chart:
     return _DRAW[type(chart)](chart)
 
 
-def draw_declared(view: Any) -> Any:
-    """``view`` with every declared chart in it (in dicts and lists, at any depth) drawn: each becomes
-    ``{"id", "title", "svg", "caption"}``."""
+def draw_declared(view: Any, numbers: Numbers | None = None) -> Any:
+    """``view`` with every declared chart in it (in dicts and lists, at any depth) drawn, each as
+    ``{"id", "title", "svg", "caption"}``, and every number part (``audit.datasets.report_data``) written
+    by the register ``numbers`` (a recorded quantity tagged with its label)."""
     if isinstance(view, DECLARED_CHARTS):
         drawn = draw(view)
         return {"id": drawn.id, "title": drawn.title, "svg": drawn.svg, "caption": getattr(view, "caption", "")}
+    if isinstance(view, PARTS):
+        if numbers is None:
+            raise ValueError("a report view with numbers to write needs the register (numbers=)")
+        return written([view], numbers)
     if isinstance(view, Mapping):
-        return {k: draw_declared(v) for k, v in view.items()}
+        return {k: draw_declared(v, numbers) for k, v in view.items()}
     if isinstance(view, (list, tuple)):
-        return [draw_declared(v) for v in view]
+        return [draw_declared(v, numbers) for v in view]
     return view

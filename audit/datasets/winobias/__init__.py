@@ -173,6 +173,16 @@ class WinoBias(Dataset):
     def record_extras(self, items: Sequence[Item]) -> dict:
         return {"occupations": [{"name": o.name, "stereotype": o.stereotype, "pct_women": o.pct_women} for o in occupations()]}
 
+    def report_view(self, results: Mapping[str, Any]) -> dict:
+        from audit.datasets.winobias.report_view import report_view
+
+        return report_view(results)
+
+    def report_item(self, item: Mapping[str, Any]) -> Mapping[str, str]:
+        from audit.datasets.winobias.report_view import item_row
+
+        return item_row(item)
+
     def report_statement(self, rule: str, results: Mapping[str, Any], unauditable: Sequence[tuple[str, str]] = ()):
         return report_summary.STATEMENTS[rule](results, unauditable)
 

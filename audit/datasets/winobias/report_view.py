@@ -10,28 +10,31 @@ A-SB = mean |O-SB|, RPA by type x stance, transfer = Pearson r of intrinsic vs p
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from audit.datasets.report_charts import BarSeries, DotPlot, GroupedBars, Heatmap, PointGroup, Scatter, ScatterPanel
+from audit.datasets.report_charts import (BarSeries, DotPlot, EstimatesChart, GroupedBars, Heatmap, PointGroup, Scatter,
+                                         ScatterPanel)
+from audit.datasets.report_data import Interval, Number, Percent, Quantity, transfer_reference
+from audit.datasets.winobias.report_summary import FIELD_LABELS, FIELD_RANGES, PAPERS_TRANSFER_R, noise_floor, paired_changes
 
 MAX_SCATTERS = 6  # transfer scatter panels per model; the forest plot and the table show every condition
 HEATMAP_COLUMNS = 30  # conditions per O-SB heatmap
 SCATTERS_PER_FIGURE = 3
 MALE, FEMALE = "#0072B2", "#D55E00"  # blue and vermilion (Okabe & Ito), as the heatmap's diverging scale
-RANGES = {"a_sb": (0.0, 1.0), "rpa_gap": (-1.0, 1.0)}  # the range of each charted statistic
 
 
 def _chunks(seq: Sequence, size: int) -> list[Sequence]:
     return [seq[i:i + size] for i in range(0, len(seq), size)]
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _pct(value: Any) -> str:
-    return f"{100 * value:.0f}%" if _number(value) and abs(value) != float("inf") else "\u2014"
+    return f"{100 * value:.0f}%" if _finite(value) else "\u2014"
 
 
 def _triple(value: Any, ci: Any, sd: Any = None) -> tuple:
@@ -179,7 +182,7 @@ def rpa_bars(chart_id: str, model: str, conditions: Sequence[tuple[str, Mapping]
 
 def _dot_panels(series: Mapping[str, Mapping[str, tuple]], clamp: bool, references: Mapping[str, tuple] = {}) -> tuple:
     styles = (("#555555", ":"), ("#000000", "--"))
-    return tuple({"label": label, "name": name, "range": RANGES[field], "clamp": clamp,
+    return tuple({"label": label, "name": name, "range": FIELD_RANGES[field], "clamp": clamp,
                   "series": {s: {row: v[col] for row, v in values.items()} for s, values in series.items()},
                   "references": tuple((values[col], ref, style, colour)
                                       for (ref, values), (colour, style) in zip(references.items(), styles))}
@@ -225,3 +228,149 @@ def item_row(item: Mapping) -> dict:
     return {"text": str(item.get("sentence", "(item not in the record)")), "mark": str(item.get("pronoun", "")),
             "block": f"T{item.get('type', '?')} {item.get('stance', '')}".strip(), "gold": str(item.get("referent", ""))}
 
+
+
+# --- The headline: transfer, A-SB and each strategy's paired change per condition ----------------------------
+
+
+def headline_forest(results: Mapping) -> list[EstimatesChart]:
+    """The papers' headline at a glance: transfer r per condition (the papers' value marked), A-SB with its
+    noise floor, each strategy's paired A-SB change against zero_shot and the debiased effect, one marker per model."""
+    models = [m for m in results["models"] if isinstance(m, Mapping)]
+    order = list(dict.fromkeys(c for m in models for c in m.get("conditions") or {}))
+    zero = (0.0, "zero (no transfer, no change)", ":", "#999999")
+    transfer = {str(m["name"]): {c: _triple(t.get("pearson"), t.get("pearson_ci")) for c, t in (m.get("transfer") or {}).items()
+                                 if isinstance(t, Mapping)} for m in models}
+    a_sb = {str(m["name"]): {c: _triple(v.get("a_sb"), v.get("a_sb_ci")) for c, v in m["conditions"].items()
+                             if isinstance(v, Mapping)} for m in models}
+    bands = {str(m["name"]): {c: noise_floor(v) for c, v in m["conditions"].items() if isinstance(v, Mapping) and noise_floor(v)}
+             for m in models}
+    debiased = {str(m["name"]): {c: _triple(v.get("debiased_effect"), v.get("debiased_effect_ci")) for c, v in m["conditions"].items()
+                                 if isinstance(v, Mapping) and _finite(v.get("debiased_effect"))} for m in models}
+    paired: dict = {}
+    for change in paired_changes(results):
+        paired.setdefault(str(change["model"]), {})[change["condition"]] = _triple(change["change"], change["ci"])
+    panels = []
+    if any(transfer.values()):
+        panels.append({"label": f"{FIELD_LABELS['pearson']}: Pearson r, intrinsic vs condition", "series": transfer,
+                       "references": ((PAPERS_TRANSFER_R, f"papers: r \u2265 {PAPERS_TRANSFER_R} zero/few-shot", "--", "#555555"), zero),
+                       "range": FIELD_RANGES["pearson"], "clamp": (-1.02, 1.02)})
+    panels.append({"label": f"{FIELD_LABELS['a_sb']} (0 = no gender dependence)", "series": a_sb, "bands": bands,
+                   "range": FIELD_RANGES["a_sb"]})
+    if paired:
+        panels.append({"label": "paired A-SB change vs zero_shot", "series": paired, "references": (zero,)})
+    if any(debiased.values()):
+        panels.append({"label": FIELD_LABELS["debiased_effect"], "series": debiased, "references": (zero,),
+                       "range": FIELD_RANGES["debiased_effect"]})
+    rows = [c for c in order if any(c in v for p in panels for v in p["series"].values())]
+    if not rows:
+        return []
+    title = "Transfer, A-SB" + (" and each strategy's paired change" if paired else "") + " per condition"
+    return [EstimatesChart("forest", title, tuple(rows), tuple(panels), row_noun="condition", series_noun="model")]
+
+
+# --- Tables ------------------------------------------------------------------------------------------------
+
+
+def _condition_row(model: str, name: str, cond: Mapping) -> dict:
+    rpa = cond.get("rpa") or {}
+    spread = cond.get("seed_spread") or {}
+    by_type = rpa.get("by_type") or {}
+    return {
+        "name": name,
+        "description": str(cond.get("description") or ""),
+        "probe": str(cond.get("probe") or ""),
+        "format": str(cond.get("format") or ""),
+        "shots": cond.get("shots", 0) or 0,
+        "preprompt": str(cond.get("preprompt") or "none"),
+        "chat": bool(cond.get("chat")),
+        "composition": composition_text(cond),
+        "n_items": Number(cond.get("n_items")),
+        "n_answered": Number(cond.get("n_answered")),
+        "other_rate": Percent(cond.get("other_rate")),
+        "other_flag": bool(cond.get("other_rate")),
+        "a_sb": Quantity(model, name, "a_sb"),
+        "a_sb_ci": Interval(cond.get("a_sb_ci"), "a_sb"),
+        "theta": Quantity(model, name, "debiased_effect"),
+        "theta_ci": Interval(cond.get("debiased_effect_ci"), "debiased_effect"),
+        "has_theta": _finite(cond.get("debiased_effect")),
+        "rpa_overall": Quantity(model, name, "rpa_overall"),
+        "rpa_pro": Number(rpa.get("pro")),
+        "rpa_anti": Number(rpa.get("anti")),
+        "rpa_gap": Quantity(model, name, "rpa_gap"),
+        "rpa_gap_ci": Interval(rpa.get("gap_ci"), "rpa_gap"),
+        "by_type": [{"type": t, **{k: Number((by_type.get(t) or {}).get(k)) for k in ("overall", "pro", "anti", "gap")}}
+                    for t in sorted(by_type)],
+        "seeds": ", ".join(str(s) for s in cond.get("seeds") or []) or "\u2014",
+        "a_sb_sd": Number(spread.get("a_sb_sd")),
+        "rpa_gap_sd": Number(spread.get("rpa_gap_sd")),
+        "has_spread": bool(spread),
+    }
+
+
+def _model_view(index: int, model: Mapping, occupations: list[Mapping], baseline: str) -> dict:
+    name = model["name"]
+    short = f"m{index}"  # chart ids stay short (they prefix every SVG id); the page's anchors are the report's
+    conditions: Mapping[str, Mapping] = model["conditions"]
+    names = list(conditions)
+    intrinsic = (conditions.get(baseline) or {}).get("o_sb")
+    extrinsic = [c for c in names if c != baseline]
+    stereotypes = {o["name"]: o.get("stereotype", "") for o in occupations}
+    shown = [(c, conditions[c].get("o_sb") or {}) for c in extrinsic] or [(c, conditions[c].get("o_sb") or {}) for c in names]
+    transfer = model.get("transfer") or {}
+    scattered = scatter_selection(extrinsic, transfer)
+    panels = [(c, conditions[c].get("o_sb") or {}, transfer.get(c)) for c in scattered]
+    few_shot = [c for c in names if is_few_shot(conditions[c])]
+    return {
+        "index": index, "name": name,
+        "conditions": [_condition_row(name, c, conditions[c]) for c in names],
+        "osb_charts": osb_heatmaps(f"{short}-osb", name, occupations, intrinsic, shown) if shown else [],
+        "osb_conditions": names,
+        "osb_rows": [{"name": o["name"], "pct": Number(float(o["pct_women"]), 1), "stereotype": o.get("stereotype", ""),
+                      "values": [Number((conditions[c].get("o_sb") or {}).get(o["name"]), 2) for c in names]}
+                     for o in occupations],
+        "transfer_rows": [{"condition": c, "pearson": Quantity(name, c, "pearson"), "pearson_ci": Interval(t.get("pearson_ci"), "pearson"),
+                           "spearman": Quantity(name, c, "spearman"), "spearman_ci": Interval(t.get("spearman_ci"), "spearman"),
+                           "p_value": Number(t.get("p_value")), "n": Number(t.get("n"))}
+                          for c, t in transfer.items()],
+        "transfer_charts": transfer_scatters(f"{short}-transfer", name, intrinsic, stereotypes, panels)
+        if intrinsic is not None and panels else [],
+        "scatter_omitted": [c for c in extrinsic if c not in scattered],
+        "rpa_chart": rpa_bars(f"{short}-rpa", name, [(c, conditions[c].get("rpa") or {}) for c in names]) if names else None,
+        "composition_chart": composition_chart(f"{short}-composition", name, conditions, few_shot,
+                                               [r for r in (baseline, "zero_shot") if r in conditions]) if few_shot else None,
+        "few_shot": [_condition_row(name, c, conditions[c]) for c in few_shot],
+    }
+
+
+def _comparison(models: list[Mapping]) -> dict:
+    conditions: list[str] = []
+    for m in models:
+        conditions += [c for c in m["conditions"] if c not in conditions]
+    rows = []
+    for c in conditions:
+        cells = []
+        for m in models:
+            cond, name = m["conditions"].get(c), str(m["name"])
+            cells.append(None if cond is None else {
+                "a_sb": Quantity(name, c, "a_sb"), "a_sb_ci": Interval(cond.get("a_sb_ci"), "a_sb"),
+                "gap": Quantity(name, c, "rpa_gap"), "gap_ci": Interval((cond.get("rpa") or {}).get("gap_ci"), "rpa_gap"),
+                "accuracy": Quantity(name, c, "rpa_overall"),
+            })
+        rows.append({"condition": c, "cells": cells})
+    chart = models_chart("cmp", conditions, models) if len(models) > 1 and conditions else None
+    return {"models": [m["name"] for m in models], "rows": rows, "chart": chart}
+
+
+def report_view(results: Mapping) -> dict:
+    """WinoBias's sections (``WinoBias.report_sections``) from a record: the headline forest plot, per model
+    its tables and charts, the models side by side; ``hidden``: the sections with nothing to show."""
+    occupations = sorted_occupations(results)
+    reference = transfer_reference(results)
+    models = [_model_view(i, m, occupations, reference) for i, m in enumerate(results["models"])]
+    hidden = [anchor for anchor, shown in (("osb", any(m["osb_charts"] for m in models)),
+                                           ("transfer", any(m["transfer_charts"] or m["transfer_rows"] for m in models)),
+                                           ("few-shot", any(m["composition_chart"] for m in models)),
+                                           ("models", len(models) > 1)) if not shown]
+    return {"forest": headline_forest(results), "models": models, "comparison": _comparison(results["models"]),
+            "hidden": hidden}
