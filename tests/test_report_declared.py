@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from markupsafe import Markup
 
-from audit import load_results
-from audit.datasets.report_charts import (BarSeries, DotPlot, EstimatesChart, GroupedBars, Heatmap, PointGroup, Scatter,
-                                          ScatterPanel)
+from audit import (BarSeries, DotPlot, EstimatesChart, GroupedBars, Heatmap, PointGroup, Scatter, ScatterPanel,
+                   load_results)
 from audit.datasets.report_data import Interval, Number, Quantity
 from audit.report.declared import draw_declared
 from audit.report.quantities import Numbers
