@@ -89,7 +89,9 @@ class Numbers:
     # --- keys and labels ---------------------------------------------------------------------------
 
     def label(self, field: str) -> str:
-        return self.fields[field].label
+        """A field's declared label; an undeclared field (not the record's dataset's) by its name."""
+        declared = self.fields.get(field)
+        return declared.label if declared is not None else field
 
     def value_range(self, field: str) -> tuple[float, float] | None:
         declared = self.fields.get(field)
