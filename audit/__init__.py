@@ -31,7 +31,7 @@ _EXPORTS = {
     "Dataset": "audit.datasets", "register_dataset": "audit.datasets", "get_dataset": "audit.datasets",
     "dataset_names": "audit.datasets", "resolve_data": "audit.datasets",
     # the charts a dataset's report view declares (drawn by the report)
-    **{k: "audit.datasets.report_charts" for k in ("EstimatesChart", "DotPlot", "Heatmap", "Scatter", "ScatterPanel",
+    **{k: "audit.datasets.report_charts" for k in ("EstimatesChart", "DotPlot", "Heatmap", "Scatter", "PointsPanel",
                                                     "PointGroup", "GroupedBars", "BarSeries")},
     # prompts
     "Prompt": "audit.prompts.render", "render_prompt": "audit.prompts.render", "prompt_formats": "audit.prompts.render",
@@ -64,7 +64,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from audit.config import AuditConfig, ConditionConfig, GateConfig, load_config  # noqa: F401
     from audit.datasets import Dataset, dataset_names, get_dataset, register_dataset, resolve_data  # noqa: F401
     from audit.datasets.report_charts import (BarSeries, DotPlot, EstimatesChart, GroupedBars, Heatmap,  # noqa: F401
-                                             PointGroup, Scatter, ScatterPanel)
+                                             PointGroup, Scatter, PointsPanel)
     from audit.errors import AuditError, ConfigError, DataError, ModelLoadError  # noqa: F401
     from audit.gates import (GateContext, GateOutcome, GateSkipped, GateSpec, Measurement, all_gates,  # noqa: F401
                              gate_spec, register_gate)

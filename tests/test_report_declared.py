@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from markupsafe import Markup
 
-from audit import (BarSeries, DotPlot, EstimatesChart, GroupedBars, Heatmap, PointGroup, Scatter, ScatterPanel,
+from audit import (BarSeries, DotPlot, EstimatesChart, GroupedBars, Heatmap, PointGroup, Scatter, PointsPanel,
                    load_results)
 from audit.datasets.report_data import Interval, Number, Quantity
 from audit.report.declared import draw_declared
@@ -35,7 +35,7 @@ def test_each_declared_kind_is_drawn_with_its_numbers_in_the_alt_text():
     view = {"charts": [
         Heatmap("h", "Heat", f"rows by columns {PAYLOAD}", ("r1", f"r2 {PAYLOAD}"), ("c1", "c2"),
                 ((0.5, None), (-0.25, 1.0)), "scale", (-1.0, 1.0), 1),
-        Scatter("s", "Scatter", "points", (ScatterPanel(f"cond {PAYLOAD}", "x", "y", (
+        Scatter("s", "Scatter", "points", (PointsPanel(f"cond {PAYLOAD}", "x", "y", (
             PointGroup("first", ((0.1, 0.2), (0.3, 0.5)), "#0072B2", "s"),
             PointGroup("second", ((-0.2, -0.1),), "#D55E00")), (("Pearson r", 0.9876, (0.5, 0.99)),), 3),)),
         GroupedBars("b", "Bars", "bars", ("g1", "g2"), (BarSeries("one", (0.25, None), "#0072B2"),

@@ -84,7 +84,7 @@ class PointGroup:
 
 
 @dataclass(frozen=True)
-class ScatterPanel:
+class PointsPanel:
     """One panel: its groups of points (the least-squares line fits them all), and the statistics shown in
     its corner, ``(name, value, (lo, hi) or None)``, then ``n``."""
 
@@ -105,7 +105,7 @@ class Scatter:
     id: str
     title: str
     description: str
-    panels: tuple[ScatterPanel, ...]
+    panels: tuple[PointsPanel, ...]
     limits: tuple[float, float] = (-1.0, 1.0)
 
 

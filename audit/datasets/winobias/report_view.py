@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from audit.datasets.report_charts import (BarSeries, DotPlot, EstimatesChart, GroupedBars, Heatmap, PointGroup, Scatter,
-                                         ScatterPanel)
+                                         PointsPanel)
 from audit.datasets.report_data import Interval, Number, Percent, Quantity, transfer_reference
 from audit.datasets.winobias.report_summary import FIELD_LABELS, FIELD_RANGES, PAPERS_TRANSFER_R, noise_floor, paired_changes
 
@@ -143,7 +143,7 @@ def scatter_selection(extrinsic: list[str], transfer: Mapping, limit: int = MAX_
     return [c for c in extrinsic if c in picked]
 
 
-def _transfer_panel(condition: str, intrinsic: Mapping, extrinsic: Mapping, stereotypes: Mapping, stats: Mapping | None) -> ScatterPanel:
+def _transfer_panel(condition: str, intrinsic: Mapping, extrinsic: Mapping, stereotypes: Mapping, stats: Mapping | None) -> PointsPanel:
     names = [n for n in intrinsic if intrinsic[n] is not None and extrinsic.get(n) is not None]
     groups = [PointGroup(f"{gender}-stereotyped", tuple((intrinsic[n], extrinsic[n]) for n in names
                                                       if stereotypes.get(n) == gender), colour, marker)
@@ -152,7 +152,7 @@ def _transfer_panel(condition: str, intrinsic: Mapping, extrinsic: Mapping, ster
     if unknown:  # a record without the occupation table: the points still count and show
         groups.append(PointGroup("stereotype not recorded", unknown, "#9a9a9a", "D"))
     stats = stats or {}
-    return ScatterPanel(condition, "intrinsic O-SB", f"O-SB under {condition}" if len(condition) <= 24 else "extrinsic O-SB",
+    return PointsPanel(condition, "intrinsic O-SB", f"O-SB under {condition}" if len(condition) <= 24 else "extrinsic O-SB",
                         tuple(groups), (("Pearson r", stats.get("pearson"), stats.get("pearson_ci")),
                                         ("Spearman \u03c1", stats.get("spearman"), stats.get("spearman_ci"))),
                         stats.get("n", len(names)))
