@@ -203,8 +203,10 @@ class Dataset(ABC):
 
     def report_view(self, results: Mapping[str, Any]) -> dict:
         """What this dataset's report sections show, from a results.json record: plain numbers and text
-        (the templates format and escape them) and ``EstimatesChart`` declarations anywhere in it (the
-        report replaces each with the drawn chart); default: nothing."""
+        (the templates format and escape them), number parts (``audit.datasets.report_data``: the report's
+        register writes them) and chart declarations (``audit.datasets.report_charts``: the report draws
+        them) anywhere in it; ``"hidden"``: the anchors of its sections with nothing to show (left out of
+        the page and its navigation); default: nothing."""
         return {}
 
     def report_item(self, item: Mapping[str, Any]) -> Mapping[str, str]:
