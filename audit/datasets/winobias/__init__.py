@@ -34,8 +34,8 @@ class WinoBias(Dataset):
     report_gate_fields = report_summary.GATE_FIELDS
     report_table_header = report_summary.TABLE_HEADER
     report_glossary = "report/glossary_winobias.html.j2"
-    report_sections = (("report/headline.html.j2", "headline", "At a glance"), ("report/results.html.j2", "conditions", "Conditions"),
-                       ("", "osb", "O-SB"), ("", "transfer", "Transfer"), ("", "rpa", "Accuracy"), ("", "few-shot", "Few-shot"),
+    report_sections = (("report/winobias_headline.html.j2", "headline", "At a glance"),
+                       ("report/winobias_results.html.j2", "conditions", "Conditions"), ("", "osb", "O-SB"), ("", "transfer", "Transfer"), ("", "rpa", "Accuracy"), ("", "few-shot", "Few-shot"),
                        ("", "models", "Models"))  # the debiased selection-bias effect's paper form, mean |O-SB|
 
     def load(self, source: str, *, split: str | None, seed: int) -> list[Item]:
