@@ -56,7 +56,7 @@ def test_each_declared_kind_is_drawn_with_its_numbers_in_the_alt_text():
     assert _desc(heat) == f"rows by columns {PAYLOAD}"  # a heatmap's alt text is the dataset's own
     assert str(heat["svg"]).count("<path") >= 4  # the cells (one grey) and the colour bar
     assert "Pearson r = 0.99 [0.50, 0.99]" in _desc(scatter) and "n = 3" in _desc(scatter)
-    assert "g1: one 0.25, two 0.75." in _desc(bars) and "g2: one n/a, two 0.50." in _desc(bars)
+    assert "g1: one 0.25; two 0.75." in _desc(bars) and "g2: one n/a; two 0.50." in _desc(bars)
     # the interval is drawn and described inside the declared range; row labels' line breaks read as spaces
     assert "m, s1: row a: 0.50 [0.00, 1.00]; row b: 0.10 [0.05, 0.20] (seed sd 0.010)." in _desc(dots)
     assert "Reference ref: m 0.30." in _desc(dots)

@@ -130,7 +130,7 @@ def grouped_bars(chart: GroupedBars) -> Chart:
                edgecolor="#333333", linewidth=0.4, label=series.label)
     alt = [chart.description]
     for i, group in enumerate(chart.groups):
-        alt.append(f"{group}: " + ", ".join(f"{s.label} {_n(s.values[i])}" for s in chart.series) + ".")
+        alt.append(f"{group}: " + "; ".join(f"{s.label} {_n(s.values[i])}" for s in chart.series) + ".")
     if chart.reference is not None:
         ax.axhline(chart.reference[0], color="#666666", linewidth=0.8, linestyle="--", label=chart.reference[1])
     ax.set_ylim(*chart.ylim)
