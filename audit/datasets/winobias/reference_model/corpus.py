@@ -1,4 +1,4 @@
-"""Training text and the word-level tokenizer of the reference models (see ``audit.backends.reference``)."""
+"""Training text and the word-level tokenizer of the reference models (see ``audit.datasets.winobias.reference_model``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from audit.datasets.winobias.occupations import occupations
 from audit.prompts.preprompts import preprompts
 from audit.prompts.render import apply_chat_template, continuation, prompt_formats, render_prompt
 
-from audit.backends.reference.planted import INTRINSIC
+from audit.datasets.winobias.reference_model.planted import INTRINSIC
 
 COT_REASONING = ' The pronoun is "{pronoun}". So the answer is the {choice}.'
 CHAT_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
