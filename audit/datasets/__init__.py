@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import Callable
 
-from audit.datasets.base import Dataset
+from audit.datasets.base import ConditionKnob, Dataset
 from audit.errors import DataError
 from audit.gates.registry import register_gate_module
 from audit.plugins import plugin_entry_points
@@ -92,6 +92,22 @@ def preset_files() -> dict[str, object]:
     return found
 
 
+def condition_knobs() -> dict[str, ConditionKnob]:
+    """The few-shot composition keys a condition's config table may set: every registered dataset's
+    ``condition_knobs`` (built-ins first; a key two datasets declare keeps the first declaration). A plugin
+    dataset that cannot be imported adds none (it says so when used)."""
+    _load_plugins()
+    knobs: dict[str, ConditionKnob] = {}
+    for name in list(_REGISTRY):
+        try:
+            declared = get_dataset(name).condition_knobs
+        except ImportError:
+            continue
+        for key, knob in declared.items():
+            knobs.setdefault(key, knob)
+    return knobs
+
+
 def parse_data_spec(spec: str) -> tuple[str, str]:
     """(dataset name, source): ``bbq:DIR`` -> ("bbq", DIR); a bare source is WinoBias's."""
     name, sep, source = spec.partition(":")
@@ -112,4 +128,4 @@ register_dataset("bbq", "audit.datasets.bbq.dataset:BBQ", gates="audit.datasets.
 register_dataset("crows-pairs", "audit.datasets.crows_pairs.dataset:CrowsPairs", gates="audit.datasets.crows_pairs.gates")
 _BUILTIN.update(_REGISTRY)
 
-__all__ = ["Dataset", "dataset_names", "dataset_package", "preset_files", "get_dataset", "parse_data_spec", "register_dataset", "resolve_data"]
+__all__ = ["ConditionKnob", "Dataset", "condition_knobs", "dataset_names", "dataset_package", "preset_files", "get_dataset", "parse_data_spec", "register_dataset", "resolve_data"]

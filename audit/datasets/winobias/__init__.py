@@ -9,9 +9,9 @@ Modules: ``items`` (the Item), ``official`` (the official-format parser and vali
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
-from audit.datasets.base import Dataset
+from audit.datasets.base import SHARE_KNOB, ConditionKnob, Dataset
 from audit.datasets.winobias import metrics as m
 from audit.datasets.winobias.answers import map_answer
 from audit.datasets.winobias.items import Item
@@ -25,7 +25,9 @@ from audit.stats.bootstrap import bootstrap_sums_interval
 class WinoBias(Dataset):
     bias_gate = "a_sb"
     headline_bias = "a_sb"
-    condition_knobs = ("pro_share", "occupations", "male_share")
+    condition_knobs = {"pro_share": SHARE_KNOB,  # share of pro-stereotypical shots
+                       "occupations": ConditionKnob(Literal["any", "male", "female", "balanced"], "any"),  # the shots' referents
+                       "male_share": SHARE_KNOB}  # share of the shots' pronouns that are male
     normalization_keys = ("a_sb", "debiased_effect")
     report_title = "Gender bias transfer audit"
     report_summary_rules = ("verdict", "largest_bias", "transfer", "reduction", "open")
