@@ -16,6 +16,7 @@ from audit.datasets.base import ConditionKnob, Dataset
 from audit.errors import DataError
 from audit.gates.registry import register_gate_module
 from audit.plugins import plugin_entry_points
+from audit.results.check import set_number_maps
 
 _REGISTRY: dict[str, Callable[[], Dataset] | str] = {}
 _INSTANCES: dict[str, Dataset] = {}
@@ -108,6 +109,18 @@ def condition_knobs() -> dict[str, ConditionKnob]:
     return knobs
 
 
+def summary_number_maps() -> dict[str, str]:
+    """Every registered dataset's ``summary_number_maps`` (the record checker's, ``audit.results.check``)."""
+    _load_plugins()
+    maps: dict[str, str] = {}
+    for name in list(_REGISTRY):
+        try:
+            maps.update(get_dataset(name).summary_number_maps)
+        except ImportError:
+            continue
+    return maps
+
+
 def parse_data_spec(spec: str) -> tuple[str, str]:
     """(dataset name, source): ``bbq:DIR`` -> ("bbq", DIR); a bare source is WinoBias's."""
     name, sep, source = spec.partition(":")
@@ -127,5 +140,6 @@ register_dataset("winobias", "audit.datasets.winobias:WinoBias", gates="audit.da
 register_dataset("bbq", "audit.datasets.bbq.dataset:BBQ", gates="audit.datasets.bbq.gates")
 register_dataset("crows-pairs", "audit.datasets.crows_pairs.dataset:CrowsPairs", gates="audit.datasets.crows_pairs.gates")
 _BUILTIN.update(_REGISTRY)
+set_number_maps(summary_number_maps)
 
 __all__ = ["ConditionKnob", "Dataset", "condition_knobs", "dataset_names", "dataset_package", "preset_files", "get_dataset", "parse_data_spec", "register_dataset", "resolve_data"]

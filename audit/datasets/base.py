@@ -73,6 +73,9 @@ class Dataset(ABC):
     #: the few-shot composition keys a condition's config table may set for this dataset, each with its type
     #: and default (the config accepts every registered dataset's; this dataset's record leaves the others out)
     condition_knobs: Mapping[str, ConditionKnob] = {}
+    #: keys of a condition's summary whose value is an object of numbers (or null) by unit, with the unit's
+    #: noun: a results.json holding anything else there is refused when read (``audit.results.check``)
+    summary_number_maps: Mapping[str, str] = {}
     #: the keys of a condition's summary recorded before length normalisation too (``normalization``)
     normalization_keys: tuple[str, ...] = ()
     #: the report's title, in the words of this dataset's subject

@@ -29,6 +29,7 @@ class WinoBias(Dataset):
                        "occupations": ConditionKnob(Literal["any", "male", "female", "balanced"], "any"),  # the shots' referents
                        "male_share": SHARE_KNOB}  # share of the shots' pronouns that are male
     normalization_keys = ("a_sb", "debiased_effect")
+    summary_number_maps = {"o_sb": "occupation"}
     report_title = "Gender bias transfer audit"
     report_summary_rules = ("verdict", "largest_bias", "transfer", "reduction", "open")
     report_glossary = "report/glossary_winobias.html.j2"
