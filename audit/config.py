@@ -96,12 +96,13 @@ class ConditionConfig(_Strict):
             condition.__pydantic_extra__[key] = values.get(key, knob.default)
         return condition
 
-    def composition(self, knobs: Iterable[str]) -> dict | None:
-        """The shots' composition as set by the composition keys ``knobs`` (None: no shots, or every key at its default)."""
+    def composition(self, knobs: Iterable[str] | None = None) -> dict | None:
+        """The shots' composition as set by the composition keys ``knobs`` (default: every declared one; None:
+        no shots, or every key at its default)."""
         from audit.datasets import condition_knobs
 
         declared = condition_knobs()
-        knobs = tuple(knobs)
+        knobs = tuple(declared if knobs is None else knobs)
         if self.shots == 0 or all(getattr(self, k) == declared[k].default for k in knobs):
             return None
         return {k: getattr(self, k) for k in knobs}

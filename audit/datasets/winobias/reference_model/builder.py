@@ -56,8 +56,9 @@ def build_hash() -> str:
         add(source.name, source.read_bytes())
     for fmt in prompt_formats():  # the WinoBias formats (BBQ's do not shape these models)
         add(f"{fmt}.j2", (templates_dir() / "prompts" / f"{fmt}.j2").read_bytes())
-    for package, data in (("audit.prompts", "preprompts.toml"), ("audit.datasets.winobias", "occupations.csv")):
-        add(data, resources.files(package).joinpath(data).read_bytes())
+    for package, data in (("audit.prompts", "preprompts.toml"), ("audit.datasets.winobias", "preprompts.toml"),
+                          ("audit.datasets.winobias", "occupations.csv")):
+        add(f"{package}/{data}", resources.files(package).joinpath(data).read_bytes())
     import transformers  # the saved files follow its format
 
     add("transformers", transformers.__version__.encode())
