@@ -4,7 +4,9 @@ bias benchmark of Mackraz et al. 2024. Sources: ``generated`` (our templated ben
 
 Modules: ``items`` (the Item), ``official`` (the official-format parser and validator), ``generated``,
 ``occupations`` (the 40 occupations and their labour statistics), ``sources`` (loading), ``shots``
-(few-shot composition), ``answers`` (mapping generations), ``metrics`` (O-SB, A-SB, RPA), ``gates``.
+(few-shot composition), ``answers`` (mapping generations), ``metrics`` (O-SB, A-SB, RPA), ``gates``,
+``reference_model`` (the reference models with a planted bias, the ``reference`` backend); data:
+``occupations.csv``, ``preprompts.toml`` (the ``fair`` and ``biased`` pre-prompts).
 """
 
 from __future__ import annotations
