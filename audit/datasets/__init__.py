@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from typing import Callable
+from typing import Callable, Mapping
 
 from audit.datasets.base import ConditionKnob, Dataset
 from audit.errors import DataError
@@ -106,8 +106,9 @@ def condition_knobs() -> dict[str, ConditionKnob]:
             declared = get_dataset(name).condition_knobs
         except ImportError:
             continue
-        for key, knob in declared.items():
-            knobs.setdefault(key, knob)
+        if isinstance(declared, Mapping):  # (a plain tuple of names reads keys another dataset declares)
+            for key, knob in declared.items():
+                knobs.setdefault(key, knob)
     return knobs
 
 
