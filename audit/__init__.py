@@ -30,6 +30,7 @@ _EXPORTS = {
     # datasets
     "Dataset": "audit.datasets", "register_dataset": "audit.datasets", "get_dataset": "audit.datasets",
     "dataset_names": "audit.datasets", "resolve_data": "audit.datasets", "EstimatesChart": "audit.datasets.base",
+    "ConditionKnob": "audit.datasets.base",
     # the other charts a dataset's report view declares (drawn by the report), beside EstimatesChart
     **{k: "audit.datasets.report_charts" for k in ("DotPlot", "Heatmap", "Scatter", "PointsPanel", "PointGroup",
                                                     "GroupedBars", "BarSeries")},
@@ -63,7 +64,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from audit.cli.options import AuditOptions  # noqa: F401
     from audit.config import AuditConfig, ConditionConfig, GateConfig, load_config  # noqa: F401
     from audit.datasets import Dataset, dataset_names, get_dataset, register_dataset, resolve_data  # noqa: F401
-    from audit.datasets.base import EstimatesChart  # noqa: F401
+    from audit.datasets.base import ConditionKnob, EstimatesChart  # noqa: F401
     from audit.datasets.report_charts import (BarSeries, DotPlot, GroupedBars, Heatmap, PointGroup,  # noqa: F401
                                              PointsPanel, Scatter)
     from audit.errors import AuditError, ConfigError, DataError, ModelLoadError  # noqa: F401

@@ -15,12 +15,28 @@ import json
 import math
 import random
 from abc import ABC, abstractmethod
-from typing import Any, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Hashable, Iterable, Mapping, Sequence
+
+from pydantic import Field
 
 from audit.datasets.report_charts import EstimatesChart  # noqa: F401  (the charts a report view declares)
 from audit.prompts.render import Prompt, render_prompt
 
 Selection = Any  # the option a model chose (None: no answer, "other")
+
+
+@dataclass(frozen=True)
+class ConditionKnob:
+    """A few-shot composition key that a dataset reads from a condition's table of the config
+    (``Dataset.condition_knobs``): its type as the config validates it (a pydantic annotation) and its default."""
+
+    annotation: Any
+    default: Any = None
+
+
+#: a share in [0, 1], unset by default (e.g. ``pro_share``)
+SHARE_KNOB = ConditionKnob(Annotated[float | None, Field(ge=0, le=1)], None)
 
 
 class Dataset(ABC):
@@ -37,9 +53,12 @@ class Dataset(ABC):
     headline_bias: str | None = None
     #: the preset (``presets/NAME.toml`` in a dataset package) a run of several datasets audits this one with
     default_preset: str = "default"
-    #: the few-shot composition keys of a condition (``ConditionConfig.COMPOSITION_KNOBS``) this dataset reads;
-    #: its record leaves the others out
-    condition_knobs: tuple[str, ...] = ()
+    #: the few-shot composition keys a condition's config table may set for this dataset, each with its type
+    #: and default (the config accepts every registered dataset's; this dataset's record leaves the others out)
+    condition_knobs: Mapping[str, ConditionKnob] = {}
+    #: keys of a condition's summary whose value is an object of numbers (or null) by unit, with the unit's
+    #: noun: a results.json holding anything else there is refused when read (``audit.results.check``)
+    summary_number_maps: Mapping[str, str] = {}
     #: the keys of a condition's summary recorded before length normalisation too (``normalization``)
     normalization_keys: tuple[str, ...] = ()
     #: the report's title, in the words of this dataset's subject

@@ -4,14 +4,16 @@ bias benchmark of Mackraz et al. 2024. Sources: ``generated`` (our templated ben
 
 Modules: ``items`` (the Item), ``official`` (the official-format parser and validator), ``generated``,
 ``occupations`` (the 40 occupations and their labour statistics), ``sources`` (loading), ``shots``
-(few-shot composition), ``answers`` (mapping generations), ``metrics`` (O-SB, A-SB, RPA), ``gates``.
+(few-shot composition), ``answers`` (mapping generations), ``metrics`` (O-SB, A-SB, RPA), ``gates``,
+``reference_model`` (the reference models with a planted bias, the ``reference`` backend); data:
+``occupations.csv``, ``preprompts.toml`` (the ``fair`` and ``biased`` pre-prompts).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
-from audit.datasets.base import Dataset
+from audit.datasets.base import SHARE_KNOB, ConditionKnob, Dataset
 from audit.datasets.winobias import metrics as m
 from audit.datasets.winobias import report_summary
 from audit.datasets.winobias.answers import map_answer
@@ -26,8 +28,11 @@ from audit.stats.bootstrap import bootstrap_sums_interval
 class WinoBias(Dataset):
     bias_gate = "a_sb"
     headline_bias = "a_sb"
-    condition_knobs = ("pro_share", "occupations", "male_share")
+    condition_knobs = {"pro_share": SHARE_KNOB,  # share of pro-stereotypical shots
+                       "occupations": ConditionKnob(Literal["any", "male", "female", "balanced"], "any"),  # the shots' referents
+                       "male_share": SHARE_KNOB}  # share of the shots' pronouns that are male
     normalization_keys = ("a_sb", "debiased_effect")
+    summary_number_maps = {"o_sb": "occupation"}
     report_title = "Gender bias transfer audit"
     report_summary_rules = report_summary.SUMMARY_RULES
     report_fields = report_summary.FIELDS
