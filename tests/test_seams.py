@@ -15,7 +15,7 @@ from audit import Prompt, register_backend, register_dataset
 # registered here at run time instead of through entry points: the same few dozen lines, two seams.
 sys.path.insert(0, str(Path(__file__).parent / "plugin_example"))
 from bias_audit_example.backend import WordsRule  # noqa: E402
-from bias_audit_example.dataset import Words  # noqa: E402
+from bias_audit_example.dataset import FRUIT, TOOLS, Words  # noqa: E402,F401 (the toy's vocabulary, for test_gate_contract)
 
 
 class ToyDataset(Words):
