@@ -10,7 +10,7 @@ from audit.errors import ConfigError
 from audit.backends.base import BackendOptions
 
 _OPTIONS = {"tokenizer": str, "model": str, "api_key_env": str, "concurrency": int, "timeout": float, "add_bos": bool,
-            "batch_size": int, "max_retries": int, "deadline": float}
+            "batch_size": int, "max_retries": int, "deadline": float, "score_by": str}
 _LEAST = {"concurrency": 1, "batch_size": 1, "max_retries": 0}  # integers: the least value that makes sense
 _BOOLS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
 
