@@ -112,11 +112,9 @@ class OpenAICompletionsBackend(ForcedScoring, Backend):
         # requests in flight: the user's number, else chosen by the start-up probe (up to LEVELS[-1] while it measures)
         self.concurrency = max(1, int(concurrency)) if concurrency is not None else FLOOR
         self.tuning: dict[str, Any] = {"concurrency_from": "user" if concurrency is not None else None,
-                                       "rates_in_flight": [], "llama_cpp_slots": None, "forced_refused": None,
-                                       "echo_refused": None, "forced_respelt": 0}
+                                       "rates_in_flight": [], "llama_cpp_slots": None, "forced_refused": None}
         self.score_by = score_by
         self.forced = False  # continuations scored by forcing the server to generate them (decided by the probe)
-        self.echo_ok = False  # the server's echoed prompt log-probabilities passed the probe
         self.http = Transport(self.base_url, where=self.where, api_key=api_key(api_key_env),
                               concurrency=self.concurrency if concurrency is not None else LEVELS[-1],
                               timeout=timeout, max_retries=max_retries, backoff=backoff, auth=auth, params=params,
@@ -332,15 +330,10 @@ class OpenAICompletionsBackend(ForcedScoring, Backend):
         if reason and self.score_by == "forced":
             raise ServerError(f"{self.where}: cannot score by forcing the continuation (score_by=forced): {reason}")
         self.forced, self.tuning["forced_refused"] = reason is None, reason
-        try:
+        if not self.forced:  # echo: its positions checked, and whether the server takes prompt lists
             await self._probe_echo(client)
-            self.echo_ok = True
-        except ServerError as exc:  # llama-server refuses echo; forced scoring needs it only for respelt requests
-            if not self.forced:
-                raise
-            self.tuning["echo_refused"] = str(exc)
-        if self.batch_size > 1 and self.echo_ok:
-            await self._probe_batching(client)
+            if self.batch_size > 1:
+                await self._probe_batching(client)
 
     async def _probe_echo(self, client) -> None:
         """The echoed prompt log-probabilities sit where the echoed tokens say (``check_alignment``)."""
@@ -356,7 +349,7 @@ class OpenAICompletionsBackend(ForcedScoring, Backend):
             whole, whole_wire = self._encode_prompt(text + g_text)
             if whole[: len(prompt)] != prompt or len(whole) != len(prompt) + 1:
                 continue  # the generated text re-tokenises across the boundary: try the next prompt
-            second = await self._probe_request(client, (whole, whole_wire), echo=True, retry=not self.forced)
+            second = await self._probe_request(client, (whole, whole_wire), echo=True)
             self._learn_server_bos(second, whole)
             self._check_usage(second, [whole])
             echo = parse_echo(choices_in_order(second, 1, self.where)[0], self.where)
