@@ -330,10 +330,10 @@ class OpenAICompletionsBackend(ForcedScoring, Backend):
         if reason and self.score_by == "forced":
             raise ServerError(f"{self.where}: cannot score by forcing the continuation (score_by=forced): {reason}")
         self.forced, self.tuning["forced_refused"] = reason is None, reason
-        if not self.forced:  # echo: its positions checked, and whether the server takes prompt lists
+        if not self.forced:  # echo: its positions checked
             await self._probe_echo(client)
-            if self.batch_size > 1:
-                await self._probe_batching(client)
+        if self.batch_size > 1:  # generation (and echo scoring) send prompt lists where the server takes them
+            await self._probe_batching(client)
 
     async def _probe_echo(self, client) -> None:
         """The echoed prompt log-probabilities sit where the echoed tokens say (``check_alignment``)."""
@@ -387,8 +387,8 @@ class OpenAICompletionsBackend(ForcedScoring, Backend):
     async def _probe_batching(self, client) -> None:
         """Several prompts per request where the server answers a two-prompt list with two choices."""
         wire = [self._encode_prompt(t) for t in PROBE_PROMPTS[:2]]
-        body = completion_body(self.model_name, self._batch_prompt(wire), max_tokens=1, echo=True, logprobs=1,
-                               extra=self.extra_body)
+        body = completion_body(self.model_name, self._batch_prompt(wire), max_tokens=1, echo=not self.forced,
+                               logprobs=1, extra=self.extra_body)
         try:
             choices_in_order(await client.post("/completions", body, retry=False), 2, self.where)
         except ServerError:

@@ -13,10 +13,11 @@ reports the constrained distribution gives it log-probability 0.
 
 Every score comes from one token at a time (llama.cpp's decode path), never from a batch of prompt
 tokens: the context's last token is sent as the first forced token (its own log-probability is not
-used), so the logits that score the continuation never depend on how much of the prompt the server
-found in its cache. llama.cpp's batched and one-token kernels differ in the last bits (on the Q4_1
-test model up to 0.13 nats for one token): scoring by echo gives prefill numbers, by forcing
-decode numbers; ``identity()`` records which (``scored_by``), and ``score_by=echo`` keeps echo.
+used), so the logits that score the continuation are always computed the same way; the cached
+context's keys and values still come from whatever batches computed them (0.014 nats measured
+between orders on the Q4_1 test model, against 1e-5 for echo). llama.cpp's batched and one-token
+kernels differ (up to 0.13 nats for one token on that model): scoring by echo gives prefill numbers,
+by forcing decode numbers; ``identity()`` records which (``scored_by``); ``score_by=echo`` keeps echo.
 """
 
 from __future__ import annotations
