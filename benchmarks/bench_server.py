@@ -11,7 +11,13 @@ once with ``num_concurrent=1`` (lm-eval's default) and once with ours (``--peer-
 overrides); the settings are printed. Throughput: requests per second (wall clock) for each, the
 started server's CPU-seconds per request (steadier than wall time on a shared machine), and ours as
 a ratio to lm-eval's. Agreement: max |difference| of the log-likelihoods (nats); the
-``--tolerance`` (1e-4) decides.
+``--tolerance`` (1e-4) decides, ``--forced-tolerance`` (0.2) for ours scored by forcing.
+
+Servers: ``--server llama-cpp-python llama-server`` starts each in turn on the same GGUF; the
+table compares every row with lm-eval on the first. llama.cpp's C++ ``llama-server`` (parallel
+slots, prompt cache) refuses ``echo``, so lm-eval's local-completions cannot score on it; ours
+scores by forcing the continuation (``--score-by auto``: a token-id grammar, see
+``audit/backends/openai_forced.py``) on both; ``--score-by auto echo`` adds a row of ours by echo.
 
 BOS: llama-cpp-python's echoed log-probabilities are right only after a BOS, which its echo drops.
 The server started here puts BOS in front itself (``--kv_overrides
@@ -20,9 +26,9 @@ both clients send plain text and both are right. ``--no-server-bos`` starts it a
 declares: ours then sends BOS itself (``--add-bos``), and lm-eval, which counts the BOS it is given
 as a context token, sums the wrong positions (shown).
 
-    # start llama-cpp-python's server on the SmolLM2-135M-Instruct GGUF (the test model) itself
-    # (about 4 minutes on 2 shared CPU cores: each echoed prompt costs the server ~2 CPU-s)
-    python benchmarks/bench_server.py --items 3 --rounds 2
+    # start llama-cpp-python's server, then llama-server, on the SmolLM2-135M-Instruct GGUF (the test model)
+    # (about 3 minutes on 2 shared CPU cores: each echoed prompt costs llama-cpp-python ~2 CPU-s)
+    python benchmarks/bench_server.py --server llama-cpp-python llama-server --items 5 --score-by auto echo
 
     # a running vLLM server; the HF side on the same checkpoint
     vllm serve /models/Llama-3.1-8B &
