@@ -62,3 +62,13 @@ def test_the_probe_accepts_raw_probabilities_and_refuses_constrained_ones():
 def test_alternatives_of_the_first_generated_token_from_either_shape():
     assert first_alternatives(openai_shape([" The"], [-0.1], [{" The": -0.1, " A": -2.5}]), "s") == {" The": -0.1, " A": -2.5}
     assert first_alternatives(llama_server_shape([(5, -0.1)]), "s") == {" The": -0.1}
+
+
+def test_score_by_is_checked_as_a_backend_option():
+    from audit.backends.base import BackendOptions
+    from audit.backends.openai_options import _settings
+    from audit.errors import ConfigError
+
+    assert _settings(BackendOptions(extra={"tokenizer": "t", "score_by": "echo"}))["score_by"] == "echo"
+    with pytest.raises(ConfigError, match=r"^--backend-option score_by=fast: expected one of auto, forced, echo$"):
+        _settings(BackendOptions(extra={"tokenizer": "t", "score_by": "fast"}))

@@ -6,12 +6,14 @@ does (``request_tokens``, lm-eval's rules) and sent as lm-eval's ``local-complet
 (``echo: true, logprobs: 1, max_tokens: 1, temperature: 0``): as token ids where the server
 accepts them, as text otherwise; every echoed token is checked against ours (``openai_wire``).
 
-Before the first request a probe checks that the server's prompt log-probabilities sit where its
-echoed tokens say: the greedy next token ``g`` after a short prompt ``P`` is asked for without
-echo, then ``P + g`` is echoed, and the echoed entry of ``g`` must carry the log-probability the
-server generated it with. Servers that ignore ``echo`` (llama.cpp's own ``llama-server``,
-lm-eval issue 1437) or score one position off when the prompt does not start with BOS
-(llama-cpp-python's server) are refused with one line.
+Scoring: where the server passes the probe for it (both llama.cpp servers), a continuation is scored by
+forcing the server to generate it (a token-id grammar; ``openai_forced``), which needs no echo and costs
+llama-cpp-python's server a few tokens' formatting instead of the whole prompt's; elsewhere (vLLM, SGLang,
+``score_by=echo``) by echo. Before the first echo request a probe checks that the server's prompt
+log-probabilities sit where its echoed tokens say: the greedy next token ``g`` after a short prompt ``P``
+is asked for without echo, then ``P + g`` is echoed, and the echoed entry of ``g`` must carry the
+log-probability the server generated it with. Servers that score one position off when the prompt does
+not start with BOS (llama-cpp-python's server, by echo) are refused with one line.
 
 HTTP: async (httpx) with at most ``concurrency`` requests in flight (chosen from the server's answers
 unless set, ``openai_tuning``), several prompts per request where the server accepts a list, prompts
