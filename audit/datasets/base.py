@@ -15,30 +15,12 @@ import json
 import math
 import random
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import Any, Hashable, Iterable, Mapping, Sequence
 
+from audit.datasets.report_charts import EstimatesChart  # noqa: F401  (the charts a report view declares)
 from audit.prompts.render import Prompt, render_prompt
 
 Selection = Any  # the option a model chose (None: no answer, "other")
-
-
-@dataclass(frozen=True)
-class EstimatesChart:
-    """A chart a dataset's report section declares (``report_view``); the report draws it as a forest plot.
-
-    One row per ``rows`` entry (e.g. a category), one panel per measure, one marker per series (e.g. a
-    condition): ``panels`` are ``{"label": axis label, "series": {series: {row: (estimate, lo, hi)}},
-    "reference": (x, what it means) or None, "xlim": (lo, hi) or None}``, plain numbers (lo/hi may be None).
-    The section's template shows the drawn chart's ``svg`` with ``caption``."""
-
-    id: str
-    title: str
-    rows: tuple[str, ...]
-    panels: tuple[Mapping[str, Any], ...]
-    row_noun: str = "row"
-    series_noun: str = "series"
-    caption: str = ""
 
 
 class Dataset(ABC):
@@ -221,9 +203,17 @@ class Dataset(ABC):
 
     def report_view(self, results: Mapping[str, Any]) -> dict:
         """What this dataset's report sections show, from a results.json record: plain numbers and text
-        (the templates format and escape them) and ``EstimatesChart`` declarations anywhere in it (the
-        report replaces each with the drawn chart); default: nothing."""
+        (the templates format and escape them), number parts (``audit.datasets.report_data``: the report's
+        register writes them) and chart declarations (``audit.datasets.report_charts``: the report draws
+        them) anywhere in it; ``"hidden"``: the anchors of its sections with nothing to show (left out of
+        the page and its navigation); default: nothing."""
         return {}
+
+    def report_item(self, item: Mapping[str, Any]) -> Mapping[str, str]:
+        """A recorded item (``results["items"]``, ``{}`` when missing) as the report's item drill-down shows it:
+        ``text``, ``mark`` (a word of it to highlight; "" none), ``block`` (its kind) and ``gold`` (the
+        correct answer as text); default: the item's ``sentence`` only."""
+        return {"text": str(item.get("sentence", "(item not in the record)")), "mark": "", "block": "", "gold": ""}
 
     # --- the report's summary layer: register of numbers, summary, comparison, terminal table -----
     #: the record fields the report labels and writes beside the transfer r (``report_data.RecordField``)

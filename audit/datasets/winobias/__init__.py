@@ -34,8 +34,8 @@ class WinoBias(Dataset):
     report_gate_fields = report_summary.GATE_FIELDS
     report_table_header = report_summary.TABLE_HEADER
     report_glossary = "report/glossary_winobias.html.j2"
-    report_sections = (("report/headline.html.j2", "headline", "At a glance"), ("report/results.html.j2", "conditions", "Conditions"),
-                       ("", "osb", "O-SB"), ("", "transfer", "Transfer"), ("", "rpa", "Accuracy"), ("", "few-shot", "Few-shot"),
+    report_sections = (("report/winobias_headline.html.j2", "headline", "At a glance"),
+                       ("report/winobias_results.html.j2", "conditions", "Conditions"), ("", "osb", "O-SB"), ("", "transfer", "Transfer"), ("", "rpa", "Accuracy"), ("", "few-shot", "Few-shot"),
                        ("", "models", "Models"))  # the debiased selection-bias effect's paper form, mean |O-SB|
 
     def load(self, source: str, *, split: str | None, seed: int) -> list[Item]:
@@ -172,6 +172,16 @@ class WinoBias(Dataset):
 
     def record_extras(self, items: Sequence[Item]) -> dict:
         return {"occupations": [{"name": o.name, "stereotype": o.stereotype, "pct_women": o.pct_women} for o in occupations()]}
+
+    def report_view(self, results: Mapping[str, Any]) -> dict:
+        from audit.datasets.winobias.report_view import report_view
+
+        return report_view(results)
+
+    def report_item(self, item: Mapping[str, Any]) -> Mapping[str, str]:
+        from audit.datasets.winobias.report_view import item_row
+
+        return item_row(item)
 
     def report_statement(self, rule: str, results: Mapping[str, Any], unauditable: Sequence[tuple[str, str]] = ()):
         return report_summary.STATEMENTS[rule](results, unauditable)
