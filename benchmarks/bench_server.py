@@ -16,8 +16,9 @@ a ratio to lm-eval's. Agreement: max |difference| of the log-likelihoods (nats);
 Servers: ``--server llama-cpp-python llama-server`` starts each in turn on the same GGUF; the
 table compares every row with lm-eval on the first. llama.cpp's C++ ``llama-server`` (parallel
 slots, prompt cache) refuses ``echo``, so lm-eval's local-completions cannot score on it; ours
-scores by forcing the continuation (``--score-by auto``: a token-id grammar, see
-``audit/backends/openai_forced.py``) on both; ``--score-by auto echo`` adds a row of ours by echo.
+scores by forcing the continuation (``--score-by forced``: a token-id grammar, see
+``audit/backends/openai_forced.py``) on both; ``--score-by forced auto`` adds a row of ours as a user gets
+it by default (``auto``: echo where the server echoes, exact; forced where it cannot, as on llama-server).
 
 BOS: llama-cpp-python's echoed log-probabilities are right only after a BOS, which its echo drops.
 The server started here puts BOS in front itself (``--kv_overrides
@@ -28,7 +29,7 @@ as a context token, sums the wrong positions (shown).
 
     # start llama-cpp-python's server, then llama-server, on the SmolLM2-135M-Instruct GGUF (the test model)
     # (about 3 minutes on 2 shared CPU cores: each echoed prompt costs llama-cpp-python ~2 CPU-s)
-    python benchmarks/bench_server.py --server llama-cpp-python llama-server --items 5 --score-by auto echo
+    python benchmarks/bench_server.py --server llama-cpp-python llama-server --items 5 --score-by forced auto
 
     # a running vLLM server; the HF side on the same checkpoint
     vllm serve /models/Llama-3.1-8B &
@@ -150,9 +151,9 @@ def main(argv=None) -> int:
     ap.add_argument("--shots", type=int, default=0)
     ap.add_argument("--add-bos", action=argparse.BooleanOptionalAction, default=None,
                     help="we send BOS in front of each prompt (default: where the started server does not)")
-    ap.add_argument("--score-by", nargs="+", choices=("auto", "forced", "echo"), default=["auto"],
-                    help="ours: score by forcing the continuation (grammar) or by echo, one row each "
-                         "(default: auto, forced where the probe passes it)")
+    ap.add_argument("--score-by", nargs="+", choices=("auto", "forced", "echo"), default=["forced", "auto"],
+                    help="ours: score by forcing the continuation (grammar), by echo, or auto (echo where the "
+                         "server echoes, else forced), one row each (default: forced auto)")
     ap.add_argument("--concurrency", type=int, help="ours: requests in flight (default: chosen by the probe)")
     ap.add_argument("--peer-concurrency", type=int, nargs="+",
                     help="lm-eval's num_concurrent, one run each (default: 1, its own default, and ours)")

@@ -6,10 +6,14 @@ does (``request_tokens``, lm-eval's rules) and sent as lm-eval's ``local-complet
 (``echo: true, logprobs: 1, max_tokens: 1, temperature: 0``): as token ids where the server
 accepts them, as text otherwise; every echoed token is checked against ours (``openai_wire``).
 
-Scoring: where the server passes the probe for it (both llama.cpp servers), a continuation is scored by
-forcing the server to generate it (a token-id grammar; ``openai_forced``), which needs no echo and costs
-llama-cpp-python's server a few tokens' formatting instead of the whole prompt's; elsewhere (vLLM, SGLang,
-``score_by=echo``) by echo. Before the first echo request a probe checks that the server's prompt
+Scoring: by echo, lm-eval's way, exact and independent of request order, wherever the server echoes
+prompt log-probabilities that pass the probe below (vLLM, SGLang, llama-cpp-python with BOS). Where it
+cannot (llama.cpp's C++ ``llama-server`` has no echo; llama-cpp-python without BOS scores one position
+off), ``score_by=auto`` scores a continuation by forcing the server to generate it (a token-id grammar;
+``openai_forced``) if that passes its own probe. ``score_by=forced`` asks for it everywhere: on
+llama-cpp-python's server 5-14x faster than echo (it formats a few tokens instead of the whole prompt),
+but llama.cpp's one-token kernels round differently, so scores differ from echo's by up to ~0.2 nats
+(the same choices in our tests) and by ~0.01 nats with the sending order (docs/performance.md). Before the first echo request a probe checks that the server's prompt
 log-probabilities sit where its echoed tokens say: the greedy next token ``g`` after a short prompt ``P``
 is asked for without echo, then ``P + g`` is echoed, and the echoed entry of ``g`` must carry the
 log-probability the server generated it with. Servers that score one position off when the prompt does
@@ -51,7 +55,7 @@ from .openai_wire import (
 )
 
 SPEC_PREFIX = "openai-completions:"
-SCORE_BY = ("auto", "forced", "echo")  # how a continuation is scored: see openai_forced (auto: forced where it passes)
+SCORE_BY = ("auto", "forced", "echo")  # how a continuation is scored (auto: echo, forced where echo is refused)
 PROBE_PROMPTS = (
     "The capital of France is Paris. The capital of Italy is",
     "Sentence: The doctor phoned the nurse because she was late.\nQuestion: Who does \"she\" refer to?\nAnswer: The",
@@ -328,12 +332,20 @@ class OpenAICompletionsBackend(ForcedScoring, Backend):
         if slots is not None:  # llama.cpp keeps a prompt's KV cache for the next request only when asked
             self.tuning["llama_cpp_slots"] = slots
             self.extra_body.setdefault("cache_prompt", True)
-        reason = await self._probe_forced(client, PROBE_PROMPTS) if self.score_by != "echo" else "score_by=echo"
-        if reason and self.score_by == "forced":
-            raise ServerError(f"{self.where}: cannot score by forcing the continuation (score_by=forced): {reason}")
-        self.forced, self.tuning["forced_refused"] = reason is None, reason
-        if not self.forced:  # echo: its positions checked
-            await self._probe_echo(client)
+        if self.score_by == "forced":
+            reason = await self._probe_forced(client, PROBE_PROMPTS)
+            if reason:
+                raise ServerError(f"{self.where}: cannot score by forcing the continuation (score_by=forced): {reason}")
+            self.forced, self.tuning["forced_refused"] = True, None
+        else:  # echo, exact and independent of request order; auto forces only where the server cannot echo
+            try:
+                await self._probe_echo(client)
+                self.forced, self.tuning["forced_refused"] = False, f"not tried, echo passed its probe (score_by={self.score_by})"
+            except ServerError as echo_refused:
+                reason = await self._probe_forced(client, PROBE_PROMPTS) if self.score_by == "auto" else "score_by=echo"
+                if reason:
+                    raise echo_refused
+                self.forced, self.tuning["echo_refused"] = True, str(echo_refused)
         if self.batch_size > 1:  # generation (and echo scoring) send prompt lists where the server takes them
             await self._probe_batching(client)
 

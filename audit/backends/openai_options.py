@@ -11,7 +11,7 @@ from audit.backends.base import BackendOptions
 
 _OPTIONS = {"tokenizer": str, "model": str, "api_key_env": str, "concurrency": int, "timeout": float, "add_bos": bool,
             "batch_size": int, "max_retries": int, "deadline": float, "score_by": str}
-_CHOICES = {"score_by": ("auto", "forced", "echo")}  # forced: openai_forced; auto: forced where the probe passes it
+_CHOICES = {"score_by": ("auto", "forced", "echo")}  # forced: openai_forced; auto: echo, forced where echo is refused
 _LEAST = {"concurrency": 1, "batch_size": 1, "max_retries": 0}  # integers: the least value that makes sense
 _BOOLS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
 
