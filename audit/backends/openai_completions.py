@@ -6,12 +6,18 @@ does (``request_tokens``, lm-eval's rules) and sent as lm-eval's ``local-complet
 (``echo: true, logprobs: 1, max_tokens: 1, temperature: 0``): as token ids where the server
 accepts them, as text otherwise; every echoed token is checked against ours (``openai_wire``).
 
-Before the first request a probe checks that the server's prompt log-probabilities sit where its
-echoed tokens say: the greedy next token ``g`` after a short prompt ``P`` is asked for without
-echo, then ``P + g`` is echoed, and the echoed entry of ``g`` must carry the log-probability the
-server generated it with. Servers that ignore ``echo`` (llama.cpp's own ``llama-server``,
-lm-eval issue 1437) or score one position off when the prompt does not start with BOS
-(llama-cpp-python's server) are refused with one line.
+Scoring: by echo, lm-eval's way, exact and independent of request order, wherever the server echoes
+prompt log-probabilities that pass the probe below (vLLM, SGLang, llama-cpp-python with BOS). Where it
+cannot (llama.cpp's C++ ``llama-server`` has no echo; llama-cpp-python without BOS scores one position
+off), ``score_by=auto`` scores a continuation by forcing the server to generate it (a token-id grammar;
+``openai_forced``) if that passes its own probe. ``score_by=forced`` asks for it everywhere: on
+llama-cpp-python's server 5-14x faster than echo (it formats a few tokens instead of the whole prompt),
+but llama.cpp's one-token kernels round differently, so scores differ from echo's by up to ~0.2 nats
+(the same choices in our tests) and by ~0.01 nats with the sending order (docs/performance.md). Before the first echo request a probe checks that the server's prompt
+log-probabilities sit where its echoed tokens say: the greedy next token ``g`` after a short prompt ``P``
+is asked for without echo, then ``P + g`` is echoed, and the echoed entry of ``g`` must carry the
+log-probability the server generated it with. Servers that score one position off when the prompt does
+not start with BOS (llama-cpp-python's server, by echo) are refused with one line.
 
 HTTP: async (httpx) with at most ``concurrency`` requests in flight (chosen from the server's answers
 unless set, ``openai_tuning``), several prompts per request where the server accepts a list, prompts
@@ -39,6 +45,7 @@ from audit.errors import ConfigError, ModelLoadError
 from audit.results.redaction import private_spec, public_spec, register_secret
 from audit.backends.base import Backend, BackendOptions
 from audit.backends.hf.tokenization import _encode_many, _prefix_token_id, _split_spaces, request_tokens
+from .openai_forced import ForcedScoring
 from .openai_http import HTTPStatusError, Transport, api_key
 from .openai_options import _settings
 from .openai_tuning import FLOOR, LEVELS, choose_concurrency, llama_cpp_slots, prefix_order, rates_in_flight
@@ -48,6 +55,7 @@ from .openai_wire import (
 )
 
 SPEC_PREFIX = "openai-completions:"
+SCORE_BY = ("auto", "forced", "echo")  # how a continuation is scored (auto: echo, forced where echo is refused)
 PROBE_PROMPTS = (
     "The capital of France is Paris. The capital of Italy is",
     "Sentence: The doctor phoned the nurse because she was late.\nQuestion: Who does \"she\" refer to?\nAnswer: The",
@@ -73,7 +81,7 @@ def load_tokenizer(spec: str):
         raise ModelLoadError(f"cannot load tokenizer '{spec}': {first}") from None
 
 
-class OpenAICompletionsBackend(Backend):
+class OpenAICompletionsBackend(ForcedScoring, Backend):
     """Log-likelihoods and greedy generations from an OpenAI-compatible ``/v1/completions`` server."""
 
     device_type = "server"
@@ -81,7 +89,9 @@ class OpenAICompletionsBackend(Backend):
     def __init__(self, base_url: str, tokenizer, *, model_name: str | None = None, tokenizer_name: str | None = None,
                  api_key_env: str | None = None, concurrency: int | None = None, timeout: float = 120.0, add_bos: bool = False,
                  batch_size: int = 16, max_retries: int = 4, backoff: float = 0.5, extra_body: dict | None = None,
-                 deadline: float | None = None):
+                 deadline: float | None = None, score_by: str = "auto"):
+        if score_by not in SCORE_BY:
+            raise ConfigError(f"openai-completions score_by={score_by!r}: expected one of {', '.join(SCORE_BY)}")
         parts = urlsplit(base_url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"model spec '{SPEC_PREFIX}{strip_credentials(base_url)}': "
@@ -108,7 +118,9 @@ class OpenAICompletionsBackend(Backend):
         # requests in flight: the user's number, else chosen by the start-up probe (up to LEVELS[-1] while it measures)
         self.concurrency = max(1, int(concurrency)) if concurrency is not None else FLOOR
         self.tuning: dict[str, Any] = {"concurrency_from": "user" if concurrency is not None else None,
-                                       "rates_in_flight": [], "llama_cpp_slots": None}
+                                       "rates_in_flight": [], "llama_cpp_slots": None, "forced_refused": None}
+        self.score_by = score_by
+        self.forced = False  # continuations scored by forcing the server to generate them (decided by the probe)
         self.http = Transport(self.base_url, where=self.where, api_key=api_key(api_key_env),
                               concurrency=self.concurrency if concurrency is not None else LEVELS[-1],
                               timeout=timeout, max_retries=max_retries, backoff=backoff, auth=auth, params=params,
@@ -168,6 +180,7 @@ class OpenAICompletionsBackend(Backend):
             "tokenizer_sha256": hashlib.sha256(vocab).hexdigest()[:16], "add_bos": self.add_bos,
             "server_adds_bos": self.server_bos,
             "prompt_as": "token_ids" if self.token_ids else "text",
+            "scored_by": "forced" if self.forced else "echo",
             "request": {k: v for k, v in self.extra_body.items()},
         }
 
@@ -178,11 +191,13 @@ class OpenAICompletionsBackend(Backend):
             return []
         self.tune()
         prepared = [self._prepare(r.context, r.continuation) for r in requests]
-        jobs = prefix_order(dict.fromkeys((tuple(c), tuple(k), t) for c, k, t in prepared))
-        scores = self.http.run(lambda client: self._score_all(client, jobs))
+        keys = [(tuple(c), tuple(k), t, n) for c, k, t, n in prepared]
+        jobs = prefix_order(dict.fromkeys(keys))
+        score = self._score_forced if self.forced else self._score_echo
+        scores = self.http.run(lambda client: score(client, jobs))
         by_job = dict(zip(jobs, scores))
         self.stats["requests"] += len(requests)
-        return [by_job[(tuple(c), tuple(k), t)] for c, k, t in prepared]
+        return [by_job[key] for key in keys]
 
     def generate_until(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule) -> list[str]:
         """The server stops at the rule's stop strings (OpenAI ``stop``); the answer sentence and the cut are ours."""
@@ -224,15 +239,16 @@ class OpenAICompletionsBackend(Backend):
         ids, lead = self._add_bos(_encode_many(self.tokenizer, [text])[0] or [self._pid])
         return ids, lead + text
 
-    def _prepare(self, context: str, continuation: str) -> tuple[list[int], list[int], str]:
-        """Our (context ids, continuation ids) and the prompt as text for servers that take text only."""
+    def _prepare(self, context: str, continuation: str) -> tuple[list[int], list[int], str, int]:
+        """Our (context ids, continuation ids), the prompt as text for servers that take text only, and the
+        length of that text's context part."""
         ctx, cont = request_tokens(self.tokenizer, context, continuation)
         c, k = _split_spaces(context, continuation)
         empty = self.tokenizer.decode(ctx[:1]) if context == "" else ""  # empty context: conditioned on BOS/EOS
         if empty and self.server_bos and ctx[:1] == [self.bos_id]:
             empty = ""  # the server puts that BOS in front itself
         ctx, lead = self._add_bos(ctx)
-        return ctx, cont, lead + empty + c + k
+        return ctx, cont, lead + empty + c + k, len(lead + empty + c)
 
     def _batch_prompt(self, batch: list[tuple[list[int], str]]) -> Any:
         one = [ids if self.token_ids else text for ids, text in batch]
@@ -244,15 +260,15 @@ class OpenAICompletionsBackend(Backend):
 
     # ------------------------------------------------------------------ scoring
 
-    async def _score_all(self, client, jobs: list[tuple[tuple, tuple, str]]) -> list[float]:
+    async def _score_echo(self, client, jobs: list[tuple[tuple, tuple, str, int]]) -> list[float]:
         async def one(batch):
-            body = completion_body(self.model_name, self._batch_prompt([(list(c) + list(k), t) for c, k, t in batch]),
+            body = completion_body(self.model_name, self._batch_prompt([(list(c) + list(k), t) for c, k, t, _ in batch]),
                                    max_tokens=1, echo=True, logprobs=1, extra=self.extra_body)
             resp = await client.post("/completions", body)
             choices = choices_in_order(resp, len(batch), self.where)
-            self._check_usage(resp, [list(c) + list(k) for c, k, _ in batch])
+            self._check_usage(resp, [list(c) + list(k) for c, k, _, _ in batch])
             return [continuation_logprob(parse_echo(ch, self.where), c, k, self.bos_id, self._piece, self.where)
-                    for ch, (c, k, _) in zip(choices, batch)]
+                    for ch, (c, k, _, _) in zip(choices, batch)]
         return await self._gather([jobs[i:i + self.batch_size] for i in range(0, len(jobs), self.batch_size)], one)
 
     def _check_usage(self, resp: dict, prompts: list[list[int]]) -> None:
@@ -316,6 +332,25 @@ class OpenAICompletionsBackend(Backend):
         if slots is not None:  # llama.cpp keeps a prompt's KV cache for the next request only when asked
             self.tuning["llama_cpp_slots"] = slots
             self.extra_body.setdefault("cache_prompt", True)
+        if self.score_by == "forced":
+            reason = await self._probe_forced(client, PROBE_PROMPTS)
+            if reason:
+                raise ServerError(f"{self.where}: cannot score by forcing the continuation (score_by=forced): {reason}")
+            self.forced, self.tuning["forced_refused"] = True, None
+        else:  # echo, exact and independent of request order; auto forces only where the server cannot echo
+            try:
+                await self._probe_echo(client)
+                self.forced, self.tuning["forced_refused"] = False, f"not tried, echo passed its probe (score_by={self.score_by})"
+            except ServerError as echo_refused:
+                reason = await self._probe_forced(client, PROBE_PROMPTS) if self.score_by == "auto" else "score_by=echo"
+                if reason:
+                    raise echo_refused
+                self.forced, self.tuning["echo_refused"] = True, str(echo_refused)
+        if self.batch_size > 1:  # generation (and echo scoring) send prompt lists where the server takes them
+            await self._probe_batching(client)
+
+    async def _probe_echo(self, client) -> None:
+        """The echoed prompt log-probabilities sit where the echoed tokens say (``check_alignment``)."""
         aligned = 0
         for text in PROBE_PROMPTS:
             prompt, wire = self._encode_prompt(text)
@@ -337,8 +372,6 @@ class OpenAICompletionsBackend(Backend):
         if not aligned:
             raise ServerError(f"{self.where}: the alignment probe found no usable prompt (the greedy token never "
                               "re-tokenised cleanly); cannot check the server's prompt log-probabilities")
-        if self.batch_size > 1:
-            await self._probe_batching(client)
 
     def _check_greedy(self, token: str, logprob: float) -> None:
         """The greedy token of a distribution over V tokens has probability at least 1/V: a lower log-probability
@@ -349,11 +382,12 @@ class OpenAICompletionsBackend(Backend):
                               f"below -log(vocabulary size) = {floor + 1.0:.4g}, which no greedy token can have; "
                               "the server's numbers are not log-probabilities; refusing to audit")
 
-    async def _probe_request(self, client, wire: tuple[list[int], str], *, echo: bool) -> dict:
+    async def _probe_request(self, client, wire: tuple[list[int], str], *, echo: bool, logprobs: int = 1,
+                             retry: bool = True) -> dict:
         """One probe request; decides once whether prompts go as token ids (an error status to ids: text only)."""
         ids, text = wire
         if self.token_ids is None:
-            body = completion_body(self.model_name, ids, max_tokens=1, echo=echo, logprobs=1, extra=self.extra_body)
+            body = completion_body(self.model_name, ids, max_tokens=1, echo=echo, logprobs=logprobs, extra=self.extra_body)
             try:  # llama-cpp-python answers a token-id prompt with 500 (a validation error), so any status
                 resp = await client.post("/completions", body, retry=False)
                 self.token_ids = True
@@ -361,14 +395,14 @@ class OpenAICompletionsBackend(Backend):
             except HTTPStatusError:
                 self.token_ids = False  # a real server fault shows again on the text request, with retries
         prompt = ids if self.token_ids else text
-        body = completion_body(self.model_name, prompt, max_tokens=1, echo=echo, logprobs=1, extra=self.extra_body)
-        return await client.post("/completions", body)
+        body = completion_body(self.model_name, prompt, max_tokens=1, echo=echo, logprobs=logprobs, extra=self.extra_body)
+        return await client.post("/completions", body, retry=retry)
 
     async def _probe_batching(self, client) -> None:
         """Several prompts per request where the server answers a two-prompt list with two choices."""
         wire = [self._encode_prompt(t) for t in PROBE_PROMPTS[:2]]
-        body = completion_body(self.model_name, self._batch_prompt(wire), max_tokens=1, echo=True, logprobs=1,
-                               extra=self.extra_body)
+        body = completion_body(self.model_name, self._batch_prompt(wire), max_tokens=1, echo=not self.forced,
+                               logprobs=1, extra=self.extra_body)
         try:
             choices_in_order(await client.post("/completions", body, retry=False), 2, self.where)
         except ServerError:
@@ -383,8 +417,8 @@ class OpenAICompletionsBackend(Backend):
             wire = min((self._encode_prompt(t) for t in PROBE_PROMPTS), key=lambda w: len(w[0]))  # the cheapest
 
             async def send(_: int) -> None:
-                batch = [wire] * self.batch_size
-                body = completion_body(self.model_name, self._batch_prompt(batch), max_tokens=1, echo=True,
+                batch = [wire] * (1 if self.forced else self.batch_size)  # forced: one grammar per request
+                body = completion_body(self.model_name, self._batch_prompt(batch), max_tokens=1, echo=not self.forced,
                                        logprobs=1, extra=self.extra_body)
                 choices_in_order(await client.post("/completions", body), len(batch), self.where)
 

@@ -10,7 +10,8 @@ from audit.errors import ConfigError
 from audit.backends.base import BackendOptions
 
 _OPTIONS = {"tokenizer": str, "model": str, "api_key_env": str, "concurrency": int, "timeout": float, "add_bos": bool,
-            "batch_size": int, "max_retries": int, "deadline": float}
+            "batch_size": int, "max_retries": int, "deadline": float, "score_by": str}
+_CHOICES = {"score_by": ("auto", "forced", "echo")}  # forced: openai_forced; auto: echo, forced where echo is refused
 _LEAST = {"concurrency": 1, "batch_size": 1, "max_retries": 0}  # integers: the least value that makes sense
 _BOOLS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
 
@@ -32,6 +33,8 @@ def _setting(key: str, raw: str) -> Any:
         raise ConfigError(f"{where}: must be at least {_LEAST[key]}")
     if kind is str and not value.strip():
         raise ConfigError(f"{where}: must not be empty")
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ConfigError(f"{where}: expected one of {', '.join(_CHOICES[key])}")
     return value
 
 
