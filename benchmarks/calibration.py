@@ -45,16 +45,23 @@ def data_for(preset: str, design: str) -> str:
 
 
 def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | None, seeds: list[int] | None,
-            part: str = "all") -> dict:
+            part: str = "all", plant: str = "smallest") -> dict:
     session = build_session(AuditOptions(preset=preset, data=data_for(preset, design), no_cache=True))
     simulator = session.dataset.simulator(session.items, session.config)
+    if plant != "smallest":
+        from audit.datasets.bbq.simulator import BBQSimulator
+
+        if not isinstance(simulator, BBQSimulator):
+            raise SystemExit("--plant every: BBQ presets only (WinoBias plants a bias in every occupation already)")
+        simulator = BBQSimulator(session.items, plant=plant)
     start = time.perf_counter()
     cells = [] if part == "transfer" else cal.calibrate(session, runs=runs, seed=seed, noises=noises, stereotyped=True, seed_counts=seeds,
+                          simulator=simulator,
                           progress=lambda c: print(f"{c.noise} {c.seeds} seed(s) {c.planted_gate or 'fair'} {c.multiple:g}x "
                                                    f"{ {g: t.to_dict() for g, t in c.tallies.items() if t.n} }", flush=True))
     transfer = [] if part == "bias" else cal.calibrate_transfer(session, runs=runs, seed=seed, noises=noises, seed_counts=seeds,
                                       progress=lambda c: print(f"transfer {c.noise} {c.seeds} rho {c.multiple:g}: {c.verdict}", flush=True))
-    return {"preset": preset, "design": design, "items": len(session.items), "runs": runs, "seed": seed,
+    return {"preset": preset, "design": design, "plant": plant, "items": len(session.items), "runs": runs, "seed": seed,
             "noise_levels": simulator.noise_levels, "planted_where": simulator.planted_where,
             "planted_items": simulator.planted_items, "seconds": time.perf_counter() - start,
             "summaries": [s.__dict__ | {"power": {str(k): v for k, v in s.power.items()}}
@@ -207,16 +214,20 @@ def main() -> None:
     ap.add_argument("--noise", action="append", help="only these noise levels (low, high)")
     ap.add_argument("--seeds", type=int, action="append", help="only the conditions with this many seeds")
     ap.add_argument("--part", choices=("all", "bias", "transfer"), default="all", help="the bias gates, the transfer gate, or both")
+    ap.add_argument("--plant", choices=("smallest", "every"), default="smallest",
+                    help="BBQ: plant a bias in the smallest category only (the worst case) or in every category (the typical case)")
     ap.add_argument("--render", action="store_true", help="write docs/calibration.md from the stored parts")
     ap.add_argument("--out", default=str(ROOT / "docs" / "calibration.md"))
     args = ap.parse_args()
     if args.preset:
-        part = measure(args.preset, args.design, args.runs, args.seed, args.noise, args.seeds, args.part)
+        part = measure(args.preset, args.design, args.runs, args.seed, args.noise, args.seeds, args.part, args.plant)
         PARTS.mkdir(parents=True, exist_ok=True)
-        suffix = "".join(f"--{k}seeds" for k in args.seeds or []) + ("" if args.part == "all" else f"--{args.part}")
+        suffix = ("".join(f"--{k}seeds" for k in args.seeds or []) + ("" if args.part == "all" else f"--{args.part}")
+                  + ("" if args.plant == "smallest" else f"--{args.plant}"))
         path = PARTS / f"{args.preset}--{args.design}{suffix}.json"
         part["options"] = ("".join(f" --noise {n}" for n in args.noise or []) + "".join(f" --seeds {k}" for k in args.seeds or [])
-                           + ("" if args.part == "all" else f" --part {args.part}"))
+                           + ("" if args.part == "all" else f" --part {args.part}")
+                           + ("" if args.plant == "smallest" else f" --plant {args.plant}"))
         path.write_text(json.dumps(part, indent=1, default=float))
         print(f"wrote {path}")
     if args.render:

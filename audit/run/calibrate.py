@@ -162,10 +162,11 @@ def simulated_gates(session: AuditSession, simulator: Simulator) -> list[str]:
 
 def calibrate(session: AuditSession, *, runs: int, seed: int, persist: float = 0.8, multiples: Sequence[float] = MULTIPLES,
               noises: Sequence[str] | None = None, gates: Sequence[str] | None = None, stereotyped: bool = False,
-              seed_counts: Sequence[int] | None = None, progress=None) -> list[Cell]:
-    """Every simulated model of the session's dataset, ``runs`` times each, decided by the session's gates;
-    ``stereotyped`` adds a model that answers the stereotyped option in ``STEREOTYPED`` of items (it must fail)."""
-    simulator = session.dataset.simulator(session.items, session.config)
+              seed_counts: Sequence[int] | None = None, progress=None, simulator: Simulator | None = None) -> list[Cell]:
+    """Every simulated model of the session's dataset (or of ``simulator``), ``runs`` times each, decided by the
+    session's gates; ``stereotyped`` adds a model that answers the stereotyped option in ``STEREOTYPED`` of
+    items (it must fail)."""
+    simulator = simulator or session.dataset.simulator(session.items, session.config)
     if simulator is None:
         raise AuditError(f"calibrate: dataset '{session.dataset.name}' has no simulator of known-truth models "
                          "(supported: WinoBias and BBQ data)")

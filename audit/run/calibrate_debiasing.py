@@ -1,0 +1,85 @@
+"""The ``debiasing_no_increase`` gate on simulated strategies of known effect (``bias-audit calibrate``'s
+engine, beside ``audit.run.calibrate``): the reference condition (``debiasing_reference``) is answered by one
+simulated model and a debiasing strategy's condition by another, both through ``AuditSession.evaluate``.
+
+Strategies, at each reference bias (fair; 0.5x the bias gate's threshold):
+
+* *unchanged*: the strategy answers as the reference model does (independent draws): true change 0;
+* *noise only*: the same true bias, twins disagreeing more (the simulator's ``high`` noise against the
+  reference's ``low``): true change 0; the papers' A-SB would rise with the added noise;
+* *to 1.5x*: the strategy raises the bias to 1.5x the bias gate's threshold (a true increase).
+
+A fail claims an increase: its rate is the false-fail rate of the first two, the power of the third. The
+truth (``theta^2`` after minus before, for WinoBias) is read from the models where the simulator gives it.
+The two conditions' answers are drawn independently of each other (no item-level persistence between
+conditions, which a paired interval would only make narrower)."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from audit.run.calibrate import SIMULATED, Cell, Tally, representative_conditions, simulated_session
+from audit.run.session import AuditSession
+
+GATE = "debiasing_no_increase"
+BIAS_GATE = {"winobias": "a_sb", "bbq": "bbq_s_amb"}  # the bias gate whose threshold scales the planted bias
+REFERENCE_MULTIPLES = (0.0, 0.5)
+INCREASE_TO = 1.5
+
+
+def strategies(simulator, bias_gate: str, threshold: float) -> list[tuple[str, float, object, object]]:
+    """(name, reference multiple, reference model, strategy model) for every simulated strategy."""
+    def model(multiple: float, noise: str):
+        return simulator.fair(noise) if multiple == 0 else simulator.planted(bias_gate, multiple * threshold, noise)
+
+    out = []
+    for ref in REFERENCE_MULTIPLES:
+        base = model(ref, "low")
+        out += [("unchanged", ref, base, base), ("noise only", ref, base, model(ref, "high")),
+                (f"to {INCREASE_TO:g}x", ref, base, model(INCREASE_TO, "low"))]
+    return out
+
+
+def true_change(reference, strategy, bias_gate: str) -> float:
+    """theta^2 after minus before for WinoBias (the gate's estimand); NaN where the simulator gives no truth of it."""
+    if bias_gate != "a_sb":
+        return math.nan
+    return strategy.truth["a_sb"] ** 2 - reference.truth["a_sb"] ** 2
+
+
+def calibrate_debiasing(session: AuditSession, *, runs: int, seed: int, persist: float = 0.8,
+                        seed_counts: Sequence[int] | None = None, progress=None) -> list[Cell]:
+    """Every simulated strategy ``runs`` times per seed count of the strategy conditions; [] when the config has
+    no debiasing gate or strategy condition, or the dataset no simulator."""
+    cfg = session.config
+    simulator = session.dataset.simulator(session.items, cfg)
+    bias_gate = BIAS_GATE.get(session.dataset.name)
+    if simulator is None or bias_gate not in cfg.gates or session.gate_inapplicable(GATE) is not None:
+        return []
+    designs = {k: c for k, c in representative_conditions(cfg, [GATE]).items() if not seed_counts or k in seed_counts}
+    cells = []
+    for k_strategy, (name, ref_multiple, reference, strategy) in enumerate(strategies(simulator, bias_gate, cfg.gates[bias_gate].threshold)):
+        truth = true_change(reference, strategy, bias_gate)
+        for seeds, condition in designs.items():
+            rng = np.random.default_rng([seed, 200 + k_strategy, seeds])
+            tally, verdict = Tally(), {}
+            for _ in range(runs):
+                sim = simulated_session(session, strategy, rng, persist, {cfg.debiasing_reference: reference})
+                out = sim.evaluate(GATE, SIMULATED, condition)
+                tally.add(out.status, out.ci, truth)
+                verdict[out.status] = verdict.get(out.status, 0) + 1
+            cells.append(Cell("low", seeds, condition, name, ref_multiple, {GATE: truth}, {GATE: tally}, verdict))
+            if progress is not None:
+                progress(cells[-1])
+    return cells
+
+
+def debiasing_rows(cells: Sequence[Cell]) -> list[dict]:
+    """Per strategy, reference bias and seed count: the share of runs failing the gate (claiming an increase)."""
+    return [{"strategy": c.planted_gate, "reference": c.multiple, "seeds": c.seeds, "true_change": c.truth[GATE],
+             "claimed": c.tallies[GATE].rate("fail"), **{k: v for k, v in c.tallies[GATE].to_dict().items()
+                                                        if k in ("coverage", "with_interval", "n")}}
+            for c in cells]
