@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from audit.cli.options import AuditOptions  # noqa: E402
 from audit.run import calibrate as cal  # noqa: E402
+from audit.run.calibrate_debiasing import REFERENCE_MULTIPLES, calibrate_debiasing, debiasing_rows  # noqa: E402
 from audit.run.setup import build_session  # noqa: E402
 
 PARTS = ROOT / "benchmarks" / "results" / "calibration"
@@ -45,7 +46,7 @@ def data_for(preset: str, design: str) -> str:
 
 
 def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | None, seeds: list[int] | None,
-            part: str = "all", plant: str = "smallest") -> dict:
+            part: str = "all", plant: str = "smallest", references: tuple[float, ...] = REFERENCE_MULTIPLES) -> dict:
     session = build_session(AuditOptions(preset=preset, data=data_for(preset, design), no_cache=True))
     simulator = session.dataset.simulator(session.items, session.config)
     if plant != "smallest":
@@ -55,11 +56,14 @@ def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | 
             raise SystemExit("--plant every: BBQ presets only (WinoBias plants a bias in every occupation already)")
         simulator = BBQSimulator(session.items, plant=plant)
     start = time.perf_counter()
-    cells = [] if part == "transfer" else cal.calibrate(session, runs=runs, seed=seed, noises=noises, stereotyped=True, seed_counts=seeds,
+    debiasing = calibrate_debiasing(session, runs=runs, seed=seed, seed_counts=seeds, references=references,
+                                    progress=lambda c: print(f"debiasing {c.planted_gate} from {c.multiple:g}x, {c.seeds} seed(s): "
+                                                             f"{c.verdict}", flush=True)) if part == "debiasing" else []
+    cells = [] if part in ("transfer", "debiasing") else cal.calibrate(session, runs=runs, seed=seed, noises=noises, stereotyped=True, seed_counts=seeds,
                           simulator=simulator,
                           progress=lambda c: print(f"{c.noise} {c.seeds} seed(s) {c.planted_gate or 'fair'} {c.multiple:g}x "
                                                    f"{ {g: t.to_dict() for g, t in c.tallies.items() if t.n} }", flush=True))
-    transfer = [] if part == "bias" else cal.calibrate_transfer(session, runs=runs, seed=seed, noises=noises, seed_counts=seeds,
+    transfer = [] if part in ("bias", "debiasing") else cal.calibrate_transfer(session, runs=runs, seed=seed, noises=noises, seed_counts=seeds,
                                       progress=lambda c: print(f"transfer {c.noise} {c.seeds} rho {c.multiple:g}: {c.verdict}", flush=True))
     return {"preset": preset, "design": design, "plant": plant, "items": len(session.items), "runs": runs, "seed": seed,
             "noise_levels": simulator.noise_levels, "planted_where": simulator.planted_where,
@@ -67,11 +71,16 @@ def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | 
             "summaries": [s.__dict__ | {"power": {str(k): v for k, v in s.power.items()}}
                           for s in cal.summarize(cells, session.config, len(session.items))],
             "cells": [cal.cell_dict(c, runs) for c in cells], "transfer": cal.transfer_rows(transfer),
+            "debiasing": debiasing_rows(debiasing),
             "transfer_threshold": session.config.gates["transfer"].threshold if "transfer" in session.config.gates else None}
 
 
 def _f(x) -> str:
     return "n/a" if x is None or x != x else f"{x:.2f}"
+
+
+def _f3(x) -> str:
+    return "n/a" if x is None or x != x else f"{x:.3f}"
 
 
 def _n(x) -> str:
@@ -83,7 +92,7 @@ def targets(parts: list[dict]) -> list[str]:
     and seed counts): n/a where the part did not measure it."""
     rows = {}
     for part in parts:
-        row = rows.setdefault((part["preset"], part["design"]), {})
+        row = rows.setdefault((part["preset"], part["design"], part.get("plant", "smallest")), {})
         for s in part["summaries"]:
             row.setdefault("false", []).append(s["false_fail"])
             row.setdefault("cover", []).append(s["coverage"])
@@ -95,6 +104,8 @@ def targets(parts: list[dict]) -> list[str]:
                 row.setdefault("fair_fail", []).append(c["verdict"].get("fail", 0))
             if c["planted_gate"] == "stereotyped":
                 row.setdefault("stereo", []).append(c["verdict"].get("fail", 0))
+        for r in part.get("debiasing", []):
+            row.setdefault("deb_power" if r["strategy"].startswith("to ") else "deb_false", []).append(r["claimed"])
         for r in part.get("transfer", []):
             key = {0.0: "t0", 0.9: "t9"}.get(r["rho"])
             if key:
@@ -107,12 +118,15 @@ def targets(parts: list[dict]) -> list[str]:
            "*pass* in >= 0.90 of runs on the full official data; power >= 0.90 at 1.5x; a stereotype follower "
            "fails; transfer claimed in >= 0.80 of runs at rho 0.9 and <= 0.05 at rho 0; coverage 0.90-0.99.", "",
            "| preset | data | largest false fail | fair verdict fail | fair verdict pass (lowest) | power 1.5x (lowest) | "
-           "stereotyped fails (lowest) | transfer claimed at 0.9 (lowest) | at 0 (highest) | bias-gate coverage (lowest) |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "stereotyped fails (lowest) | transfer claimed at 0.9 (lowest) | at 0 (highest) | bias-gate coverage (lowest) | "
+           "debiasing false fail (highest) | debiasing power (lowest) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     order = {p: k for k, p in enumerate(PRESETS)}
-    for (preset, design), r in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1])):
-        out.append(f"| {preset} | {design} | {hi(r.get('false'))} | {hi(r.get('fair_fail'))} | {lo(r.get('fair_pass'))} | "
-                   f"{lo(r.get('power'))} | {lo(r.get('stereo'))} | {lo(r.get('t9'))} | {hi(r.get('t0'))} | {lo(r.get('cover'))} |")
+    for (preset, design, plant), r in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1], kv[0][2])):
+        data = design if preset not in ("bbq", "paper-b") else f"{design}, bias in {'every category' if plant == 'every' else 'the smallest category'}"
+        out.append(f"| {preset} | {data} | {hi(r.get('false'))} | {hi(r.get('fair_fail'))} | {lo(r.get('fair_pass'))} | "
+                   f"{lo(r.get('power'))} | {lo(r.get('stereo'))} | {lo(r.get('t9'))} | {hi(r.get('t0'))} | {lo(r.get('cover'))} | "
+                   f"{hi(r.get('deb_false'))} | {lo(r.get('deb_power'))} |")
     return out + ["", *NOTES, ""]
 
 
@@ -201,8 +215,22 @@ def render(parts: list[dict]) -> str:
             for r in part["transfer"]:
                 lines.append(f"| {r['noise']} | {r['seeds']} | {r['true_rho']:.2f} | {_f(r['claimed'])} | {_f(r['coverage'])} | "
                              f"{r['with_interval']} of {r['n']} |")
+        if part.get("debiasing"):
+            lines += debiasing_table(part["debiasing"])
         lines.append("")
     return "\n".join(lines)
+
+
+def debiasing_table(rows: list[dict]) -> list[str]:
+    return ["", "Debiasing gate (`debiasing_no_increase`, fails when the lower end of the paired change's interval is "
+            "above 0): the reference condition answered by a model at the reference bias (a multiple of the bias gate's "
+            "threshold, low noise), the strategy's condition by a strategy that changes nothing, only adds noise (twins "
+            "disagreeing as at the high noise level, same true bias) or raises the bias to 1.5x the threshold. "
+            "*fails*: share of runs the gate fails (target: <= 0.05 for the first two, >= 0.90 for the third); "
+            "*coverage*: of the true change where the simulator knows it (WinoBias: theta^2 after minus before).", "",
+            "| strategy | reference bias | seeds | true change | fails | coverage |", "|---|---|---|---|---|---|",
+            *[f"| {r['strategy']} | {r['reference']:g}x | {r['seeds']} | {_f3(r['true_change'])} "
+              f"| {_f(r['claimed'])} | {_f(r['coverage'])} |" for r in rows]]
 
 
 def main() -> None:
@@ -213,21 +241,26 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--noise", action="append", help="only these noise levels (low, high)")
     ap.add_argument("--seeds", type=int, action="append", help="only the conditions with this many seeds")
-    ap.add_argument("--part", choices=("all", "bias", "transfer"), default="all", help="the bias gates, the transfer gate, or both")
+    ap.add_argument("--part", choices=("all", "bias", "transfer", "debiasing"), default="all",
+                    help="the bias gates, the transfer gate, both (all), or the debiasing gate alone")
+    ap.add_argument("--reference", type=float, action="append",
+                    help="debiasing: only these reference biases (multiples of the bias gate's threshold; default 0 and 0.5)")
     ap.add_argument("--plant", choices=("smallest", "every"), default="smallest",
                     help="BBQ: plant a bias in the smallest category only (the worst case) or in every category (the typical case)")
     ap.add_argument("--render", action="store_true", help="write docs/calibration.md from the stored parts")
     ap.add_argument("--out", default=str(ROOT / "docs" / "calibration.md"))
     args = ap.parse_args()
     if args.preset:
-        part = measure(args.preset, args.design, args.runs, args.seed, args.noise, args.seeds, args.part, args.plant)
+        part = measure(args.preset, args.design, args.runs, args.seed, args.noise, args.seeds, args.part, args.plant,
+                       tuple(args.reference or REFERENCE_MULTIPLES))
         PARTS.mkdir(parents=True, exist_ok=True)
         suffix = ("".join(f"--{k}seeds" for k in args.seeds or []) + ("" if args.part == "all" else f"--{args.part}")
                   + ("" if args.plant == "smallest" else f"--{args.plant}"))
         path = PARTS / f"{args.preset}--{args.design}{suffix}.json"
         part["options"] = ("".join(f" --noise {n}" for n in args.noise or []) + "".join(f" --seeds {k}" for k in args.seeds or [])
                            + ("" if args.part == "all" else f" --part {args.part}")
-                           + ("" if args.plant == "smallest" else f" --plant {args.plant}"))
+                           + ("" if args.plant == "smallest" else f" --plant {args.plant}")
+                           + "".join(f" --reference {r:g}" for r in args.reference or []))
         path.write_text(json.dumps(part, indent=1, default=float))
         print(f"wrote {path}")
     if args.render:

@@ -92,6 +92,26 @@ def test_bbq_fair_model_rarely_fails_and_a_stereotyped_one_fails(tmp_path, monke
     assert _cell(cells, "stereotyped", cal.STEREOTYPED).verdict.get("fail", 0) == runs
 
 
+def test_debiasing_gate_fails_a_real_increase_and_not_a_strategy_that_only_adds_noise(tmp_path, monkeypatch):
+    """debiasing_no_increase (study preset) on the paired change of theta^2: a strategy that changes nothing,
+    or only makes twins disagree more (0.1 -> 0.4, the papers' A-SB would rise), is rarely failed; one that
+    raises theta from 0.5x to 1.5x the a_sb threshold is failed."""
+    from audit.run.calibrate_debiasing import GATE, calibrate_debiasing
+
+    session = _session(tmp_path, monkeypatch, preset="study")
+    runs = 16
+    cells = {c.planted_gate: c for c in calibrate_debiasing(session, runs=runs, seed=16, seed_counts=[1], references=(0.5,))}
+    assert set(cells) == {"unchanged", "noise only", "to 1.5x"}
+    for name in ("unchanged", "noise only"):
+        t = cells[name].tallies[GATE]
+        assert cells[name].truth[GATE] == 0.0
+        assert t.status.get("fail", 0) <= _at_most(runs, 0.025), (name, t.status)
+        assert t.covered >= _at_least(runs, 0.90), (name, t.covered)
+    up = cells["to 1.5x"]
+    assert up.truth[GATE] == pytest.approx(0.225**2 - 0.075**2, abs=1e-6)
+    assert up.tallies[GATE].status.get("fail", 0) >= _at_least(runs, 0.90), up.tallies[GATE].status
+
+
 def test_items_for_power_inverts_the_normal_approximation():
     z = stats.norm.ppf(0.975)
     # half-width 0.05 at 400 items, truth 0.15 vs limit 0.10: needed w = 0.05 / (1 + z80/z)

@@ -104,14 +104,14 @@ class Tally:
     n: int = 0
     status: dict[str, int] = field(default_factory=dict)
     covered: int = 0
-    with_interval: int = 0  # runs whose gate gave an interval (coverage is over these)
+    with_interval: int = 0  # runs whose gate gave an interval, with a known truth (coverage is over these)
     half_widths: list[float] = field(default_factory=list)
 
     def add(self, status: str, ci: tuple, truth: float) -> None:
         self.n += 1
         self.status[status] = self.status.get(status, 0) + 1
         lo, hi = ci
-        if lo is not None and hi is not None:
+        if lo is not None and hi is not None and not math.isnan(truth):  # coverage where the truth is known
             self.with_interval += 1
             self.covered += lo - 1e-12 <= truth <= hi + 1e-12
             self.half_widths.append((hi - lo) / 2)
@@ -234,6 +234,9 @@ class GateSummary:
     power: dict[float, float]  # multiple > 1 -> fail rate
     coverage: float  # the lowest coverage over the models planted on this gate and the fair model
     items_for_power: float  # items for 80% power at 1.5x (estimate)
+    coverage_pooled: float = math.nan  # over all those models' runs together (the lowest of several noisy rates is biased low)
+    coverage_runs: int = 0  # the runs coverage_pooled is over
+    coverage_below: bool = False  # some model's coverage is below the nominal level beyond chance (binomial, 1%)
 
 
 def summarize(cells: Sequence[Cell], config, n_items: int) -> list[GateSummary]:
@@ -254,9 +257,13 @@ def summarize(cells: Sequence[Cell], config, n_items: int) -> list[GateSummary]:
         if at_15 is not None and at_15.tallies[gate].half_widths:
             need = items_for_power(n_items, at_15.truth[gate], threshold, float(np.mean(at_15.tallies[gate].half_widths)),
                                    config.confidence)
+        covering = [c.tallies[gate] for c in [fair, *planted.values()] if c.tallies[gate].with_interval]
+        runs_with = sum(t.with_interval for t in covering)
+        below = any(stats.binom.cdf(t.covered, t.with_interval, config.confidence) < 0.01 for t in covering)
         out.append(GateSummary(gate, noise, seeds, threshold, max(c.tallies[gate].rate("fail") for c in compliant),
                                fair.tallies[gate].rate("pass"), {m: c.tallies[gate].rate("fail") for m, c in planted.items() if m > 1},
-                               min(c.tallies[gate].to_dict()["coverage"] for c in [fair, *planted.values()]), need))
+                               min(c.tallies[gate].to_dict()["coverage"] for c in [fair, *planted.values()]), need,
+                               sum(t.covered for t in covering) / runs_with if runs_with else math.nan, runs_with, bool(below)))
     return out
 
 

@@ -10,7 +10,8 @@ Strategies, at each reference bias (fair; 0.5x the bias gate's threshold):
 * *to 1.5x*: the strategy raises the bias to 1.5x the bias gate's threshold (a true increase).
 
 A fail claims an increase: its rate is the false-fail rate of the first two, the power of the third. The
-truth (``theta^2`` after minus before, for WinoBias) is read from the models where the simulator gives it.
+truth (``theta^2`` after minus before: WinoBias from the models, BBQ from the choosers' expected picks) is
+what the interval's coverage is checked against.
 The two conditions' answers are drawn independently of each other (no item-level persistence between
 conditions, which a paired interval would only make narrower)."""
 
@@ -30,28 +31,35 @@ REFERENCE_MULTIPLES = (0.0, 0.5)
 INCREASE_TO = 1.5
 
 
-def strategies(simulator, bias_gate: str, threshold: float) -> list[tuple[str, float, object, object]]:
+def strategies(simulator, bias_gate: str, threshold: float, references: Sequence[float] = REFERENCE_MULTIPLES
+               ) -> list[tuple[str, float, object, object]]:
     """(name, reference multiple, reference model, strategy model) for every simulated strategy."""
     def model(multiple: float, noise: str):
         return simulator.fair(noise) if multiple == 0 else simulator.planted(bias_gate, multiple * threshold, noise)
 
     out = []
-    for ref in REFERENCE_MULTIPLES:
+    for ref in references:
         base = model(ref, "low")
         out += [("unchanged", ref, base, base), ("noise only", ref, base, model(ref, "high")),
                 (f"to {INCREASE_TO:g}x", ref, base, model(INCREASE_TO, "low"))]
     return out
 
 
-def true_change(reference, strategy, bias_gate: str) -> float:
-    """theta^2 after minus before for WinoBias (the gate's estimand); NaN where the simulator gives no truth of it."""
-    if bias_gate != "a_sb":
-        return math.nan
-    return strategy.truth["a_sb"] ** 2 - reference.truth["a_sb"] ** 2
+def true_change(items: Sequence, reference, strategy, bias_gate: str) -> float:
+    """The gate's estimand after minus before: WinoBias theta^2 from the models' truths; BBQ theta^2 of the
+    per-template selection bias from the choosers' expected picks (``audit.datasets.bbq.debiasing``)."""
+    if bias_gate == "a_sb":
+        return strategy.truth["a_sb"] ** 2 - reference.truth["a_sb"] ** 2
+    if hasattr(strategy, "probs"):
+        from audit.datasets.bbq.debiasing import true_theta2
+
+        return true_theta2(items, strategy.probs) - true_theta2(items, reference.probs)
+    return math.nan
 
 
 def calibrate_debiasing(session: AuditSession, *, runs: int, seed: int, persist: float = 0.8,
-                        seed_counts: Sequence[int] | None = None, progress=None) -> list[Cell]:
+                        seed_counts: Sequence[int] | None = None, references: Sequence[float] = REFERENCE_MULTIPLES,
+                        progress=None) -> list[Cell]:
     """Every simulated strategy ``runs`` times per seed count of the strategy conditions; [] when the config has
     no debiasing gate or strategy condition, or the dataset no simulator."""
     cfg = session.config
@@ -61,8 +69,8 @@ def calibrate_debiasing(session: AuditSession, *, runs: int, seed: int, persist:
         return []
     designs = {k: c for k, c in representative_conditions(cfg, [GATE]).items() if not seed_counts or k in seed_counts}
     cells = []
-    for k_strategy, (name, ref_multiple, reference, strategy) in enumerate(strategies(simulator, bias_gate, cfg.gates[bias_gate].threshold)):
-        truth = true_change(reference, strategy, bias_gate)
+    for k_strategy, (name, ref_multiple, reference, strategy) in enumerate(strategies(simulator, bias_gate, cfg.gates[bias_gate].threshold, references)):
+        truth = true_change(session.items, reference, strategy, bias_gate)
         for seeds, condition in designs.items():
             rng = np.random.default_rng([seed, 200 + k_strategy, seeds])
             tally, verdict = Tally(), {}
