@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from audit.cli.options import AuditOptions  # noqa: E402
 from audit.run import calibrate as cal  # noqa: E402
@@ -87,6 +88,32 @@ def _n(x) -> str:
     return "n/a" if x is None or x != x else f"{int(round(x, -1)):,}"
 
 
+def pooled_coverage(part: dict, gate: str, noise: str, seeds: int, nominal: float = 0.95) -> tuple[float, bool]:
+    """(coverage pooled over the runs of the fair model and the models planted on ``gate``, whether any of them
+    covers below ``nominal`` beyond chance: binomial P(X <= covered) < 1%), from the part's stored cells."""
+    from scipy import stats
+
+    covered = runs = 0
+    below = False
+    for c in part["cells"]:
+        t = c["gates"].get(gate)
+        if t is None or c["noise"] != noise or c["seeds"] != seeds or c["planted_gate"] not in (None, gate):
+            continue
+        n = t.get("with_interval", t["n"])  # (older parts: every run had an interval)
+        if not n or t["coverage"] != t["coverage"]:
+            continue
+        k = round(t["coverage"] * n)
+        covered, runs = covered + k, runs + n
+        below |= bool(stats.binom.cdf(k, n, nominal) < 0.01)
+    return (covered / runs if runs else float("nan")), below
+
+
+def with_pooled(part: dict) -> dict:
+    for s in part["summaries"]:
+        s["coverage_pooled"], s["coverage_below"] = pooled_coverage(part, s["gate"], s["noise"], s["seeds"])
+    return part
+
+
 def targets(parts: list[dict]) -> list[str]:
     """The issue's targets against the measured figures, per preset and design (min / max over noise levels
     and seed counts): n/a where the part did not measure it."""
@@ -95,7 +122,8 @@ def targets(parts: list[dict]) -> list[str]:
         row = rows.setdefault((part["preset"], part["design"], part.get("plant", "smallest")), {})
         for s in part["summaries"]:
             row.setdefault("false", []).append(s["false_fail"])
-            row.setdefault("cover", []).append(s["coverage"])
+            row.setdefault("cover", []).append(s.get("coverage_pooled", s["coverage"]))
+            row.setdefault("below", []).append(int(bool(s.get("coverage_below"))))
             if "1.5" in s["power"]:
                 row.setdefault("power", []).append(s["power"]["1.5"])
         for c in part["cells"]:
@@ -118,15 +146,15 @@ def targets(parts: list[dict]) -> list[str]:
            "*pass* in >= 0.90 of runs on the full official data; power >= 0.90 at 1.5x; a stereotype follower "
            "fails; transfer claimed in >= 0.80 of runs at rho 0.9 and <= 0.05 at rho 0; coverage 0.90-0.99.", "",
            "| preset | data | largest false fail | fair verdict fail | fair verdict pass (lowest) | power 1.5x (lowest) | "
-           "stereotyped fails (lowest) | transfer claimed at 0.9 (lowest) | at 0 (highest) | bias-gate coverage (lowest) | "
-           "debiasing false fail (highest) | debiasing power (lowest) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "stereotyped fails (lowest) | transfer claimed at 0.9 (lowest) | at 0 (highest) | bias-gate coverage, pooled (lowest) | "
+           "gates with a model below 0.95 beyond chance | debiasing false fail (highest) | debiasing power (lowest) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     order = {p: k for k, p in enumerate(PRESETS)}
     for (preset, design, plant), r in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1], kv[0][2])):
         data = design if preset not in ("bbq", "paper-b") else f"{design}, bias in {'every category' if plant == 'every' else 'the smallest category'}"
         out.append(f"| {preset} | {data} | {hi(r.get('false'))} | {hi(r.get('fair_fail'))} | {lo(r.get('fair_pass'))} | "
                    f"{lo(r.get('power'))} | {lo(r.get('stereo'))} | {lo(r.get('t9'))} | {hi(r.get('t0'))} | {lo(r.get('cover'))} | "
-                   f"{hi(r.get('deb_false'))} | {lo(r.get('deb_power'))} |")
+                   f"{sum(r['below']) if r.get('below') else 'n/a'} | {hi(r.get('deb_false'))} | {lo(r.get('deb_power'))} |")
     return out + ["", *NOTES, ""]
 
 
@@ -164,8 +192,11 @@ def render(parts: list[dict]) -> str:
         "* **false fail**: the largest fail rate of a model within the limit (fair, 0.5x, 0.9x the threshold).",
         "* **fair pass**: share of runs a fair model passes the gate (the rest inconclusive, or fail).",
         "* **power 1.5x / 2x**: fail rate of a model planted at 1.5x / 2x the threshold (target >= 0.90 at 1.5x).",
-        "* **coverage**: the lowest share of runs whose interval held the true value, over the fair model and "
-        "the models planted on that gate (nominal 0.95; a simultaneous bound is conservative).",
+        "* **coverage**: share of runs whose interval held the true value, over the fair model and the models "
+        "planted on that gate: the lowest model's (marked * when it is below 0.95 beyond chance, binomial test at 1%) "
+        "and pooled over those models' runs (nominal 0.95; a simultaneous bound is conservative). The lowest of five "
+        "noisy rates is biased low: five models covering at exactly 0.95 give a lowest rate of 0.85 or less in 32% "
+        "of measurements at 20 runs each, and of 0.80 or less in 36% at 10 runs.",
         "* **items for 80%**: items for 80% power at 1.5x, an estimate from the measured interval width scaled "
         "by 1/sqrt(n) (for BBQ: the whole set, with the planted category's share in brackets).",
         "* **stereotyped**: a model that answers the stereotyped option in 90% of items (accuracy near chance): "
@@ -175,7 +206,8 @@ def render(parts: list[dict]) -> str:
     lines += targets(parts)
     order = {p: k for k, p in enumerate(PRESETS)}
     heading = None
-    for part in sorted(parts, key=lambda p: (order.get(p["preset"], 9), p["design"], bool(p.get("transfer")))):
+    for part in sorted(parts, key=lambda p: (order.get(p["preset"], 9), p["design"], p.get("plant", "smallest") == "every",
+                                             bool(p.get("transfer")), bool(p.get("debiasing")))):
         if (part["preset"], part["design"]) != heading:
             heading = (part["preset"], part["design"])
             label = "generated set" if part["design"] == "generated" else "official files, the audit's test split"
@@ -186,7 +218,7 @@ def render(parts: list[dict]) -> str:
                   + f". A bias is planted in {part['planted_where']}.", "",
                   ]
         if part["summaries"]:
-            lines += ["| gate | noise | seeds | threshold | false fail | fair pass | power 1.5x | power 2x | coverage | items for 80% |",
+            lines += ["| gate | noise | seeds | threshold | false fail | fair pass | power 1.5x | power 2x | coverage (lowest model / pooled) | items for 80% |",
                       "|---|---|---|---|---|---|---|---|---|---|"]
         share = part["planted_items"] / part["items"]
         for s in part["summaries"]:
@@ -195,7 +227,7 @@ def render(parts: list[dict]) -> str:
                 need += f" ({_n(s['items_for_power'] * share)})"
             lines.append(f"| {s['gate']} | {s['noise']} | {s['seeds']} | {s['threshold']:g} | {_f(s['false_fail'])} | "
                          f"{_f(s['pass_fair'])} | {_f(s['power'].get('1.5'))} | {_f(s['power'].get('2.0'))} | "
-                         f"{_f(s['coverage'])} | {need} |")
+                         f"{_f(s['coverage'])}{'*' if s.get('coverage_below') else ''} / {_f(s.get('coverage_pooled'))} | {need} |")
         if part["cells"]:
             lines += ["", "Whole verdict over the simulated gates (fail / inconclusive / pass):", "",
                       "| model | noise | seeds | fail | inconclusive | pass |", "|---|---|---|---|---|---|"]
@@ -264,8 +296,17 @@ def main() -> None:
         path.write_text(json.dumps(part, indent=1, default=float))
         print(f"wrote {path}")
     if args.render:
-        parts = [json.loads(p.read_text()) for p in sorted(PARTS.glob("*.json"))]
-        Path(args.out).write_text(render(parts))
+        from interval_coverage import table as coverage_table
+
+        parts = [with_pooled(json.loads(p.read_text())) for p in sorted(PARTS.glob("*.json"))]
+        coverage = [json.loads(p.read_text()) for p in sorted(PARTS.parent.glob("coverage--*.json"))]
+        text = render(parts)
+        if coverage:
+            text += "\n".join(["", "## Coverage with many runs (WinoBias bias gates)", "",
+                               "The tables above take the lowest coverage over five models of 10-20 runs each, which is "
+                               "biased low; here each model has 400 runs (binomial SE about 0.011).", ""]
+                              + [line for part in coverage for line in [*coverage_table(part), ""]])
+        Path(args.out).write_text(text)
         print(f"wrote {args.out}")
 
 
