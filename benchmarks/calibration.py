@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from audit.cli.options import AuditOptions  # noqa: E402
 from audit.run import calibrate as cal  # noqa: E402
-from audit.run.calibrate_debiasing import REFERENCE_MULTIPLES, calibrate_debiasing, debiasing_rows  # noqa: E402
+from audit.run.calibrate_changes import (REFERENCE_MULTIPLES, REGRESSION, calibrate_debiasing, calibrate_regression,  # noqa: E402
+                                        change_rows, debiasing_rows)
 from audit.run.setup import build_session  # noqa: E402
 
 PARTS = ROOT / "benchmarks" / "results" / "calibration"
@@ -59,12 +60,15 @@ def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | 
     start = time.perf_counter()
     debiasing = calibrate_debiasing(session, runs=runs, seed=seed, seed_counts=seeds, references=references,
                                     progress=lambda c: print(f"debiasing {c.planted_gate} from {c.multiple:g}x, {c.seeds} seed(s): "
-                                                             f"{c.verdict}", flush=True)) if part == "debiasing" else []
-    cells = [] if part in ("transfer", "debiasing") else cal.calibrate(session, runs=runs, seed=seed, noises=noises, stereotyped=True, seed_counts=seeds,
+                                                             f"{c.verdict}", flush=True)) if part == "changes" else []
+    regression = calibrate_regression(session, runs=runs, seed=seed, references=references,
+                                      progress=lambda c: print(f"regression {c.planted_gate} from {c.multiple:g}x: {c.verdict}",
+                                                               flush=True)) if part == "changes" else []
+    cells = [] if part in ("transfer", "changes") else cal.calibrate(session, runs=runs, seed=seed, noises=noises, stereotyped=True, seed_counts=seeds,
                           simulator=simulator,
                           progress=lambda c: print(f"{c.noise} {c.seeds} seed(s) {c.planted_gate or 'fair'} {c.multiple:g}x "
                                                    f"{ {g: t.to_dict() for g, t in c.tallies.items() if t.n} }", flush=True))
-    transfer = [] if part in ("bias", "debiasing") else cal.calibrate_transfer(session, runs=runs, seed=seed, noises=noises, seed_counts=seeds,
+    transfer = [] if part in ("bias", "changes") else cal.calibrate_transfer(session, runs=runs, seed=seed, noises=noises, seed_counts=seeds,
                                       progress=lambda c: print(f"transfer {c.noise} {c.seeds} rho {c.multiple:g}: {c.verdict}", flush=True))
     return {"preset": preset, "design": design, "plant": plant, "items": len(session.items), "runs": runs, "seed": seed,
             "noise_levels": simulator.noise_levels, "planted_where": simulator.planted_where,
@@ -72,7 +76,7 @@ def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | 
             "summaries": [s.__dict__ | {"power": {str(k): v for k, v in s.power.items()}}
                           for s in cal.summarize(cells, session.config, len(session.items))],
             "cells": [cal.cell_dict(c, runs) for c in cells], "transfer": cal.transfer_rows(transfer),
-            "debiasing": debiasing_rows(debiasing),
+            "debiasing": debiasing_rows(debiasing), "regression": change_rows(regression, REGRESSION),
             "transfer_threshold": session.config.gates["transfer"].threshold if "transfer" in session.config.gates else None}
 
 
@@ -132,7 +136,7 @@ def targets(parts: list[dict]) -> list[str]:
                 row.setdefault("fair_fail", []).append(c["verdict"].get("fail", 0))
             if c["planted_gate"] == "stereotyped":
                 row.setdefault("stereo", []).append(c["verdict"].get("fail", 0))
-        for r in part.get("debiasing", []):
+        for r in part.get("debiasing", []) + part.get("regression", []):
             row.setdefault("deb_power" if r["strategy"].startswith("to ") else "deb_false", []).append(r["claimed"])
         for r in part.get("transfer", []):
             key = {0.0: "t0", 0.9: "t9"}.get(r["rho"])
@@ -207,7 +211,7 @@ def render(parts: list[dict]) -> str:
     order = {p: k for k, p in enumerate(PRESETS)}
     heading = None
     for part in sorted(parts, key=lambda p: (order.get(p["preset"], 9), p["design"], p.get("plant", "smallest") == "every",
-                                             bool(p.get("transfer")), bool(p.get("debiasing")))):
+                                             bool(p.get("transfer")), bool(p.get("debiasing") or p.get("regression")))):
         if (part["preset"], part["design"]) != heading:
             heading = (part["preset"], part["design"])
             label = "generated set" if part["design"] == "generated" else "official files, the audit's test split"
@@ -249,8 +253,19 @@ def render(parts: list[dict]) -> str:
                              f"{r['with_interval']} of {r['n']} |")
         if part.get("debiasing"):
             lines += debiasing_table(part["debiasing"])
+        if part.get("regression"):
+            lines += regression_table(part["regression"])
         lines.append("")
     return "\n".join(lines)
+
+
+def regression_table(rows: list[dict]) -> list[str]:
+    return ["", "Regression gate (`a_sb_regression`, fails when the lower end of the interval of theta^2 now minus theta^2 "
+            "in the approved run is above 0): the approved run answered by a model at the reference bias (low noise), "
+            "the new run by a model that changes nothing, only adds noise, or raises the bias to 1.5x the a_sb threshold.", "",
+            "| change | approved run's bias | true change | fails | coverage |", "|---|---|---|---|---|",
+            *[f"| {r['strategy']} | {r['reference']:g}x | {_f3(r['true_change'])} | {_f(r['claimed'])} | {_f(r['coverage'])} |"
+              for r in rows]]
 
 
 def debiasing_table(rows: list[dict]) -> list[str]:
@@ -273,10 +288,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--noise", action="append", help="only these noise levels (low, high)")
     ap.add_argument("--seeds", type=int, action="append", help="only the conditions with this many seeds")
-    ap.add_argument("--part", choices=("all", "bias", "transfer", "debiasing"), default="all",
-                    help="the bias gates, the transfer gate, both (all), or the debiasing gate alone")
+    ap.add_argument("--part", choices=("all", "bias", "transfer", "changes"), default="all",
+                    help="the bias gates, the transfer gate, both (all), or the gates comparing two runs (debiasing, regression)")
     ap.add_argument("--reference", type=float, action="append",
-                    help="debiasing: only these reference biases (multiples of the bias gate's threshold; default 0 and 0.5)")
+                    help="changes: only these reference biases (multiples of the bias gate's threshold; default 0 and 0.5)")
     ap.add_argument("--plant", choices=("smallest", "every"), default="smallest",
                     help="BBQ: plant a bias in the smallest category only (the worst case) or in every category (the typical case)")
     ap.add_argument("--render", action="store_true", help="write docs/calibration.md from the stored parts")

@@ -96,7 +96,7 @@ def test_debiasing_gate_fails_a_real_increase_and_not_a_strategy_that_only_adds_
     """debiasing_no_increase (study preset) on the paired change of theta^2: a strategy that changes nothing,
     or only makes twins disagree more (0.1 -> 0.4, the papers' A-SB would rise), is rarely failed; one that
     raises theta from 0.5x to 1.5x the a_sb threshold is failed."""
-    from audit.run.calibrate_debiasing import GATE, calibrate_debiasing
+    from audit.run.calibrate_changes import GATE, calibrate_debiasing
 
     session = _session(tmp_path, monkeypatch, preset="study")
     runs = 16
@@ -110,6 +110,20 @@ def test_debiasing_gate_fails_a_real_increase_and_not_a_strategy_that_only_adds_
     up = cells["to 1.5x"]
     assert up.truth[GATE] == pytest.approx(0.225**2 - 0.075**2, abs=1e-6)
     assert up.tallies[GATE].status.get("fail", 0) >= _at_least(runs, 0.90), up.tallies[GATE].status
+
+
+def test_regression_gate_fails_a_real_increase_over_the_approved_run_only(tmp_path, monkeypatch):
+    """a_sb_regression (default preset) against a simulated approved run at 0.5x the a_sb threshold: a new run
+    that changes nothing or only adds twin noise is rarely failed; one raised to 1.5x is failed."""
+    from audit.run.calibrate_changes import REGRESSION, calibrate_regression
+
+    session = _session(tmp_path, monkeypatch, preset="default")
+    runs = 12
+    cells = {c.planted_gate: c for c in calibrate_regression(session, runs=runs, seed=17, references=(0.5,))}
+    assert set(cells) == {"unchanged", "noise only", "to 1.5x"} and {c.condition for c in cells.values()} == {"intrinsic"}
+    for name in ("unchanged", "noise only"):
+        assert cells[name].tallies[REGRESSION].status.get("fail", 0) <= _at_most(runs, 0.025), cells[name].verdict
+    assert cells["to 1.5x"].tallies[REGRESSION].status.get("fail", 0) >= _at_least(runs, 0.90), cells["to 1.5x"].verdict
 
 
 def test_items_for_power_inverts_the_normal_approximation():

@@ -36,7 +36,7 @@ def _items(x: float) -> str:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from audit.errors import AuditError
     from audit.run import calibrate as cal
-    from audit.run.calibrate_debiasing import calibrate_debiasing, debiasing_rows
+    from audit.run.calibrate_changes import REGRESSION, calibrate_debiasing, calibrate_regression, change_rows, debiasing_rows
     from audit.run.setup import build_session
 
     if args.runs < 1:
@@ -56,15 +56,18 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     summaries = cal.summarize(cells, session.config, len(session.items))
     transfer = cal.transfer_rows(cal.calibrate_transfer(session, runs=args.runs, seed=args.seed, progress=dot))
     debiasing = debiasing_rows(calibrate_debiasing(session, runs=args.runs, seed=args.seed, progress=dot))
+    regression = change_rows(calibrate_regression(session, runs=args.runs, seed=args.seed, progress=dot), REGRESSION)
     if not args.json:
         print(file=sys.stderr)
     if args.json:
-        print(json.dumps(_as_json(session, simulator, cells, summaries, args) | {"transfer": transfer, "debiasing": debiasing},
+        print(json.dumps(_as_json(session, simulator, cells, summaries, args) | {"transfer": transfer, "debiasing": debiasing,
+                                                                                   "regression": regression},
                          indent=2))
     else:
         print(_as_text(session, simulator, summaries, args, time.perf_counter() - start))
         print(_transfer_text(transfer, session.config))
-        print(_debiasing_text(debiasing))
+        print(_debiasing_text(debiasing, "Debiasing gate (debiasing_no_increase): the reference condition"))
+        print(_debiasing_text(regression, "Regression gate (a_sb_regression): the approved run"))
     return 0
 
 
@@ -119,10 +122,10 @@ def _transfer_text(rows: list[dict], config) -> str:
     return "\n".join(lines)
 
 
-def _debiasing_text(rows: list[dict]) -> str:
+def _debiasing_text(rows: list[dict], what: str) -> str:
     if not rows:
         return ""
-    lines = ["", "Debiasing gate (debiasing_no_increase): the reference condition answered by a model at the reference bias, "
+    lines = ["", f"{what} answered by a model at the reference bias, "
              "a strategy that changes nothing, only adds noise, or raises the bias to 1.5x the bias gate's threshold; "
              "fails = share of runs the gate fails (<= 0.05 wanted for the first two).", "",
              f"{'strategy':<11} {'reference':>9} {'seeds':>5} {'true change':>11} {'fails':>6} {'coverage':>8}"]

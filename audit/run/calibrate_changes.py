@@ -1,8 +1,11 @@
-"""The ``debiasing_no_increase`` gate on simulated strategies of known effect (``bias-audit calibrate``'s
-engine, beside ``audit.run.calibrate``): the reference condition (``debiasing_reference``) is answered by one
-simulated model and a debiasing strategy's condition by another, both through ``AuditSession.evaluate``.
+"""The gates that compare two runs, on simulated changes of known effect (``bias-audit calibrate``'s engine,
+beside ``audit.run.calibrate``), through ``AuditSession.evaluate``:
 
-Strategies, at each reference bias (fair; 0.5x the bias gate's threshold):
+* ``debiasing_no_increase``: the reference condition (``debiasing_reference``) is answered by one simulated
+  model and a debiasing strategy's condition by another;
+* ``a_sb_regression``: an approved run (``--approved``) answered by one model, the new run by another.
+
+Changes, at each reference bias (fair; 0.5x the bias gate's threshold):
 
 * *unchanged*: the strategy answers as the reference model does (independent draws): true change 0;
 * *noise only*: the same true bias, twins disagreeing more (the simulator's ``high`` noise against the
@@ -87,7 +90,52 @@ def calibrate_debiasing(session: AuditSession, *, runs: int, seed: int, persist:
 
 def debiasing_rows(cells: Sequence[Cell]) -> list[dict]:
     """Per strategy, reference bias and seed count: the share of runs failing the gate (claiming an increase)."""
-    return [{"strategy": c.planted_gate, "reference": c.multiple, "seeds": c.seeds, "true_change": c.truth[GATE],
-             "claimed": c.tallies[GATE].rate("fail"), **{k: v for k, v in c.tallies[GATE].to_dict().items()
+    return change_rows(cells, GATE)
+
+
+REGRESSION = "a_sb_regression"
+
+
+def approved_run(session: AuditSession, model_answers: dict[str, list]) -> dict:
+    """An approved results.json as ``--approved`` reads it (``audit.stats.regression.approved_condition``):
+    each condition's choices by item id."""
+    ds = session.dataset
+    return {"models": [{"name": SIMULATED, "conditions": {c: {} for c in model_answers},
+                        "choices": {c: [{"item": ds.item_id(it), "selected": s} for it, s in zip(session.items, answers)]
+                                    for c, answers in model_answers.items()}}]}
+
+
+def calibrate_regression(session: AuditSession, *, runs: int, seed: int, references: Sequence[float] = REFERENCE_MULTIPLES,
+                         progress=None) -> list[Cell]:
+    """``a_sb_regression`` on simulated changes (one answer per item: the conditions of one seed); [] when the
+    config has no such gate or the dataset no simulator of it."""
+    cfg = session.config
+    simulator = session.dataset.simulator(session.items, cfg)
+    if simulator is None or REGRESSION not in cfg.gates or not cfg.gates[REGRESSION].enabled or "a_sb" not in cfg.gates \
+            or session.dataset.name != "winobias":
+        return []
+    designs = {k: c for k, c in representative_conditions(cfg, [REGRESSION]).items() if k == 1}
+    cells = []
+    for k_change, (name, ref_multiple, approved, current) in enumerate(strategies(simulator, "a_sb", cfg.gates["a_sb"].threshold, references)):
+        truth = true_change(session.items, approved, current, "a_sb")
+        for seeds, condition in designs.items():
+            rng = np.random.default_rng([seed, 300 + k_change, seeds])
+            tally, verdict = Tally(), {}
+            for _ in range(runs):
+                sim = simulated_session(session, current, rng, 0.8)
+                sim.approved = approved_run(session, {condition: approved.answer(rng)})
+                out = sim.evaluate(REGRESSION, SIMULATED, condition)
+                tally.add(out.status, out.ci, truth)
+                verdict[out.status] = verdict.get(out.status, 0) + 1
+            cells.append(Cell("low", seeds, condition, name, ref_multiple, {REGRESSION: truth}, {REGRESSION: tally}, verdict))
+            if progress is not None:
+                progress(cells[-1])
+    return cells
+
+
+def change_rows(cells: Sequence[Cell], gate: str) -> list[dict]:
+    """``debiasing_rows`` for either gate."""
+    return [{"strategy": c.planted_gate, "reference": c.multiple, "seeds": c.seeds, "true_change": c.truth[gate],
+             "claimed": c.tallies[gate].rate("fail"), **{k: v for k, v in c.tallies[gate].to_dict().items()
                                                         if k in ("coverage", "with_interval", "n")}}
             for c in cells]
