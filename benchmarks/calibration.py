@@ -58,7 +58,7 @@ def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | 
             raise SystemExit("--plant every: BBQ presets only (WinoBias plants a bias in every occupation already)")
         simulator = BBQSimulator(session.items, plant=plant)
     start = time.perf_counter()
-    debiasing = calibrate_debiasing(session, runs=runs, seed=seed, seed_counts=seeds, references=references,
+    debiasing = calibrate_debiasing(session, runs=runs, seed=seed, seed_counts=seeds, references=references, simulator=simulator,
                                     progress=lambda c: print(f"debiasing {c.planted_gate} from {c.multiple:g}x, {c.seeds} seed(s): "
                                                              f"{c.verdict}", flush=True)) if part == "changes" else []
     regression = calibrate_regression(session, runs=runs, seed=seed, references=references,

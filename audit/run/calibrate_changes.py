@@ -62,11 +62,11 @@ def true_change(items: Sequence, reference, strategy, bias_gate: str) -> float:
 
 def calibrate_debiasing(session: AuditSession, *, runs: int, seed: int, persist: float = 0.8,
                         seed_counts: Sequence[int] | None = None, references: Sequence[float] = REFERENCE_MULTIPLES,
-                        progress=None) -> list[Cell]:
+                        progress=None, simulator=None) -> list[Cell]:
     """Every simulated strategy ``runs`` times per seed count of the strategy conditions; [] when the config has
     no debiasing gate or strategy condition, or the dataset no simulator."""
     cfg = session.config
-    simulator = session.dataset.simulator(session.items, cfg)
+    simulator = simulator or session.dataset.simulator(session.items, cfg)
     bias_gate = BIAS_GATE.get(session.dataset.name)
     if simulator is None or bias_gate not in cfg.gates or session.gate_inapplicable(GATE) is not None:
         return []
