@@ -48,7 +48,8 @@ def data_for(preset: str, design: str) -> str:
 
 
 def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | None, seeds: list[int] | None,
-            part: str = "all", plant: str = "smallest", references: tuple[float, ...] = REFERENCE_MULTIPLES) -> dict:
+            part: str = "all", plant: str = "smallest", references: tuple[float, ...] = REFERENCE_MULTIPLES,
+            multiples: tuple[float, ...] = cal.MULTIPLES) -> dict:
     session = build_session(AuditOptions(preset=preset, data=data_for(preset, design), no_cache=True))
     simulator = session.dataset.simulator(session.items, session.config)
     if plant != "smallest":
@@ -64,7 +65,7 @@ def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | 
     regression = calibrate_regression(session, runs=runs, seed=seed, references=references,
                                       progress=lambda c: print(f"regression {c.planted_gate} from {c.multiple:g}x: {c.verdict}",
                                                                flush=True)) if part == "changes" else []
-    cells = [] if part in ("transfer", "changes") else cal.calibrate(session, runs=runs, seed=seed, noises=noises, stereotyped=True, seed_counts=seeds,
+    cells = [] if part in ("transfer", "changes") else cal.calibrate(session, runs=runs, seed=seed, noises=noises, stereotyped=True, seed_counts=seeds, multiples=multiples,
                           simulator=simulator,
                           progress=lambda c: print(f"{c.noise} {c.seeds} seed(s) {c.planted_gate or 'fair'} {c.multiple:g}x "
                                                    f"{ {g: t.to_dict() for g, t in c.tallies.items() if t.n} }", flush=True))
@@ -290,6 +291,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, action="append", help="only the conditions with this many seeds")
     ap.add_argument("--part", choices=("all", "bias", "transfer", "changes"), default="all",
                     help="the bias gates, the transfer gate, both (all), or the gates comparing two runs (debiasing, regression)")
+    ap.add_argument("--multiple", type=float, action="append",
+                    help="only these planted multiples of each threshold (default 0.5, 0.9, 1.5, 2)")
     ap.add_argument("--reference", type=float, action="append",
                     help="changes: only these reference biases (multiples of the bias gate's threshold; default 0 and 0.5)")
     ap.add_argument("--plant", choices=("smallest", "every"), default="smallest",
@@ -299,7 +302,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.preset:
         part = measure(args.preset, args.design, args.runs, args.seed, args.noise, args.seeds, args.part, args.plant,
-                       tuple(args.reference or REFERENCE_MULTIPLES))
+                       tuple(args.reference or REFERENCE_MULTIPLES), tuple(args.multiple or cal.MULTIPLES))
         PARTS.mkdir(parents=True, exist_ok=True)
         suffix = ("".join(f"--{k}seeds" for k in args.seeds or []) + ("" if args.part == "all" else f"--{args.part}")
                   + ("" if args.plant == "smallest" else f"--{args.plant}"))
@@ -307,7 +310,8 @@ def main() -> None:
         part["options"] = ("".join(f" --noise {n}" for n in args.noise or []) + "".join(f" --seeds {k}" for k in args.seeds or [])
                            + ("" if args.part == "all" else f" --part {args.part}")
                            + ("" if args.plant == "smallest" else f" --plant {args.plant}")
-                           + "".join(f" --reference {r:g}" for r in args.reference or []))
+                           + "".join(f" --reference {r:g}" for r in args.reference or [])
+                           + "".join(f" --multiple {m:g}" for m in args.multiple or []))
         path.write_text(json.dumps(part, indent=1, default=float))
         print(f"wrote {path}")
     if args.render:
