@@ -166,10 +166,25 @@ def targets(parts: list[dict]) -> list[str]:
 NOTES = [
     "How to read the shortfalls:",
     "",
+    "* **Coverage.** Pooled over each gate's models, every bias gate covers at least 0.91, and no model covers "
+    "below 0.95 beyond chance (binomial test at 1%). The cells of 0.75-0.88 in the tables are the lowest of five "
+    "rates of 8-20 runs, biased low (see *coverage* above); with 250 runs per model (the last section) the a_sb "
+    "and rpa_gap intervals cover 0.91-0.98 (one model of 50 at 0.912, binomial p about 0.005, "
+    "consistent with chance over 50 models). No interval method had to change for them. The a_sb interval is "
+    "conservative at large effects (its lower end above the truth in 0.0-3.6% of runs against 2.5% nominal; "
+    "up to 0.99 coverage): its variance takes Var(x_j) as E[x_j^2], which includes the pair's squared mean.",
     "* **Power below 0.90 at 1.5x** is a matter of data size, not of the rule: the *items for 80%* column of each "
     "section says how many items the gate needs (rpa_gap needs about twice a_sb's; a BBQ bias confined to the "
-    "smallest category needs several thousand items in that category, in brackets). `bias-audit calibrate` "
-    "prints the same figure for your own config and data.",
+    "smallest category needs several thousand items in that category, in brackets). rpa_gap's interval is "
+    "already paired by twin pair (the per-pair difference pro twin minus anti twin, Agresti-Min), so its width "
+    "is set by the discordant pairs; a_sb's is a U-statistic over pairs. `bias-audit calibrate` prints the "
+    "same figure for your own config and data.",
+    "* **BBQ, bias in the smallest category vs in every category**: the sections marked *every category* plant "
+    "the bias in all six categories at once (the typical case of a model that uses stereotypes throughout); "
+    "the others plant it only in Sexual_orientation, 788 of 10,860 items (the worst case). The worst "
+    "category's upper end (a *pass*) comes from each category's own interval (intersection-union): a fair "
+    "model is shown within the limit more often than with the simultaneous upper end used before; the lower "
+    "end (a *fail*) is still simultaneous over categories, so the false-fail rate and the power are unchanged.",
     "* **A fair model's verdict is inconclusive, not pass**, on the 640-item generated set at high twin "
     "disagreement (a smoke-sized run) and on BBQ at the *high* noise level, whose fair model answers only 60% of "
     "ambiguous contexts right, below the accuracy (0.7) the targets assume. It is never *fail*.",
@@ -180,7 +195,12 @@ NOTES = [
     "polarity's design cells, so a model without stereotype use has 0 in every template, and error moments "
     "from items answered in both conditions). A model answering alike in every condition no longer reads "
     "rho = 1.000 [1.000, 1.000] from its shared noise: the bare bias must first be shown (chi-square test).",
-    "* Runs per cell are few (20 or fewer, to keep each benchmark run under about 8 minutes on the shared machine): "
+    "* **Debiasing and regression gates** (`--part changes`): a strategy (or new run) that changes nothing or only "
+    "adds twin noise against one that raises the bias to 1.5x the bias gate's threshold. WinoBias compares "
+    "theta^2 (paired by twin pair); BBQ compares theta^2 of the design-weighted per-template selection bias "
+    "(`audit.datasets.bbq.debiasing`), no longer the mean |O-SB| over templates, which a strategy that only "
+    "added random errors raised so that the gate failed it in 6 of 6 simulated runs.",
+    "* Runs per cell are few (8-20, to keep each benchmark run under about 8-15 minutes on the shared machine): "
     "read a rate as +-0.1 or so; tests/test_calibrate.py asserts the key rates with binomial margins.",
 ]
 

@@ -126,6 +126,25 @@ def test_regression_gate_fails_a_real_increase_over_the_approved_run_only(tmp_pa
     assert cells["to 1.5x"].tallies[REGRESSION].status.get("fail", 0) >= _at_least(runs, 0.90), cells["to 1.5x"].verdict
 
 
+def test_summary_pools_coverage_and_flags_a_model_below_nominal_beyond_chance():
+    """The lowest of several noisy coverage rates is biased low: the summary also pools the models' runs, and
+    flags a model only when its coverage is below the nominal level beyond chance (binomial, 1%)."""
+    from types import SimpleNamespace
+
+    def cell(planted, multiple, covered, runs=20):
+        t = cal.Tally()
+        for k in range(runs):
+            t.add("pass", (0.0, 1.0) if k < covered else (2.0, 3.0), 0.5)
+        return cal.Cell("low", 1, "c", planted, multiple, {"g": 0.5}, {"g": t}, {})
+
+    config = SimpleNamespace(gates={"g": SimpleNamespace(threshold=0.1)}, confidence=0.95)
+    chance = cal.summarize([cell(None, 0.0, 19), cell("g", 0.5, 17), cell("g", 1.5, 20)], config, 100)[0]
+    assert chance.coverage == pytest.approx(0.85) and chance.coverage_pooled == pytest.approx(56 / 60)
+    assert not chance.coverage_below  # 17 of 20 at a true 0.95: P(X <= 17) = 0.08
+    real = cal.summarize([cell(None, 0.0, 19), cell("g", 0.5, 14)], config, 100)[0]
+    assert real.coverage_below  # 14 of 20: P(X <= 14) < 0.001
+
+
 def test_items_for_power_inverts_the_normal_approximation():
     z = stats.norm.ppf(0.975)
     # half-width 0.05 at 400 items, truth 0.15 vs limit 0.10: needed w = 0.05 / (1 + z80/z)
