@@ -152,7 +152,7 @@ def targets(parts: list[dict]) -> list[str]:
            "fails; transfer claimed in >= 0.80 of runs at rho 0.9 and <= 0.05 at rho 0; coverage 0.90-0.99.", "",
            "| preset | data | largest false fail | fair verdict fail | fair verdict pass (lowest) | power 1.5x (lowest) | "
            "stereotyped fails (lowest) | transfer claimed at 0.9 (lowest) | at 0 (highest) | bias-gate coverage, pooled (lowest) | "
-           "gates with a model below 0.95 beyond chance | debiasing false fail (highest) | debiasing power (lowest) |",
+           "gates with a model below 0.95 beyond chance | debiasing / regression false fail (highest) | debiasing / regression power (lowest) |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     order = {p: k for k, p in enumerate(PRESETS)}
     for (preset, design, plant), r in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1], kv[0][2])):
@@ -199,7 +199,9 @@ NOTES = [
     "adds twin noise against one that raises the bias to 1.5x the bias gate's threshold. WinoBias compares "
     "theta^2 (paired by twin pair); BBQ compares theta^2 of the design-weighted per-template selection bias "
     "(`audit.datasets.bbq.debiasing`), no longer the mean |O-SB| over templates, which a strategy that only "
-    "added random errors raised so that the gate failed it in 6 of 6 simulated runs.",
+    "added random errors raised so that the gate failed it in 6 of 6 simulated runs. Both intervals (basic "
+    "bootstrap pivoting on the bootstrap world's plug-in truth) are conservative: they held the true change in "
+    "nearly every run, so a real increase needs a little more data than the nominal level implies.",
     "* Runs per cell are few (8-20, to keep each benchmark run under about 8-15 minutes on the shared machine): "
     "read a rate as +-0.1 or so; tests/test_calibrate.py asserts the key rates with binomial margins.",
 ]
