@@ -125,8 +125,8 @@ def _transfer_text(rows: list[dict], config) -> str:
 def _debiasing_text(rows: list[dict], what: str) -> str:
     if not rows:
         return ""
-    lines = ["", f"{what} answered by a model at the reference bias, "
-             "a strategy that changes nothing, only adds noise, or raises the bias to 1.5x the bias gate's threshold; "
+    lines = ["", f"{what} answered by a model at the reference bias; the other run by one that changes nothing, "
+             "only adds noise, or raises the bias to 1.5x the bias gate's threshold; "
              "fails = share of runs the gate fails (<= 0.05 wanted for the first two).", "",
              f"{'strategy':<11} {'reference':>9} {'seeds':>5} {'true change':>11} {'fails':>6} {'coverage':>8}"]
     for r in rows:
