@@ -66,8 +66,8 @@ def table(part: dict) -> list[str]:
     lines = [f"`PYTHONPATH=$PWD nice -n 10 python benchmarks/interval_coverage.py --design {part['design']} --seeds {part['seeds']} "
              f"--runs {part['runs']} --seed {part['seed']}{part.get('options', '')}` ({part['seconds']:.0f} s; {part['design']} design, "
              f"{part['seeds']} seed(s), {part['confidence']:.0%} intervals). *lower end above*: the interval's lower end "
-             "above the truth (a false fail when the truth is at the threshold; nominal 0.025); *upper end below*: "
-             "its upper end below the truth (a false pass; nominal 0.025). rpa_gap: the signed gap's interval, "
+             f"above the truth (a false fail when the truth is at the threshold; nominal {(1 - part['confidence']) / 2:.3f}); "
+             f"*upper end below*: its upper end below the truth (a false pass; nominal {(1 - part['confidence']) / 2:.3f}). rpa_gap: the signed gap's interval, "
              "from which the gated |gap| interval is derived (it covers whenever this one does). *fails*: the gate's "
              "rule on the gated interval (its lower end above the threshold): false fails of the fair, 0.5x and 0.9x "
              "models, power of the 1.5x and 2x ones.", "",
