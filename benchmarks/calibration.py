@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from audit.cli.options import AuditOptions  # noqa: E402
 from audit.run import calibrate as cal  # noqa: E402
-from audit.run.calibrate_changes import (REFERENCE_MULTIPLES, REGRESSION, calibrate_debiasing, calibrate_regression,  # noqa: E402
-                                        change_rows, debiasing_rows)
+from audit.run.calibrate_changes import (REFERENCE_MULTIPLES, calibrate_debiasing, calibrate_regression,  # noqa: E402
+                                        change_rows, debiasing_rows, regression_gate)
 from audit.run.setup import build_session  # noqa: E402
 
 PARTS = ROOT / "benchmarks" / "results" / "calibration"
@@ -77,7 +77,7 @@ def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | 
             "summaries": [s.__dict__ | {"power": {str(k): v for k, v in s.power.items()}}
                           for s in cal.summarize(cells, session.config, len(session.items))],
             "cells": [cal.cell_dict(c, runs) for c in cells], "transfer": cal.transfer_rows(transfer),
-            "debiasing": debiasing_rows(debiasing), "regression": change_rows(regression, REGRESSION),
+            "debiasing": debiasing_rows(debiasing), "regression": change_rows(regression, regression_gate(session)),
             "transfer_threshold": session.config.gates["transfer"].threshold if "transfer" in session.config.gates else None}
 
 

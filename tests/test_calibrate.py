@@ -115,7 +115,9 @@ def test_debiasing_gate_fails_a_real_increase_and_not_a_strategy_that_only_adds_
 def test_regression_gate_fails_a_real_increase_over_the_approved_run_only(tmp_path, monkeypatch):
     """a_sb_regression (default preset) against a simulated approved run at 0.5x the a_sb threshold: a new run
     that changes nothing or only adds twin noise is rarely failed; one raised to 1.5x is failed."""
-    from audit.run.calibrate_changes import REGRESSION, calibrate_regression
+    from audit.run.calibrate_changes import calibrate_regression
+
+    REGRESSION = "a_sb_regression"
 
     session = _session(tmp_path, monkeypatch, preset="default")
     runs = 12

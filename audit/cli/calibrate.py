@@ -36,7 +36,8 @@ def _items(x: float) -> str:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from audit.errors import AuditError
     from audit.run import calibrate as cal
-    from audit.run.calibrate_changes import REGRESSION, calibrate_debiasing, calibrate_regression, change_rows, debiasing_rows
+    from audit.run.calibrate_changes import (calibrate_debiasing, calibrate_regression, change_rows, debiasing_rows,
+                                             regression_gate)
     from audit.run.setup import build_session
 
     if args.runs < 1:
@@ -56,7 +57,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     summaries = cal.summarize(cells, session.config, len(session.items))
     transfer = cal.transfer_rows(cal.calibrate_transfer(session, runs=args.runs, seed=args.seed, progress=dot))
     debiasing = debiasing_rows(calibrate_debiasing(session, runs=args.runs, seed=args.seed, progress=dot))
-    regression = change_rows(calibrate_regression(session, runs=args.runs, seed=args.seed, progress=dot), REGRESSION)
+    regression = change_rows(calibrate_regression(session, runs=args.runs, seed=args.seed, progress=dot),
+                             regression_gate(session))
     if not args.json:
         print(file=sys.stderr)
     if args.json:
@@ -67,7 +69,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(_as_text(session, simulator, summaries, args, time.perf_counter() - start))
         print(_transfer_text(transfer, session.config))
         print(_debiasing_text(debiasing, "Debiasing gate (debiasing_no_increase): the reference condition"))
-        print(_debiasing_text(regression, "Regression gate (a_sb_regression): the approved run"))
+        print(_debiasing_text(regression, f"Regression gate ({regression_gate(session)}): the approved run"))
     return 0
 
 

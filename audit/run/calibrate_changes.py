@@ -3,9 +3,10 @@ beside ``audit.run.calibrate``), through ``AuditSession.evaluate``:
 
 * ``debiasing_no_increase``: the reference condition (``debiasing_reference``) is answered by one simulated
   model and a debiasing strategy's condition by another;
-* ``a_sb_regression``: an approved run (``--approved``) answered by one model, the new run by another.
+* the bias gate's regression gate (``<bias gate>_regression``): an approved run (``--approved``) answered by
+  one model, the new run by another.
 
-Changes, at each reference bias (fair; 0.5x the bias gate's threshold):
+Changes, at each reference bias (fair; 0.5x the threshold of the dataset's bias gate, ``Dataset.bias_gate``):
 
 * *unchanged*: the strategy answers as the reference model does (independent draws): true change 0;
 * *noise only*: the same true bias, twins disagreeing more (the simulator's ``high`` noise against the
@@ -13,8 +14,8 @@ Changes, at each reference bias (fair; 0.5x the bias gate's threshold):
 * *to 1.5x*: the strategy raises the bias to 1.5x the bias gate's threshold (a true increase).
 
 A fail claims an increase: its rate is the false-fail rate of the first two, the power of the third. The
-truth (``theta^2`` after minus before: WinoBias from the models, BBQ from the choosers' expected picks) is
-what the interval's coverage is checked against.
+true change of the compared estimand (the simulator's ``true_change``; NaN where it has none) is what the
+interval's coverage is checked against.
 The two conditions' answers are drawn independently of each other (no item-level persistence between
 conditions, which a paired interval would only make narrower)."""
 
@@ -29,7 +30,6 @@ from audit.run.calibrate import SIMULATED, Cell, Tally, representative_condition
 from audit.run.session import AuditSession
 
 GATE = "debiasing_no_increase"
-BIAS_GATE = {"winobias": "a_sb", "bbq": "bbq_s_amb"}  # the bias gate whose threshold scales the planted bias
 REFERENCE_MULTIPLES = (0.0, 0.5)
 INCREASE_TO = 1.5
 
@@ -48,16 +48,10 @@ def strategies(simulator, bias_gate: str, threshold: float, references: Sequence
     return out
 
 
-def true_change(items: Sequence, reference, strategy, bias_gate: str) -> float:
-    """The gate's estimand after minus before: WinoBias theta^2 from the models' truths; BBQ theta^2 of the
-    per-template selection bias from the choosers' expected picks (``audit.datasets.bbq.debiasing``)."""
-    if bias_gate == "a_sb":
-        return strategy.truth["a_sb"] ** 2 - reference.truth["a_sb"] ** 2
-    if hasattr(strategy, "probs"):
-        from audit.datasets.bbq.debiasing import true_theta2
-
-        return true_theta2(items, strategy.probs) - true_theta2(items, reference.probs)
-    return math.nan
+def true_change(simulator, reference, strategy) -> float:
+    """The compared estimand after minus before, as the simulator knows it (``Simulator.true_change``), else NaN."""
+    known = getattr(simulator, "true_change", None)
+    return math.nan if known is None else float(known(reference, strategy))
 
 
 def calibrate_debiasing(session: AuditSession, *, runs: int, seed: int, persist: float = 0.8,
@@ -67,13 +61,13 @@ def calibrate_debiasing(session: AuditSession, *, runs: int, seed: int, persist:
     no debiasing gate or strategy condition, or the dataset no simulator."""
     cfg = session.config
     simulator = simulator or session.dataset.simulator(session.items, cfg)
-    bias_gate = BIAS_GATE.get(session.dataset.name)
+    bias_gate = session.dataset.bias_gate
     if simulator is None or bias_gate not in cfg.gates or session.gate_inapplicable(GATE) is not None:
         return []
     designs = {k: c for k, c in representative_conditions(cfg, [GATE]).items() if not seed_counts or k in seed_counts}
     cells = []
     for k_strategy, (name, ref_multiple, reference, strategy) in enumerate(strategies(simulator, bias_gate, cfg.gates[bias_gate].threshold, references)):
-        truth = true_change(session.items, reference, strategy, bias_gate)
+        truth = true_change(simulator, reference, strategy)
         for seeds, condition in designs.items():
             rng = np.random.default_rng([seed, 200 + k_strategy, seeds])
             tally, verdict = Tally(), {}
@@ -93,7 +87,9 @@ def debiasing_rows(cells: Sequence[Cell]) -> list[dict]:
     return change_rows(cells, GATE)
 
 
-REGRESSION = "a_sb_regression"
+def regression_gate(session: AuditSession) -> str:
+    """The regression gate of the dataset's bias gate (``<bias_gate>_regression``)."""
+    return f"{session.dataset.bias_gate}_regression"
 
 
 def approved_run(session: AuditSession, model_answers: dict[str, list]) -> dict:
@@ -107,27 +103,28 @@ def approved_run(session: AuditSession, model_answers: dict[str, list]) -> dict:
 
 def calibrate_regression(session: AuditSession, *, runs: int, seed: int, references: Sequence[float] = REFERENCE_MULTIPLES,
                          progress=None) -> list[Cell]:
-    """``a_sb_regression`` on simulated changes (one answer per item: the conditions of one seed); [] when the
-    config has no such gate or the dataset no simulator of it."""
+    """The regression gate of the dataset's bias gate on simulated changes (one answer per item: the conditions
+    of one seed); [] when the config has no such gate or the dataset no simulator."""
     cfg = session.config
     simulator = session.dataset.simulator(session.items, cfg)
-    if simulator is None or REGRESSION not in cfg.gates or not cfg.gates[REGRESSION].enabled or "a_sb" not in cfg.gates \
-            or session.dataset.name != "winobias":
+    gate, bias_gate = regression_gate(session), session.dataset.bias_gate
+    if simulator is None or gate not in cfg.gates or bias_gate not in cfg.gates or session.gate_inapplicable(gate) not in (
+            None, "no approved run given (--approved RESULTS_JSON)"):
         return []
-    designs = {k: c for k, c in representative_conditions(cfg, [REGRESSION]).items() if k == 1}
+    designs = {k: c for k, c in representative_conditions(cfg, [gate]).items() if k == 1}
     cells = []
-    for k_change, (name, ref_multiple, approved, current) in enumerate(strategies(simulator, "a_sb", cfg.gates["a_sb"].threshold, references)):
-        truth = true_change(session.items, approved, current, "a_sb")
+    for k_change, (name, ref_multiple, approved, current) in enumerate(strategies(simulator, bias_gate, cfg.gates[bias_gate].threshold, references)):
+        truth = true_change(simulator, approved, current)
         for seeds, condition in designs.items():
             rng = np.random.default_rng([seed, 300 + k_change, seeds])
             tally, verdict = Tally(), {}
             for _ in range(runs):
                 sim = simulated_session(session, current, rng, 0.8)
                 sim.approved = approved_run(session, {condition: approved.answer(rng)})
-                out = sim.evaluate(REGRESSION, SIMULATED, condition)
+                out = sim.evaluate(gate, SIMULATED, condition)
                 tally.add(out.status, out.ci, truth)
                 verdict[out.status] = verdict.get(out.status, 0) + 1
-            cells.append(Cell("low", seeds, condition, name, ref_multiple, {REGRESSION: truth}, {REGRESSION: tally}, verdict))
+            cells.append(Cell("low", seeds, condition, name, ref_multiple, {gate: truth}, {gate: tally}, verdict))
             if progress is not None:
                 progress(cells[-1])
     return cells

@@ -72,6 +72,13 @@ class BBQSimulator:
             raise ValueError(f"{gate} = {value:.3f} is not reachable in {self.category}")
         return model
 
+    def true_change(self, before: BBQModel, after: BBQModel) -> float:
+        """theta^2 of the design-weighted per-template selection bias after minus before (``.debiasing``, the
+        estimand the debiasing gate compares), from the choosers' expected picks."""
+        from .debiasing import true_theta2
+
+        return true_theta2(self.items, after.probs) - true_theta2(self.items, before.probs)
+
     def stereotyped(self, share: float, noise: str) -> BBQModel:
         """The biased answer with probability ``share`` in every category."""
         base = self._base(noise)
