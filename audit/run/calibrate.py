@@ -53,6 +53,9 @@ class Simulator(Protocol):
 
     def stereotyped(self, share: float, noise: str) -> SimulatedModel: ...
 
+    # optional: ``true_change(before, after) -> float``, the true change of the estimand the debiasing and
+    # regression gates compare (``audit.run.calibrate_changes``; coverage is not measured without it)
+
 
 def seeded_answers(model: SimulatedModel, seeds: int, persist: float, rng: np.random.Generator) -> list:
     """One condition's answers over ``seeds`` shot draws, in the order ``run_condition`` pools them:
