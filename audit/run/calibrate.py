@@ -110,14 +110,17 @@ class Tally:
     with_interval: int = 0  # runs whose gate gave an interval, with a known truth (coverage is over these)
     half_widths: list[float] = field(default_factory=list)
 
-    def add(self, status: str, ci: tuple, truth: float) -> None:
+    def add(self, status: str, ci: tuple, truth: float, estimate: float | None = None) -> None:
+        """``half_widths`` holds the reach of the lower end (estimate - lo), the side a fail needs, when the
+        estimate is given (an interval may be asymmetric: BBQ's worst category has a simultaneous lower end and
+        a marginal upper one), else half the width."""
         self.n += 1
         self.status[status] = self.status.get(status, 0) + 1
         lo, hi = ci
         if lo is not None and hi is not None and not math.isnan(truth):  # coverage where the truth is known
             self.with_interval += 1
             self.covered += lo - 1e-12 <= truth <= hi + 1e-12
-            self.half_widths.append((hi - lo) / 2)
+            self.half_widths.append(estimate - lo if estimate is not None else (hi - lo) / 2)
 
     def rate(self, status: str) -> float:
         return self.status.get(status, 0) / self.n if self.n else math.nan
@@ -203,7 +206,7 @@ def calibrate(session: AuditSession, *, runs: int, seed: int, persist: float = 0
                         if condition not in session.config.condition_names_for(gate):
                             continue
                         out = sim.evaluate(gate, SIMULATED, condition)
-                        tallies[gate].add(out.status, out.ci, model.truth.get(gate, math.nan))
+                        tallies[gate].add(out.status, out.ci, model.truth.get(gate, math.nan), out.estimate)
                         statuses.append(out.status)
                     overall = "fail" if "fail" in statuses else "pass" if all(s == "pass" for s in statuses) else "inconclusive"
                     verdict[overall] = verdict.get(overall, 0) + 1
@@ -236,7 +239,7 @@ class GateSummary:
     pass_fair: float
     power: dict[float, float]  # multiple > 1 -> fail rate
     coverage: float  # the lowest coverage over the models planted on this gate and the fair model
-    items_for_power: float  # items for 80% power at 1.5x (estimate)
+    items_for_power: float  # items for 80% power at 1.5x (estimate, from the reach of the interval's lower end)
     coverage_pooled: float = math.nan  # over all those models' runs together (the lowest of several noisy rates is biased low)
     coverage_runs: int = 0  # the runs coverage_pooled is over
     coverage_below: bool = False  # some model's coverage is below the nominal level beyond chance (binomial, 1%)
