@@ -112,8 +112,8 @@ class Tally:
 
     def add(self, status: str, ci: tuple, truth: float, estimate: float | None = None) -> None:
         """``half_widths`` holds the reach of the lower end (estimate - lo), the side a fail needs, when the
-        estimate is given (an interval may be asymmetric: BBQ's worst category has a simultaneous lower end and
-        a marginal upper one), else half the width."""
+        estimate is given (an interval may be asymmetric, e.g. a worst-unit bound with a simultaneous lower end
+        and a marginal upper one), else half the width."""
         self.n += 1
         self.status[status] = self.status.get(status, 0) + 1
         lo, hi = ci

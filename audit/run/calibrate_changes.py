@@ -9,7 +9,7 @@ beside ``audit.run.calibrate``), through ``AuditSession.evaluate``:
 Changes, at each reference bias (fair; 0.5x the threshold of the dataset's bias gate, ``Dataset.bias_gate``):
 
 * *unchanged*: the strategy answers as the reference model does (independent draws): true change 0;
-* *noise only*: the same true bias, twins disagreeing more (the simulator's ``high`` noise against the
+* *noise only*: the same true bias, answered more noisily (the simulator's ``high`` noise against the
   reference's ``low``): true change 0; the papers' A-SB would rise with the added noise;
 * *to 1.5x*: the strategy raises the bias to 1.5x the bias gate's threshold (a true increase).
 
