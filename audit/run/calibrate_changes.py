@@ -10,7 +10,7 @@ Changes, at each reference bias (fair; 0.5x the threshold of the dataset's bias 
 
 * *unchanged*: the strategy answers as the reference model does (independent draws): true change 0;
 * *noise only*: the same true bias, answered more noisily (the simulator's ``high`` noise against the
-  reference's ``low``): true change 0; the papers' A-SB would rise with the added noise;
+  reference's ``low``): true change 0; a mean absolute bias would rise with the added noise;
 * *to 1.5x*: the strategy raises the bias to 1.5x the bias gate's threshold (a true increase).
 
 A fail claims an increase: its rate is the false-fail rate of the first two, the power of the third. The
