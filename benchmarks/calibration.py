@@ -31,6 +31,7 @@ from audit.run.setup import build_session  # noqa: E402
 
 PARTS = ROOT / "benchmarks" / "results" / "calibration"
 PRESETS = ("default", "study", "bbq", "paper-b")
+FOLLOWER = ("follower", "stereotyped")  # the bias-following model's cells (named "stereotyped" in parts saved before)
 
 
 def data_for(preset: str, design: str) -> str:
@@ -65,7 +66,8 @@ def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | 
     regression = calibrate_regression(session, runs=runs, seed=seed, references=references,
                                       progress=lambda c: print(f"regression {c.planted_gate} from {c.multiple:g}x: {c.verdict}",
                                                                flush=True)) if part == "changes" else []
-    cells = [] if part in ("transfer", "changes") else cal.calibrate(session, runs=runs, seed=seed, noises=noises, stereotyped=True, seed_counts=seeds, multiples=multiples,
+    cells = [] if part in ("transfer", "changes") else cal.calibrate(session, runs=runs, seed=seed, noises=noises, follower=True,
+                                                                     seed_counts=seeds, multiples=multiples,
                           simulator=simulator,
                           progress=lambda c: print(f"{c.noise} {c.seeds} seed(s) {c.planted_gate or 'fair'} {c.multiple:g}x "
                                                    f"{ {g: t.to_dict() for g, t in c.tallies.items() if t.n} }", flush=True))
@@ -136,7 +138,7 @@ def targets(parts: list[dict]) -> list[str]:
             if c["planted_gate"] is None:
                 row.setdefault("fair_pass", []).append(c["verdict"].get("pass", 0))
                 row.setdefault("fair_fail", []).append(c["verdict"].get("fail", 0))
-            if c["planted_gate"] == "stereotyped":
+            if c["planted_gate"] in FOLLOWER:
                 row.setdefault("stereo", []).append(c["verdict"].get("fail", 0))
         for r in part.get("debiasing", []) + part.get("regression", []):
             row.setdefault("deb_power" if r["strategy"].startswith("to ") else "deb_false", []).append(r["claimed"])
@@ -265,8 +267,8 @@ def render(parts: list[dict]) -> str:
             lines += ["", "Whole verdict over the simulated gates (fail / inconclusive / pass):", "",
                       "| model | noise | seeds | fail | inconclusive | pass |", "|---|---|---|---|---|---|"]
         for c in part["cells"]:
-            if c["planted_gate"] in (None, "stereotyped") or c["multiple"] in (1.5,):
-                name = "fair" if c["planted_gate"] is None else c["planted_gate"] if c["planted_gate"] == "stereotyped" \
+            if c["planted_gate"] in (None, *FOLLOWER) or c["multiple"] in (1.5,):
+                name = "fair" if c["planted_gate"] is None else "stereotyped" if c["planted_gate"] in FOLLOWER \
                     else f"{c['planted_gate']} at {c['multiple']:g}x"
                 v = c["verdict"]
                 lines.append(f"| {name} | {c['noise']} | {c['seeds']} | {_f(v.get('fail', 0))} | "

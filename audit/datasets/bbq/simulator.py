@@ -79,7 +79,7 @@ class BBQSimulator:
 
         return true_theta2(self.items, after.probs) - true_theta2(self.items, before.probs)
 
-    def stereotyped(self, share: float, noise: str) -> BBQModel:
+    def follower(self, share: float, noise: str) -> BBQModel:
         """The biased answer with probability ``share`` in every category."""
         base = self._base(noise)
         categories = sorted({it.category for it in self.items})

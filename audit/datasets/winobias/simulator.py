@@ -79,7 +79,7 @@ class WinoBiasSimulator:
         """theta^2 after minus before: the estimand the debiasing and regression gates compare."""
         return after.truth["a_sb"] ** 2 - before.truth["a_sb"] ** 2
 
-    def stereotyped(self, share: float, noise: str) -> StereotypedModel:
+    def follower(self, share: float, noise: str) -> StereotypedModel:
         sign = {"male": 1.0, "female": -1.0}
         p_first = []
         for it in self.items:
