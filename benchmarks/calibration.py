@@ -258,7 +258,9 @@ def render(parts: list[dict]) -> str:
             # the lower end's reach, so an older part's figure would be optimistic
             stale = part["preset"] in ("bbq", "paper-b") and part.get("items_basis") != "lower end"
             need = "n/a (not re-measured)" if stale else _n(s["items_for_power"])
-            if share < 1 and not stale and need != "n/a":
+            if part.get("plant") == "every":  # the estimate scales one unit's interval: not a worst of six planted units
+                need = "n/a (bias in every unit)"
+            if share < 1 and not stale and need[:3] != "n/a":
                 need += f" ({_n(s['items_for_power'] * share)})"
             lines.append(f"| {s['gate']} | {s['noise']} | {s['seeds']} | {s['threshold']:g} | {_f(s['false_fail'])} | "
                          f"{_f(s['pass_fair'])} | {_f(s['power'].get('1.5'))} | {_f(s['power'].get('2.0'))} | "
