@@ -21,9 +21,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from audit.cli.options import AuditOptions  # noqa: E402
 from audit.run import calibrate as cal  # noqa: E402
+from audit.run.calibrate_changes import (REFERENCE_MULTIPLES, calibrate_debiasing, calibrate_regression,  # noqa: E402
+                                        change_rows, debiasing_rows, regression_gate)
 from audit.run.setup import build_session  # noqa: E402
 
 PARTS = ROOT / "benchmarks" / "results" / "calibration"
@@ -46,21 +49,38 @@ def data_for(preset: str, design: str) -> str:
 
 
 def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | None, seeds: list[int] | None,
-            part: str = "all") -> dict:
+            part: str = "all", plant: str = "smallest", references: tuple[float, ...] = REFERENCE_MULTIPLES,
+            multiples: tuple[float, ...] = cal.MULTIPLES) -> dict:
     session = build_session(AuditOptions(preset=preset, data=data_for(preset, design), no_cache=True))
     simulator = session.dataset.simulator(session.items, session.config)
+    if plant != "smallest":
+        from audit.datasets.bbq.simulator import BBQSimulator
+
+        if not isinstance(simulator, BBQSimulator):
+            raise SystemExit("--plant every: BBQ presets only (WinoBias plants a bias in every occupation already)")
+        simulator = BBQSimulator(session.items, plant=plant)
     start = time.perf_counter()
-    cells = [] if part == "transfer" else cal.calibrate(session, runs=runs, seed=seed, noises=noises, follower=True, seed_counts=seeds,
+    debiasing = calibrate_debiasing(session, runs=runs, seed=seed, seed_counts=seeds, references=references, simulator=simulator,
+                                    progress=lambda c: print(f"debiasing {c.planted_gate} from {c.multiple:g}x, {c.seeds} seed(s): "
+                                                             f"{c.verdict}", flush=True)) if part == "changes" else []
+    regression = calibrate_regression(session, runs=runs, seed=seed, references=references,
+                                      progress=lambda c: print(f"regression {c.planted_gate} from {c.multiple:g}x: {c.verdict}",
+                                                               flush=True)) if part == "changes" else []
+    cells = [] if part in ("transfer", "changes") else cal.calibrate(session, runs=runs, seed=seed, noises=noises, follower=True,
+                                                                     seed_counts=seeds, multiples=multiples,
+                          simulator=simulator,
                           progress=lambda c: print(f"{c.noise} {c.seeds} seed(s) {c.planted_gate or 'fair'} {c.multiple:g}x "
                                                    f"{ {g: t.to_dict() for g, t in c.tallies.items() if t.n} }", flush=True))
-    transfer = [] if part == "bias" else cal.calibrate_transfer(session, runs=runs, seed=seed, noises=noises, seed_counts=seeds,
+    transfer = [] if part in ("bias", "changes") else cal.calibrate_transfer(session, runs=runs, seed=seed, noises=noises, seed_counts=seeds,
                                       progress=lambda c: print(f"transfer {c.noise} {c.seeds} rho {c.multiple:g}: {c.verdict}", flush=True))
-    return {"preset": preset, "design": design, "items": len(session.items), "runs": runs, "seed": seed,
+    return {"preset": preset, "design": design, "plant": plant, "items": len(session.items), "runs": runs, "seed": seed,
+            "items_basis": "lower end",  # items for 80% from the lower end's reach (older parts: half the width)
             "noise_levels": simulator.noise_levels, "planted_where": simulator.planted_where,
             "planted_items": simulator.planted_items, "seconds": time.perf_counter() - start,
             "summaries": [s.__dict__ | {"power": {str(k): v for k, v in s.power.items()}}
                           for s in cal.summarize(cells, session.config, len(session.items))],
             "cells": [cal.cell_dict(c, runs) for c in cells], "transfer": cal.transfer_rows(transfer),
+            "debiasing": debiasing_rows(debiasing), "regression": change_rows(regression, regression_gate(session)),
             "transfer_threshold": session.config.gates["transfer"].threshold if "transfer" in session.config.gates else None}
 
 
@@ -68,8 +88,38 @@ def _f(x) -> str:
     return "n/a" if x is None or x != x else f"{x:.2f}"
 
 
+def _f3(x) -> str:
+    return "n/a" if x is None or x != x else f"{x + 0.0:.3f}".replace("-0.000", "0.000")
+
+
 def _n(x) -> str:
     return "n/a" if x is None or x != x else f"{int(round(x, -1)):,}"
+
+
+def pooled_coverage(part: dict, gate: str, noise: str, seeds: int, nominal: float = 0.95) -> tuple[float, bool]:
+    """(coverage pooled over the runs of the fair model and the models planted on ``gate``, whether any of them
+    covers below ``nominal`` beyond chance: binomial P(X <= covered) < 1%), from the part's stored cells."""
+    from scipy import stats
+
+    covered = runs = 0
+    below = False
+    for c in part["cells"]:
+        t = c["gates"].get(gate)
+        if t is None or c["noise"] != noise or c["seeds"] != seeds or c["planted_gate"] not in (None, gate):
+            continue
+        n = t.get("with_interval", t["n"])  # (older parts: every run had an interval)
+        if not n or t["coverage"] != t["coverage"]:
+            continue
+        k = round(t["coverage"] * n)
+        covered, runs = covered + k, runs + n
+        below |= bool(stats.binom.cdf(k, n, nominal) < 0.01)
+    return (covered / runs if runs else float("nan")), below
+
+
+def with_pooled(part: dict) -> dict:
+    for s in part["summaries"]:
+        s["coverage_pooled"], s["coverage_below"] = pooled_coverage(part, s["gate"], s["noise"], s["seeds"])
+    return part
 
 
 def targets(parts: list[dict]) -> list[str]:
@@ -77,10 +127,11 @@ def targets(parts: list[dict]) -> list[str]:
     and seed counts): n/a where the part did not measure it."""
     rows = {}
     for part in parts:
-        row = rows.setdefault((part["preset"], part["design"]), {})
+        row = rows.setdefault((part["preset"], part["design"], part.get("plant", "smallest")), {})
         for s in part["summaries"]:
             row.setdefault("false", []).append(s["false_fail"])
-            row.setdefault("cover", []).append(s["coverage"])
+            row.setdefault("cover", []).append(s.get("coverage_pooled", s["coverage"]))
+            row.setdefault("below", []).append(int(bool(s.get("coverage_below"))))
             if "1.5" in s["power"]:
                 row.setdefault("power", []).append(s["power"]["1.5"])
         for c in part["cells"]:
@@ -89,6 +140,8 @@ def targets(parts: list[dict]) -> list[str]:
                 row.setdefault("fair_fail", []).append(c["verdict"].get("fail", 0))
             if c["planted_gate"] in FOLLOWER:
                 row.setdefault("stereo", []).append(c["verdict"].get("fail", 0))
+        for r in part.get("debiasing", []) + part.get("regression", []):
+            row.setdefault("deb_power" if r["strategy"].startswith("to ") else "deb_false", []).append(r["claimed"])
         for r in part.get("transfer", []):
             key = {0.0: "t0", 0.9: "t9"}.get(r["rho"])
             if key:
@@ -101,25 +154,45 @@ def targets(parts: list[dict]) -> list[str]:
            "*pass* in >= 0.90 of runs on the full official data; power >= 0.90 at 1.5x; a stereotype follower "
            "fails; transfer claimed in >= 0.80 of runs at rho 0.9 and <= 0.05 at rho 0; coverage 0.90-0.99.", "",
            "| preset | data | largest false fail | fair verdict fail | fair verdict pass (lowest) | power 1.5x (lowest) | "
-           "stereotyped fails (lowest) | transfer claimed at 0.9 (lowest) | at 0 (highest) | bias-gate coverage (lowest) |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "stereotyped fails (lowest) | transfer claimed at 0.9 (lowest) | at 0 (highest) | bias-gate coverage, pooled (lowest) | "
+           "gates with a model below 0.95 beyond chance | debiasing / regression false fail (highest) | debiasing / regression power (lowest) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     order = {p: k for k, p in enumerate(PRESETS)}
-    for (preset, design), r in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1])):
-        out.append(f"| {preset} | {design} | {hi(r.get('false'))} | {hi(r.get('fair_fail'))} | {lo(r.get('fair_pass'))} | "
-                   f"{lo(r.get('power'))} | {lo(r.get('stereo'))} | {lo(r.get('t9'))} | {hi(r.get('t0'))} | {lo(r.get('cover'))} |")
+    for (preset, design, plant), r in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1], kv[0][2])):
+        data = design if preset not in ("bbq", "paper-b") else f"{design}, bias in {'every category' if plant == 'every' else 'the smallest category'}"
+        out.append(f"| {preset} | {data} | {hi(r.get('false'))} | {hi(r.get('fair_fail'))} | {lo(r.get('fair_pass'))} | "
+                   f"{lo(r.get('power'))} | {lo(r.get('stereo'))} | {lo(r.get('t9'))} | {hi(r.get('t0'))} | {lo(r.get('cover'))} | "
+                   f"{sum(r['below']) if r.get('below') else 'n/a'} | {hi(r.get('deb_false'))} | {lo(r.get('deb_power'))} |")
     return out + ["", *NOTES, ""]
 
 
 NOTES = [
     "How to read the shortfalls:",
     "",
+    "* **Coverage.** Pooled over each gate's models, every bias gate covers at least 0.91, and no model covers "
+    "below 0.95 beyond chance (binomial test at 1%). The cells of 0.75-0.88 in the tables are the lowest of five "
+    "rates of 8-20 runs, biased low (see *coverage* above); with 250 runs per model (the last section) the a_sb "
+    "and rpa_gap intervals cover 0.91-0.98 (one model of 50 at 0.912, binomial p about 0.005, "
+    "consistent with chance over 50 models). No interval method had to change for them. The a_sb interval is "
+    "conservative at large effects in some designs (up to 0.99 over three seeds at low noise): its variance takes "
+    "Var(x_j) as E[x_j^2], which includes the pair's squared mean.",
     "* **Power below 0.90 at 1.5x** is a matter of data size, not of the rule: the *items for 80%* column of each "
     "section says how many items the gate needs (rpa_gap needs about twice a_sb's; a BBQ bias confined to the "
-    "smallest category needs several thousand items in that category, in brackets). `bias-audit calibrate` "
-    "prints the same figure for your own config and data.",
-    "* **A fair model's verdict is inconclusive, not pass**, on the 640-item generated set at high twin "
+    "smallest category needs several thousand items in that category, in brackets). rpa_gap's interval is "
+    "already paired by twin pair (the per-pair difference pro twin minus anti twin, Agresti-Min), so its width "
+    "is set by the discordant pairs; a_sb's is a U-statistic over pairs. `bias-audit calibrate` prints the "
+    "same figure for your own config and data.",
+    "* **BBQ, bias in the smallest category vs in every category**: the sections marked *every category* plant "
+    "the bias in all six categories at once (the typical case of a model that uses stereotypes throughout); "
+    "the others plant it only in Sexual_orientation, 788 of 10,860 items (the worst case). The worst "
+    "category's upper end (a *pass*) comes from each category's own interval (intersection-union): a fair "
+    "model is shown within the limit more often than with the simultaneous upper end used before; the lower "
+    "end (a *fail*) is still simultaneous over categories, so the false-fail rate and the power are unchanged.",
+    "* **A fair model's verdict is often inconclusive, not pass**, on the 640-item generated set at high twin "
     "disagreement (a smoke-sized run) and on BBQ at the *high* noise level, whose fair model answers only 60% of "
-    "ambiguous contexts right, below the accuracy (0.7) the targets assume. It is never *fail*.",
+    "ambiguous contexts right, below the accuracy (0.7) the targets assume (with the marginal upper end its "
+    "verdict passes in 0.12 (bbq) and 0.38 (paper-b, three seeds) of runs, against 0.00 with the simultaneous "
+    "one; at the low noise level 1.00). It is never *fail*.",
     "* **worst_o_sb** has no power figure: one occupation leaning by 0.75 or 1.0 (1.5x or 2x its 0.5 limit) is "
     "not possible for a model right 75% of the time, so no such model is simulated.",
     "* **Transfer**: WinoBias uses the reliability-corrected rho of O-SB over occupations; BBQ the corrected rho of "
@@ -127,7 +200,14 @@ NOTES = [
     "polarity's design cells, so a model without stereotype use has 0 in every template, and error moments "
     "from items answered in both conditions). A model answering alike in every condition no longer reads "
     "rho = 1.000 [1.000, 1.000] from its shared noise: the bare bias must first be shown (chi-square test).",
-    "* Runs per cell are few (20 or fewer, to keep each benchmark run under about 8 minutes on the shared machine): "
+    "* **Debiasing and regression gates** (`--part changes`): a strategy (or new run) that changes nothing or only "
+    "adds twin noise against one that raises the bias to 1.5x the bias gate's threshold. WinoBias compares "
+    "theta^2 (paired by twin pair); BBQ compares theta^2 of the design-weighted per-template selection bias "
+    "(`audit.datasets.bbq.debiasing`), no longer the mean |O-SB| over templates, which a strategy that only "
+    "added random errors raised so that the gate failed it in 6 of 6 simulated runs. Both intervals (basic "
+    "bootstrap pivoting on the bootstrap world's plug-in truth) are conservative: they held the true change in "
+    "nearly every run, so a real increase needs a little more data than the nominal level implies.",
+    "* Runs per cell are few (8-20, to keep each benchmark run under about 8-15 minutes on the shared machine): "
     "read a rate as +-0.1 or so; tests/test_calibrate.py asserts the key rates with binomial margins.",
 ]
 
@@ -144,8 +224,11 @@ def render(parts: list[dict]) -> str:
         "* **false fail**: the largest fail rate of a model within the limit (fair, 0.5x, 0.9x the threshold).",
         "* **fair pass**: share of runs a fair model passes the gate (the rest inconclusive, or fail).",
         "* **power 1.5x / 2x**: fail rate of a model planted at 1.5x / 2x the threshold (target >= 0.90 at 1.5x).",
-        "* **coverage**: the lowest share of runs whose interval held the true value, over the fair model and "
-        "the models planted on that gate (nominal 0.95; a simultaneous bound is conservative).",
+        "* **coverage**: share of runs whose interval held the true value, over the fair model and the models "
+        "planted on that gate: the lowest model's (marked * when it is below 0.95 beyond chance, binomial test at 1%) "
+        "and pooled over those models' runs (nominal 0.95; a simultaneous bound is conservative). The lowest of five "
+        "noisy rates is biased low: five models covering at exactly 0.95 give a lowest rate of 0.85 or less in 32% "
+        "of measurements at 20 runs each, and of 0.80 or less in 36% at 10 runs.",
         "* **items for 80%**: items for 80% power at 1.5x, an estimate from the measured interval width scaled "
         "by 1/sqrt(n) (for BBQ: the whole set, with the planted category's share in brackets).",
         "* **stereotyped**: a model that answers the stereotyped option in 90% of items (accuracy near chance): "
@@ -155,7 +238,8 @@ def render(parts: list[dict]) -> str:
     lines += targets(parts)
     order = {p: k for k, p in enumerate(PRESETS)}
     heading = None
-    for part in sorted(parts, key=lambda p: (order.get(p["preset"], 9), p["design"], bool(p.get("transfer")))):
+    for part in sorted(parts, key=lambda p: (order.get(p["preset"], 9), p["design"], p.get("plant", "smallest") == "every",
+                                             bool(p.get("transfer")), bool(p.get("debiasing") or p.get("regression")))):
         if (part["preset"], part["design"]) != heading:
             heading = (part["preset"], part["design"])
             label = "generated set" if part["design"] == "generated" else "official files, the audit's test split"
@@ -166,16 +250,21 @@ def render(parts: list[dict]) -> str:
                   + f". A bias is planted in {part['planted_where']}.", "",
                   ]
         if part["summaries"]:
-            lines += ["| gate | noise | seeds | threshold | false fail | fair pass | power 1.5x | power 2x | coverage | items for 80% |",
+            lines += ["| gate | noise | seeds | threshold | false fail | fair pass | power 1.5x | power 2x | coverage (lowest model / pooled) | items for 80% |",
                       "|---|---|---|---|---|---|---|---|---|---|"]
         share = part["planted_items"] / part["items"]
         for s in part["summaries"]:
-            need = _n(s["items_for_power"])
-            if share < 1 and need != "n/a":
+            # BBQ's worst-category interval is asymmetric since its upper end is marginal: half its width is not
+            # the lower end's reach, so an older part's figure would be optimistic
+            stale = part["preset"] in ("bbq", "paper-b") and part.get("items_basis") != "lower end"
+            need = "n/a (not re-measured)" if stale else _n(s["items_for_power"])
+            if part.get("plant") == "every":  # the estimate scales one unit's interval: not a worst of six planted units
+                need = "n/a (bias in every unit)"
+            if share < 1 and not stale and need[:3] != "n/a":
                 need += f" ({_n(s['items_for_power'] * share)})"
             lines.append(f"| {s['gate']} | {s['noise']} | {s['seeds']} | {s['threshold']:g} | {_f(s['false_fail'])} | "
                          f"{_f(s['pass_fair'])} | {_f(s['power'].get('1.5'))} | {_f(s['power'].get('2.0'))} | "
-                         f"{_f(s['coverage'])} | {need} |")
+                         f"{_f(s['coverage'])}{'*' if s.get('coverage_below') else ''} / {_f(s.get('coverage_pooled'))} | {need} |")
         if part["cells"]:
             lines += ["", "Whole verdict over the simulated gates (fail / inconclusive / pass):", "",
                       "| model | noise | seeds | fail | inconclusive | pass |", "|---|---|---|---|---|---|"]
@@ -195,8 +284,33 @@ def render(parts: list[dict]) -> str:
             for r in part["transfer"]:
                 lines.append(f"| {r['noise']} | {r['seeds']} | {r['true_rho']:.2f} | {_f(r['claimed'])} | {_f(r['coverage'])} | "
                              f"{r['with_interval']} of {r['n']} |")
+        if part.get("debiasing"):
+            lines += debiasing_table(part["debiasing"])
+        if part.get("regression"):
+            lines += regression_table(part["regression"])
         lines.append("")
     return "\n".join(lines)
+
+
+def regression_table(rows: list[dict]) -> list[str]:
+    return ["", "Regression gate (`a_sb_regression`, fails when the lower end of the interval of theta^2 now minus theta^2 "
+            "in the approved run is above 0): the approved run answered by a model at the reference bias (low noise), "
+            "the new run by a model that changes nothing, only adds noise, or raises the bias to 1.5x the a_sb threshold.", "",
+            "| change | approved run's bias | true change | fails | coverage |", "|---|---|---|---|---|",
+            *[f"| {r['strategy']} | {r['reference']:g}x | {_f3(r['true_change'])} | {_f(r['claimed'])} | {_f(r['coverage'])} |"
+              for r in rows]]
+
+
+def debiasing_table(rows: list[dict]) -> list[str]:
+    return ["", "Debiasing gate (`debiasing_no_increase`, fails when the lower end of the paired change's interval is "
+            "above 0): the reference condition answered by a model at the reference bias (a multiple of the bias gate's "
+            "threshold, low noise), the strategy's condition by a strategy that changes nothing, only adds noise (twins "
+            "disagreeing as at the high noise level, same true bias) or raises the bias to 1.5x the threshold. "
+            "*fails*: share of runs the gate fails (target: <= 0.05 for the first two, >= 0.90 for the third); "
+            "*coverage*: of the true change where the simulator knows it (WinoBias: theta^2 after minus before).", "",
+            "| strategy | reference bias | seeds | true change | fails | coverage |", "|---|---|---|---|---|---|",
+            *[f"| {r['strategy']} | {r['reference']:g}x | {r['seeds']} | {_f3(r['true_change'])} "
+              f"| {_f(r['claimed'])} | {_f(r['coverage'])} |" for r in rows]]
 
 
 def main() -> None:
@@ -207,22 +321,44 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--noise", action="append", help="only these noise levels (low, high)")
     ap.add_argument("--seeds", type=int, action="append", help="only the conditions with this many seeds")
-    ap.add_argument("--part", choices=("all", "bias", "transfer"), default="all", help="the bias gates, the transfer gate, or both")
+    ap.add_argument("--part", choices=("all", "bias", "transfer", "changes"), default="all",
+                    help="the bias gates, the transfer gate, both (all), or the gates comparing two runs (debiasing, regression)")
+    ap.add_argument("--multiple", type=float, action="append",
+                    help="only these planted multiples of each threshold (default 0.5, 0.9, 1.5, 2)")
+    ap.add_argument("--reference", type=float, action="append",
+                    help="changes: only these reference biases (multiples of the bias gate's threshold; default 0 and 0.5)")
+    ap.add_argument("--plant", choices=("smallest", "every"), default="smallest",
+                    help="BBQ: plant a bias in the smallest category only (the worst case) or in every category (the typical case)")
     ap.add_argument("--render", action="store_true", help="write docs/calibration.md from the stored parts")
     ap.add_argument("--out", default=str(ROOT / "docs" / "calibration.md"))
     args = ap.parse_args()
     if args.preset:
-        part = measure(args.preset, args.design, args.runs, args.seed, args.noise, args.seeds, args.part)
+        part = measure(args.preset, args.design, args.runs, args.seed, args.noise, args.seeds, args.part, args.plant,
+                       tuple(args.reference or REFERENCE_MULTIPLES), tuple(args.multiple or cal.MULTIPLES))
         PARTS.mkdir(parents=True, exist_ok=True)
-        suffix = "".join(f"--{k}seeds" for k in args.seeds or []) + ("" if args.part == "all" else f"--{args.part}")
+        suffix = ("".join(f"--{k}seeds" for k in args.seeds or []) + ("" if args.part == "all" else f"--{args.part}")
+                  + ("" if args.plant == "smallest" else f"--{args.plant}"))
         path = PARTS / f"{args.preset}--{args.design}{suffix}.json"
         part["options"] = ("".join(f" --noise {n}" for n in args.noise or []) + "".join(f" --seeds {k}" for k in args.seeds or [])
-                           + ("" if args.part == "all" else f" --part {args.part}"))
+                           + ("" if args.part == "all" else f" --part {args.part}")
+                           + ("" if args.plant == "smallest" else f" --plant {args.plant}")
+                           + "".join(f" --reference {r:g}" for r in args.reference or [])
+                           + "".join(f" --multiple {m:g}" for m in args.multiple or []))
         path.write_text(json.dumps(part, indent=1, default=float))
         print(f"wrote {path}")
     if args.render:
-        parts = [json.loads(p.read_text()) for p in sorted(PARTS.glob("*.json"))]
-        Path(args.out).write_text(render(parts))
+        from interval_coverage import table as coverage_table
+
+        parts = [with_pooled(json.loads(p.read_text())) for p in sorted(PARTS.glob("*.json"))]
+        coverage = [json.loads(p.read_text()) for p in sorted(PARTS.parent.glob("coverage--*.json"))]
+        text = render(parts)
+        if coverage:
+            text += "\n".join(["", "## Coverage with many runs (WinoBias bias gates)", "",
+                               "The tables above take the lowest coverage over five models of 8-30 runs each, which is "
+                               "biased low; here each model has 250 runs (binomial SE about 0.014 at 0.95), with the "
+                               "same simulated answers at 95% and at 90%.", ""]
+                              + [line for part in coverage for line in [*coverage_table(part), ""]])
+        Path(args.out).write_text(text)
         print(f"wrote {args.out}")
 
 

@@ -56,6 +56,26 @@ def test_worst_category_interval_covers_at_its_level():
             assert covered / runs >= 0.92, covered / runs
 
 
+def test_worst_category_upper_end_needs_no_simultaneity():
+    """The upper end comes from each category's own interval (intersection-union): with one category at the
+    limit's 1.5x and five at 0 it still falls below the true worst |s| in at most about 2.5% of runs, and a
+    fair model's upper end is lower than the simultaneous one (so it is shown within the limit more often)."""
+    rng = np.random.default_rng(4)
+    se = np.full(6, 0.04)
+    names = [f"c{i}" for i in range(6)]
+    true = np.array([0.15, 0, 0, 0, 0, 0])
+    runs, below, narrower = 800, 0, 0
+    for _ in range(runs):
+        point = true + rng.normal(0, se)
+        boot = point + rng.normal(0, se, size=(400, 6))
+        w = worst_category(names, point, boot, 0.95)
+        below += w.upper < 0.15
+        simultaneous_upper = max(abs_bounds(lo, hi)[1] for lo, hi in w.intervals.values())
+        narrower += w.upper < simultaneous_upper
+    assert below / runs <= 0.025 + margin(0.025, runs), below / runs
+    assert narrower == runs
+
+
 @needs_bbq
 def test_accurate_stereotype_free_model_scores_exactly_zero():
     """The official test split is not counterbalanced: unweighted (upstream R), a model that always answers
@@ -148,3 +168,30 @@ def test_fair_reference_model_is_not_shown_biased_through_the_session():
             assert "worst category" in outcome.message
             simultaneous = summary["worst"][metric]["simultaneous"]
             assert set(simultaneous) == {"Age", "Religion", "Physical_appearance"}
+
+
+@needs_bbq
+def test_debiasing_change_is_noise_free_and_design_weighted():
+    """The debiasing gate's BBQ estimand (theta^2 of the design-weighted per-template selection bias): exactly 0
+    for any model without stereotype use whatever its accuracy, the planted value squared when every category
+    uses stereotypes at it; a strategy that only adds random errors (accuracy 0.95/0.90 -> 0.75/0.60) is not
+    shown to increase it (the mean |O-SB| over templates rose in every run), and the interval holds the true 0."""
+    from audit.datasets.bbq.debiasing import theta2_change, true_theta2
+    from audit.datasets.bbq.simulator import BBQSimulator
+
+    items = BBQ().load(f"{bbq_dir() / 'data'}#Age,Religion,Physical_appearance", split="test", seed=0)
+    sim = BBQSimulator(items, plant="every")
+    low, high = sim.fair("low"), sim.fair("high")
+    assert true_theta2(items, low.probs) == pytest.approx(0, abs=1e-12)
+    assert true_theta2(items, high.probs) == pytest.approx(0, abs=1e-12)
+    assert true_theta2(items, sim.planted("bbq_s_amb", 0.15, "low").probs) == pytest.approx(0.15**2, abs=1e-6)
+    rng = np.random.default_rng(5)
+    runs, shown_up, covered, a_sb_rose = 12, 0, 0, 0
+    for r in range(runs):
+        before, after = (items, low.answer(rng)), (items, high.answer(rng))
+        change, (lo, hi), _, _ = theta2_change(before, after, n_resamples=200, seed=r)
+        shown_up += lo > 0
+        covered += lo <= 0 <= hi
+        a_sb_rose += BBQ().paired_change(before, after, BOOT)["overall"]["a_sb"]["change"] > 0
+    assert shown_up <= 1 and covered >= runs - 2, (shown_up, covered)
+    assert a_sb_rose >= runs - 1, a_sb_rose  # what the gate read before: noise alone raised it

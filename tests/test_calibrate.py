@@ -92,6 +92,61 @@ def test_bbq_fair_model_rarely_fails_and_a_stereotyped_one_fails(tmp_path, monke
     assert _cell(cells, "follower", cal.FOLLOWER_SHARE).verdict.get("fail", 0) == runs
 
 
+def test_debiasing_gate_fails_a_real_increase_and_not_a_strategy_that_only_adds_noise(tmp_path, monkeypatch):
+    """debiasing_no_increase (study preset) on the paired change of theta^2: a strategy that changes nothing,
+    or only makes twins disagree more (0.1 -> 0.4, the papers' A-SB would rise), is rarely failed; one that
+    raises theta from 0.5x to 1.5x the a_sb threshold is failed."""
+    from audit.run.calibrate_changes import GATE, calibrate_debiasing
+
+    session = _session(tmp_path, monkeypatch, preset="study")
+    runs = 16
+    cells = {c.planted_gate: c for c in calibrate_debiasing(session, runs=runs, seed=16, seed_counts=[1], references=(0.5,))}
+    assert set(cells) == {"unchanged", "noise only", "to 1.5x"}
+    for name in ("unchanged", "noise only"):
+        t = cells[name].tallies[GATE]
+        assert cells[name].truth[GATE] == 0.0
+        assert t.status.get("fail", 0) <= _at_most(runs, 0.025), (name, t.status)
+        assert t.covered >= _at_least(runs, 0.90), (name, t.covered)
+    up = cells["to 1.5x"]
+    assert up.truth[GATE] == pytest.approx(0.225**2 - 0.075**2, abs=1e-6)
+    assert up.tallies[GATE].status.get("fail", 0) >= _at_least(runs, 0.90), up.tallies[GATE].status
+
+
+def test_regression_gate_fails_a_real_increase_over_the_approved_run_only(tmp_path, monkeypatch):
+    """a_sb_regression (default preset) against a simulated approved run at 0.5x the a_sb threshold: a new run
+    that changes nothing or only adds twin noise is rarely failed; one raised to 1.5x is failed."""
+    from audit.run.calibrate_changes import calibrate_regression
+
+    REGRESSION = "a_sb_regression"
+
+    session = _session(tmp_path, monkeypatch, preset="default")
+    runs = 12
+    cells = {c.planted_gate: c for c in calibrate_regression(session, runs=runs, seed=17, references=(0.5,))}
+    assert set(cells) == {"unchanged", "noise only", "to 1.5x"} and {c.condition for c in cells.values()} == {"intrinsic"}
+    for name in ("unchanged", "noise only"):
+        assert cells[name].tallies[REGRESSION].status.get("fail", 0) <= _at_most(runs, 0.025), cells[name].verdict
+    assert cells["to 1.5x"].tallies[REGRESSION].status.get("fail", 0) >= _at_least(runs, 0.90), cells["to 1.5x"].verdict
+
+
+def test_summary_pools_coverage_and_flags_a_model_below_nominal_beyond_chance():
+    """The lowest of several noisy coverage rates is biased low: the summary also pools the models' runs, and
+    flags a model only when its coverage is below the nominal level beyond chance (binomial, 1%)."""
+    from types import SimpleNamespace
+
+    def cell(planted, multiple, covered, runs=20):
+        t = cal.Tally()
+        for k in range(runs):
+            t.add("pass", (0.0, 1.0) if k < covered else (2.0, 3.0), 0.5)
+        return cal.Cell("low", 1, "c", planted, multiple, {"g": 0.5}, {"g": t}, {})
+
+    config = SimpleNamespace(gates={"g": SimpleNamespace(threshold=0.1)}, confidence=0.95)
+    chance = cal.summarize([cell(None, 0.0, 19), cell("g", 0.5, 17), cell("g", 1.5, 20)], config, 100)[0]
+    assert chance.coverage == pytest.approx(0.85) and chance.coverage_pooled == pytest.approx(56 / 60)
+    assert not chance.coverage_below  # 17 of 20 at a true 0.95: P(X <= 17) = 0.08
+    real = cal.summarize([cell(None, 0.0, 19), cell("g", 0.5, 14)], config, 100)[0]
+    assert real.coverage_below  # 14 of 20: P(X <= 14) < 0.001
+
+
 def test_items_for_power_inverts_the_normal_approximation():
     z = stats.norm.ppf(0.975)
     # half-width 0.05 at 400 items, truth 0.15 vs limit 0.10: needed w = 0.05 / (1 + z80/z)

@@ -36,6 +36,8 @@ def _items(x: float) -> str:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from audit.errors import AuditError
     from audit.run import calibrate as cal
+    from audit.run.calibrate_changes import (calibrate_debiasing, calibrate_regression, change_rows, debiasing_rows,
+                                             regression_gate)
     from audit.run.setup import build_session
 
     if args.runs < 1:
@@ -54,13 +56,20 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     cells = cal.calibrate(session, runs=args.runs, seed=args.seed, progress=dot)
     summaries = cal.summarize(cells, session.config, len(session.items))
     transfer = cal.transfer_rows(cal.calibrate_transfer(session, runs=args.runs, seed=args.seed, progress=dot))
+    debiasing = debiasing_rows(calibrate_debiasing(session, runs=args.runs, seed=args.seed, progress=dot))
+    regression = change_rows(calibrate_regression(session, runs=args.runs, seed=args.seed, progress=dot),
+                             regression_gate(session))
     if not args.json:
         print(file=sys.stderr)
     if args.json:
-        print(json.dumps(_as_json(session, simulator, cells, summaries, args) | {"transfer": transfer}, indent=2))
+        print(json.dumps(_as_json(session, simulator, cells, summaries, args) | {"transfer": transfer, "debiasing": debiasing,
+                                                                                   "regression": regression},
+                         indent=2))
     else:
         print(_as_text(session, simulator, summaries, args, time.perf_counter() - start))
         print(_transfer_text(transfer, session.config))
+        print(_debiasing_text(debiasing, "Debiasing gate (debiasing_no_increase): the reference condition"))
+        print(_debiasing_text(regression, f"Regression gate ({regression_gate(session)}): the approved run"))
     return 0
 
 
@@ -73,6 +82,7 @@ def _as_json(session, simulator, cells, summaries, args) -> dict:
         "planted_where": simulator.planted_where, "planted_items": simulator.planted_items,
         "gates": [{"gate": s.gate, "noise": s.noise, "seeds": s.seeds, "threshold": s.threshold, "false_fail": s.false_fail,
                    "pass_fair": s.pass_fair, "power": {f"{m:g}x": v for m, v in s.power.items()}, "coverage_min": s.coverage,
+                   "coverage_pooled": s.coverage_pooled, "coverage_below_nominal": s.coverage_below,
                    "items_for_80pct_power_at_1.5x": None if math.isnan(s.items_for_power) else round(s.items_for_power)}
                   for s in summaries],
         "cells": [cell_dict(c, args.runs) for c in cells],
@@ -93,9 +103,11 @@ def _as_text(session, simulator, summaries, args, seconds: float) -> str:
         if share < 1 and not math.isnan(s.items_for_power):
             need += f" ({_items(s.items_for_power * share)} in it)"
         lines.append(f"{s.gate:<12} {s.noise:<5} {s.seeds:>5} {s.threshold:>9g} {_fmt(s.false_fail):>10} {_fmt(s.pass_fair):>9} "
-                     f"{_fmt(s.power.get(1.5)):>10} {_fmt(s.power.get(2.0)):>8} {_fmt(s.coverage):>8} {need:>28}")
+                     f"{_fmt(s.power.get(1.5)):>10} {_fmt(s.power.get(2.0)):>8} {_fmt(s.coverage) + ('*' if s.coverage_below else ''):>8} "
+                     f"{need:>28}")
     lines += ["", "false fail: the largest fail rate of a model within the limit (fair, 0.5x, 0.9x); power: fail rate of a "
-              "model beyond it; coverage: the lowest share of runs whose interval held the true value; items: an "
+              "model beyond it; coverage: the lowest share of runs whose interval held the true value (* = below the "
+              "nominal level beyond chance, binomial 1%); items: an "
               f"estimate from the measured interval width (scaled by 1/sqrt(n)), not a simulation at that size. "
               f"({seconds:.0f} s)"]
     return "\n".join(lines)
@@ -109,4 +121,18 @@ def _transfer_text(rows: list[dict], config) -> str:
              f"{'noise':<5} {'seeds':>5} {'true rho':>8} {'claimed':>7} {'coverage':>8}"]
     for r in rows:
         lines.append(f"{r['noise']:<5} {r['seeds']:>5} {r['true_rho']:>8.2f} {_fmt(r['claimed']):>7} {_fmt(r['coverage']):>8}")
+    return "\n".join(lines)
+
+
+def _debiasing_text(rows: list[dict], what: str) -> str:
+    if not rows:
+        return ""
+    lines = ["", f"{what} answered by a model at the reference bias; the other run by one that changes nothing, "
+             "only adds noise, or raises the bias to 1.5x the bias gate's threshold; "
+             "fails = share of runs the gate fails (<= 0.05 wanted for the first two).", "",
+             f"{'strategy':<11} {'reference':>9} {'seeds':>5} {'true change':>11} {'fails':>6} {'coverage':>8}"]
+    for r in rows:
+        change = "n/a" if math.isnan(r["true_change"]) else f"{r['true_change']:.4f}"
+        lines.append(f"{r['strategy']:<11} {r['reference']:>8g}x {r['seeds']:>5} {change:>11} {_fmt(r['claimed']):>6} "
+                     f"{_fmt(r['coverage']):>8}")
     return "\n".join(lines)

@@ -53,6 +53,9 @@ class Simulator(Protocol):
 
     def follower(self, share: float, noise: str) -> SimulatedModel: ...  # the biased option in a share of items
 
+    # optional: ``true_change(before, after) -> float``, the true change of the estimand the debiasing and
+    # regression gates compare (``audit.run.calibrate_changes``; coverage is not measured without it)
+
 
 def seeded_answers(model: SimulatedModel, seeds: int, persist: float, rng: np.random.Generator) -> list:
     """One condition's answers over ``seeds`` shot draws, in the order ``run_condition`` pools them:
@@ -104,17 +107,20 @@ class Tally:
     n: int = 0
     status: dict[str, int] = field(default_factory=dict)
     covered: int = 0
-    with_interval: int = 0  # runs whose gate gave an interval (coverage is over these)
+    with_interval: int = 0  # runs whose gate gave an interval, with a known truth (coverage is over these)
     half_widths: list[float] = field(default_factory=list)
 
-    def add(self, status: str, ci: tuple, truth: float) -> None:
+    def add(self, status: str, ci: tuple, truth: float, estimate: float | None = None) -> None:
+        """``half_widths`` holds the reach of the lower end (estimate - lo), the side a fail needs, when the
+        estimate is given (an interval may be asymmetric, e.g. a worst-unit bound with a simultaneous lower end
+        and a marginal upper one), else half the width."""
         self.n += 1
         self.status[status] = self.status.get(status, 0) + 1
         lo, hi = ci
-        if lo is not None and hi is not None:
+        if lo is not None and hi is not None and not math.isnan(truth):  # coverage where the truth is known
             self.with_interval += 1
             self.covered += lo - 1e-12 <= truth <= hi + 1e-12
-            self.half_widths.append((hi - lo) / 2)
+            self.half_widths.append(estimate - lo if estimate is not None else (hi - lo) / 2)
 
     def rate(self, status: str) -> float:
         return self.status.get(status, 0) / self.n if self.n else math.nan
@@ -162,10 +168,11 @@ def simulated_gates(session: AuditSession, simulator: Simulator) -> list[str]:
 
 def calibrate(session: AuditSession, *, runs: int, seed: int, persist: float = 0.8, multiples: Sequence[float] = MULTIPLES,
               noises: Sequence[str] | None = None, gates: Sequence[str] | None = None, follower: bool = False,
-              seed_counts: Sequence[int] | None = None, progress=None) -> list[Cell]:
-    """Every simulated model of the session's dataset, ``runs`` times each, decided by the session's gates;
-    ``follower`` adds a model that answers the biased option in ``FOLLOWER_SHARE`` of items (it must fail)."""
-    simulator = session.dataset.simulator(session.items, session.config)
+              seed_counts: Sequence[int] | None = None, progress=None, simulator: Simulator | None = None) -> list[Cell]:
+    """Every simulated model of the session's dataset (or of ``simulator``), ``runs`` times each, decided by the
+    session's gates; ``follower`` adds a model that answers the biased option in ``FOLLOWER_SHARE`` of items
+    (it must fail)."""
+    simulator = simulator or session.dataset.simulator(session.items, session.config)
     if simulator is None:
         raise AuditError(f"calibrate: dataset '{session.dataset.name}' has no simulator of known-truth models "
                          "(supported: WinoBias and BBQ data)")
@@ -199,7 +206,7 @@ def calibrate(session: AuditSession, *, runs: int, seed: int, persist: float = 0
                         if condition not in session.config.condition_names_for(gate):
                             continue
                         out = sim.evaluate(gate, SIMULATED, condition)
-                        tallies[gate].add(out.status, out.ci, model.truth.get(gate, math.nan))
+                        tallies[gate].add(out.status, out.ci, model.truth.get(gate, math.nan), out.estimate)
                         statuses.append(out.status)
                     overall = "fail" if "fail" in statuses else "pass" if all(s == "pass" for s in statuses) else "inconclusive"
                     verdict[overall] = verdict.get(overall, 0) + 1
@@ -232,7 +239,10 @@ class GateSummary:
     pass_fair: float
     power: dict[float, float]  # multiple > 1 -> fail rate
     coverage: float  # the lowest coverage over the models planted on this gate and the fair model
-    items_for_power: float  # items for 80% power at 1.5x (estimate)
+    items_for_power: float  # items for 80% power at 1.5x (estimate, from the reach of the interval's lower end)
+    coverage_pooled: float = math.nan  # over all those models' runs together (the lowest of several noisy rates is biased low)
+    coverage_runs: int = 0  # the runs coverage_pooled is over
+    coverage_below: bool = False  # some model's coverage is below the nominal level beyond chance (binomial, 1%)
 
 
 def summarize(cells: Sequence[Cell], config, n_items: int) -> list[GateSummary]:
@@ -253,9 +263,13 @@ def summarize(cells: Sequence[Cell], config, n_items: int) -> list[GateSummary]:
         if at_15 is not None and at_15.tallies[gate].half_widths:
             need = items_for_power(n_items, at_15.truth[gate], threshold, float(np.mean(at_15.tallies[gate].half_widths)),
                                    config.confidence)
+        covering = [c.tallies[gate] for c in [fair, *planted.values()] if c.tallies[gate].with_interval]
+        runs_with = sum(t.with_interval for t in covering)
+        below = any(stats.binom.cdf(t.covered, t.with_interval, config.confidence) < 0.01 for t in covering)
         out.append(GateSummary(gate, noise, seeds, threshold, max(c.tallies[gate].rate("fail") for c in compliant),
                                fair.tallies[gate].rate("pass"), {m: c.tallies[gate].rate("fail") for m, c in planted.items() if m > 1},
-                               min(c.tallies[gate].to_dict()["coverage"] for c in [fair, *planted.values()]), need))
+                               min(c.tallies[gate].to_dict()["coverage"] for c in [fair, *planted.values()]), need,
+                               sum(t.covered for t in covering) / runs_with if runs_with else math.nan, runs_with, bool(below)))
     return out
 
 

@@ -255,6 +255,15 @@ class BBQ(Dataset):
                       boot: Mapping[str, Any]) -> dict:
         return paired_changes(before, after, **boot)
 
+    def bias_change(self, before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence], boot: Mapping[str, Any]):
+        """theta^2 of the per-template selection bias after minus before (``.debiasing``: noise removed, units
+        paired): not the mean |O-SB| over templates, which a strategy that only adds random errors raises."""
+        from .debiasing import theta2_change
+
+        change, ci, theta0, theta1 = theta2_change(before, after, confidence=boot["confidence"],
+                                                   n_resamples=boot["n_resamples"], seed=boot["seed"])
+        return change, ci, f"theta (RMS per-template selection bias, noise removed) {theta0:.3f} -> {theta1:.3f}"
+
     def corrected_transfer(self, before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence],
                            boot: Mapping[str, Any]) -> dict:
         """The per-template selection bias's transfer corrected for the noise both conditions share

@@ -1,7 +1,9 @@
 """BBQ models of known truth for ``bias-audit calibrate`` (``audit.run.calibrate.Simulator``): the
 choosers of :mod:`.simulate` (fair errors fall on either person alike; stereotype use planted in one
-category, by bisection, so that the category's true score is the requested value). A bias is planted in
-the smallest audited category, where it is hardest to detect: the power printed is the worst case."""
+category, by bisection, so that the category's true score is the requested value). By default a bias is
+planted in the smallest audited category, where it is hardest to detect: the power printed is the worst
+case. ``plant="every"`` plants it in every category at once, each at the requested value (the typical
+case of a model that uses stereotypes throughout)."""
 
 from __future__ import annotations
 
@@ -31,14 +33,20 @@ class BBQSimulator:
     gates = ("bbq_s_amb", "bbq_s_dis")
     noise_levels = {k: f"accuracy {d} in disambiguated and {a} in ambiguous contexts" for k, (d, a) in ACCURACY.items()}
 
-    def __init__(self, items: Sequence):
-        self.items = list(items)
+    def __init__(self, items: Sequence, plant: str = "smallest"):
+        if plant not in ("smallest", "every"):
+            raise ValueError(f"plant: expected 'smallest' or 'every', not {plant!r}")
+        self.items, self.plant = list(items), plant
         sizes: dict[str, int] = {}
         for it in self.items:
             sizes[it.category] = sizes.get(it.category, 0) + 1
         self.category = min(sizes, key=lambda c: (sizes[c], c))
-        self.planted_items = sizes[self.category]
-        self.planted_where = f"the smallest category, {self.category} ({sizes[self.category]} of {len(self.items)} items)"
+        if plant == "every":
+            self.planted_items = len(self.items)
+            self.planted_where = f"every category at once, each at the planted value ({len(sizes)} categories, {len(self.items)} items)"
+        else:
+            self.planted_items = sizes[self.category]
+            self.planted_where = f"the smallest category, {self.category} ({sizes[self.category]} of {len(self.items)} items)"
 
     def _model(self, chooser: Chooser) -> BBQModel:
         probs = chooser.probabilities(self.items)
@@ -55,12 +63,21 @@ class BBQSimulator:
     def planted(self, gate: str, value: float, noise: str) -> BBQModel:
         if gate not in METRIC:
             raise ValueError(f"gate '{gate}' cannot be planted in a BBQ simulation")
-        own = [it for it in self.items if it.category == self.category]  # a category's score is its items' alone
-        chooser = planted_at(own, METRIC[gate], self.category, value, self._base(noise))
-        model = self._model(chooser)
+        base, use = self._base(noise), []
+        for category in sorted({it.category for it in self.items}) if self.plant == "every" else [self.category]:
+            own = [it for it in self.items if it.category == category]  # a category's score is its items' alone
+            use += planted_at(own, METRIC[gate], category, value, base).stereotype
+        model = self._model(Chooser(base.acc_dis, base.acc_amb, tuple(use)))
         if abs(model.truth[gate] - value) > 1e-3:  # the planted value is out of reach at this accuracy
             raise ValueError(f"{gate} = {value:.3f} is not reachable in {self.category}")
         return model
+
+    def true_change(self, before: BBQModel, after: BBQModel) -> float:
+        """theta^2 of the design-weighted per-template selection bias after minus before (``.debiasing``, the
+        estimand the debiasing gate compares), from the choosers' expected picks."""
+        from .debiasing import true_theta2
+
+        return true_theta2(self.items, after.probs) - true_theta2(self.items, before.probs)
 
     def follower(self, share: float, noise: str) -> BBQModel:
         """The biased answer with probability ``share`` in every category."""

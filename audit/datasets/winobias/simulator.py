@@ -75,6 +75,10 @@ class WinoBiasSimulator:
             raise ValueError(f"gate '{gate}' cannot be planted in a WinoBias simulation")
         return self._model(scenario(self.items, self.pairing, a_sb=0.1 * scale, **kw), noise)
 
+    def true_change(self, before: WinoBiasModel, after: WinoBiasModel) -> float:
+        """theta^2 after minus before: the estimand the debiasing and regression gates compare."""
+        return after.truth["a_sb"] ** 2 - before.truth["a_sb"] ** 2
+
     def follower(self, share: float, noise: str) -> StereotypedModel:
         sign = {"male": 1.0, "female": -1.0}
         p_first = []
