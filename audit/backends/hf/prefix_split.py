@@ -23,12 +23,12 @@ misreads); on a difference the tokenizer is never split again in this process.
 from __future__ import annotations
 
 import json
+import weakref
 
 _PRE_TOKENIZERS = {"Whitespace", "WhitespaceSplit", "BertPreTokenizer"}
 _MODELS = {"WordLevel", "WordPiece", "BPE", "Unigram"}
 _SPLIT_AFTER = " \t\n\r"  # whitespace in Python's sense and in the tokenizers' Rust regex (\s)
-_VERDICT: dict[int, bool] = {}  # id(backend tokenizer) -> splittable (also False after a failed guard)
-_ADDED: dict[int, list[str]] = {}
+_DISTRUSTED: "weakref.WeakSet" = weakref.WeakSet()  # tokenizers whose guard found a difference
 
 
 def _name(part) -> str | None:
@@ -50,26 +50,22 @@ def _specials_only_before(post) -> bool:
 def splittable(tokenizer) -> bool:
     """Whether ``tokenizer``'s pipeline is one the proof above covers (fast tokenizers only)."""
     backend = getattr(tokenizer, "backend_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
-    if backend is None:
+    if backend is None or tokenizer in _DISTRUSTED:
         return False
-    key = id(backend)
-    if key not in _VERDICT:
-        _VERDICT[key] = (backend.normalizer is None and _name(backend.pre_tokenizer) in _PRE_TOKENIZERS
-                         and _name(backend.model) in _MODELS and _specials_only_before(backend.post_processor)
-                         and backend.truncation is None and backend.padding is None)
-        _ADDED[key] = sorted({t.content for t in backend.get_added_tokens_decoder().values() if t.content})
-    return _VERDICT[key]
+    return (backend.normalizer is None and _name(backend.pre_tokenizer) in _PRE_TOKENIZERS
+            and _name(backend.model) in _MODELS and _specials_only_before(backend.post_processor)
+            and backend.truncation is None and backend.padding is None)
 
 
 def distrust(tokenizer) -> None:
     """Never split for this tokenizer again (a guard found a difference)."""
-    _VERDICT[id(tokenizer.backend_tokenizer)] = False
+    _DISTRUSTED.add(tokenizer)
 
 
 def split_at(tokenizer, prefix: str) -> int:
     """The position in ``prefix`` to split at (0: none): the last one right after whitespace whose window
-    (the longest added token's length on either side) lies inside the prefix and holds no added token."""
-    added = _ADDED.get(id(tokenizer.backend_tokenizer), [])
+    (the longest added token's length and one on either side) lies inside the prefix and holds no added token."""
+    added = sorted({t.content for t in tokenizer.backend_tokenizer.get_added_tokens_decoder().values() if t.content})
     reach = max((len(t) for t in added), default=0) + 1
     s = len(prefix) - reach
     while s > reach:
