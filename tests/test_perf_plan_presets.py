@@ -45,6 +45,17 @@ def test_plan_counts_every_shipped_preset(preset, tmp_path, monkeypatch):
         assert p.prompt_tokens is None or p.prompt_tokens > p.requests
 
 
+@pytest.mark.parametrize("preset", ["bbq", "paper-b"])
+def test_plan_measures_the_bbq_presets_without_crashing(preset, tmp_path, monkeypatch):
+    """The measured plan (every condition shape run on a sample, the work after scoring on a shadow run) on
+    the BBQ presets with the reference model: an estimate for every condition, none negative."""
+    session = _session(preset, tmp_path, monkeypatch)
+    plans = plan_session(session)
+    assert [p.condition for p in plans] == list(session.config.conditions)
+    assert all(p.estimate_s is not None and p.estimate_s >= 0 and p.cpu_s is not None for p in plans)
+    assert sum(p.estimate_s for p in plans) > 0 and plans[0].after_s > 0
+
+
 def test_plan_times_each_condition_shape_on_a_real_sample(tmp_path, monkeypatch):
     """The estimate comes from running each condition (one per shape) on a small and a batch-sized sample
     of the items through the run's own code, and timing what follows the scores on a full-size shadow run."""
