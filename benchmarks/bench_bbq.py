@@ -2,7 +2,7 @@
 
 1. Tokenising: every text encoded whole (lm-eval's way, and ours before) against the shared prefix's head
    encoded once (``audit.backends.hf.prefix_split``); the tokens must be equal.
-2. Scoring: torch's default intra-op threads against one thread (``audit.backends.reference.threads``);
+2. Scoring: torch's default intra-op threads against one thread (``audit.datasets.winobias.reference_model.threads``);
    the scores must be equal.
 
     python benchmarks/bench_bbq.py --items 300                    # paper-b's few_shot_k8, one seed, answer order 0

@@ -115,7 +115,7 @@ def test_one_thread_scorer_scores_as_the_default_and_restores_threads(tiny_model
 
     from audit.backends.hf.loading import LoadedModel
     from audit.backends.hf.scorer import Scorer
-    from audit.backends.reference.threads import OneThreadScorer
+    from audit.datasets.winobias.reference_model.threads import OneThreadScorer
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     loaded = LoadedModel("tiny", model, AutoTokenizer.from_pretrained(tiny_model_dir), torch.device("cpu"))
