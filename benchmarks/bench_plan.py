@@ -125,6 +125,7 @@ def main() -> None:
     parser.add_argument("--case", action="append", help="run only these cases (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--work", help="working folder (default: a temporary one)")
+    parser.add_argument("--items", type=int, help="max_items of every chosen case (instead of the case's own)")
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-plan-"))
     available = cases(work)
@@ -138,7 +139,8 @@ def main() -> None:
     for name in chosen:
         if name not in available:
             raise SystemExit(f"--case {name}: not available here (see --list)")
-        row = measure(name, available[name], work)
+        case = dict(available[name], items=args.items) if args.items else available[name]
+        row = measure(name, case, work)
         error = "n/a" if row["predicted_s"] is None else f"{(row['predicted_s'] - row['measured_s']) / row['measured_s']:+.0%}"
         predicted = "unknown" if row["predicted_s"] is None else f"{row['predicted_s']:.0f} s"
         pcpu = row["predicted_cpu_s"]

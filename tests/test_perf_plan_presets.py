@@ -45,6 +45,18 @@ def test_plan_counts_every_shipped_preset(preset, tmp_path, monkeypatch):
         assert p.prompt_tokens is None or p.prompt_tokens > p.requests
 
 
+def test_plan_measures_paper_b_without_crashing(tmp_path, monkeypatch):
+    """The measured plan (every condition shape run on a sample, the work after scoring on a shadow run) on
+    paper-b with the reference model: an estimate for every condition, none negative. paper-b holds the bbq
+    preset's two conditions as they are there, so this covers bbq's shapes too (the study's are measured
+    below; every preset's counting above)."""
+    session = _session("paper-b", tmp_path, monkeypatch)
+    plans = plan_session(session)
+    assert [p.condition for p in plans] == list(session.config.conditions)
+    assert all(p.estimate_s is not None and p.estimate_s >= 0 and p.cpu_s is not None for p in plans)
+    assert sum(p.estimate_s for p in plans) > 0 and plans[0].after_s > 0
+
+
 def test_plan_times_each_condition_shape_on_a_real_sample(tmp_path, monkeypatch):
     """The estimate comes from running each condition (one per shape) on a small and a batch-sized sample
     of the items through the run's own code, and timing what follows the scores on a full-size shadow run."""
@@ -84,6 +96,32 @@ def test_plan_counts_requests_repeated_across_conditions_once(tmp_path, monkeypa
     assert plans["zero_shot"].estimate_s > 0
     assert plans["zero_shot_again"].estimate_s == 0.0
     assert plans["zero_shot_again"].basis.startswith("all asked earlier")
+
+
+def test_a_condition_the_model_cannot_run_costs_nothing(tmp_path, monkeypatch):
+    """A condition the model cannot run (a chat condition on a model without a chat template) is skipped by
+    the run: the plan estimates it at 0 s and still gives a total (it gave none: study on the tiny GPT-2)."""
+    from audit.config import ConditionConfig
+    from audit.errors import ConditionUnavailable
+    import audit.run.plan as plan
+
+    session = _session("default", tmp_path, monkeypatch)
+    conditions = dict(session.config.conditions)
+    conditions["chat_zero_shot"] = ConditionConfig(**{**session.config.conditions["zero_shot"].model_dump(), "chat": True})
+    session.config = session.config.model_copy(update={"conditions": conditions})
+    real = plan.measure_condition
+
+    def measure(backend, session, name):
+        if session.config.conditions[name].chat:
+            raise ConditionUnavailable("the model has no chat template")
+        return real(backend, session, name)
+
+    monkeypatch.setattr(plan, "measure_condition", measure)
+    plans = {p.condition: p for p in plan_session(session)}
+    assert plans["chat_zero_shot"].estimate_s == 0.0 and "cannot run" in plans["chat_zero_shot"].basis
+    assert plans["zero_shot"].estimate_s > 0
+    total = plan.plan_json(session, list(plans.values()))["total"]
+    assert total["estimate_s"] is not None and total["estimate_cpu_s"] is not None
 
 
 def test_internal_error_in_plan_exits_3(tmp_path, monkeypatch, capsys):

@@ -232,8 +232,10 @@ def plan_session(session: AuditSession, cache_path: Path | None = None, measure:
                     estimate = cost.seconds(len(session.items), len(cond.seeds)) * fresh / n if n else 0.0
                     cpu = estimate * cost.cpu_share
                     basis = cost.basis if fresh else ("all cached" if cached == n else "all asked earlier in this run (reused)")
-                elif isinstance(cost, str):
-                    basis = cost
+                elif isinstance(cost, str):  # the model cannot run it: the run skips it
+                    estimate, cpu, basis = 0.0, 0.0, cost
+            elif isinstance(costs.get(condition), str):  # (nor render its prompts: a chat condition)
+                estimate, cpu, basis = 0.0, 0.0, costs[condition]
             if cached is None and cache is not None and model_key is None and len(cache) == 0:
                 cached = 0  # an empty cache holds nothing for any model
             first = condition == next(iter(session.config.conditions))

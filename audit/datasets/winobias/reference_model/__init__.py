@@ -77,7 +77,12 @@ def load_reference(spec: str, options: BackendOptions):
     from audit.backends.hf.backend import load_hf
 
     check_reference(spec, options)
-    return load_hf(str(reference_model_dir(spec)), options, name=spec, source="reference")
+    backend = load_hf(str(reference_model_dir(spec)), options, name=spec, source="reference")
+    if backend.loaded.device.type == "cpu":
+        from audit.datasets.winobias.reference_model.threads import OneThreadScorer
+
+        backend.scorer = OneThreadScorer(backend.loaded, batch_size=options.batch_size)
+    return backend
 
 
 __all__ = ["REFERENCE_MODELS", "ReferenceSpec", "build_reference_models", "load_reference", "planted_association",
