@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -111,7 +112,8 @@ def run_study(model_dir: Path, items: int, data: str, out: Path) -> tuple[dict, 
                          str(items), "--no-cache", "--out", str(out / "out"), "--device", "cpu"])
     finally:
         session_module.load_backend = real
-    totals = {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall, "exit": code}
+    totals = {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall, "exit": code,
+              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if not timed:
         raise SystemExit(f"the study run loaded no model (exit {code})")
     return totals, timed[0]
@@ -238,9 +240,12 @@ def report(r: dict, items: int) -> list[str]:
         "| | CPU-s | share | wall s |",
         "|---|---:|---:|---:|",
         f"| whole run | {cpu:.1f} | 100% | {wall:.1f} |",
-        f"| likelihood scoring ({len(timed.likelihood)} requests computed) | {s_cpu:.1f} | {s_cpu / cpu:.0%} | {timed.wall['scoring']:.1f} |",
-        f"| generation ({len(timed.generations)} prompts) | {g_cpu:.1f} | {g_cpu / cpu:.0%} | {timed.wall['generation']:.1f} |",
-        f"| everything else | {other:.1f} | {other / cpu:.0%} | {wall - timed.wall['scoring'] - timed.wall['generation']:.1f} |",
+        f"| likelihood scoring ({len(timed.likelihood)} requests computed) | {s_cpu:.1f} | {s_cpu / cpu:.1%} | {timed.wall['scoring']:.1f} |",
+        f"| generation ({len(timed.generations)} prompts) | {g_cpu:.1f} | {g_cpu / cpu:.1%} | {timed.wall['generation']:.1f} |",
+        f"| everything else | {other:.1f} | {other / cpu:.1%} | {wall - timed.wall['scoring'] - timed.wall['generation']:.1f} |",
+        "",
+        f"peak RSS of this process by the end of the study run: {t['peak_rss_mb']:,.0f} MB "
+        "(the process's high-water mark: exact for the first model of an invocation, a bound for later ones)",
         "",
         "| same work through | CPU-s | ours / theirs |",
         "|---|---:|---:|",
