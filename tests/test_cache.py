@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from records import comparable
 from audit import Backend, Request
 from audit.backends.cached import CachedBackend, ResultCache, request_key
 from audit.backends.hf.backend import model_cache_key
@@ -291,17 +292,6 @@ def _scored(log: Path) -> list[int]:
     return [int(line.split("\t")[1]) for line in log.read_text().splitlines()] if log.exists() else []
 
 
-def _comparable(results_json: Path) -> dict:
-    results = json.loads(results_json.read_text())
-    results.pop("created")
-    results.pop("run_id", None)  # differs per run by design (issue 23)
-    for model in results.get("models", []):  # per-condition cost: time and reuse differ per run by design (issue 25)
-        for entry in model.get("conditions", {}).values():
-            entry.pop("cost", None)
-    results["provenance"].pop("command")
-    return results
-
-
 @pytest.mark.slow
 def test_a_run_killed_midway_resumes_to_the_same_results(tmp_path, tiny_model_dir):
     chunk = 128
@@ -333,7 +323,7 @@ def test_a_run_killed_midway_resumes_to_the_same_results(tmp_path, tiny_model_di
 
     resumed = run("resumed", "cache")
     assert resumed.wait(timeout=900) == full.returncode, resumed.stderr.read()[-3000:]
-    assert _comparable(tmp_path / "resumed" / "results.json") == _comparable(tmp_path / "full" / "results.json")
+    assert comparable(tmp_path / "resumed" / "results.json") == comparable(tmp_path / "full" / "results.json")
 
     sent_after = sum(_scored(tmp_path / "resumed.log"))
     assert sent_after == total - committed  # the resumed run scored only what the cache lacked

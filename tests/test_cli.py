@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from shared_data import winobias_dir
+from records import comparable
 
 WINOBIAS = winobias_dir() or Path("/nonexistent")
 
@@ -69,17 +70,6 @@ def test_data_validate_reports_bad_line_with_file_and_line(tmp_path):
     assert report["errors"][0]["file"] == "pro_stereotyped_type1.txt.dev" and report["errors"][0]["line"] == 2
 
 
-def _without_run_specifics(results: dict) -> dict:
-    results = json.loads(json.dumps(results))
-    results.pop("created")
-    results.pop("run_id", None)  # differs per run by design (issue 23)
-    for model in results.get("models", []):  # per-condition cost: time and reuse differ per run by design (issue 25)
-        for entry in model.get("conditions", {}).values():
-            entry.pop("cost", None)
-    results["provenance"].pop("command")
-    return results
-
-
 def test_same_config_and_seed_give_identical_results(tmp_path, tiny_model_dir):
     """Determinism: two uncached runs of the same config and seed write the same results.json."""
     cfg = tmp_path / "audit.toml"
@@ -90,7 +80,7 @@ def test_same_config_and_seed_give_identical_results(tmp_path, tiny_model_dir):
         proc = bias_audit("run", "--model", tiny_model_dir, "--out", tmp_path / name, "--config", cfg, "--no-cache")
         assert proc.returncode in (0, 1), proc.stderr[-2000:]
         runs.append(json.loads((tmp_path / name / "results.json").read_text()))
-    assert _without_run_specifics(runs[0]) == _without_run_specifics(runs[1])
+    assert comparable(runs[0]) == comparable(runs[1])
     assert runs[0]["models"][0]["conditions"]["few_shot_k2"]["seeds"] == [0, 1]
 
 

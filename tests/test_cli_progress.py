@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
-import select
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,46 +10,11 @@ from pathlib import Path
 import pytest
 
 from audit.run import progress
+from terminal import run_in_pty
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_LINE_S = 2.0
 MAX_SILENCE_S = 10.0
-
-
-def _timed_lines_in_pty(args: list[str], cwd: Path, env: dict, columns: int, timeout: float = 600) -> tuple[int, list]:
-    """Run on a pseudo-terminal ``columns`` wide; (seconds since start, line) for every line or redraw."""
-    import fcntl
-    import struct
-    import termios
-
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
-    started = time.monotonic()
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    lines, pending = [], ""
-    try:
-        while time.monotonic() - started < timeout:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not data:
-                    break
-                pending += data.decode("utf-8", errors="replace")
-                *done, pending = re.split(r"[\r\n]", pending)
-                now = time.monotonic() - started
-                lines += [(now, line.replace("\x1b[K", "")) for line in done if line.strip()]
-            elif proc.poll() is not None:
-                break
-        else:
-            proc.kill()
-    finally:
-        os.close(master)
-        proc.wait(timeout=30)
-    return proc.returncode, lines
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a POSIX pseudo-terminal")
@@ -63,8 +25,8 @@ def test_first_line_at_once_and_no_stage_silent(tiny_model_dir, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BIAS_AUDIT_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
     for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "COLUMNS"):
         env.pop(name, None)
-    code, lines = _timed_lines_in_pty([sys.executable, "-m", "audit.cli", "run", "--model", str(tiny_model_dir),
-                                       "--out", str(tmp_path / "out")], project, env, columns=80)
+    code, lines = run_in_pty([sys.executable, "-m", "audit.cli", "run", "--model", str(tiny_model_dir),
+                               "--out", str(tmp_path / "out")], project, env, columns=80)
     text = "\n".join(line for _, line in lines)
     assert code in (0, 1), text[-3000:]
     assert lines[0][0] < FIRST_LINE_S, lines[:3]

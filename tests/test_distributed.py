@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from records import comparable
 from audit import Request
 from audit.backends.distributed import World
 
@@ -74,18 +75,6 @@ def _run(args: list[str], project: Path, cache: Path, extra_env: dict | None = N
     return subprocess.run(args, cwd=project, env=env, capture_output=True, text=True, timeout=600)
 
 
-def _comparable(path: Path) -> dict:
-    """results.json less what differs between any two runs: the timestamp and the command line."""
-    results = json.loads(path.read_text(encoding="utf-8"))
-    results.pop("created")
-    results.pop("run_id", None)  # differs per run by design (issue 23)
-    for model in results.get("models", []):  # per-condition cost: time and reuse differ per run by design (issue 25)
-        for entry in model.get("conditions", {}).values():
-            entry.pop("cost", None)
-    results["provenance"].pop("command")
-    return results
-
-
 def test_torchrun_two_processes_write_the_single_process_results(tiny_model_dir, tmp_path):
     project = tmp_path / "project"
     project.mkdir()
@@ -103,7 +92,7 @@ def test_torchrun_two_processes_write_the_single_process_results(tiny_model_dir,
               {"BIAS_AUDIT_SCORE_LOG": str(log)})
     assert (tmp_path / "dp" / "results.json").is_file(), dp.stdout[-3000:] + dp.stderr[-3000:]
 
-    assert _comparable(tmp_path / "dp" / "results.json") == _comparable(tmp_path / "single" / "results.json")
+    assert comparable(tmp_path / "dp" / "results.json") == comparable(tmp_path / "single" / "results.json")
     verdict = json.loads((tmp_path / "dp" / "results.json").read_text())["verdict"]
     assert (dp.returncode == 0) == (verdict == "pass")  # torchrun passes on rank 0's exit status (1 for any failure)
 

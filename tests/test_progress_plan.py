@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from audit.run import progress
+from terminal import run_in_pty
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,40 +45,12 @@ def _project(tmp_path: Path, max_items: int = 24) -> Path:
 
 
 def _run_in_pty(args: list[str], cwd: Path, env: dict, timeout: float = 600) -> tuple[int, str]:
-    """Run with stdin/stdout/stderr on a pseudo-terminal (as a user's shell would); everything it printed."""
-    import fcntl
-    import struct
-    import termios
-    import time
-
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    chunks, deadline = [], time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-            elif proc.poll() is not None:
-                break
-        else:
-            proc.kill()
-    finally:
-        os.close(master)
-        proc.wait(timeout=30)
-    return proc.returncode, b"".join(chunks).decode("utf-8", errors="replace")
+    code, lines = run_in_pty(args, cwd, env, timeout=timeout)
+    return code, "\n".join(line for _, line in lines)
 
 
 def _lines(output: str) -> list[str]:
-    return [part.replace("\x1b[K", "").strip() for part in re.split(r"[\r\n]", output)]
+    return [part.strip() for part in output.splitlines()]
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a POSIX pseudo-terminal")

@@ -14,8 +14,7 @@ from audit import render_report
 from audit.report.compare import compare_runs
 from audit.report.findings import gate_view
 from audit.report.matrix import gate_matrix
-from audit.report.summary import (executive_summary, largest_bias, open_questions, reduction_statement,
-                                  transfer_statement, verdict_statement)
+from audit.report.summary import dataset_statement, executive_summary, open_questions, verdict_statement
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "results_example.json"
@@ -28,6 +27,19 @@ def record(conditions: dict, transfer: dict | None = None, gates: list | None = 
             "provenance": {"config": {"n_resamples": 400, "seed": 0}},
             "models": [{"name": "m", "conditions": conditions, "transfer": transfer or {}, "choices": {}}],
             "gates": gates or []}
+
+
+def largest_bias(results: dict):
+    """WinoBias's summary rules (``Dataset.report_statement``), written as the page writes them."""
+    return dataset_statement(results, "largest_bias")
+
+
+def transfer_statement(results: dict):
+    return dataset_statement(results, "transfer")
+
+
+def reduction_statement(results: dict):
+    return dataset_statement(results, "reduction")
 
 
 def gate(metric: str, condition: str, status: str, **extra) -> dict:

@@ -4,88 +4,38 @@ run an audit end to end (through the session, the gates, the pytest plugin and r
 from __future__ import annotations
 
 import json
-import math
-import re
-from dataclasses import asdict, dataclass
+import sys
+from pathlib import Path
 
 import pytest
 
-from audit import Backend, Dataset, Prompt, register_backend, register_dataset
+from audit import Prompt, register_backend, register_dataset
 
-FRUIT = ["apple", "pear", "plum", "fig", "lime", "kiwi"]
-TOOLS = ["hammer", "saw", "drill", "wrench", "chisel", "file"]
-
-
-@dataclass(frozen=True)
-class ToyItem:
-    id: str
-    word: str
-    answer: str  # "fruit" | "tool"
-    frame: str  # "a" | "b": the two phrasings of a question form a resampling pair
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+# The toy is the example plugin's ``words`` dataset and ``words-rule`` backend (tests/plugin_example),
+# registered here at run time instead of through entry points: the same few dozen lines, two seams.
+sys.path.insert(0, str(Path(__file__).parent / "plugin_example"))
+from bias_audit_example.backend import WordsRule  # noqa: E402
+from bias_audit_example.dataset import Words  # noqa: E402
 
 
-class ToyDataset(Dataset):
-    """Is the word a fruit or a tool? Bias unit: the word; its bias = P(fruit | frame a) - P(fruit | frame b)."""
-
-    def load(self, source, *, split, seed):
-        words = [(w, "fruit") for w in FRUIT] + [(w, "tool") for w in TOOLS]
-        return [ToyItem(f"{split}-{w}-{f}-{r}", w, a, f) for w, a in words for f in "ab" for r in range(3)]
-
-    def options(self, item):
-        return ("fruit", "tool")
-
-    def gold(self, item):
-        return item.answer
-
-    def pair_key(self, item):
-        return (item.word, item.id.rsplit("-", 1)[-1])
+class ToyDataset(Words):
+    """Is the word a fruit or a tool? Bias unit: the word; its bias = P(fruit | frame a) - P(fruit | frame b).
+    Unlike the plugin, it writes its prompts itself (no template) and summarizes by accuracy."""
 
     def render(self, fmt, item, shots, preprompt, order=0):
         lead = "Frame A." if item.frame == "a" else "Frame B."
         return Prompt(f"{preprompt}{fmt}: ", f"{lead} A {item.word} is a")
 
-    def map_answer(self, text, item):
-        return next((o for o in self.options(item) if o in text), None)
-
     def summarize(self, items, selections, boot):
         return {"toy_accuracy": self.accuracy(items, selections)}
 
-    def bias_by_unit(self, items, selections):
-        out = {}
-        for word in FRUIT + TOOLS:
-            rates = []
-            for frame in "ab":
-                sel = [s for it, s in zip(items, selections) if it.word == word and it.frame == frame and s is not None]
-                rates.append(sum(s == "fruit" for s in sel) / len(sel) if sel else math.nan)
-            out[word] = None if any(math.isnan(r) for r in rates) else rates[0] - rates[1]
-        return out
 
-
-class ToyBackend(Backend):
-    """Answers "fruit" for fruit, "tool" for tools, except that under frame A it calls the words of
-    ``confused`` fruit whatever they are (a planted frame effect), the same in every format."""
-
-    confused = {"hammer", "saw", "drill"}
+class ToyBackend(WordsRule):
+    """Under frame A it calls hammer, saw and drill fruit (a planted frame effect), the same in every format."""
 
     def __init__(self, target: str):
+        super().__init__({"hammer", "saw", "drill"})
         self.name = f"toy:{target}"
-        self.calls = 0
-
-    def _answer(self, context: str) -> str:
-        word = re.search(r"A (\w+) is a$", context).group(1)
-        if "Frame A." in context and word in self.confused:
-            return "fruit"
-        return "fruit" if word in FRUIT else "tool"
-
-    def loglikelihood(self, requests):
-        self.calls += len(requests)
-        return [-0.1 if r.continuation.strip() == self._answer(r.context) else -3.0 for r in requests]
-
-    def generate(self, prompts, max_new_tokens=16):
-        return [" " + self._answer(p) for p in prompts]
 
     def identity(self):
         return {"model": self.name, "rule": "toy"}

@@ -65,7 +65,8 @@ class Dataset(ABC):
     #: this dataset's sections of the report: (template fragment under templates/, anchor, navigation label);
     #: the fragments read ``dataset_view`` (``report_view``) and the generic page context
     report_sections: tuple[tuple[str, str, str], ...] = ()
-    #: the executive summary's rules that apply to this dataset's record (``audit.report.summary.RULES``)
+    #: the executive summary's statements in reading order: the generic "verdict" and "open"
+    #: (``audit.report.summary.RULES``) and this dataset's own (``report_statement``)
     report_summary_rules: tuple[str, ...] = ("verdict",)
     #: a fragment explaining how to read this dataset's metrics, shown last (None: none)
     report_glossary: str | None = None
@@ -223,6 +224,33 @@ class Dataset(ABC):
         (the templates format and escape them) and ``EstimatesChart`` declarations anywhere in it (the
         report replaces each with the drawn chart); default: nothing."""
         return {}
+
+    # --- the report's summary layer: register of numbers, summary, comparison, terminal table -----
+    #: the record fields the report labels and writes beside the transfer r (``report_data.RecordField``)
+    report_fields: Mapping[str, Any] = {}
+    #: gate metric -> the key of ``report_fields`` its estimate is (checked value by value before use)
+    report_gate_fields: Mapping[str, str] = {}
+    #: the columns this dataset adds to the terminal and step-summary table after model and condition
+    report_table_header: tuple[str, ...] = ()
+
+    def report_statement(self, rule: str, results: Mapping[str, Any], unauditable: Sequence[tuple[str, str]] = ()):
+        """This dataset's executive-summary statement ``rule`` (``report_data.Finding``), one of its
+        ``report_summary_rules`` beyond the generic ones; ``unauditable``: the (model, condition) pairs
+        where the model does not do the task (their bias figures say nothing either way)."""
+        raise KeyError(f"dataset '{self.name}' has no summary rule '{rule}'")
+
+    def report_open_questions(self, results: Mapping[str, Any]) -> list[tuple]:
+        """What this dataset's own statistics leave undecided: clauses (tuples of ``report_data`` parts) of
+        the summary's 'Not concluded' statement; default none."""
+        return []
+
+    def report_comparisons(self) -> tuple:
+        """The statistics compared with an approved run (``report_data.ComparedQuantity``) beside accuracy."""
+        return ()
+
+    def report_table_cells(self, cond: Mapping[str, Any]) -> tuple[tuple, ...]:
+        """One cell (a tuple of ``report_data`` parts) per ``report_table_header`` column for a condition."""
+        return ()
 
     def validate(self, directory: str):  # pragma: no cover - optional
         """A validation report of a directory of this dataset's files (``bias-audit data validate``)."""

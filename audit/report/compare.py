@@ -1,10 +1,10 @@
 """Two runs side by side: the approved run (``--baseline``) and the candidate.
 
 Which gates changed status (matched by gate id), and per model and condition present in both runs
-the paired changes with intervals: A-SB paired over occupations (mean of |O-SB| now minus before,
-the ``a_sb_regression`` gate's estimate) and referent accuracy paired over the items answered in
-both runs, resampling gender twins together (the ``accuracy_regression`` gate's unit). Positive
-A-SB change = more bias now; positive accuracy change = more accurate now.
+the paired changes with intervals: the statistics the record's dataset compares
+(``Dataset.report_comparisons``: e.g. a bias paired over its units; a positive change = more bias now)
+and accuracy paired over the items answered in both runs, resampling the dataset's pairs together
+(``Dataset.record_pair_key``, the ``accuracy_regression`` gate's unit; positive = more accurate now).
 """
 
 from __future__ import annotations
@@ -13,17 +13,12 @@ from collections.abc import Mapping
 from typing import Callable, Hashable
 
 from audit.datasets import dataset_names, get_dataset
-from audit.stats.regression import mean_abs_change
+from audit.datasets.report_data import ComparedQuantity, boot_settings
 from audit.stats.bootstrap import paired_mean_change
-from .format import fmt_ci, fmt_num, is_number
+from .format import fmt_ci, fmt_num
+from .recorded import record_dataset
 
 _RANK = {"pass": 0, "waived": 1, "skipped": 1, "inconclusive": 2, "fail": 3}
-
-
-def _boot(results: Mapping) -> dict:
-    config = (results.get("provenance") or {}).get("config") or {}
-    config = config if isinstance(config, Mapping) else {}
-    return {"n_resamples": int(config.get("n_resamples") or 1000), "seed": int(config.get("seed") or 0)}
 
 
 def _pair_key_of(results: Mapping) -> Callable[[str, Mapping], Hashable]:
@@ -49,9 +44,13 @@ def _accuracy_change(new: list, old: list, items: Mapping, pair_key: Callable[[s
     return change, ci, len(diffs)
 
 
-def _osb(cond: Mapping) -> dict:
-    o_sb = cond.get("o_sb")
-    return {k: v for k, v in o_sb.items() if is_number(v) or v is None} if isinstance(o_sb, Mapping) else {}
+def _compared(q: ComparedQuantity, cond: Mapping, prior: Mapping, boot: Mapping) -> dict:
+    """The row's columns of one compared statistic, keyed by its ``key``."""
+    change, ci = q.change(cond, prior, boot)
+    k = q.key
+    return {f"{k}_before": fmt_num(q.field.value(prior)), f"{k}_after": fmt_num(q.field.value(cond)),
+            f"{k}_change": change, f"{k}_change_ci": ci, f"{k}_text": fmt_num(change, sign=True),
+            f"{k}_ci_text": fmt_ci(ci, sign=True), f"{k}_worse": ci[0] > 0, f"{k}_better": ci[1] < 0}
 
 
 def compare_runs(current: Mapping, approved: Mapping) -> dict:
@@ -67,8 +66,10 @@ def compare_runs(current: Mapping, approved: Mapping) -> dict:
                             "worse": worse, "estimate_before": fmt_num(before.get("estimate")),
                             "estimate_after": fmt_num(gate.get("estimate"))})
     changed.sort(key=lambda c: (not c["worse"], c["id"]))
-    boot = _boot(current)
+    boot = boot_settings(current)
     pair_key = _pair_key_of(current)
+    dataset = record_dataset(current)
+    quantities = dataset.report_comparisons() if dataset is not None else ()
     old_models = {m.get("name"): m for m in approved.get("models") or [] if isinstance(m, Mapping)}
     rows = []
     for model in current.get("models") or []:
@@ -79,18 +80,17 @@ def compare_runs(current: Mapping, approved: Mapping) -> dict:
             prior = (old.get("conditions") or {}).get(name)
             if not isinstance(prior, Mapping) or not isinstance(cond, Mapping):
                 continue
-            a_sb, a_sb_ci = mean_abs_change(_osb(cond), _osb(prior), **boot)
+            row = {"model": str(model.get("name")), "condition": name}
+            for q in quantities:
+                row.update(_compared(q, cond, prior, boot))
             acc, acc_ci, n = _accuracy_change((model.get("choices") or {}).get(name) or [],
                                               (old.get("choices") or {}).get(name) or [], current.get("items") or {},
                                               pair_key, **boot)
-            rows.append({"model": str(model.get("name")), "condition": name,
-                         "a_sb_before": fmt_num(prior.get("a_sb")), "a_sb_after": fmt_num(cond.get("a_sb")),
-                         "a_sb_change": a_sb, "a_sb_change_ci": a_sb_ci,
-                         "a_sb_text": fmt_num(a_sb, sign=True), "a_sb_ci_text": fmt_ci(a_sb_ci, sign=True),
-                         "a_sb_worse": a_sb_ci[0] > 0, "a_sb_better": a_sb_ci[1] < 0,
-                         "accuracy_change": acc, "accuracy_change_ci": acc_ci, "n_paired": n,
-                         "accuracy_text": fmt_num(acc, sign=True), "accuracy_ci_text": fmt_ci(acc_ci, sign=True),
-                         "accuracy_worse": acc_ci[1] < 0})
+            row.update({"accuracy_change": acc, "accuracy_change_ci": acc_ci, "n_paired": n,
+                        "accuracy_text": fmt_num(acc, sign=True), "accuracy_ci_text": fmt_ci(acc_ci, sign=True),
+                        "accuracy_worse": acc_ci[1] < 0})
+            row["worse"] = row["accuracy_worse"] or any(row[f"{q.key}_worse"] for q in quantities)
+            rows.append(row)
     return {
         "renamed": [(str(k), str(v)) for k, v in (approved.get("approved_as") or {}).items()],
         "approved": {"created": str(approved.get("created") or "?"), "verdict": str(approved.get("verdict") or "?"),
@@ -100,6 +100,7 @@ def compare_runs(current: Mapping, approved: Mapping) -> dict:
         "new_gates": sorted(set(new_gates) - set(old_gates)),
         "gone_gates": sorted(set(old_gates) - set(new_gates)),
         "rows": rows,
+        "quantities": [{"key": q.key, "label": q.label, "caption": q.caption} for q in quantities],
     }
 
 

@@ -1,15 +1,16 @@
 """One label and one written value per number: the report's register of the quantities it shows.
 
-A quantity is one number of the record: a model's statistic under a condition (A-SB, θ, accuracy, RPA
-gap, transfer r) or a gate's interval end. Wherever the page shows it (summary, matrix, gate details,
-tables) it is written by :meth:`Numbers.show`: with the same label, the same decimals and a ``<data>``
-element that names the quantity (``data-q``) and its label (``data-label``), so a test can check that
-no label stands for two numbers and no number carries two labels or two values.
+A quantity is one number of the record: a model's statistic under a condition (one of the fields the
+record's dataset declares, ``Dataset.report_fields``, or the transfer r every dataset has) or a gate's
+interval end. Wherever the page shows it (summary, matrix, gate details, tables) it is written by
+:meth:`Numbers.show`: with the same label, the same decimals and a ``<data>`` element that names the
+quantity (``data-q``) and its label (``data-label``), so a test can check that no label stands for two
+numbers and no number carries two labels or two values.
 
-A gate whose estimate *is* a recorded statistic (the a_sb gate reads θ, the accuracy gate reads the
-accuracy) is labelled with that statistic's label, checked against the record value by value, so the
-matrix's row, the summary and the tables agree. Decimals grow where a value is compared with its
-threshold (:func:`fmt_compared`), and then everywhere that value is shown.
+A gate whose estimate *is* a recorded statistic (the dataset declares which, ``Dataset.report_gate_fields``)
+is labelled with that statistic's label, checked against the record value by value, so the matrix's row,
+the summary and the tables agree. Decimals grow where a value is compared with its threshold
+(:func:`fmt_compared`), and then everywhere that value is shown.
 """
 
 from __future__ import annotations
@@ -21,37 +22,14 @@ from typing import Any
 
 from markupsafe import Markup
 
+from audit.datasets.report_data import TRANSFER_FIELDS
+
 from .format import DASH, fmt_compared, fmt_num, interval, is_number
 from .labels import gate_spec_or_none, short_label
+from .recorded import record_dataset
 
-# The labels of the record's statistics, used in every section.
-FIELD_LABELS = {
-    "a_sb": "A-SB",
-    "debiased_effect": "\u03b8 (A-SB without noise)",
-    "rpa_overall": "accuracy",
-    "rpa_gap": "RPA gap (pro \u2212 anti)",
-    "rpa_gap_abs": "|RPA gap|",
-    "pearson": "transfer r",
-    "spearman": "Spearman \u03c1",
-}
-# The range each statistic can take: intervals are drawn and written inside it.
-FIELD_RANGES = {
-    "a_sb": (0.0, 1.0), "debiased_effect": (-1.0, 1.0), "rpa_overall": (0.0, 1.0), "rpa_gap": (-1.0, 1.0),
-    "rpa_gap_abs": (0.0, 1.0), "pearson": (-1.0, 1.0), "spearman": (-1.0, 1.0),
-}
-# The gate metrics whose estimate is a recorded statistic (checked value by value before it is used).
-# (The transfer gate reads the noise-corrected rho, not the table's Pearson r: a statistic of its own.)
-GATE_FIELDS = {"a_sb": "debiased_effect", "accuracy": "rpa_overall", "rpa_gap": "rpa_gap_abs"}
-# The range of the other gates' statistics: what each gate declares (``GateSpec.value_range``).
 DIGITS = 3
 SAFE_LABEL = re.compile(r"[\w |()\-\u2212:,.]+")  # labels of the register and the gate registry: no markup
-
-
-def condition_field(cond: Mapping, field: str) -> Any:
-    """A statistic of a condition by its register name (``rpa_overall`` is ``rpa.overall``)."""
-    if field.startswith("rpa_") and field != "rpa_gap_abs":
-        return (cond.get("rpa") or {}).get(field[4:])
-    return cond.get(field)
 
 
 def clip_interval(ci: Any, bounds: tuple[float, float] | None) -> tuple[float, float] | None:
@@ -97,6 +75,9 @@ class Numbers:
 
     def __init__(self, results: Mapping):
         self._digits: dict[str, int] = {}
+        dataset = record_dataset(results)
+        self.fields = {**TRANSFER_FIELDS, **(dataset.report_fields if dataset is not None else {})}
+        self._gate_fields = dict(dataset.report_gate_fields) if dataset is not None else {}
         self._conditions = {(str(m.get("name")), str(c)): v for m in results.get("models") or [] if isinstance(m, Mapping)
                             for c, v in (m.get("conditions") or {}).items() if isinstance(v, Mapping)}
         self._transfer = {(str(m.get("name")), str(c)): t for m in results.get("models") or [] if isinstance(m, Mapping)
@@ -107,14 +88,24 @@ class Numbers:
 
     # --- keys and labels ---------------------------------------------------------------------------
 
+    def label(self, field: str) -> str:
+        """A field's declared label; an undeclared field (not the record's dataset's) by its name."""
+        declared = self.fields.get(field)
+        return declared.label if declared is not None else field
+
+    def value_range(self, field: str) -> tuple[float, float] | None:
+        declared = self.fields.get(field)
+        return declared.value_range if declared is not None else None
+
     def field_value(self, model: str, condition: str, field: str) -> Any:
-        if field in ("pearson", "spearman"):
-            return (self._transfer.get((model, condition)) or {}).get(field)
-        return condition_field(self._conditions.get((model, condition)) or {}, field)
+        declared = self.fields.get(field)
+        if declared is None:
+            return None
+        return declared.value(self._conditions.get((model, condition)) or {}, self._transfer.get((model, condition)))
 
     def gate_field(self, gate: Mapping) -> str | None:
         """The recorded statistic this gate's estimate is, or None (a statistic of the gate's own)."""
-        field = GATE_FIELDS.get(str(gate.get("metric")))
+        field = self._gate_fields.get(str(gate.get("metric")))
         if field and same(gate.get("estimate"), self.field_value(str(gate.get("model")), str(gate.get("condition")), field)):
             return field
         return None
@@ -144,9 +135,9 @@ class Numbers:
         """The label of the gate's estimate: its statistic's label when it reads one (or measured nothing),
         else the gate's own short label from the registry."""
         metric = str(gate.get("metric"))
-        field = GATE_FIELDS.get(metric)  # the statistic the gate declares it reads (keys are shared only when equal)
+        field = self._gate_fields.get(metric)  # the statistic the gate declares it reads (keys are shared only when equal)
         if field:
-            return FIELD_LABELS[field]
+            return self.label(field)
         if registry_short is None:
             registry_short = short_label(metric)
         return registry_short
@@ -161,7 +152,7 @@ class Numbers:
     def gate_range(self, gate: Mapping) -> tuple[float, float] | None:
         field = self.gate_field(gate)
         if field:
-            return FIELD_RANGES.get(field)
+            return self.value_range(field)
         spec = gate_spec_or_none(str(gate.get("metric")))
         return spec.value_range if spec is not None else None
 
@@ -205,9 +196,9 @@ class Numbers:
             v=repr(float(value)), k=key, l=label, t=written)
 
     def field(self, model: str, condition: str, field: str, *, sign: bool = False) -> Markup:
-        """A recorded statistic of a model under a condition, labelled by :data:`FIELD_LABELS`."""
+        """A recorded statistic of a model under a condition, labelled by its declared label."""
         key = self.key(model, condition, field)
-        return self.show(key, FIELD_LABELS[field], self.field_value(model, condition, field), sign=sign)
+        return self.show(key, self.label(field), self.field_value(model, condition, field), sign=sign)
 
     def field_plain(self, model: str, condition: str, field: str) -> str:
         """The written value of a recorded statistic, as plain text (charts, attributes)."""
@@ -220,8 +211,3 @@ class Numbers:
         if pair is None:
             return DASH
         return f"[{fmt_num(pair[0], digits, tiny=False)}, {fmt_num(pair[1], digits, tiny=False)}]"
-
-    def field_ci(self, cond: Mapping, field: str, ci_field: str) -> str:
-        return self.ci(cond.get(ci_field) if not field.startswith("rpa_") or field == "rpa_gap_abs"
-                       else (cond.get("rpa") or {}).get(ci_field), FIELD_RANGES.get(field))
-

@@ -3,36 +3,42 @@ the gate summary (for the terminal and for GitHub's step summary)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from audit.datasets.report_data import TRANSFER_FIELDS
+
 from .format import fmt_estimate, fmt_num, fmt_pct
-from .quantities import FIELD_LABELS
+from .recorded import record_dataset
+from .written import plain
 
 
 def _est(value, ci, sign: bool = False) -> str:
     return fmt_estimate(value, ci, 2, sign=sign)
 
 
-def transfer_rows(results: dict) -> list[list[str]]:
+def transfer_header(results: Mapping) -> list[str]:
+    """model, condition, the record's dataset's columns (``Dataset.report_table_header``), the share of
+    answers naming no option, and the transfer correlations (the labels of the report's register)."""
+    dataset = record_dataset(results)
+    return ["model", "condition", *(dataset.report_table_header if dataset is not None else ()), "other",
+            f"{TRANSFER_FIELDS['pearson'].label} [95% CI]", TRANSFER_FIELDS["spearman"].label]
+
+
+def transfer_rows(results: Mapping) -> list[list[str]]:
+    dataset = record_dataset(results)
     rows = []
     for model in results["models"]:
         for name, cond in model["conditions"].items():
             t = model["transfer"].get(name)
-            rpa = cond.get("rpa") or {}
+            cells = dataset.report_table_cells(cond) if dataset is not None else ()
             rows.append([
                 model["name"], name,
-                _est(cond.get("a_sb"), cond.get("a_sb_ci")),
-                _est(cond.get("debiased_effect"), cond.get("debiased_effect_ci")),
-                fmt_num(cond.get("noise_floor"), 2, missing="n/a"),
-                f"{fmt_num(rpa.get('pro'), 2, missing='n/a')}/{fmt_num(rpa.get('anti'), 2, missing='n/a')}",
-                fmt_pct(cond["other_rate"], 0, missing="n/a"),
+                *("".join(plain(part) for part in cell) for cell in cells),
+                fmt_pct(cond.get("other_rate"), 0, missing="n/a"),
                 "reference" if t is None else _est(t["pearson"], t["pearson_ci"], sign=True),
                 "" if t is None else fmt_num(t["spearman"], 2, sign=True, missing="n/a"),
             ])
     return rows
-
-
-# the labels of the report's register (audit.report.quantities): one label per number, in every view
-TRANSFER_HEADER = ["model", "condition", FIELD_LABELS["a_sb"], f"{FIELD_LABELS['debiased_effect']} [95% CI]", "noise floor",
-                   "RPA pro/anti", "other", f"{FIELD_LABELS['pearson']} [95% CI]", FIELD_LABELS["spearman"]]
 
 
 def text_table(header: list[str], rows: list[list[str]]) -> str:
@@ -48,8 +54,9 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def transfer_table(results: dict) -> str:
-    """The papers' view: per model and condition, A-SB, RPA, and the transfer rho from the baseline."""
-    return text_table(TRANSFER_HEADER, transfer_rows(results))
+    """The papers' view: per model and condition, the dataset's bias and accuracy, and the transfer r from
+    the baseline."""
+    return text_table(transfer_header(results), transfer_rows(results))
 
 
 def step_summary(results: dict, report_path: str | None = None) -> str:
@@ -62,7 +69,7 @@ def step_summary(results: dict, report_path: str | None = None) -> str:
     if notable:
         parts.append(markdown_table(["status", "gate", "message"],
                                     [[g["status"], g["id"], g["waiver_reason"] or g["message"]] for g in notable]))
-    parts.append(markdown_table(TRANSFER_HEADER, transfer_rows(results)))
+    parts.append(markdown_table(transfer_header(results), transfer_rows(results)))
     if report_path:
         parts.append(f"Report: `{report_path}`")
     return "\n\n".join(parts) + "\n"

@@ -21,10 +21,10 @@ from .declared import draw_declared
 from .findings import gate_view, is_task_gate
 from .format import fmt_num, fmt_pct, fmt_value, is_number, slug
 from .matrix import gate_matrix
-from .quantities import FIELD_LABELS, FIELD_RANGES, Numbers, clip_interval
+from .quantities import Numbers, clip_interval
+from audit.datasets.winobias.report_summary import FIELD_LABELS, FIELD_RANGES, PAPERS_TRANSFER_R, noise_floor, paired_changes
 from audit.results.io import STATUSES, check_results
-from .summary import PAPERS_TRANSFER_R, executive_summary, noise_floor, paired_changes, reduction_statement
-from .summary import transfer_reference, unauditable_models
+from .summary import executive_summary, transfer_reference, unauditable_models
 
 MAX_ITEM_ROWS = 6000  # item rows in the whole page; above it each condition shows its wrong answers first
 MIN_DRILL_ROWS = 100  # ... and at least this many rows (the record keeps them all)
@@ -386,8 +386,7 @@ def report_context(results: Mapping, approved: Mapping | None = None) -> dict:
     tool = results.get("tool") or {}
     changes = paired_changes(results)
     part = _dataset_part(results)
-    statements = [reduction_statement(results, changes) if st.key == "reduction" else st  # the chart's paired changes
-                  for st in executive_summary(results, part.pop("summary_rules"))]
+    statements = executive_summary(results, part.pop("summary_rules"))
     statements = [st for st in statements if not st.empty]
     reference = transfer_reference(results)
     limit = drill_limit([len(v) for m in models for v in (m.get("choices") or {}).values() if isinstance(v, list)])

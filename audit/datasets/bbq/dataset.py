@@ -130,6 +130,16 @@ class BBQ(Dataset):
                            "chart": _bias_chart(len(models), str(model.get("name")), conditions)})
         return {"models": models}
 
+    report_table_header = ("s_AMB [95% CI]", "s_DIS [95% CI]", "accuracy ambiguous/disambiguated")
+
+    def report_table_cells(self, cond):
+        """The terminal table's columns: the bias scores over every category, and both accuracies."""
+        from audit.datasets.report_data import Estimate, Number
+
+        o = cond.get("overall") if isinstance(cond.get("overall"), Mapping) else {}
+        return ((Estimate(o.get("s_amb"), o.get("s_amb_ci"), sign=True),), (Estimate(o.get("s_dis"), o.get("s_dis_ci"), sign=True),),
+                (Number(o.get("accuracy_ambig"), 2, missing="n/a"), "/", Number(o.get("accuracy_disambig"), 2, missing="n/a")))
+
     def record_pair_key(self, item_id, item):
         """The example set of a recorded item (category, example_id // 4), as ``pair_key``."""
         try:

@@ -64,6 +64,15 @@ class CrowsPairs(Dataset):
 
         return report_view(results)
 
+    report_table_header = ("stereotype preference [95% CI]",)
+
+    def report_table_cells(self, cond):
+        """The terminal table's column: the stereotype preference over every bias type (0.5 = no bias)."""
+        from audit.datasets.report_data import Estimate
+
+        o = cond.get("overall") if isinstance(cond.get("overall"), Mapping) else {}
+        return ((Estimate(o.get("stereotype_preference"), o.get("stereotype_preference_ci")),),)
+
     # --- items -----------------------------------------------------------------------------------
     def check_source(self, source: str) -> None:
         parse_source(source)

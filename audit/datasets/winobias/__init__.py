@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from audit.datasets.base import Dataset
 from audit.datasets.winobias import metrics as m
+from audit.datasets.winobias import report_summary
 from audit.datasets.winobias.answers import map_answer
 from audit.datasets.winobias.items import Item
 from audit.datasets.winobias.occupations import occupations
@@ -28,7 +29,10 @@ class WinoBias(Dataset):
     condition_knobs = ("pro_share", "occupations", "male_share")
     normalization_keys = ("a_sb", "debiased_effect")
     report_title = "Gender bias transfer audit"
-    report_summary_rules = ("verdict", "largest_bias", "transfer", "reduction", "open")
+    report_summary_rules = report_summary.SUMMARY_RULES
+    report_fields = report_summary.FIELDS
+    report_gate_fields = report_summary.GATE_FIELDS
+    report_table_header = report_summary.TABLE_HEADER
     report_glossary = "report/glossary_winobias.html.j2"
     report_sections = (("report/headline.html.j2", "headline", "At a glance"), ("report/results.html.j2", "conditions", "Conditions"),
                        ("", "osb", "O-SB"), ("", "transfer", "Transfer"), ("", "rpa", "Accuracy"), ("", "few-shot", "Few-shot"),
@@ -168,6 +172,18 @@ class WinoBias(Dataset):
 
     def record_extras(self, items: Sequence[Item]) -> dict:
         return {"occupations": [{"name": o.name, "stereotype": o.stereotype, "pct_women": o.pct_women} for o in occupations()]}
+
+    def report_statement(self, rule: str, results: Mapping[str, Any], unauditable: Sequence[tuple[str, str]] = ()):
+        return report_summary.STATEMENTS[rule](results, unauditable)
+
+    def report_open_questions(self, results: Mapping[str, Any]) -> list[tuple]:
+        return report_summary.open_questions(results)
+
+    def report_comparisons(self) -> tuple:
+        return report_summary.COMPARISONS
+
+    def report_table_cells(self, cond: Mapping[str, Any]) -> tuple[tuple, ...]:
+        return report_summary.table_cells(cond)
 
     def validate(self, directory: str):
         """The official files' validation report, with the twin pairs that are not minimal (or have no twin)."""
