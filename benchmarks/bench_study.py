@@ -151,18 +151,33 @@ def lm_eval_cost(lm, timed: TimedBackend, n_lik: int, n_gen: int, batch_size: in
             "lik_sample": len(lik_sample), "gen_sample": len(gen_sample), "lik_total": len(lik), "gen_total": len(gen)}
 
 
-def hf_one_at_a_time_cost(lm, timed: TimedBackend, n: int, seed: int = 1) -> tuple[float, int]:
-    """CPU seconds per prompt of HF ``generate`` one prompt at a time (same stop strings and budget)."""
+def hf_one_at_a_time_cost(lm, timed: TimedBackend, n: int, seed: int = 1, stop: str = "strings") -> tuple[float, int]:
+    """CPU seconds per prompt of HF ``generate`` one prompt at a time, same budget. ``stop="strings"``: the
+    rule's stop strings as ``stop_strings`` (what a user of ``generate`` writes; it stops at a string the
+    model *starts* with, where our rule goes on, and it cannot stop after an answer sentence);
+    ``stop="rule"``: a stopping criterion that applies our ``StopRule.cut`` after each token, so HF
+    generates exactly our tokens (the same work)."""
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
     from audit.backends.hf.tokenization import _encode_many
+
+    class _RuleStop(StoppingCriteria):
+        def __init__(self, rule: StopRule, start: int):
+            self.rule, self.start = rule, start
+
+        def __call__(self, input_ids, scores, **kwargs):
+            text = lm.tokenizer.decode(input_ids[0, self.start:].tolist(), skip_special_tokens=True)
+            return torch.tensor([self.rule.cut(text)[0]], device=input_ids.device)
 
     gen = list(dict.fromkeys(timed.generations))
     sample = random.Random(seed).sample(gen, min(n, len(gen)))
 
     def run(prompt: str, budget: int, rule: StopRule) -> None:
         ids = torch.tensor([_encode_many(lm.tokenizer, [prompt])[0]])
+        by = ({"stopping_criteria": StoppingCriteriaList([_RuleStop(rule, ids.shape[1])])} if stop == "rule"
+              else {"stop_strings": list(rule.strings) or None, "tokenizer": lm.tokenizer})
         lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=budget, do_sample=False,
-                          pad_token_id=lm.tokenizer.pad_token_id, stop_strings=list(rule.strings) or None,
-                          tokenizer=lm.tokenizer)
+                          pad_token_id=lm.tokenizer.pad_token_id, **by)
 
     for prompt, _, rule in {rule.strings: (p, b, rule) for p, b, rule in sample}.values():
         run(prompt, 1, rule)  # untimed: HF builds its stop-string tables once per set of strings
@@ -203,13 +218,13 @@ def generation_only(args) -> list[str]:
         ours = time.process_time() - cpu
         timed = TimedBackend.__new__(TimedBackend)
         timed.generations = [(r["prompt"], budget, rule) for r in group]
-        hf_each, n = hf_one_at_a_time_cost(lm, timed, len(group))
+        hf_each, n = hf_one_at_a_time_cost(lm, timed, len(group), stop=args.hf_stop)
         equal = sum(a == r["output"] for a, r in zip(texts, group))
         lines.append(f"| {fmt} | {n} | {budget} | {ours:.1f} | {hf_each * n:.1f} | {hf_each * n / ours:.1f}x | {equal}/{n} |")
         ours_total, hf_total, same, n_total = ours_total + ours, hf_total + hf_each * n, same + equal, n_total + n
         print(lines[-1], file=sys.stderr, flush=True)
     return ["generation only, SmolLM2-135M-Instruct, the real prompts of tests/fixtures/smollm2_generations.json, "
-            "one batch per format (ours) against HF generate one prompt at a time (same stop strings and budget), CPU-s:", "",
+            f"one batch per format (ours) against HF generate one prompt at a time (same budget; HF stops by {args.hf_stop}), CPU-s:", "",
             "| format | prompts | budget | ours CPU-s | HF one at a time CPU-s | HF / ours | texts equal to the fixture |",
             "|---|---:|---:|---:|---:|---:|---:|", *lines,
             f"| all | {n_total} | | {ours_total:.1f} | {hf_total:.1f} | {hf_total / ours_total:.1f}x | {same}/{n_total} |"]
@@ -285,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hf-generations", type=int, default=16, help="HF generate one-at-a-time sample")
     ap.add_argument("--generation-only", action="store_true", help="SmolLM2: generation ours vs HF one at a time only")
     ap.add_argument("--generation-formats", default=None, help="with --generation-only: these formats of the fixture")
+    ap.add_argument("--hf-stop", choices=("strings", "rule"), default="strings",
+                    help="HF one at a time stops at the rule's stop_strings (default) or by our rule (the same tokens as ours)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
