@@ -30,6 +30,10 @@ _EXPORTS = {
     # datasets
     "Dataset": "audit.datasets", "register_dataset": "audit.datasets", "get_dataset": "audit.datasets",
     "dataset_names": "audit.datasets", "resolve_data": "audit.datasets", "EstimatesChart": "audit.datasets.base",
+    "ConditionKnob": "audit.datasets.base",
+    # the other charts a dataset's report view declares (drawn by the report), beside EstimatesChart
+    **{k: "audit.datasets.report_charts" for k in ("DotPlot", "Heatmap", "Scatter", "PointsPanel", "PointGroup",
+                                                    "GroupedBars", "BarSeries")},
     # prompts
     "Prompt": "audit.prompts.render", "render_prompt": "audit.prompts.render", "prompt_formats": "audit.prompts.render",
     "set_prompt_dirs": "audit.prompts.render",
@@ -60,7 +64,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from audit.cli.options import AuditOptions  # noqa: F401
     from audit.config import AuditConfig, ConditionConfig, GateConfig, load_config  # noqa: F401
     from audit.datasets import Dataset, dataset_names, get_dataset, register_dataset, resolve_data  # noqa: F401
-    from audit.datasets.base import EstimatesChart  # noqa: F401
+    from audit.datasets.base import ConditionKnob, EstimatesChart  # noqa: F401
+    from audit.datasets.report_charts import (BarSeries, DotPlot, GroupedBars, Heatmap, PointGroup,  # noqa: F401
+                                             PointsPanel, Scatter)
     from audit.errors import AuditError, ConfigError, DataError, ModelLoadError  # noqa: F401
     from audit.gates import (GateContext, GateOutcome, GateSkipped, GateSpec, Measurement, all_gates,  # noqa: F401
                              gate_spec, register_gate)

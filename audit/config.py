@@ -11,9 +11,10 @@ import copy
 import warnings
 import re
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Iterable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails
 
 from audit.errors import ConfigError
 
@@ -32,24 +33,23 @@ class _Strict(BaseModel):
 
 
 class ConditionConfig(_Strict):
-    """One adaptation condition (a prompt format and how it is filled)."""
+    """One adaptation condition (a prompt format and how it is filled). Besides the keys below, a condition's
+    table takes the few-shot composition keys the datasets declare (``Dataset.condition_knobs``), each
+    validated against its declared type and readable as an attribute (``condition.pro_share``); any other key
+    is an unknown config key."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)  # extra: the declared composition keys only (_composition_keys)
 
     description: str = ""
     format: str = "zero_shot"
     probe: Literal["likelihood", "generation"] = "likelihood"
     shots: int = Field(0, ge=0, le=64)
     seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
-    pro_share: float | None = Field(None, ge=0, le=1)
-    occupations: Literal["any", "male", "female", "balanced"] = "any"
-    male_share: float | None = Field(None, ge=0, le=1)
     preprompt: str = "none"
     preprompt_text: str | None = None
     chat: bool = False
     max_new_tokens: int = Field(32, ge=1, le=1024)
     normalization: Literal["none", "token", "char"] = "none"  # likelihood probe: summed, per-token or per-character (lm-eval acc_norm)
-    # BBQ few-shot composition (audit.datasets.bbq.shots): share of ambiguous-context shots, categories drawn from
-    ambiguous_share: float | None = Field(None, ge=0, le=1)
-    shot_categories: list[str] | None = None
     # likelihood probe: average each option's log-likelihood over this many cyclic answer orders (BBQ: up to 3)
     answer_orders: int = Field(1, ge=1, le=8)
     # two-stage prompting (self-debiasing, Gallegos et al. 2024): generate under stage1_format first, then ask
@@ -60,14 +60,60 @@ class ConditionConfig(_Strict):
     # a debiasing strategy (label for the debiasing table: change against `debiasing_reference`)
     strategy: str | None = None
 
-    #: the few-shot composition keys above; each dataset reads its own (``Dataset.condition_knobs``)
-    COMPOSITION_KNOBS: ClassVar[tuple[str, ...]] = ("pro_share", "occupations", "male_share", "ambiguous_share", "shot_categories")
+    @model_validator(mode="wrap")
+    @classmethod
+    def _composition_keys(cls, data: Any, handler):
+        """The keys above as declared; the rest must be declared composition keys, each checked against its
+        type (errors read as the keys' own: 'unknown config key', or the type's message), then every declared
+        key not given takes its default."""
+        if not isinstance(data, dict):
+            return handler(data)
+        from audit.datasets import condition_knobs
 
-    def composition(self, knobs: tuple[str, ...] = COMPOSITION_KNOBS) -> dict | None:
-        """The shots' composition as set by the keys in ``knobs`` (None: no shots, or every key at its default)."""
-        if self.shots == 0 or all(getattr(self, k) == type(self).model_fields[k].default for k in knobs):
+        knobs = condition_knobs()
+        errors: list[InitErrorDetails] = []
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in cls.model_fields:
+                continue
+            if key not in knobs:
+                errors.append(InitErrorDetails(type="extra_forbidden", loc=(key,), input=value))
+                continue
+            try:
+                values[key] = TypeAdapter(knobs[key].annotation).validate_python(value)
+            except ValidationError as exc:
+                errors += [_detail(e, (key,)) for e in exc.errors()]
+        condition = None
+        try:
+            condition = handler({k: v for k, v in data.items() if k in cls.model_fields})
+        except ValidationError as exc:
+            if not errors:
+                raise
+            errors = [_detail(e) for e in exc.errors()] + errors
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        for key, knob in knobs.items():
+            condition.__pydantic_extra__[key] = values.get(key, knob.default)
+        return condition
+
+    def composition(self, knobs: Iterable[str] | None = None) -> dict | None:
+        """The shots' composition as set by the composition keys ``knobs`` (default: every declared one; None:
+        no shots, or every key at its default)."""
+        from audit.datasets import condition_knobs
+
+        declared = condition_knobs()
+        knobs = tuple(declared if knobs is None else knobs)
+        if self.shots == 0 or all(getattr(self, k) == declared[k].default for k in knobs):
             return None
         return {k: getattr(self, k) for k in knobs}
+
+
+def _detail(error: dict, prefix: tuple = ()) -> InitErrorDetails:
+    """A validation error re-raised with its location under ``prefix``."""
+    detail = InitErrorDetails(type=error["type"], loc=(*prefix, *error["loc"]), input=error["input"])
+    if error.get("ctx"):
+        detail["ctx"] = error["ctx"]
+    return detail
 
 
 class GateConfig(_Strict):

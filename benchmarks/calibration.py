@@ -28,6 +28,7 @@ from audit.run.setup import build_session  # noqa: E402
 
 PARTS = ROOT / "benchmarks" / "results" / "calibration"
 PRESETS = ("default", "study", "bbq", "paper-b")
+FOLLOWER = ("follower", "stereotyped")  # the bias-following model's cells (named "stereotyped" in parts saved before)
 
 
 def data_for(preset: str, design: str) -> str:
@@ -49,7 +50,7 @@ def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | 
     session = build_session(AuditOptions(preset=preset, data=data_for(preset, design), no_cache=True))
     simulator = session.dataset.simulator(session.items, session.config)
     start = time.perf_counter()
-    cells = [] if part == "transfer" else cal.calibrate(session, runs=runs, seed=seed, noises=noises, stereotyped=True, seed_counts=seeds,
+    cells = [] if part == "transfer" else cal.calibrate(session, runs=runs, seed=seed, noises=noises, follower=True, seed_counts=seeds,
                           progress=lambda c: print(f"{c.noise} {c.seeds} seed(s) {c.planted_gate or 'fair'} {c.multiple:g}x "
                                                    f"{ {g: t.to_dict() for g, t in c.tallies.items() if t.n} }", flush=True))
     transfer = [] if part == "bias" else cal.calibrate_transfer(session, runs=runs, seed=seed, noises=noises, seed_counts=seeds,
@@ -86,7 +87,7 @@ def targets(parts: list[dict]) -> list[str]:
             if c["planted_gate"] is None:
                 row.setdefault("fair_pass", []).append(c["verdict"].get("pass", 0))
                 row.setdefault("fair_fail", []).append(c["verdict"].get("fail", 0))
-            if c["planted_gate"] == "stereotyped":
+            if c["planted_gate"] in FOLLOWER:
                 row.setdefault("stereo", []).append(c["verdict"].get("fail", 0))
         for r in part.get("transfer", []):
             key = {0.0: "t0", 0.9: "t9"}.get(r["rho"])
@@ -179,8 +180,8 @@ def render(parts: list[dict]) -> str:
             lines += ["", "Whole verdict over the simulated gates (fail / inconclusive / pass):", "",
                       "| model | noise | seeds | fail | inconclusive | pass |", "|---|---|---|---|---|---|"]
         for c in part["cells"]:
-            if c["planted_gate"] in (None, "stereotyped") or c["multiple"] in (1.5,):
-                name = "fair" if c["planted_gate"] is None else c["planted_gate"] if c["planted_gate"] == "stereotyped" \
+            if c["planted_gate"] in (None, *FOLLOWER) or c["multiple"] in (1.5,):
+                name = "fair" if c["planted_gate"] is None else "stereotyped" if c["planted_gate"] in FOLLOWER \
                     else f"{c['planted_gate']} at {c['multiple']:g}x"
                 v = c["verdict"]
                 lines.append(f"| {name} | {c['noise']} | {c['seeds']} | {_f(v.get('fail', 0))} | "

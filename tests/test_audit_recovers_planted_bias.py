@@ -13,7 +13,7 @@ import sys
 import pytest
 from scipy import stats
 
-from audit.backends.reference import planted_association
+from audit.datasets.winobias.reference_model import planted_association
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +81,7 @@ def test_the_planted_effect_is_recovered_within_the_biased_models_interval(audit
     same twin pairs the gate uses."""
     import numpy as np
 
-    from audit.backends.reference import planted_choice
+    from audit.datasets.winobias.reference_model import planted_choice
     from audit.datasets.winobias import WinoBias
     from audit.datasets.winobias.items import Item
     from audit.datasets.winobias.selection import occupation_sums

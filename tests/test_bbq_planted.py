@@ -2,7 +2,7 @@
 (Age planted, Religion not), the debiasing effect planted for prompts that mention stereotypes, and the
 full transfer of a rule applied in every format; BBQ gates skip on WinoBias runs and vice versa.
 
-``reference-bbq`` is a planted-rule backend, not a neural LM (see ``audit.backends.reference_bbq``)."""
+``reference-bbq`` is a planted-rule backend, not a neural LM (see ``audit.datasets.bbq.reference_model``)."""
 
 from __future__ import annotations
 

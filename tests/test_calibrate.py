@@ -73,8 +73,8 @@ def test_answers_persisting_over_seeds_do_not_make_a_fair_model_fail(tmp_path, m
 def test_a_stereotype_following_model_fails_whatever_its_accuracy(tmp_path, monkeypatch):
     session = _session(tmp_path, monkeypatch, preset="default")
     runs = 10
-    cells = cal.calibrate(session, runs=runs, seed=13, noises=["low"], multiples=(), stereotyped=True)
-    follower = _cell(cells, "stereotyped", cal.STEREOTYPED)
+    cells = cal.calibrate(session, runs=runs, seed=13, noises=["low"], multiples=(), follower=True)
+    follower = _cell(cells, "follower", cal.FOLLOWER_SHARE)
     assert follower.verdict.get("fail", 0) == runs
     assert follower.tallies["a_sb"].status.get("fail", 0) == runs
 
@@ -84,12 +84,12 @@ def test_bbq_fair_model_rarely_fails_and_a_stereotyped_one_fails(tmp_path, monke
     session = _session(tmp_path, monkeypatch, preset="bbq", data=f"bbq:{bbq_dir()}", categories="Age,Religion",
                        n_resamples="200")
     runs = 12
-    cells = cal.calibrate(session, runs=runs, seed=14, noises=["high"], multiples=(), stereotyped=True)
+    cells = cal.calibrate(session, runs=runs, seed=14, noises=["high"], multiples=(), follower=True)
     fair = _cell(cells, None)
     for gate in ("bbq_s_amb", "bbq_s_dis"):
         assert fair.tallies[gate].status.get("fail", 0) <= _at_most(runs, 0.025), (gate, fair.tallies[gate].status)
         assert fair.tallies[gate].covered >= _at_least(runs, 0.90)
-    assert _cell(cells, "stereotyped", cal.STEREOTYPED).verdict.get("fail", 0) == runs
+    assert _cell(cells, "follower", cal.FOLLOWER_SHARE).verdict.get("fail", 0) == runs
 
 
 def test_items_for_power_inverts_the_normal_approximation():

@@ -107,8 +107,8 @@ def test_skip_reasons_say_a_gate_does_not_apply():
 def test_no_occupation_heatmap_without_occupations():
     import warnings
 
-    from audit.report.charts import osb_charts
+    from audit.datasets.winobias.report_view import osb_heatmaps
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert osb_charts("osb", "m", [], None, [("zero_shot", {})]) == []
+        assert osb_heatmaps("osb", "m", [], None, [("zero_shot", {})]) == []

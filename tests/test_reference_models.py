@@ -23,9 +23,9 @@ from audit.prompts.render import apply_chat_template, continuation
 from audit import BackendOptions, Request
 from audit.backends.hf.scorer import Scorer
 from audit.backends.hf.tokenization import encode_pair
-from audit.backends.reference import REFERENCE_MODELS, load_reference, planted_association, planted_choice, reference_model_dir
-from audit.backends.reference import builder as ref
-from audit.backends.reference.corpus import pronoun_frames
+from audit.datasets.winobias.reference_model import REFERENCE_MODELS, load_reference, planted_association, planted_choice, reference_model_dir
+from audit.datasets.winobias.reference_model import builder as ref
+from audit.datasets.winobias.reference_model.corpus import pronoun_frames
 
 TEST_ITEMS = [it for it in generate_items() if it.split == "test"]
 DEV_ITEMS = [it for it in generate_items() if it.split == "dev"]

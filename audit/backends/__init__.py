@@ -5,7 +5,7 @@ A model spec names its backend by a scheme prefix; a spec without a known scheme
 | spec | backend |
 |---|---|
 | ``hf:PATH_OR_HUB_ID``, ``PATH``, ``org/name`` | transformers in this process (``audit.backends.hf``) |
-| ``reference:NAME``, ``reference-fair`` ... | a built-in reference model with planted bias (``audit.backends.reference``) |
+| ``reference:NAME``, ``reference-fair`` ... | a built-in reference model with planted bias (``audit.datasets.winobias.reference_model``) |
 | ``openai-completions:URL`` | an OpenAI-compatible completions server: vLLM, SGLang, llama.cpp (``audit.backends.openai_completions``) |
 
 Add a backend: a module with a ``Backend`` subclass, a ``load(target, options)`` and optionally a
@@ -34,6 +34,7 @@ class BackendEntry:
     load: Loader | str  # a callable, or "module:function" imported on first use (keeps `import audit` light)
     check: Checker | str | None = None
     description: str = ""
+    names: tuple[str, ...] | str = ()  # bare model specs this scheme answers to (or "module:attribute" naming them)
 
 
 _REGISTRY: dict[str, BackendEntry] = {}
@@ -41,9 +42,11 @@ _BUILTIN: set[str] = set()
 DEFAULT_SCHEME = "hf"
 
 
-def register_backend(scheme: str, load: Loader | str, check: Checker | str | None = None, description: str = "") -> None:
-    """Make ``scheme:TARGET`` model specs load through ``load`` (replacing an earlier registration)."""
-    _REGISTRY[scheme] = BackendEntry(scheme, load, check, description)
+def register_backend(scheme: str, load: Loader | str, check: Checker | str | None = None, description: str = "",
+                     names: tuple[str, ...] | str = ()) -> None:
+    """Make ``scheme:TARGET`` model specs load through ``load`` (replacing an earlier registration); ``names``:
+    bare specs that mean ``scheme:NAME`` (a tuple, or "module:attribute" naming a collection, read on first use)."""
+    _REGISTRY[scheme] = BackendEntry(scheme, load, check, description, names)
 
 
 def _load_plugins() -> None:
@@ -80,19 +83,24 @@ def _resolve(fn):
     return fn
 
 
+def _bare_scheme(spec: str) -> str | None:
+    """The scheme that registered ``spec`` as one of its bare names, if any."""
+    for entry in _REGISTRY.values():
+        if entry.names and spec in _resolve(entry.names):
+            return entry.scheme
+    return None
+
+
 def parse_spec(spec: str) -> tuple[str, str]:
     """(scheme, target) of a model spec: ``openai-completions:http://h/v1`` -> its scheme and the URL;
-    a bare reference-model name -> ``reference``; anything else without a registered scheme -> ``hf``."""
+    a bare name a backend registered (``reference-fair``) -> its scheme; anything else without a registered
+    scheme -> ``hf``."""
     scheme, sep, target = spec.partition(":")
     if sep and scheme not in _REGISTRY:
         _load_plugins()
     if sep and scheme in _REGISTRY:
         return scheme, target
-    from audit.backends.reference.planted import REFERENCE_MODELS
-
-    if spec in REFERENCE_MODELS:
-        return "reference", spec
-    return DEFAULT_SCHEME, spec
+    return _bare_scheme(spec) or DEFAULT_SCHEME, spec
 
 
 def check_backend(spec: str, options: BackendOptions) -> None:
@@ -116,10 +124,14 @@ def load_backend(spec: str, options: BackendOptions) -> Backend:
 
 register_backend("hf", "audit.backends.hf.backend:load_hf", "audit.backends.hf.backend:check_hf",
                  "transformers in this process (a local directory or a hub id)")
-register_backend("reference", "audit.backends.reference:load_reference", "audit.backends.reference:check_reference",
-                 "a built-in reference model with planted bias (reference-fair, reference-biased, reference-nontransfer)")
-register_backend("reference-bbq", "audit.backends.reference_bbq:load_reference_bbq",
-                 "audit.backends.reference_bbq:check_reference_bbq",
+# the datasets' reference models (their ground truth: a planted bias), named by "module:function" so that
+# importing the backends imports no dataset
+register_backend("reference", "audit.datasets.winobias.reference_model:load_reference",
+                 "audit.datasets.winobias.reference_model:check_reference",
+                 "a built-in reference model with planted bias (reference-fair, reference-biased, reference-nontransfer)",
+                 names="audit.datasets.winobias.reference_model.planted:REFERENCE_MODELS")
+register_backend("reference-bbq", "audit.datasets.bbq.reference_model:load_reference_bbq",
+                 "audit.datasets.bbq.reference_model:check_reference_bbq",
                  "a planted-rule BBQ reference backend, not a neural LM (reference-bbq:planted, reference-bbq:fair)")
 register_backend("openai-completions", "audit.backends.openai_completions:load_openai_completions",
                  "audit.backends.openai_completions:check_openai_completions",

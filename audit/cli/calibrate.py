@@ -105,7 +105,7 @@ def _transfer_text(rows: list[dict], config) -> str:
     if not rows:
         return ""
     lines = ["", f"Transfer gate (threshold {config.gates['transfer'].threshold:g}): a biased bare model and a prompted one "
-             "whose per-unit bias (occupations or templates) correlates with it at the true rho; claimed = the gate fails.", "",
+             "whose per-unit bias (the units transfer runs over) correlates with it at the true rho; claimed = the gate fails.", "",
              f"{'noise':<5} {'seeds':>5} {'true rho':>8} {'claimed':>7} {'coverage':>8}"]
     for r in rows:
         lines.append(f"{r['noise']:<5} {r['seeds']:>5} {r['true_rho']:>8.2f} {_fmt(r['claimed']):>7} {_fmt(r['coverage']):>8}")

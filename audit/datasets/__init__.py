@@ -9,13 +9,16 @@ entry point in the group ``bias_audit.datasets`` (``audit.plugins``).
 
 from __future__ import annotations
 
+import functools
 import importlib
-from typing import Callable
+from typing import Callable, Mapping
 
-from audit.datasets.base import Dataset
+from audit.datasets.base import ConditionKnob, Dataset
 from audit.errors import DataError
 from audit.gates.registry import register_gate_module
 from audit.plugins import plugin_entry_points
+from audit.prompts.preprompts import add_preprompt_source, read_preprompts
+from audit.results.check import set_number_maps
 
 _REGISTRY: dict[str, Callable[[], Dataset] | str] = {}
 _INSTANCES: dict[str, Dataset] = {}
@@ -92,6 +95,55 @@ def preset_files() -> dict[str, object]:
     return found
 
 
+def condition_knobs() -> dict[str, ConditionKnob]:
+    """The few-shot composition keys a condition's config table may set: every registered dataset's
+    ``condition_knobs`` (built-ins first; a key two datasets declare keeps the first declaration). A plugin
+    dataset that cannot be imported adds none (it says so when used)."""
+    _load_plugins()
+    knobs: dict[str, ConditionKnob] = {}
+    for name in list(_REGISTRY):
+        try:
+            declared = get_dataset(name).condition_knobs
+        except ImportError:
+            continue
+        if isinstance(declared, Mapping):  # (a plain tuple of names reads keys another dataset declares)
+            for key, knob in declared.items():
+                knobs.setdefault(key, knob)
+    return knobs
+
+
+def summary_number_maps() -> dict[str, str]:
+    """Every registered dataset's ``summary_number_maps`` (the record checker's, ``audit.results.check``)."""
+    _load_plugins()
+    maps: dict[str, str] = {}
+    for name in list(_REGISTRY):
+        try:
+            maps.update(get_dataset(name).summary_number_maps)
+        except ImportError:
+            continue
+    return maps
+
+
+@functools.lru_cache(maxsize=None)
+def _package_preprompts(package: str) -> dict[str, str]:
+    return read_preprompts(package)
+
+
+def dataset_preprompts() -> dict[str, str]:
+    """The pre-prompts every registered dataset ships (``PACKAGE/preprompts.toml``), in registration order;
+    a name is unique (the first dataset that ships it wins). A plugin that cannot be found adds none."""
+    _load_plugins()
+    texts: dict[str, str] = {}
+    for name in list(_REGISTRY):
+        try:
+            found = _package_preprompts(dataset_package(name))
+        except (ImportError, ValueError, TypeError):  # a plugin that cannot be found: it says so when used
+            continue
+        for key, text in found.items():
+            texts.setdefault(key, text)
+    return texts
+
+
 def parse_data_spec(spec: str) -> tuple[str, str]:
     """(dataset name, source): ``bbq:DIR`` -> ("bbq", DIR); a bare source is WinoBias's."""
     name, sep, source = spec.partition(":")
@@ -111,5 +163,7 @@ register_dataset("winobias", "audit.datasets.winobias:WinoBias", gates="audit.da
 register_dataset("bbq", "audit.datasets.bbq.dataset:BBQ", gates="audit.datasets.bbq.gates")
 register_dataset("crows-pairs", "audit.datasets.crows_pairs.dataset:CrowsPairs", gates="audit.datasets.crows_pairs.gates")
 _BUILTIN.update(_REGISTRY)
+set_number_maps(summary_number_maps)
+add_preprompt_source(dataset_preprompts)
 
-__all__ = ["Dataset", "dataset_names", "dataset_package", "preset_files", "get_dataset", "parse_data_spec", "register_dataset", "resolve_data"]
+__all__ = ["ConditionKnob", "Dataset", "condition_knobs", "dataset_names", "dataset_package", "preset_files", "get_dataset", "parse_data_spec", "register_dataset", "resolve_data"]

@@ -16,29 +16,27 @@ import math
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Hashable, Iterable, Mapping, Sequence
+from typing import Annotated, Any, Hashable, Iterable, Mapping, Sequence
 
+from pydantic import Field
+
+from audit.datasets.report_charts import EstimatesChart  # noqa: F401  (the charts a report view declares)
 from audit.prompts.render import Prompt, render_prompt
 
 Selection = Any  # the option a model chose (None: no answer, "other")
 
 
 @dataclass(frozen=True)
-class EstimatesChart:
-    """A chart a dataset's report section declares (``report_view``); the report draws it as a forest plot.
+class ConditionKnob:
+    """A few-shot composition key that a dataset reads from a condition's table of the config
+    (``Dataset.condition_knobs``): its type as the config validates it (a pydantic annotation) and its default."""
 
-    One row per ``rows`` entry (e.g. a category), one panel per measure, one marker per series (e.g. a
-    condition): ``panels`` are ``{"label": axis label, "series": {series: {row: (estimate, lo, hi)}},
-    "reference": (x, what it means) or None, "xlim": (lo, hi) or None}``, plain numbers (lo/hi may be None).
-    The section's template shows the drawn chart's ``svg`` with ``caption``."""
+    annotation: Any
+    default: Any = None
 
-    id: str
-    title: str
-    rows: tuple[str, ...]
-    panels: tuple[Mapping[str, Any], ...]
-    row_noun: str = "row"
-    series_noun: str = "series"
-    caption: str = ""
+
+#: a share in [0, 1], unset by default (e.g. ``pro_share``)
+SHARE_KNOB = ConditionKnob(Annotated[float | None, Field(ge=0, le=1)], None)
 
 
 class Dataset(ABC):
@@ -55,9 +53,12 @@ class Dataset(ABC):
     headline_bias: str | None = None
     #: the preset (``presets/NAME.toml`` in a dataset package) a run of several datasets audits this one with
     default_preset: str = "default"
-    #: the few-shot composition keys of a condition (``ConditionConfig.COMPOSITION_KNOBS``) this dataset reads;
-    #: its record leaves the others out
-    condition_knobs: tuple[str, ...] = ()
+    #: the few-shot composition keys a condition's config table may set for this dataset, each with its type
+    #: and default (the config accepts every registered dataset's; this dataset's record leaves the others out)
+    condition_knobs: Mapping[str, ConditionKnob] = {}
+    #: keys of a condition's summary whose value is an object of numbers (or null) by unit, with the unit's
+    #: noun: a results.json holding anything else there is refused when read (``audit.results.check``)
+    summary_number_maps: Mapping[str, str] = {}
     #: the keys of a condition's summary recorded before length normalisation too (``normalization``)
     normalization_keys: tuple[str, ...] = ()
     #: the report's title, in the words of this dataset's subject
@@ -221,9 +222,17 @@ class Dataset(ABC):
 
     def report_view(self, results: Mapping[str, Any]) -> dict:
         """What this dataset's report sections show, from a results.json record: plain numbers and text
-        (the templates format and escape them) and ``EstimatesChart`` declarations anywhere in it (the
-        report replaces each with the drawn chart); default: nothing."""
+        (the templates format and escape them), number parts (``audit.datasets.report_data``: the report's
+        register writes them) and chart declarations (``audit.datasets.report_charts``: the report draws
+        them) anywhere in it; ``"hidden"``: the anchors of its sections with nothing to show (left out of
+        the page and its navigation); default: nothing."""
         return {}
+
+    def report_item(self, item: Mapping[str, Any]) -> Mapping[str, str]:
+        """A recorded item (``results["items"]``, ``{}`` when missing) as the report's item drill-down shows it:
+        ``text``, ``mark`` (a word of it to highlight; "" none), ``block`` (its kind) and ``gold`` (the
+        correct answer as text); default: the item's ``sentence`` only."""
+        return {"text": str(item.get("sentence", "(item not in the record)")), "mark": "", "block": "", "gold": ""}
 
     # --- the report's summary layer: register of numbers, summary, comparison, terminal table -----
     #: the record fields the report labels and writes beside the transfer r (``report_data.RecordField``)

@@ -98,7 +98,9 @@ def apply_chat_template(model, prompt: Prompt) -> Prompt:
     """
     if not getattr(model, "chat_template", None):
         raise ConditionUnavailable("the model's tokenizer has no chat template (the condition needs an instruct model)")
-    body, _, lead = (prompt.prefix + SPLIT_MARK + prompt.query).rpartition("\n")
+    marked = prompt.prefix + SPLIT_MARK + prompt.query
+    cut = marked.rfind("\n")  # body: the lines before the last (empty for one line); lead: the last line
+    body, lead = marked[:max(cut, 0)], marked[cut + 1:]
     if not body:
         raise ConfigError("a chat prompt needs a query with an answer line after the question")
     messages = [{"role": "user", "content": body}]

@@ -70,7 +70,9 @@ _FIELD = re.compile(r"^([A-Z][A-Za-z ]{0,24}):", re.MULTILINE)
 def field_labels(prompt: str) -> tuple[str, ...]:
     """``"\nLabel:"`` for each field the prompt's lines open ("Sentence:", "Context:", "Question:"), but the
     last line's (the lead the model answers after): a generation that writes one starts a new example."""
-    body, _, lead = prompt.rstrip(" ").rpartition("\n")
+    text = prompt.rstrip(" ")
+    cut = text.rfind("\n")  # body: the lines before the last; lead: the last line
+    body, lead = text[:max(cut, 0)], text[cut + 1:]
     own = _FIELD.match(lead.strip())
     found = dict.fromkeys(m.group(1) for m in _FIELD.finditer(body))
     return tuple(f"\n{label}:" for label in found if not (own and label == own.group(1)))

@@ -40,14 +40,14 @@ def _prefixed(fragment: str, prefix: str) -> str:
 
 
 def _part(k: int, record: Mapping, page: str) -> dict:
-    from .view import _dataset_part  # the dataset's title as its own report shows it
+    from .view import report_title  # the dataset's title as its own report shows it
 
     anchor = f"d{k}-{slug(str(record.get('dataset') or 'dataset'))}"
     main = re.search(r"<main>(.*)</main>", page, re.S)
     nav = re.findall(r'<li><a href="#([^"]+)">([^<]*)</a></li>', re.search(r"<nav.*?</nav>", page, re.S).group(0))
     summary = record.get("summary") or {}
     return {
-        "anchor": anchor, "dataset": str(record.get("dataset") or ""), "title": _dataset_part(record)["title"],
+        "anchor": anchor, "dataset": str(record.get("dataset") or ""), "title": report_title(record),
         "verdict": str(record.get("verdict", "incomplete")).lower(),
         "gates": summary.get("gates"), "passed": summary.get("passed"), "failed": summary.get("failed"),
         "inconclusive": summary.get("inconclusive"),

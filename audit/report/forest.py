@@ -1,15 +1,19 @@
 """The report's estimate charts (inline SVG): dots with confidence intervals, one row per condition.
 
-Forest plots of the transfer correlation (Mackraz et al. 2024; Sivakumar, Mackraz et al. 2025) and of
-A-SB (or a debiased effect) per condition, the few-shot composition effects, and models side by side.
+Forest plots (:func:`forest_chart`: e.g. the transfer correlation per condition, Mackraz et al. 2024;
+Sivakumar, Mackraz et al. 2025) and panels of estimates side by side (:func:`dot_plot`), as a dataset's
+report view declares them (``audit.datasets.report_charts``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from audit.datasets.report_charts import DotPlot
 
 from .format import fmt_estimate, fmt_num
 from .svg import MARKERS, PALETTE, Chart, figure, styled, to_svg, wrap
@@ -19,7 +23,7 @@ def _n(value, digits: int = 2) -> str:
     return fmt_num(value, digits, missing="n/a")
 
 
-# --- Estimates with intervals (few-shot composition, models side by side) --------------------------------
+# --- Estimates with intervals, panels side by side ----------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -45,74 +49,56 @@ def _estimate_text(e: Estimate) -> str:
 
 
 @styled
-def composition_chart(
-    chart_id: str,
-    model: str,
-    rows: Sequence[tuple[str, Estimate, Estimate]],
-    references: Mapping[str, tuple[float | None, float | None]],
-) -> Chart:
-    """A-SB and RPA gap of each few-shot condition (labelled by its shot composition), with intervals.
-
-    ``rows`` are (label, A-SB, RPA gap); ``references`` map a condition name (intrinsic, zero_shot) to its
-    (A-SB, RPA gap), drawn as vertical lines.
-    """
-    n = len(rows)
-    fig = figure(9.5, 1.5 + 0.55 * n)
-    axes = fig.subplots(1, 2, sharey=True)
-    ys = np.arange(n)
-    alt = [f"Dot plots with confidence intervals of A-SB and RPA gap for each few-shot composition, model {model}."]
-    styles = (("#555555", ":"), ("#000000", "--"))
-    for col, (ax, metric) in enumerate(zip(axes, ("A-SB", "RPA gap (pro - anti)"))):
-        _errorbars(ax, ys, [r[1 + col] for r in rows], PALETTE[0], "o", "few-shot (seed sd in the table)")
-        for (ref, values), (colour, style) in zip(references.items(), styles):
-            if values[col] is not None:
-                ax.axvline(values[col], color=colour, linestyle=style, linewidth=1.4, label=ref)
-        ax.axvline(0, color="#aaaaaa", linewidth=0.6)
-        clamp_axis(ax, (0.0, 1.0) if col == 0 else (-1.0, 1.0))  # scaled to the data, inside the range
-        ax.set_xlabel(metric)
-        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
-        ax.set_axisbelow(True)
-    axes[0].set_yticks(ys, [label for label, _, _ in rows])
-    axes[0].set_ylim(n - 0.5, -0.5)
-    for label, a_sb, gap in rows:
-        alt.append(f"{label}: A-SB {_estimate_text(a_sb)}, RPA gap {_estimate_text(gap)}.")
-    for ref, (a_sb, gap) in references.items():
-        alt.append(f"Reference {ref}: A-SB {_n(a_sb)}, RPA gap {_n(gap)}.")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper left", ncols=3, frameon=False)
-    return to_svg(fig, chart_id, f"Few-shot composition effects, {model}", " ".join(alt))
-
-
-@styled
-def models_chart(
-    chart_id: str,
-    conditions: Sequence[str],
-    models: Sequence[tuple[str, Mapping[str, tuple[Estimate, Estimate]]]],
-) -> Chart:
-    """A-SB and RPA gap per condition, one colour and marker per model, side by side."""
-    n = len(conditions)
-    m = len(models)
-    fig = figure(9.5, 1.5 + 0.24 * n * max(m, 2))
-    axes = fig.subplots(1, 2, sharey=True)
+def dot_plot(chart: DotPlot) -> Chart:
+    """Estimates with intervals per row, one panel per measure side by side, one colour and marker per series
+    (declared by a dataset: e.g. WinoBias's few-shot compositions, or its models side by side)."""
+    n = len(chart.rows)
+    names = list(dict.fromkeys(s for p in chart.panels for s in p.get("series") or {}))
+    m = len(names)
+    fig = figure(9.5, 1.5 + chart.row_height * n)
+    axes = fig.subplots(1, len(chart.panels), sharey=True, squeeze=False)[0]
     ys = np.arange(n)
     offsets = (np.arange(m) - (m - 1) / 2) * min(0.7 / max(m, 1), 0.25)
-    alt = [f"Dot plots with confidence intervals of A-SB and RPA gap per condition for {m} models side by side."]
-    for col, (ax, metric) in enumerate(zip(axes, ("A-SB", "RPA gap (pro - anti)"))):
-        for k, (model, values) in enumerate(models):
-            estimates = [values.get(c, (Estimate(None), Estimate(None)))[col] for c in conditions]
-            _errorbars(ax, ys + offsets[k], estimates, PALETTE[k % len(PALETTE)], MARKERS[k % len(MARKERS)], model)
+    alt = [chart.description]
+    for ax, panel in zip(axes, chart.panels):
+        bounds = tuple(panel["range"]) if panel.get("range") else None
+        series = panel.get("series") or {}
+        for k, name in enumerate(names):
+            values = {row: declared_estimate(v, bounds) for row, v in (series.get(name) or {}).items()}
+            _errorbars(ax, ys + offsets[k], [values.get(r, Estimate(None)) for r in chart.rows],
+                       PALETTE[k % len(PALETTE)], MARKERS[k % len(MARKERS)], name)
+            alt.append(f"{panel.get('name') or panel.get('label')}, {name}: "
+                       + "; ".join(f"{' '.join(r.split())}: {_estimate_text(values[r])}" for r in chart.rows if r in values) + ".")
+        for x, label, style, colour in panel.get("references") or ():
+            if x is not None:
+                ax.axvline(x, color=colour, linestyle=style, linewidth=1.4, label=label)
+                alt.append(f"Reference {label}: {panel.get('name') or panel.get('label')} {_n(x)}.")
         ax.axvline(0, color="#aaaaaa", linewidth=0.6)
-        ax.set_xlabel(metric)
+        if panel.get("clamp"):
+            clamp_axis(ax, bounds)  # scaled to the data, inside the range
+        ax.set_xlabel(str(panel.get("label", "")))
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
-    axes[0].set_yticks(ys, [wrap(c, 28) for c in conditions])
+    axes[0].set_yticks(ys, [wrap(r, chart.wrap) if chart.wrap else r for r in chart.rows])
     axes[0].set_ylim(n - 0.5, -0.5)
-    for model, values in models:
-        parts = [f"{c} A-SB {_n(values[c][0].value)}, gap {_n(values[c][1].value)}" for c in conditions if c in values]
-        alt.append(f"{model}: " + "; ".join(parts) + ".")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper left", ncols=min(m, 4), frameon=False)
-    return to_svg(fig, chart_id, "Models side by side: A-SB and RPA gap per condition", " ".join(alt))
+    handles: dict = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    fig.legend(list(handles.values()), list(handles), loc="outside upper left", ncols=min(len(handles), 4) or 1,
+               frameon=False)
+    return to_svg(fig, chart.id, chart.title, " ".join(alt))
+
+
+def declared_estimate(value, bounds: tuple[float, float] | None = None) -> Estimate:
+    """A declared ``(estimate, lo, hi[, seed sd])`` as an Estimate, its interval inside ``bounds`` when given."""
+    if not isinstance(value, (list, tuple)) or len(value) not in (3, 4):
+        return Estimate(None)
+    est, lo, hi, *sd = (None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in value)
+    ci = (lo, hi) if lo is not None and hi is not None else None
+    if ci is not None and bounds is not None:
+        ci = tuple(min(max(v, bounds[0]), bounds[1]) for v in ci)
+    return Estimate(est, ci, sd[0] if sd else None)
 
 
 # --- Forest plots: one row per condition, one marker per model, panels side by side ------------------------

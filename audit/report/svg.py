@@ -27,7 +27,6 @@ from matplotlib.figure import Figure
 INTRINSIC = "#9a9a9a"
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
 MARKERS = ("o", "s", "D", "^", "v", "P", "X", "h")
-MALE, FEMALE = "#0072B2", "#D55E00"
 
 _RC = {
     "svg.fonttype": "none",  # text stays text: searchable, small, escaped by the XML writer

@@ -28,7 +28,7 @@ from audit.run.session import AuditSession
 SIMULATED = "simulated"
 MULTIPLES = (0.5, 0.9, 1.5, 2.0)  # truths planted, as multiples of the gate's threshold
 POWER_TARGET = 0.8
-STEREOTYPED = 0.9  # the stereotype-following model answers the stereotyped option this often
+FOLLOWER_SHARE = 0.9  # the bias-following model answers the biased option this often
 
 
 class SimulatedModel(Protocol):
@@ -51,7 +51,7 @@ class Simulator(Protocol):
 
     def planted(self, gate: str, value: float, noise: str) -> SimulatedModel: ...
 
-    def stereotyped(self, share: float, noise: str) -> SimulatedModel: ...
+    def follower(self, share: float, noise: str) -> SimulatedModel: ...  # the biased option in a share of items
 
 
 def seeded_answers(model: SimulatedModel, seeds: int, persist: float, rng: np.random.Generator) -> list:
@@ -161,10 +161,10 @@ def simulated_gates(session: AuditSession, simulator: Simulator) -> list[str]:
 
 
 def calibrate(session: AuditSession, *, runs: int, seed: int, persist: float = 0.8, multiples: Sequence[float] = MULTIPLES,
-              noises: Sequence[str] | None = None, gates: Sequence[str] | None = None, stereotyped: bool = False,
+              noises: Sequence[str] | None = None, gates: Sequence[str] | None = None, follower: bool = False,
               seed_counts: Sequence[int] | None = None, progress=None) -> list[Cell]:
     """Every simulated model of the session's dataset, ``runs`` times each, decided by the session's gates;
-    ``stereotyped`` adds a model that answers the stereotyped option in ``STEREOTYPED`` of items (it must fail)."""
+    ``follower`` adds a model that answers the biased option in ``FOLLOWER_SHARE`` of items (it must fail)."""
     simulator = session.dataset.simulator(session.items, session.config)
     if simulator is None:
         raise AuditError(f"calibrate: dataset '{session.dataset.name}' has no simulator of known-truth models "
@@ -175,19 +175,19 @@ def calibrate(session: AuditSession, *, runs: int, seed: int, persist: float = 0
                          f"{', '.join(simulator.gates)})")
     designs = {k: c for k, c in representative_conditions(session.config, gated).items() if not seed_counts or k in seed_counts}
     models: list[tuple[str | None, float]] = [(None, 0.0)] + [(g, m) for g in gated for m in multiples]
-    if stereotyped:
-        models.append(("stereotyped", STEREOTYPED))
+    if follower:
+        models.append(("follower", FOLLOWER_SHARE))
     cells = []
     for k_noise, noise in enumerate(noises or list(simulator.noise_levels)):
         for k_model, (planted_gate, mult) in enumerate(models):
             try:
                 if planted_gate is None:
                     model = simulator.fair(noise)
-                elif planted_gate == "stereotyped":
-                    model = simulator.stereotyped(mult, noise)
+                elif planted_gate == "follower":
+                    model = simulator.follower(mult, noise)
                 else:
                     model = simulator.planted(planted_gate, mult * session.config.gates[planted_gate].threshold, noise)
-            except ValueError:  # not possible at the simulated accuracy (e.g. one occupation leaning by 1.0)
+            except ValueError:  # not possible at the simulated accuracy (e.g. one unit leaning by 1.0)
                 continue
             for seeds, condition in designs.items():
                 rng = np.random.default_rng([seed, k_noise, k_model, seeds])

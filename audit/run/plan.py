@@ -53,7 +53,7 @@ def load_tokenizer(spec: str, options) -> tuple[Any | None, str]:
     source: str | None = None
     local_only = True
     if scheme == "reference":
-        from audit.backends.reference.builder import INFO_FILE, _model_dir, build_hash
+        from audit.datasets.winobias.reference_model.builder import INFO_FILE, _model_dir, build_hash
 
         path = _model_dir(target, build_hash())
         if not (path / INFO_FILE).is_file():

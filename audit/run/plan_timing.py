@@ -60,10 +60,9 @@ class ConditionCost:
 
 
 def shape_key(cond) -> tuple:
-    """What decides a condition's cost per item: the same format, shots and their composition (a
-    disambiguated or counter-stereotypical shot is longer: measured, the paper-b k=8 variants cost 1.7x the
-    plain draw), pre-prompt, chat template, stages, token budgets, answer orders and normalisation; not the
-    seeds."""
+    """What decides a condition's cost per item: the same format, shots and their composition (a shot of
+    another kind may be longer: measured, the paper-b k=8 variants cost 1.7x the plain draw), pre-prompt,
+    chat template, stages, token budgets, answer orders and normalisation; not the seeds."""
     import json
 
     return (json.dumps(cond.composition(), sort_keys=True), cond.probe, cond.format, cond.shots, cond.preprompt,

@@ -7,7 +7,7 @@ import datetime as dt
 import os
 from typing import TYPE_CHECKING
 
-from audit.config import ConditionConfig
+from audit.datasets import condition_knobs
 from audit.errors import ConfigError
 from audit.gates import gate_spec
 from audit.results.io import SCHEMA_VERSION
@@ -25,10 +25,11 @@ def recorded_config(cfg, ds) -> dict:
     config = cfg.model_dump(mode="json")
     applies = {name for name in config["gates"] if _gate_applies(name, ds.name)}
     config["gates"] = {name: gate for name, gate in config["gates"].items() if name in applies}
-    unused = set(ConditionConfig.COMPOSITION_KNOBS) - set(ds.condition_knobs)
+    knobs = condition_knobs()
+    unused = set(knobs) - set(ds.condition_knobs)
     for name, cond in config["conditions"].items():
         for knob in unused:
-            if getattr(cfg.conditions[name], knob) == ConditionConfig.model_fields[knob].default:
+            if getattr(cfg.conditions[name], knob) == knobs[knob].default:
                 cond.pop(knob, None)
     return config
 

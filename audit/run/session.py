@@ -30,11 +30,11 @@ DEFAULT_MODEL = "reference-fair"
 
 def _loading_text(spec: str) -> str:
     """The stage line for loading a model: a reference model not yet built says it is being built."""
-    from audit.backends.reference import REFERENCE_MODELS
+    from audit.datasets.winobias.reference_model import REFERENCE_MODELS
 
     name = spec.removeprefix("reference:")
     if name in REFERENCE_MODELS:
-        from audit.backends.reference.builder import INFO_FILE, _model_dir, build_hash
+        from audit.datasets.winobias.reference_model.builder import INFO_FILE, _model_dir, build_hash
 
         if not (_model_dir(name, build_hash()) / INFO_FILE).is_file():
             return "building the reference models (first use only; a few minutes on a CPU)"

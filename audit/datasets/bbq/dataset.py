@@ -21,7 +21,7 @@ import functools
 import random
 from typing import Any, Mapping, Sequence
 
-from audit.datasets.base import Dataset, EstimatesChart
+from audit.datasets.base import SHARE_KNOB, ConditionKnob, Dataset, EstimatesChart
 from audit.errors import ConfigError, DataError
 from audit.prompts.render import Prompt
 
@@ -89,7 +89,9 @@ def _bias_chart(index: int, model: str, conditions: list[dict]) -> EstimatesChar
 class BBQ(Dataset):
     bias_gate = "bbq_s_amb"
     headline_bias = "a_sb"
-    condition_knobs = ("ambiguous_share", "shot_categories")
+    # share of ambiguous-context shots, the categories shots are drawn from; BBQ also reads pro_share (another
+    # dataset's declaration), which its record keeps only when set
+    condition_knobs = {"ambiguous_share": SHARE_KNOB, "shot_categories": ConditionKnob(list[str] | None, None)}
     default_preset = "bbq"
     report_title = "Social bias audit (BBQ)"
     report_sections = (("report/bbq.html.j2", "bbq-categories", "Categories"),)  # the A-SB analogue over templates (mean |O-SB| of each template)

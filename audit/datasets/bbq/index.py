@@ -1,6 +1,6 @@
 """The BBQ items loaded in this process, found again from a rendered prompt's text.
 
-Used by the planted-rule reference backend (``audit.backends.reference.bbq``), which, like a reader,
+Used by the planted-rule reference backend (``audit.datasets.bbq.reference_model``), which, like a reader,
 sees only the prompt: it finds the item whose context and question end the prompt's last question.
 """
 

@@ -62,7 +62,7 @@ class BBQSimulator:
             raise ValueError(f"{gate} = {value:.3f} is not reachable in {self.category}")
         return model
 
-    def stereotyped(self, share: float, noise: str) -> BBQModel:
+    def follower(self, share: float, noise: str) -> BBQModel:
         """The biased answer with probability ``share`` in every category."""
         base = self._base(noise)
         categories = sorted({it.category for it in self.items})

@@ -18,7 +18,7 @@ import math
 import random
 from typing import Any, Mapping, Sequence
 
-from audit.datasets.base import Dataset
+from audit.datasets.base import SHARE_KNOB, Dataset
 from audit.errors import ConfigError, DataError
 from audit.prompts.render import Prompt
 
@@ -55,7 +55,7 @@ class CrowsPairs(Dataset):
     headline_bias = "stereotype_deviation"
     answer_orders = 2  # each sentence listed first once
     default_preset = "crows-pairs"
-    condition_knobs = ("pro_share",)  # share of shots answered with the more stereotypical sentence
+    condition_knobs = {"pro_share": SHARE_KNOB}  # share of shots answered with the more stereotypical sentence
     report_title = "Stereotype preference audit (CrowS-Pairs)"
     report_sections = (("report/crows_pairs.html.j2", "crows-types", "Bias types"),)
 

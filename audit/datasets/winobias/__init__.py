@@ -4,14 +4,16 @@ bias benchmark of Mackraz et al. 2024. Sources: ``generated`` (our templated ben
 
 Modules: ``items`` (the Item), ``official`` (the official-format parser and validator), ``generated``,
 ``occupations`` (the 40 occupations and their labour statistics), ``sources`` (loading), ``shots``
-(few-shot composition), ``answers`` (mapping generations), ``metrics`` (O-SB, A-SB, RPA), ``gates``.
+(few-shot composition), ``answers`` (mapping generations), ``metrics`` (O-SB, A-SB, RPA), ``gates``,
+``reference_model`` (the reference models with a planted bias, the ``reference`` backend); data:
+``occupations.csv``, ``preprompts.toml`` (the ``fair`` and ``biased`` pre-prompts).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
-from audit.datasets.base import Dataset
+from audit.datasets.base import SHARE_KNOB, ConditionKnob, Dataset
 from audit.datasets.winobias import metrics as m
 from audit.datasets.winobias import report_summary
 from audit.datasets.winobias.answers import map_answer
@@ -26,16 +28,19 @@ from audit.stats.bootstrap import bootstrap_sums_interval
 class WinoBias(Dataset):
     bias_gate = "a_sb"
     headline_bias = "a_sb"
-    condition_knobs = ("pro_share", "occupations", "male_share")
+    condition_knobs = {"pro_share": SHARE_KNOB,  # share of pro-stereotypical shots
+                       "occupations": ConditionKnob(Literal["any", "male", "female", "balanced"], "any"),  # the shots' referents
+                       "male_share": SHARE_KNOB}  # share of the shots' pronouns that are male
     normalization_keys = ("a_sb", "debiased_effect")
+    summary_number_maps = {"o_sb": "occupation"}
     report_title = "Gender bias transfer audit"
     report_summary_rules = report_summary.SUMMARY_RULES
     report_fields = report_summary.FIELDS
     report_gate_fields = report_summary.GATE_FIELDS
     report_table_header = report_summary.TABLE_HEADER
     report_glossary = "report/glossary_winobias.html.j2"
-    report_sections = (("report/headline.html.j2", "headline", "At a glance"), ("report/results.html.j2", "conditions", "Conditions"),
-                       ("", "osb", "O-SB"), ("", "transfer", "Transfer"), ("", "rpa", "Accuracy"), ("", "few-shot", "Few-shot"),
+    report_sections = (("report/winobias_headline.html.j2", "headline", "At a glance"),
+                       ("report/winobias_results.html.j2", "conditions", "Conditions"), ("", "osb", "O-SB"), ("", "transfer", "Transfer"), ("", "rpa", "Accuracy"), ("", "few-shot", "Few-shot"),
                        ("", "models", "Models"))  # the debiased selection-bias effect's paper form, mean |O-SB|
 
     def load(self, source: str, *, split: str | None, seed: int) -> list[Item]:
@@ -172,6 +177,16 @@ class WinoBias(Dataset):
 
     def record_extras(self, items: Sequence[Item]) -> dict:
         return {"occupations": [{"name": o.name, "stereotype": o.stereotype, "pct_women": o.pct_women} for o in occupations()]}
+
+    def report_view(self, results: Mapping[str, Any]) -> dict:
+        from audit.datasets.winobias.report_view import report_view
+
+        return report_view(results)
+
+    def report_item(self, item: Mapping[str, Any]) -> Mapping[str, str]:
+        from audit.datasets.winobias.report_view import item_row
+
+        return item_row(item)
 
     def report_statement(self, rule: str, results: Mapping[str, Any], unauditable: Sequence[tuple[str, str]] = ()):
         return report_summary.STATEMENTS[rule](results, unauditable)

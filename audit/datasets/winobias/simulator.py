@@ -75,7 +75,7 @@ class WinoBiasSimulator:
             raise ValueError(f"gate '{gate}' cannot be planted in a WinoBias simulation")
         return self._model(scenario(self.items, self.pairing, a_sb=0.1 * scale, **kw), noise)
 
-    def stereotyped(self, share: float, noise: str) -> StereotypedModel:
+    def follower(self, share: float, noise: str) -> StereotypedModel:
         sign = {"male": 1.0, "female": -1.0}
         p_first = []
         for it in self.items:

@@ -1,5 +1,5 @@
 """The reference models' network and training: the base network (reference-fair), the mild-margin copy,
-and the planted bias written into the output rows (see ``audit.backends.reference``)."""
+and the planted bias written into the output rows (see ``audit.datasets.winobias.reference_model``)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import Iterator, Sequence
 from audit.datasets.winobias.occupations import occupations
 from audit.prompts.render import continuation, render_prompt
 
-from audit.backends.reference.planted import GENDER_SIGN, INTRINSIC, _spec, planted_association
-from audit.backends.reference.corpus import Example, FAMILIES, _example, _training_items, pronoun_frames
+from audit.datasets.winobias.reference_model.planted import GENDER_SIGN, INTRINSIC, _spec, planted_association
+from audit.datasets.winobias.reference_model.corpus import Example, FAMILIES, _example, _training_items, pronoun_frames
 
 # --------------------------------------------------------------------------- network and training
 

@@ -1,4 +1,4 @@
-"""Training text and the word-level tokenizer of the reference models (see ``audit.backends.reference``)."""
+"""Training text and the word-level tokenizer of the reference models (see ``audit.datasets.winobias.reference_model``)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from audit.errors import ConfigError
 from audit.datasets.winobias.generated import generate_items
 from audit.datasets.winobias.items import Item
 from audit.datasets.winobias.occupations import occupations
-from audit.prompts.preprompts import preprompts
+from audit.prompts.preprompts import preprompts as generic_preprompts, read_preprompts
 from audit.prompts.render import apply_chat_template, continuation, prompt_formats, render_prompt
 
-from audit.backends.reference.planted import INTRINSIC
+from audit.datasets.winobias.reference_model.planted import INTRINSIC
 
 COT_REASONING = ' The pronoun is "{pronoun}". So the answer is the {choice}.'
 CHAT_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
@@ -29,6 +29,12 @@ CHAT_TEMPLATE = (
 BOS, EOS, UNK, PAD = "<s>", "</s>", "[UNK]", "[PAD]"
 
 # --------------------------------------------------------------------------- training text
+
+
+@functools.lru_cache(maxsize=1)
+def preprompts() -> dict[str, str]:
+    """The pre-prompts the models are trained on: the generic ones and WinoBias's (its ``preprompts.toml``)."""
+    return {**generic_preprompts(), **read_preprompts("audit.datasets.winobias")}
 
 
 @dataclass(frozen=True)

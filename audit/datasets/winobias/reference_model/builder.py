@@ -1,6 +1,6 @@
 """Building and caching the reference models: deterministic builds keyed by a hash of what they are
 made from, in a temporary directory renamed into place under a file lock; ``python -m
-audit.backends.reference.builder build``."""
+audit.datasets.winobias.reference_model.builder build``."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from typing import Iterator, Sequence
 from audit.prompts.render import prompt_formats
 from audit.paths import cache_dir, templates_dir
 
-from audit.backends.reference.planted import INTRINSIC, REFERENCE_MODELS, _spec, planted_association
-from audit.backends.reference.corpus import build_tokenizer
-from audit.backends.reference.trainer import PLAN, calibrate, install_bias, measure_margins, train_base
+from audit.datasets.winobias.reference_model.planted import INTRINSIC, REFERENCE_MODELS, _spec, planted_association
+from audit.datasets.winobias.reference_model.corpus import build_tokenizer
+from audit.datasets.winobias.reference_model.trainer import PLAN, calibrate, install_bias, measure_margins, train_base
 
 # --------------------------------------------------------------------------- build and cache
 
@@ -56,8 +56,9 @@ def build_hash() -> str:
         add(source.name, source.read_bytes())
     for fmt in prompt_formats():  # the WinoBias formats (BBQ's do not shape these models)
         add(f"{fmt}.j2", (templates_dir() / "prompts" / f"{fmt}.j2").read_bytes())
-    for package, data in (("audit.prompts", "preprompts.toml"), ("audit.datasets.winobias", "occupations.csv")):
-        add(data, resources.files(package).joinpath(data).read_bytes())
+    for package, data in (("audit.prompts", "preprompts.toml"), ("audit.datasets.winobias", "preprompts.toml"),
+                          ("audit.datasets.winobias", "occupations.csv")):
+        add(f"{package}/{data}", resources.files(package).joinpath(data).read_bytes())
     import transformers  # the saved files follow its format
 
     add("transformers", transformers.__version__.encode())
@@ -157,7 +158,7 @@ def _model_info(name: str, digest: str, margins: tuple[float, float], trained_s:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m audit.backends.reference.builder", description="Build the reference models.")
+    parser = argparse.ArgumentParser(prog="python -m audit.datasets.winobias.reference_model.builder", description="Build the reference models.")
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build (or find) reference models and print their directories")
     build.add_argument("names", nargs="*", help=f"models to build (default: all; known: {', '.join(REFERENCE_MODELS)})")
@@ -176,6 +177,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # run the package's copy of this module, so that one build serves both
-    from audit.backends.reference.builder import main as package_main
+    from audit.datasets.winobias.reference_model.builder import main as package_main
 
     sys.exit(package_main())

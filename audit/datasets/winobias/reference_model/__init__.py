@@ -42,25 +42,25 @@ single-threaded), cached under ``$BIAS_AUDIT_CACHE_DIR/reference/<name>-<hash>``
 generator, the pre-prompts and the occupation table (a template change rebuilds), made in a temporary
 directory, renamed into place, and guarded by a file lock.
 
-``python -m audit.backends.reference.builder build [--all | NAME ...]`` builds (or finds) them and prints their directories.
+``python -m audit.datasets.winobias.reference_model.builder build [--all | NAME ...]`` builds (or finds) them and prints their directories.
 """
 
 from __future__ import annotations
 
 from audit.backends.base import BackendOptions
-from audit.backends.reference.planted import REFERENCE_MODELS, ReferenceSpec, planted_association, planted_choice
+from audit.datasets.winobias.reference_model.planted import REFERENCE_MODELS, ReferenceSpec, planted_association, planted_choice
 
 SCHEME = "reference"
 
 
 def reference_model_dir(name: str):
-    from audit.backends.reference.builder import reference_model_dir as build_dir
+    from audit.datasets.winobias.reference_model.builder import reference_model_dir as build_dir
 
     return build_dir(name)
 
 
 def build_reference_models(force: bool = False, log=None):
-    from audit.backends.reference.builder import build_reference_models as build
+    from audit.datasets.winobias.reference_model.builder import build_reference_models as build
 
     return build(force=force, log=log)
 
