@@ -5,6 +5,12 @@ the process's resident memory after each step; and the memory and time of everyt
 
     python benchmarks/bench_memory.py --preset paper-b --condition few_shot_k8 --data bbq:/work/shared/bbq/data
     python benchmarks/bench_memory.py --preset paper-b --data bbq:/work/shared/bbq/data --after-scoring
+
+``--whole-run``: one in-process ``bias-audit run`` of the preset (no result cache), its wall time, CPU
+seconds and the process's peak RSS (its high-water mark, imports and model included: what ``/usr/bin/time -v``
+reports), to compare presets on one model; ``benchmarks/bench_study.py`` prints the study's the same way.
+
+    python benchmarks/bench_memory.py --whole-run --preset default --model hf:DIR --data /work/shared/winobias
 """
 
 from __future__ import annotations
@@ -21,6 +27,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psutil  # noqa: E402
 
 
+def whole_run(args) -> None:
+    from audit.cli import main as cli_main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = ["run", "--preset", args.preset, "--model", args.model, "--data", args.data, "--no-cache", "--out", str(Path(tmp) / "out")]
+        cmd += ["--max-items", str(args.max_items)] if args.max_items else []
+        wall, cpu = time.perf_counter(), time.process_time()
+        code = cli_main(cmd)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"whole run: preset {args.preset}, model {args.model}, max_items {args.max_items or 'all'} (exit {code}): "
+          f"{wall:.0f} s wall, {cpu:.0f} CPU-s, peak RSS {peak:,.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="paper-b")
@@ -29,7 +49,11 @@ def main() -> None:
     parser.add_argument("--model", default="reference-biased")
     parser.add_argument("--max-items", type=int)
     parser.add_argument("--after-scoring", action="store_true", help="time gates, record and report instead")
+    parser.add_argument("--whole-run", action="store_true", help="peak RSS, wall and CPU of one whole run")
     args = parser.parse_args()
+    if args.whole_run:
+        whole_run(args)
+        return
     from audit.cli.options import AuditOptions
     from audit.run.setup import build_session
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -111,7 +112,8 @@ def run_study(model_dir: Path, items: int, data: str, out: Path) -> tuple[dict, 
                          str(items), "--no-cache", "--out", str(out / "out"), "--device", "cpu"])
     finally:
         session_module.load_backend = real
-    totals = {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall, "exit": code}
+    totals = {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall, "exit": code,
+              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if not timed:
         raise SystemExit(f"the study run loaded no model (exit {code})")
     return totals, timed[0]
@@ -149,18 +151,39 @@ def lm_eval_cost(lm, timed: TimedBackend, n_lik: int, n_gen: int, batch_size: in
             "lik_sample": len(lik_sample), "gen_sample": len(gen_sample), "lik_total": len(lik), "gen_total": len(gen)}
 
 
-def hf_one_at_a_time_cost(lm, timed: TimedBackend, n: int, seed: int = 1) -> tuple[float, int]:
-    """CPU seconds per prompt of HF ``generate`` one prompt at a time (same stop strings and budget)."""
+def hf_one_at_a_time_cost(lm, timed: TimedBackend, n: int, seed: int = 1, stop: str = "strings") -> tuple[float, int]:
+    """CPU seconds per prompt of HF ``generate`` one prompt at a time, same budget. ``stop="strings"``: the
+    rule's stop strings as ``stop_strings`` (what a user of ``generate`` writes; it stops at a string the
+    model *starts* with, where our rule goes on, and it cannot stop after an answer sentence);
+    ``stop="rule"``: a stopping criterion that applies our ``StopRule.cut`` after each token, so HF
+    generates exactly our tokens (the same work)."""
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
     from audit.backends.hf.tokenization import _encode_many
+
+    class _RuleStop(StoppingCriteria):
+        def __init__(self, rule: StopRule, start: int):
+            self.rule, self.start = rule, start
+
+        def __call__(self, input_ids, scores, **kwargs):
+            text = lm.tokenizer.decode(input_ids[0, self.start:].tolist(), skip_special_tokens=True)
+            return torch.tensor([self.rule.cut(text)[0]], device=input_ids.device)
 
     gen = list(dict.fromkeys(timed.generations))
     sample = random.Random(seed).sample(gen, min(n, len(gen)))
+
+    def run(prompt: str, budget: int, rule: StopRule) -> None:
+        ids = torch.tensor([_encode_many(lm.tokenizer, [prompt])[0]])
+        by = ({"stopping_criteria": StoppingCriteriaList([_RuleStop(rule, ids.shape[1])])} if stop == "rule"
+              else {"stop_strings": list(rule.strings) or None, "tokenizer": lm.tokenizer})
+        lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=budget, do_sample=False,
+                          pad_token_id=lm.tokenizer.pad_token_id, **by)
+
+    for prompt, _, rule in {rule.strings: (p, b, rule) for p, b, rule in sample}.values():
+        run(prompt, 1, rule)  # untimed: HF builds its stop-string tables once per set of strings
     cpu = time.process_time()
     for prompt, budget, rule in sample:
-        ids = torch.tensor([_encode_many(lm.tokenizer, [prompt])[0]])
-        lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=budget, do_sample=False,
-                          pad_token_id=lm.tokenizer.pad_token_id, stop_strings=list(rule.strings) or None,
-                          tokenizer=lm.tokenizer)
+        run(prompt, budget, rule)
     return (time.process_time() - cpu) / max(len(sample), 1), len(sample)
 
 
@@ -186,21 +209,25 @@ def generation_only(args) -> list[str]:
         groups.setdefault(r["format"], []).append(r)
     scorer = Scorer(lm, progress=False)
     scorer.generate([records[0]["prompt"]], 2)  # warm-up
-    ours_cpu, ours_texts, jobs = 0.0, [], []
-    for group in groups.values():
+    lines, ours_total, hf_total, same, n_total = [], 0.0, 0.0, 0, 0
+    for fmt, group in groups.items():  # per format: its own stop rule and budget, as a condition calls it
         rule = rule_for_prompt(group[0]["prompt"])
         budget = rule.tokens(group[0]["max_new_tokens"])
         cpu = time.process_time()
-        ours_texts += scorer.generate([r["prompt"] for r in group], budget, stop=rule)
-        ours_cpu += time.process_time() - cpu
-        jobs += [(r["prompt"], budget, rule) for r in group]
-    timed = TimedBackend.__new__(TimedBackend)
-    timed.generations = jobs
-    hf_each, n = hf_one_at_a_time_cost(lm, timed, len(jobs))
-    same = sum(a == r["output"] for a, r in zip(ours_texts, records))
-    return [f"generation only, SmolLM2-135M, {len(jobs)} real prompts ({len(groups)} formats): ours {ours_cpu:.1f} CPU-s, "
-            f"HF generate one prompt at a time {hf_each * n:.1f} CPU-s: {hf_each * n / ours_cpu:.1f}x; "
-            f"texts equal to the fixture: {same}/{len(jobs)}"]
+        texts = scorer.generate([r["prompt"] for r in group], budget, stop=rule)
+        ours = time.process_time() - cpu
+        timed = TimedBackend.__new__(TimedBackend)
+        timed.generations = [(r["prompt"], budget, rule) for r in group]
+        hf_each, n = hf_one_at_a_time_cost(lm, timed, len(group), stop=args.hf_stop)
+        equal = sum(a == r["output"] for a, r in zip(texts, group))
+        lines.append(f"| {fmt} | {n} | {budget} | {ours:.1f} | {hf_each * n:.1f} | {hf_each * n / ours:.1f}x | {equal}/{n} |")
+        ours_total, hf_total, same, n_total = ours_total + ours, hf_total + hf_each * n, same + equal, n_total + n
+        print(lines[-1], file=sys.stderr, flush=True)
+    return ["generation only, SmolLM2-135M-Instruct, the real prompts of tests/fixtures/smollm2_generations.json, "
+            f"one batch per format (ours) against HF generate one prompt at a time (same budget; HF stops by {args.hf_stop}), CPU-s:", "",
+            "| format | prompts | budget | ours CPU-s | HF one at a time CPU-s | HF / ours | texts equal to the fixture |",
+            "|---|---:|---:|---:|---:|---:|---:|", *lines,
+            f"| all | {n_total} | | {ours_total:.1f} | {hf_total:.1f} | {hf_total / ours_total:.1f}x | {same}/{n_total} |"]
 
 
 def bench_model(name: str, model_dir: Path, args) -> dict:
@@ -238,9 +265,12 @@ def report(r: dict, items: int) -> list[str]:
         "| | CPU-s | share | wall s |",
         "|---|---:|---:|---:|",
         f"| whole run | {cpu:.1f} | 100% | {wall:.1f} |",
-        f"| likelihood scoring ({len(timed.likelihood)} requests computed) | {s_cpu:.1f} | {s_cpu / cpu:.0%} | {timed.wall['scoring']:.1f} |",
-        f"| generation ({len(timed.generations)} prompts) | {g_cpu:.1f} | {g_cpu / cpu:.0%} | {timed.wall['generation']:.1f} |",
-        f"| everything else | {other:.1f} | {other / cpu:.0%} | {wall - timed.wall['scoring'] - timed.wall['generation']:.1f} |",
+        f"| likelihood scoring ({len(timed.likelihood)} requests computed) | {s_cpu:.1f} | {s_cpu / cpu:.1%} | {timed.wall['scoring']:.1f} |",
+        f"| generation ({len(timed.generations)} prompts) | {g_cpu:.1f} | {g_cpu / cpu:.1%} | {timed.wall['generation']:.1f} |",
+        f"| everything else | {other:.1f} | {other / cpu:.1%} | {wall - timed.wall['scoring'] - timed.wall['generation']:.1f} |",
+        "",
+        f"peak RSS of this process by the end of the study run: {t['peak_rss_mb']:,.0f} MB "
+        "(the process's high-water mark: exact for the first model of an invocation, a bound for later ones)",
         "",
         "| same work through | CPU-s | ours / theirs |",
         "|---|---:|---:|",
@@ -270,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hf-generations", type=int, default=16, help="HF generate one-at-a-time sample")
     ap.add_argument("--generation-only", action="store_true", help="SmolLM2: generation ours vs HF one at a time only")
     ap.add_argument("--generation-formats", default=None, help="with --generation-only: these formats of the fixture")
+    ap.add_argument("--hf-stop", choices=("strings", "rule"), default="strings",
+                    help="HF one at a time stops at the rule's stop_strings (default) or by our rule (the same tokens as ours)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

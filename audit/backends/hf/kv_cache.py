@@ -57,3 +57,42 @@ def _prefix_cache(config, prefix_kv, rows: int, keep: bool):
         layers.append(layer)
     cache.layers = layers
     return cache
+
+
+def _generation_cache(config, prefix_kv, rows: int, capacity: int):
+    """A cache for greedy generation whose layers hold their keys/values in a buffer of ``capacity``
+    positions (shared prefix + prompt + new tokens), allocated at the first forward pass: each step
+    writes its states in place, where ``DynamicLayer`` copies the whole cache by concatenation at every
+    step. ``prefix_kv`` (batch 1) fills the first positions of every row. ``keep_rows`` drops finished rows."""
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    class _GrowingLayer(DynamicLayer):
+        def __init__(self, prefix=None):
+            super().__init__()
+            self.prefix, self.length = prefix, 0
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if self.length == 0:
+                b, h, _, d = key_states.shape
+                self.device = key_states.device
+                self.buffers = [key_states.new_empty(b, h, capacity, d), value_states.new_empty(b, h, capacity, value_states.shape[-1])]
+                if self.prefix is not None:
+                    for buffer, states in zip(self.buffers, self.prefix):
+                        buffer[:, :, : states.shape[-2]] = states
+                    self.length = self.prefix[0].shape[-2]
+                    self.prefix = None
+                self.is_initialized = True
+            n = key_states.shape[-2]
+            self.buffers[0][:, :, self.length : self.length + n] = key_states
+            self.buffers[1][:, :, self.length : self.length + n] = value_states
+            self.length += n
+            self.keys, self.values = (buffer[:, :, : self.length] for buffer in self.buffers)
+            return self.keys, self.values
+
+        def keep_rows(self, rows: torch.Tensor) -> None:
+            self.buffers = [buffer[rows.to(buffer.device)] for buffer in self.buffers]
+            self.keys, self.values = (buffer[:, :, : self.length] for buffer in self.buffers)
+
+    cache = DynamicCache(config=config)
+    cache.layers = [_GrowingLayer(prefix) for prefix in (prefix_kv or [None] * len(cache.layers))]
+    return cache
