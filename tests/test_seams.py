@@ -20,7 +20,10 @@ from bias_audit_example.dataset import FRUIT, TOOLS, Words  # noqa: E402,F401 (t
 
 class ToyDataset(Words):
     """Is the word a fruit or a tool? Bias unit: the word; its bias = P(fruit | frame a) - P(fruit | frame b).
-    Unlike the plugin, it writes its prompts itself (no template) and summarizes by accuracy."""
+    Unlike the plugin, it writes its prompts itself (no template), summarizes by accuracy and declares no
+    headline bias (so the debiasing gate has nothing to compare)."""
+
+    headline_bias = None
 
     def render(self, fmt, item, shots, preprompt, order=0):
         lead = "Frame A." if item.frame == "a" else "Frame B."
