@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
-from pydantic_core import InitErrorDetails
 
 from audit.errors import ConfigError
 
@@ -71,13 +70,13 @@ class ConditionConfig(_Strict):
         from audit.datasets import condition_knobs
 
         knobs = condition_knobs()
-        errors: list[InitErrorDetails] = []
+        errors: list[dict] = []
         values: dict[str, Any] = {}
         for key, value in data.items():
             if key in cls.model_fields:
                 continue
             if key not in knobs:
-                errors.append(InitErrorDetails(type="extra_forbidden", loc=(key,), input=value))
+                errors.append(dict(type="extra_forbidden", loc=(key,), input=value))
                 continue
             try:
                 values[key] = TypeAdapter(knobs[key].annotation).validate_python(value)
@@ -108,9 +107,9 @@ class ConditionConfig(_Strict):
         return {k: getattr(self, k) for k in knobs}
 
 
-def _detail(error: dict, prefix: tuple = ()) -> InitErrorDetails:
+def _detail(error: dict, prefix: tuple = ()) -> dict:  # pydantic_core.InitErrorDetails
     """A validation error re-raised with its location under ``prefix``."""
-    detail = InitErrorDetails(type=error["type"], loc=(*prefix, *error["loc"]), input=error["input"])
+    detail = dict(type=error["type"], loc=(*prefix, *error["loc"]), input=error["input"])
     if error.get("ctx"):
         detail["ctx"] = error["ctx"]
     return detail

@@ -3,6 +3,7 @@ run an audit end to end (through the session, the gates, the pytest plugin and r
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -13,9 +14,20 @@ from audit import Prompt, register_backend, register_dataset
 
 # The toy is the example plugin's ``words`` dataset and ``words-rule`` backend (tests/plugin_example),
 # registered here at run time instead of through entry points: the same few dozen lines, two seams.
-sys.path.insert(0, str(Path(__file__).parent / "plugin_example"))
-from bias_audit_example.backend import WordsRule  # noqa: E402
-from bias_audit_example.dataset import FRUIT, TOOLS, Words  # noqa: E402,F401 (the toy's vocabulary, for test_gate_contract)
+# Loaded by file, not put on sys.path: the example's egg-info (left by test_plugin_package's install) would
+# make its entry points, and so its gate, visible to every other test.
+
+
+def _example(module: str):
+    path = Path(__file__).parent / "plugin_example" / "bias_audit_example" / f"{module}.py"
+    spec = importlib.util.spec_from_file_location(f"_seams_example_{module}", path)
+    loaded = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+WordsRule = _example("backend").WordsRule
+Words, FRUIT, TOOLS = (getattr(_example("dataset"), name) for name in ("Words", "FRUIT", "TOOLS"))
 
 
 class ToyDataset(Words):
