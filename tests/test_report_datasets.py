@@ -86,7 +86,9 @@ def test_the_bbq_summary_uses_only_the_rules_that_apply_to_its_record(bbq_report
 def test_the_bbq_report_carries_no_winobias_glossary_or_item_wording(bbq_report):
     _, page = bbq_report
     assert 'id="glossary"' not in page
-    assert not WINOBIAS_WORDS.search(_text(_section(page, "items")))
+    items = _text(_section(page, "items"))
+    assert not WINOBIAS_WORDS.search(items)
+    assert "(item not in the record)" not in items and "(a) " in items  # each item shown as BBQ's: context, question, answers
 
 
 def test_comparing_two_bbq_runs_pairs_items_by_example_set(bbq_report):

@@ -277,6 +277,18 @@ class BBQ(Dataset):
 
         return BBQSimulator(items)
 
+    def report_item(self, item: Mapping[str, Any]) -> Mapping[str, str]:
+        """Context, question and the three answers; the block is category, context condition and polarity."""
+        if not item:
+            return {"text": "(item not in the record)", "mark": "", "block": "", "gold": ""}
+        answers = [str(a) for a in item.get("answers") or ()]
+        shown = " ".join(f"({'abc'[i]}) {a}" for i, a in enumerate(answers[:3]))
+        label = item.get("label")
+        gold = answers[label] if isinstance(label, int) and 0 <= label < len(answers) else ""
+        block = ", ".join(str(item[k]) for k in ("category", "context_condition", "question_polarity") if item.get(k))
+        return {"text": f"{item.get('context', '')} {item.get('question', '')} {shown}".strip(), "mark": "",
+                "block": block, "gold": gold}
+
     def record_extras(self, items: Sequence[BBQItem]) -> dict:
         regenerated = sorted({it.category for it in items if it.regenerated})
         return {"bbq": {

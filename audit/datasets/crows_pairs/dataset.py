@@ -181,6 +181,15 @@ class CrowsPairs(Dataset):
             out[t] = None if math.isnan(p) else p - 0.5
         return out
 
+    def report_item(self, item: Mapping[str, Any]) -> Mapping[str, str]:
+        """Both sentences of the pair, the more stereotypical first; the block is bias type and direction.
+        No answer is correct (the unbiased model prefers either half the time), so ``gold`` stays empty."""
+        if not item:
+            return {"text": "(item not in the record)", "mark": "", "block": "", "gold": ""}
+        text = f"more stereotypical: {item.get('sent_more', '')} | less: {item.get('sent_less', '')}"
+        block = ", ".join(str(item[k]) for k in ("bias_type", "direction") if item.get(k))
+        return {"text": text, "mark": "", "block": block, "gold": ""}
+
     def record_extras(self, items: Sequence[CrowsPair]) -> dict:
         return {"crows_pairs": {"bias_types": list(dict.fromkeys(it.bias_type for it in items)),
                                 "pairs": len({it.index for it in items}), "attribution": ATTRIBUTION,
