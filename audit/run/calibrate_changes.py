@@ -65,18 +65,29 @@ def calibrate_debiasing(session: AuditSession, *, runs: int, seed: int, persist:
     if simulator is None or bias_gate not in cfg.gates or session.gate_inapplicable(GATE) is not None:
         return []
     designs = {k: c for k, c in representative_conditions(cfg, [GATE]).items() if not seed_counts or k in seed_counts}
+    def one_run(reference, strategy, condition, rng):
+        sim = simulated_session(session, strategy, rng, persist, {cfg.debiasing_reference: reference})
+        return sim.evaluate(GATE, SIMULATED, condition)
+
+    changes = strategies(simulator, bias_gate, cfg.gates[bias_gate].threshold, references)
+    return _change_cells(simulator, changes, designs, GATE, runs, (seed, 200), one_run, progress)
+
+
+def _change_cells(simulator, changes, designs: dict, gate: str, runs: int, stream: tuple[int, int], one_run,
+                  progress) -> list[Cell]:
+    """``runs`` simulated decisions of ``gate`` per (before, after) change and design; ``one_run(before, after,
+    condition, rng)`` gives one outcome; each cell's rng stream is (seed, offset + change index, seeds)."""
     cells = []
-    for k_strategy, (name, ref_multiple, reference, strategy) in enumerate(strategies(simulator, bias_gate, cfg.gates[bias_gate].threshold, references)):
-        truth = true_change(simulator, reference, strategy)
+    for k, (name, ref_multiple, before, after) in enumerate(changes):
+        truth = true_change(simulator, before, after)
         for seeds, condition in designs.items():
-            rng = np.random.default_rng([seed, 200 + k_strategy, seeds])
+            rng = np.random.default_rng([stream[0], stream[1] + k, seeds])
             tally, verdict = Tally(), {}
             for _ in range(runs):
-                sim = simulated_session(session, strategy, rng, persist, {cfg.debiasing_reference: reference})
-                out = sim.evaluate(GATE, SIMULATED, condition)
+                out = one_run(before, after, condition, rng)
                 tally.add(out.status, out.ci, truth)
                 verdict[out.status] = verdict.get(out.status, 0) + 1
-            cells.append(Cell("low", seeds, condition, name, ref_multiple, {GATE: truth}, {GATE: tally}, verdict))
+            cells.append(Cell("low", seeds, condition, name, ref_multiple, {gate: truth}, {gate: tally}, verdict))
             if progress is not None:
                 progress(cells[-1])
     return cells
@@ -112,22 +123,13 @@ def calibrate_regression(session: AuditSession, *, runs: int, seed: int, referen
             None, "no approved run given (--approved RESULTS_JSON)"):
         return []
     designs = {k: c for k, c in representative_conditions(cfg, [gate]).items() if k == 1}
-    cells = []
-    for k_change, (name, ref_multiple, approved, current) in enumerate(strategies(simulator, bias_gate, cfg.gates[bias_gate].threshold, references)):
-        truth = true_change(simulator, approved, current)
-        for seeds, condition in designs.items():
-            rng = np.random.default_rng([seed, 300 + k_change, seeds])
-            tally, verdict = Tally(), {}
-            for _ in range(runs):
-                sim = simulated_session(session, current, rng, 0.8)
-                sim.approved = approved_run(session, {condition: approved.answer(rng)})
-                out = sim.evaluate(gate, SIMULATED, condition)
-                tally.add(out.status, out.ci, truth)
-                verdict[out.status] = verdict.get(out.status, 0) + 1
-            cells.append(Cell("low", seeds, condition, name, ref_multiple, {gate: truth}, {gate: tally}, verdict))
-            if progress is not None:
-                progress(cells[-1])
-    return cells
+    def one_run(approved, current, condition, rng):
+        sim = simulated_session(session, current, rng, 0.8)
+        sim.approved = approved_run(session, {condition: approved.answer(rng)})
+        return sim.evaluate(gate, SIMULATED, condition)
+
+    changes = strategies(simulator, bias_gate, cfg.gates[bias_gate].threshold, references)
+    return _change_cells(simulator, changes, designs, gate, runs, (seed, 300), one_run, progress)
 
 
 def change_rows(cells: Sequence[Cell], gate: str) -> list[dict]:
