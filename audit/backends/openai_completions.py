@@ -13,10 +13,12 @@ off), ``score_by=auto`` scores a continuation by forcing the server to generate 
 ``openai_forced``) if that passes its own probe. ``score_by=forced`` asks for it everywhere: on
 llama-cpp-python's server 5-14x faster than echo (it formats a few tokens instead of the whole prompt),
 but llama.cpp's one-token kernels round differently, so scores differ from echo's by up to ~0.2 nats
-(the same choices in our tests) and by ~0.01 nats with the sending order (docs/performance.md). Before the first echo request a probe checks that the server's prompt
-log-probabilities sit where its echoed tokens say: the greedy next token ``g`` after a short prompt ``P``
-is asked for without echo, then ``P + g`` is echoed, and the echoed entry of ``g`` must carry the
-log-probability the server generated it with. Servers that score one position off when the prompt does
+(the same choices in our tests) and by ~0.01 nats with the sending order (docs/performance.md).
+
+Before the first echo request a probe checks that the server's prompt log-probabilities sit where its
+echoed tokens say: the greedy next token ``g`` after a short prompt ``P`` is asked for without echo,
+then ``P + g`` is echoed, and the echoed entry of ``g`` must carry the log-probability the server
+generated it with. Servers that score one position off when the prompt does
 not start with BOS (llama-cpp-python's server, by echo) are refused with one line.
 
 HTTP: async (httpx) with at most ``concurrency`` requests in flight (chosen from the server's answers

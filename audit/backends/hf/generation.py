@@ -9,7 +9,7 @@ from typing import Sequence
 
 import torch
 
-from audit.backends.hf.kv_cache import _generation_cache
+from audit.backends.hf.kv_cache import _prefix_cache
 from audit.backends.hf.planning import common_prefix_len, tree_mask
 from audit.backends.hf.tokenization import _encode_many, _prefix_token_id
 from audit.prompts.stopping import StopRule
@@ -153,6 +153,8 @@ class GenerationMixin:
                        stop: StopRule | None) -> list[list[int]]:
         """Greedy decoding of right-padded rows after a shared prefix, with per-row positions and masks;
         a row that ends is dropped from the batch (and from the key/value cache)."""
+        from transformers.cache_utils import DynamicCache
+
         n_rows, dev = len(queries), self._device
         width = max(len(q) for q in queries)
         pad = self.lm.tokenizer.pad_token_id if self.lm.tokenizer.pad_token_id is not None else 0
@@ -160,7 +162,11 @@ class GenerationMixin:
         pos = torch.tensor([list(range(m, m + len(q))) + [0] * (width - len(q)) for q in queries], device=dev)
         seg = torch.tensor([[0] * len(q) + [-1] * (width - len(q)) for q in queries], device=dev)
         mask = tree_mask(seg, torch.zeros_like(seg), m)
-        cache = _generation_cache(self.lm.model.config, prefix_kv, n_rows, m + width + max_new_tokens)
+        cache = (
+            _prefix_cache(self.lm.model.config, prefix_kv, n_rows, keep=True)
+            if prefix_kv
+            else DynamicCache(config=self.lm.model.config)
+        )
         keys_seen = torch.cat([torch.ones(n_rows, m, dtype=torch.bool, device=dev), seg >= 0], dim=1)
         lengths = torch.tensor([len(q) for q in queries], device=dev)
         hidden = self._base(ids, pos, mask, cache)
@@ -180,7 +186,7 @@ class GenerationMixin:
             if len(keep) < len(alive):
                 rows = torch.tensor(keep, device=dev)
                 for layer in cache.layers:
-                    layer.keep_rows(rows)
+                    layer.keys, layer.values = layer.keys[rows.to(layer.keys.device)], layer.values[rows.to(layer.values.device)]
                 keys_seen, lengths, nxt = keys_seen[rows], lengths[rows], nxt[rows.to(nxt.device)]
                 alive = [alive[j] for j in keep]
             keys_seen = torch.cat([keys_seen, torch.ones(len(alive), 1, dtype=torch.bool, device=dev)], dim=1)
