@@ -24,6 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
+from audit.stats.resampling import signed_sqrt
+
 from .intervals import F, Layout, set_counts, set_key
 
 
@@ -73,11 +75,7 @@ def theta2_change(before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequ
     alpha = (1 - confidence) / 2
     q_lo, q_hi = np.nanquantile(pivot, [alpha, 1 - alpha])
     est = float(e1 - e0)
-
-    def root(x: float) -> float:
-        return math.copysign(math.sqrt(abs(x)), x)
-
-    return est, (est - float(q_hi), est - float(q_lo)), root(float(e0)), root(float(e1))
+    return est, (est - float(q_hi), est - float(q_lo)), signed_sqrt(float(e0)), signed_sqrt(float(e1))
 
 
 def true_theta2(items: Sequence, probs: np.ndarray) -> float:
