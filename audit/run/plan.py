@@ -10,6 +10,12 @@ of the preset's own requests per kind (likelihood scoring: seconds per computed 
 counted once; generation: seconds per generated token on top of its prompt), then applies those rates to
 every condition's uncached requests. A two-stage condition's second stage holds the model's first-stage
 output, unknown before the run: its tokens are a lower bound and the cache is not asked about it.
+
+The request count is exact (``request_count``, no prompt rendered). Prompt tokens, cache hits and requests
+repeated across conditions need each prompt rendered and tokenised, which on the full BBQ files (millions of
+requests) cost the plan minutes: above ``COUNT_SAMPLE`` items they are counted on an even spread of that many
+items (the same for every condition) and scaled to all, the token count with its sampling error (two
+standard errors, about 95%) in ``prompt_tokens_error``; ``counted_items`` says how many items were counted.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from audit.errors import AuditError, ConditionUnavailable
 from audit.run.conditions import build_prompts, generation_rule, likelihood_requests, request_count
 from audit.run.progress import format_duration
 from audit.run.session import AuditSession
-from audit.run.plan_timing import ConditionCost, Seconds, measure_after_scoring, measure_condition, shape_key, warm_up
+from audit.run.plan_timing import (AFTER_SAMPLE, ConditionCost, Seconds, _spread, measure_after_scoring, measure_condition,
+                                   warm_up, shape_key)
 from audit.run.throughput import measured
 
 
@@ -45,6 +52,11 @@ class ConditionPlan:
     load_s: float = 0.0  # seconds to load the model (on its first condition), part of the run's time
     after_s: float = 0.0  # seconds of gates, resampling and report for this model (on its first condition)
     cpu_s: float | None = None  # CPU seconds of estimate_s + load_s + after_s (steadier than wall time on a shared machine)
+    counted_items: int = 0  # items whose requests were rendered and tokenised: all (exact counts) or a spread sample
+    prompt_tokens_error: int | None = None  # +- two standard errors of prompt_tokens when counted on a sample (0: exact)
+
+
+COUNT_SAMPLE = 256  # above this many items, tokens, cache hits and repeats are counted on a spread sample of this many
 
 
 def load_tokenizer(spec: str, options) -> tuple[Any | None, str]:
@@ -80,10 +92,10 @@ def load_tokenizer(spec: str, options) -> tuple[Any | None, str]:
     return tokenizer, source
 
 
-def _work(session: AuditSession, condition: str, tokenizer) -> list[tuple[str, str, str, Any, bool]] | None:
-    """Every request a condition sends over its seeds and answer orders, in ``run_condition``'s order, as
-    (kind, shared prefix, own text, continuation or max_new_tokens, exact): the context or prompt is prefix +
-    own text. A two-stage condition's second-stage prompts hold the model's first-stage output, unknown before
+def _work(session: AuditSession, condition: str, tokenizer, items: list) -> list[tuple[str, str, str, Any, bool, int]] | None:
+    """Every request a condition sends for ``items`` over its seeds and answer orders, in ``run_condition``'s
+    order, as (kind, shared prefix, own text, continuation or max_new_tokens, exact, item index): the context
+    or prompt is prefix + own text. A two-stage condition's second-stage prompts hold the model's first-stage output, unknown before
     the run: they are rendered with an empty output (``exact`` False: their tokens are a lower bound and the
     cache cannot be asked). None when the prompts cannot be rendered without the model (a chat condition
     without a tokenizer)."""
@@ -91,8 +103,8 @@ def _work(session: AuditSession, condition: str, tokenizer) -> list[tuple[str, s
     from audit.prompts.render import Prompt
     from audit.run.conditions import _preprompt
 
-    ds, cond, items, pool = session.dataset, session.config.conditions[condition], session.items, session.pool
-    out: list[tuple[str, str, str, Any, bool]] = []
+    ds, cond, pool = session.dataset, session.config.conditions[condition], session.pool
+    out: list[tuple[str, str, str, Any, bool, int]] = []
     for seed in cond.seeds:
         orders = range(cond.answer_orders) if cond.probe == "likelihood" else range(1)
         for order in orders:
@@ -102,7 +114,7 @@ def _work(session: AuditSession, condition: str, tokenizer) -> list[tuple[str, s
                     shots = ds.shots(pool, cond, seed, condition)
                     first = [ds.render(cond.stage1_format, it, shots, _preprompt(cond), order) for it in items]
                     target = generation_target(cond.stage1_max_new_tokens, generation_rule([p.text for p in first]))
-                    out += [("generate", p.prefix, p.query, target, True) for p in first]
+                    out += [("generate", p.prefix, p.query, target, True, i) for i, p in enumerate(first)]
                     followup = preprompt_text(cond.followup)
                     prompts = [Prompt(p.prefix, f"{p.query}\n\n{followup}\n\n{ds.render(cond.format, it, [], '', order).query}")
                                for it, p in zip(items, first)]
@@ -112,16 +124,17 @@ def _work(session: AuditSession, condition: str, tokenizer) -> list[tuple[str, s
             except ConditionUnavailable:
                 return None
             if cond.probe == "likelihood":
-                out += [("loglikelihood", r.prefix, r.query, r.continuation, exact)
-                        for r in likelihood_requests(ds, prompts, items)]
+                owners = [i for i, it in enumerate(items) for _ in ds.options(it)]
+                out += [("loglikelihood", r.prefix, r.query, r.continuation, exact, i)
+                        for r, i in zip(likelihood_requests(ds, prompts, items), owners)]
             else:
                 target = generation_target(cond.max_new_tokens, generation_rule([p.text for p in prompts]))
-                out += [("generate", p.prefix, p.query, target, exact) for p in prompts]
+                out += [("generate", p.prefix, p.query, target, exact, i) for i, p in enumerate(prompts)]
     return out
 
 
-def _tokens(tokenizer, work: list, lengths: dict[str, int]) -> int:
-    """The prompt tokens of these requests (shared prefix + own text; context and continuation for a likelihood
+def _tokens(tokenizer, work: list, lengths: dict[str, int]) -> list[int]:
+    """The prompt tokens of each of these requests (shared prefix + own text; context and continuation for a likelihood
     request). Within a token or two per request of the engine's whole-context tokenisation (a merge across the
     prefix boundary), and fast: each prefix and each distinct own text is encoded once per plan (``lengths``
     remembers them across conditions: the few-shot conditions ask the same questions after other shots)."""
@@ -129,12 +142,26 @@ def _tokens(tokenizer, work: list, lengths: dict[str, int]) -> int:
 
     prefixes = [p for p in dict.fromkeys(w[1] for w in work) if p and p not in lengths]
     lengths.update(zip(prefixes, (len(ids) for ids in _encode_many(tokenizer, prefixes))))
-    rests = [query + target if kind == "loglikelihood" else query for kind, _, query, target, _ in work]
+    rests = [w[2] + w[3] if w[0] == "loglikelihood" else w[2] for w in work]
     new = [r for r in dict.fromkeys(rests) if r not in lengths]
     for start in range(0, len(new), 1024):
         part = new[start : start + 1024]
         lengths.update(zip(part, (len(ids) for ids in tokenizer(part, add_special_tokens=False)["input_ids"])))
-    return sum((lengths[w[1]] if w[1] else 0) + lengths[rest] for w, rest in zip(work, rests))
+    return [(lengths[w[1]] if w[1] else 0) + lengths[rest] for w, rest in zip(work, rests)]
+
+
+def _scaled_tokens(per_request: list[int], owners: list[int], counted: int, total: int) -> tuple[int, int]:
+    """(prompt tokens of all ``total`` items, +- two standard errors) from those of ``counted`` of them
+    (an even spread): the mean tokens per item times the items, with the finite-population correction."""
+    if counted >= total:
+        return sum(per_request), 0
+    per_item = [0] * counted
+    for n, i in zip(per_request, owners):
+        per_item[i] += n
+    mean = sum(per_item) / counted
+    var = sum((x - mean) ** 2 for x in per_item) / max(counted - 1, 1)
+    error = 2 * total * (var / counted * (1 - counted / total)) ** 0.5
+    return round(mean * total), round(error)
 
 
 def _fingerprint(kind: str, prefix: str, query: str, target) -> int:
@@ -185,17 +212,19 @@ def plan_session(session: AuditSession, cache_path: Path | None = None, measure:
     each condition shape on a small sample of the items to estimate the time (``audit.run.plan_timing``)."""
     cache = session.result_cache()
     plans = []
-    after = measure_after_scoring(session) if measure else Seconds(0.0, 0.0)
+    after = measure_after_scoring(session, AFTER_SAMPLE) if measure else Seconds(0.0, 0.0)
+    counted_items = session.items if len(session.items) <= COUNT_SAMPLE else _spread(session.items, COUNT_SAMPLE)
     for spec in session.model_specs:
-        tokenizer, tokenizer_source = load_tokenizer(session.aliases.get(spec, spec), session.backend_options)
+        tokenizer, tokenizer_source = None, ""
         model_key, backend, costs, load = None, None, {}, Seconds(0.0, 0.0)
         why = "not measured"
-        if measure:
+        if measure:  # the model first, as the run loads it (its tokenizer and transformers' imports are part of the load)
             model_key, backend, load, why = _measure(spec, session)
-            loaded_tokenizer = getattr(backend, "tokenizer", None)
-            if tokenizer is None and loaded_tokenizer is not None:
-                tokenizer, tokenizer_source = loaded_tokenizer, "the loaded model's"
-        elif cache is not None:
+            tokenizer = getattr(backend, "tokenizer", None)
+            tokenizer_source = "the loaded model's" if tokenizer is not None else ""
+        if tokenizer is None:
+            tokenizer, tokenizer_source = load_tokenizer(session.aliases.get(spec, spec), session.backend_options)
+        if not measure and cache is not None:
             history = measured(Path(cache_path or getattr(cache, "path", None) or default_cache_path()), spec)
             model_key = history[0].model_key if history else None
         if backend is not None:
@@ -205,31 +234,33 @@ def plan_session(session: AuditSession, cache_path: Path | None = None, measure:
         lengths: dict[str, int] = {}  # token counts of prefixes and own texts seen so far
         for condition, cond in session.config.conditions.items():
             n = request_count(session.dataset, cond, session.items)
-            work = _work(session, condition, tokenizer)  # one condition at a time: a large study's requests never all live
-            tokens = cached = estimate = cpu = None
+            n_counted = request_count(session.dataset, cond, counted_items)
+            work = _work(session, condition, tokenizer, counted_items)  # one condition at a time: a large study's requests never all live
+            tokens = token_error = cached = estimate = cpu = None
             basis = why
             if work is not None:
-                if len(work) != n:
-                    raise RuntimeError(f"plan counted {len(work)} requests for '{condition}', expected {n}")
-                hit = [False] * n
+                if len(work) != n_counted:
+                    raise RuntimeError(f"plan counted {len(work)} requests for '{condition}', expected {n_counted}")
+                scale = n / n_counted if n_counted else 0.0
+                hit = [False] * n_counted
                 if model_key is not None and cache is not None:
-                    keys = [request_key(model_key, kind, prefix + query, target) if exact else None
-                            for kind, prefix, query, target, exact in work]
+                    keys = [request_key(model_key, w[0], w[1] + w[2], w[3]) if w[4] else None for w in work]
                     found = cache.get_many([k for k in keys if k is not None])
                     hit = [k is not None and k in found for k in keys]
-                    cached = sum(hit)
+                    cached = n if sum(hit) == n_counted else round(sum(hit) * scale)
                 fresh = 0
-                for (kind, prefix, query, target, exact), h in zip(work, hit):
+                for (kind, prefix, query, target, exact, _), h in zip(work, hit):
                     mark = _fingerprint(kind, prefix, query, target) if exact else None
                     if not h and (mark is None or mark not in seen):
                         fresh += 1
                     if mark is not None:
                         seen.add(mark)
                 if tokenizer is not None:
-                    tokens = _tokens(tokenizer, work, lengths)
+                    tokens, token_error = _scaled_tokens(_tokens(tokenizer, work, lengths), [w[5] for w in work],
+                                                         len(counted_items), len(session.items))
                 cost = costs.get(condition)
                 if isinstance(cost, ConditionCost):
-                    estimate = cost.seconds(len(session.items), len(cond.seeds)) * fresh / n if n else 0.0
+                    estimate = cost.seconds(len(session.items), len(cond.seeds)) * fresh / n_counted if n_counted else 0.0
                     cpu = estimate * cost.cpu_share
                     basis = cost.basis if fresh else ("all cached" if cached == n else "all asked earlier in this run (reused)")
                 elif isinstance(cost, str):  # the model cannot run it: the run skips it
@@ -243,7 +274,7 @@ def plan_session(session: AuditSession, cache_path: Path | None = None, measure:
             if cpu is not None:
                 cpu += extra[0].cpu + extra[1].cpu
             plans.append(ConditionPlan(spec, condition, cond.probe, n, tokens, cached, estimate, basis, tokenizer_source,
-                                       extra[0].wall, extra[1].wall, cpu))
+                                       extra[0].wall, extra[1].wall, cpu, len(counted_items), token_error))
     return plans
 
 
@@ -267,13 +298,20 @@ def format_plan(session: AuditSession, plans: list[ConditionPlan], startup_s: fl
         return "unknown" if v is None else f"{v:,}"
 
     header = ("model", "condition", "probe", "requests", "prompt tokens", "cached", "estimate", "basis")
-    rows = [(p.model, p.condition, p.probe, f"{p.requests:,}", num(p.prompt_tokens), num(p.cached),
+    def tokens(p):
+        return num(p.prompt_tokens) + (f" ±{p.prompt_tokens_error:,}" if p.prompt_tokens_error else "")
+
+    rows = [(p.model, p.condition, p.probe, f"{p.requests:,}", tokens(p), num(p.cached),
              format_duration(p.estimate_s) if p.estimate_s is not None else "unknown", p.basis) for p in plans]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = [f"bias-audit plan: {len(session.model_specs)} model(s), {len(session.config.conditions)} condition(s), "
              f"{len(session.items)} items of '{session.dataset.name}'"]
     for r in [header, tuple("-" * w for w in widths), *rows]:
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+    counted = min((p.counted_items for p in plans), default=len(session.items))
+    if counted < len(session.items):
+        lines.append(f"prompt tokens and cached: counted on {counted} of the {len(session.items):,} items (evenly spread) "
+                     "and scaled; ± two standard errors; requests are exact")
     for model in dict.fromkeys(p.model for p in plans):
         lines.append(f"tokenizer of {model}: {next(p.tokenizer for p in plans if p.model == model)}")
     total = sum(p.requests for p in plans)

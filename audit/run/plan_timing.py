@@ -4,19 +4,30 @@ A condition's cost is not a rate per token measured on some other shape of reque
 computed once per call, an item's options share one row, answer orders are separate calls, generations stop
 at their own lengths, and the result cache, tokenisation and Python around the model cost per request. So
 the plan runs the condition itself, through the run's own code (``run_condition`` on the loaded model behind
-a fresh result cache), on a sample of the items at hand: once on one engine batch's worth of items and once
-on two. Two points give the condition's cost per seed as ``fixed + per_item x items`` (``per_item``: what
-the second batch added; ``fixed``: the shared prefix's pass and everything else paid once per call); the
-run costs that times its seeds, for the items the cache does not hold. Conditions that differ only in their
-seeds have the same shape (``shape_key``) and share one measurement.
+a fresh result cache), on a sample of the items at hand: on half an engine batch's worth of items, on one
+batch and on two. Three points give the condition's cost per seed as
+``fixed + per_batch x batches + per_item x items``: what the half batch added to fill the batch is the cost
+per item (rows, tokens); what the second batch added beyond its items is the cost per engine batch (a
+generation batch steps until its longest row ends, whatever its rows; a scoring batch's forward call); the
+rest of the first call is paid once per call (the shared prefix's pass, tokenising, committing). A run's
+last batch is partial but costs its batch (measured: the study's 100 items are 4 generation batches of 32,
+not 3.1). The run costs that times its seeds, for the items the cache does not hold. Conditions that differ
+only in their seeds have the same shape (``shape_key``) and share one measurement.
 
 After the scores are in, the run decides its gates (resampled summaries and intervals) and writes its record
-and report: timed here by doing that on condition runs of the session's full size with random scores.
+and report: timed here by doing that on condition runs of the session's size with random scores (above
+``AFTER_SAMPLE`` items, on two spreads of the items and extrapolated linearly: resampling, the record and
+the report are linear in the items). Before it, ``bias-audit run`` starts pytest and collects the suite:
+timed by collecting the same suite in a child process (``measure_pytest_start``).
 """
 
 from __future__ import annotations
 
+import math
+import os
 import random
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -27,6 +38,7 @@ from audit.errors import AuditError, ConditionUnavailable
 SHADOW = "plan-shadow"  # the model name of the shadow session that times the work after scoring
 SMALL = 2  # the fewest items a sample batch holds (two, so that a generation batch still shares its prefix)
 _BATCH = {"cuda": 256, "cpu": 32}  # contexts per engine batch when the backend does not say
+AFTER_SAMPLE = 600  # the most items the work after scoring is timed on; more: extrapolated from two spreads
 
 
 @dataclass(frozen=True)
@@ -47,16 +59,20 @@ class Seconds:
 
 @dataclass(frozen=True)
 class ConditionCost:
-    """Seconds per seed of one condition shape: ``fixed + per_item * items`` (wall clock; ``cpu_share``: CPU
-    seconds per wall second while it was measured)."""
+    """Seconds per seed of one condition shape: ``fixed + per_batch * ceil(items / batch) + per_item * items``
+    (wall clock; ``cpu_share``: CPU seconds per wall second while it was measured)."""
 
     fixed: float
     per_item: float
     basis: str
     cpu_share: float = 1.0
+    per_batch: float = 0.0
+    batch: int = 1
 
     def seconds(self, items: int, seeds: int) -> float:
-        return seeds * (self.fixed + self.per_item * items) if items else 0.0
+        if not items:
+            return 0.0
+        return seeds * (self.fixed + self.per_batch * math.ceil(items / max(self.batch, 1)) + self.per_item * items)
 
 
 def shape_key(cond) -> tuple:
@@ -111,22 +127,32 @@ def _timed_run(backend, session, name: str, cond, items: list) -> Seconds:
 
 
 def measure_condition(backend, session, name: str) -> ConditionCost:
-    """Run the condition (its first seed) on one and on two engine batches' worth of the session's items
-    (all of them when that is no more): the second batch's cost is the cost per item, the rest of the first
-    call's is paid once per call (the shared prefix's pass, tokenising, committing)."""
+    """Run the condition (its first seed) on half an engine batch's worth of the session's items, on one and
+    on two (all of them when that is no more): filling the first batch gives the cost per item, the second
+    batch's cost beyond its items the cost per batch, the rest of the first call's is paid once per call."""
     cond = session.config.conditions[name]
     one_seed = _one_seed(cond)
     items = session.items
-    batch = max(batch_contexts(backend), SMALL)
+    batch = max(batch_contexts(backend), 2 * SMALL)
     if len(items) <= 2 * batch:  # the sample is the whole run
         whole = _timed_run(backend, session, name, one_seed, items)
         return ConditionCost(0.0, whole.wall / len(items), f"measured now: all {len(items)} items in {whole.wall:.2f} s", _share(whole))
-    small = _timed_run(backend, session, name, one_seed, _spread(items, batch))
-    big = _timed_run(backend, session, name, one_seed, _spread(items, 2 * batch))
-    per_item = max(big.wall - small.wall, 0.0) / batch
-    fixed = max(small.wall - batch * per_item, 0.0)
-    share = _share(Seconds(big.wall + small.wall, big.cpu + small.cpu))
-    return ConditionCost(fixed, per_item, f"measured now: {2 * batch} items in {big.wall:.2f} s, {batch} in {small.wall:.2f} s", share)
+    half = batch // 2
+    times = [_timed_run(backend, session, name, one_seed, _spread(items, n)) for n in (half, batch, 2 * batch)]
+    cost = fit_cost([t.wall for t in times], half, batch)
+    share = _share(Seconds(sum(t.wall for t in times), sum(t.cpu for t in times)))
+    basis = f"measured now: {2 * batch} items in {times[2].wall:.2f} s, {batch} in {times[1].wall:.2f} s, {half} in {times[0].wall:.2f} s"
+    return ConditionCost(cost[0], cost[2], basis, share, per_batch=cost[1], batch=batch)
+
+
+def fit_cost(seconds: list[float], half: int, batch: int) -> tuple[float, float, float]:
+    """(fixed, per batch, per item) from the seconds of ``half``, ``batch`` and ``2 * batch`` items, none
+    negative (the machine's noise can make a larger sample the quicker)."""
+    t_half, t_one, t_two = seconds
+    per_item = max(t_one - t_half, 0.0) / (batch - half)
+    per_batch = max(t_two - t_one - batch * per_item, 0.0)
+    fixed = max(t_one - per_batch - batch * per_item, 0.0)
+    return fixed, per_batch, per_item
 
 
 def _share(s: Seconds) -> float:
@@ -146,28 +172,44 @@ def warm_up(backend, session) -> None:
             pass
 
 
-def _synthetic_run(session, name: str, cond, seeds: int):
-    """A run of the session's full size (every item, ``seeds`` times) with seeded random scores."""
+def _synthetic_run(session, name: str, cond, seeds: int, items: list | None = None):
+    """A run over ``items`` (default: the session's, every one ``seeds`` times) with seeded random scores."""
     from audit.run.conditions import ConditionRun
 
     ds, rng = session.dataset, random.Random(0)
+    items = session.items if items is None else items
     run = ConditionRun(name, cond, ds, seeds=list(range(seeds)), cost={})
     for _ in range(seeds):
-        scores = [tuple(rng.uniform(-9.0, -1.0) for _ in ds.options(it)) for it in session.items]
-        selections = [ds.select(it, sc) for it, sc in zip(session.items, scores)]
-        run.items += session.items
+        scores = [tuple(rng.uniform(-9.0, -1.0) for _ in ds.options(it)) for it in items]
+        selections = [ds.select(it, sc) for it, sc in zip(items, scores)]
+        run.items += items
         run.selections += selections
         run.scores += scores if cond.probe == "likelihood" else [None] * len(scores)
         run.outputs += [None] * len(scores)
-        run.per_seed.append(ds.per_seed(session.items, selections))
+        run.per_seed.append(ds.per_seed(items, selections))
     return run
 
 
-def measure_after_scoring(session) -> Seconds:
+def measure_after_scoring(session, sample: int | None = None) -> Seconds:
     """Seconds the run spends after its scores are in: every applicable gate on every condition it covers
     (each condition's resampled summary, transfer and debiasing intervals), results.json and the report.
-    Timed by doing exactly that on a shadow session whose condition runs are of the session's full size
-    (every item, every seed) with seeded random scores."""
+    Timed by doing exactly that on a shadow session whose condition runs have the session's items, every
+    seed, with seeded random scores. With ``sample`` and more items than that: done on ``sample`` and on
+    ``sample // 2`` of them (evenly spread) and extrapolated linearly to all of them."""
+    items = session.items
+    if sample is None or len(items) <= sample:
+        return _after_scoring(session, items)
+    small, big = _after_scoring(session, _spread(items, sample // 2)), _after_scoring(session, _spread(items, sample))
+    added = sample - sample // 2
+
+    def line(a: float, b: float) -> float:
+        per_item = max(b - a, 0.0) / added
+        return max(b - per_item * sample, 0.0) + per_item * len(items)
+
+    return Seconds(line(small.wall, big.wall), line(small.cpu, big.cpu))
+
+
+def _after_scoring(session, items: list) -> Seconds:
     from audit.gates import gate_spec
     from audit.run.session import AuditSession
     from audit.run.setup import write_outputs
@@ -175,9 +217,9 @@ def measure_after_scoring(session) -> Seconds:
 
     cfg = session.config
     shadow = AuditSession(config=cfg, model_specs=[SHADOW], use_cache=False, dataset=session.dataset,
-                          items=session.items, pool=session.pool, approved=session.approved)
+                          items=list(items), pool=session.pool, approved=session.approved)
     for name, cond in cfg.conditions.items():
-        shadow._runs[(SHADOW, name)] = _synthetic_run(session, name, cond, len(cond.seeds))
+        shadow._runs[(SHADOW, name)] = _synthetic_run(session, name, cond, len(cond.seeds), list(items))
     strategies = any(c.strategy for c in cfg.conditions.values())
     start = Seconds.start()
     for gate in cfg.gates:
@@ -192,3 +234,18 @@ def measure_after_scoring(session) -> Seconds:
     with tempfile.TemporaryDirectory(prefix="bias-audit-plan-") as tmp:
         write_outputs(shadow.results(), tmp, RunState())
     return Seconds.since(*start)
+
+
+def measure_pytest_start(suite: Path) -> Seconds:
+    """What ``bias-audit run`` pays to start pytest and collect the suite before its first test: timed by
+    collecting ``suite`` in a child process (pytest's import and collection; the audit plugin left out,
+    its imports are the plan's own start-up). Zero seconds when that cannot be done."""
+    code = ("import sys, pytest; sys.exit(pytest.main([sys.argv[1], '--collect-only', '-q', '-p', 'no:cacheprovider', "
+            "'-p', 'no:bias_audit', '-W', 'ignore']))")
+    start = time.perf_counter()
+    try:
+        child = subprocess.Popen([sys.executable, "-c", code, str(suite)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, _, usage = os.wait4(child.pid, 0)
+    except OSError:
+        return Seconds(0.0, 0.0)
+    return Seconds(time.perf_counter() - start, usage.ru_utime + usage.ru_stime)

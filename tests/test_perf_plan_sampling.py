@@ -1,0 +1,86 @@
+"""``bias-audit plan`` stays cheap on large sessions: above ``COUNT_SAMPLE`` items it counts prompt tokens,
+cache hits and repeats on an even spread of the items (requests stay exact; tokens carry their sampling
+error), and times the work after scoring on two spreads, extrapolated. Its cost model charges a run's
+partial last engine batch as a batch."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit import AuditOptions, build_session
+from audit.run import plan_timing as timing
+from audit.run.plan import _scaled_tokens, plan_session
+
+
+def _session(tmp_path, monkeypatch, model: str, max_items: int):
+    monkeypatch.setenv("BIAS_AUDIT_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "bias-audit.toml").write_text(f'preset = "default"\nmax_items = {max_items}\nmin_items = 4\n', encoding="utf-8")
+    return build_session(AuditOptions(model=[model], config=str(tmp_path / "bias-audit.toml")), root=tmp_path)
+
+
+def test_sampled_counts_keep_requests_exact_and_tokens_within_their_stated_error(tiny_model_dir, tmp_path, monkeypatch):
+    import audit.run.plan as plan
+
+    session = _session(tmp_path, monkeypatch, str(tiny_model_dir), 60)
+    exact = {p.condition: p for p in plan_session(session, measure=False)}
+    monkeypatch.setattr(plan, "COUNT_SAMPLE", 20)
+    sampled = {p.condition: p for p in plan_session(session, measure=False)}
+    assert set(sampled) == set(exact) and len(session.items) == 60
+    for name, p in sampled.items():
+        e = exact[name]
+        assert e.counted_items == 60 and e.prompt_tokens_error == 0
+        assert p.counted_items == 20 and p.requests == e.requests  # the request count never comes from the sample
+        assert p.prompt_tokens_error > 0
+        assert abs(p.prompt_tokens - e.prompt_tokens) <= p.prompt_tokens_error, (name, p.prompt_tokens, e.prompt_tokens)
+        assert p.cached == e.cached == 0
+    text = plan.format_plan(session, list(sampled.values()))
+    assert "counted on 20 of the 60 items" in text and "±" in text
+
+
+def test_scaled_tokens_by_hand():
+    # 2 of 4 items counted: item 0 holds 10 + 20 tokens, item 1 holds 50; mean 40 per item -> 160 in all
+    total, error = _scaled_tokens([10, 20, 50], [0, 0, 1], counted=2, total=4)
+    assert total == 160
+    # sd of (30, 50) = 14.142; 2 * 4 * sqrt(200 / 2 * (1 - 2 / 4)) = 56.57
+    assert error == 57
+    assert _scaled_tokens([10, 20, 50], [0, 0, 1], counted=2, total=2) == (80, 0)
+
+
+def test_fit_cost_recovers_a_planted_cost_and_charges_the_partial_batch():
+    fixed, per_batch, per_item, batch = 0.7, 2.0, 0.05, 32
+    seconds = [fixed + per_batch * -(-n // batch) + per_item * n for n in (16, 32, 64)]
+    got = timing.fit_cost(seconds, 16, 32)
+    assert got == pytest.approx((fixed, per_batch, per_item))
+    cost = timing.ConditionCost(got[0], got[2], "", per_batch=got[1], batch=batch)
+    # 100 items are 4 batches (the last of 4 items), not 100 / 32 = 3.1
+    assert cost.seconds(100, 1) == pytest.approx(fixed + 4 * per_batch + 100 * per_item)
+    assert cost.seconds(100, 3) == pytest.approx(3 * cost.seconds(100, 1))
+    # noise that makes the larger sample quicker never gives a negative rate
+    assert all(v >= 0 for v in timing.fit_cost([1.0, 0.9, 0.8], 16, 32))
+
+
+def test_after_scoring_on_a_large_session_is_timed_on_two_spreads_and_extrapolated(monkeypatch):
+    class Session:
+        items = list(range(5000))
+
+    sizes = []
+
+    def fake(session, items):
+        sizes.append(len(items))
+        return timing.Seconds(2.0 + 0.01 * len(items), 1.0 + 0.004 * len(items))
+
+    monkeypatch.setattr(timing, "_after_scoring", fake)
+    got = timing.measure_after_scoring(Session(), sample=600)
+    assert sizes == [300, 600]
+    assert got.wall == pytest.approx(2.0 + 0.01 * 5000) and got.cpu == pytest.approx(1.0 + 0.004 * 5000)
+    sizes.clear()
+    timing.measure_after_scoring(Session())  # no sample: the full size, as bench_memory measures it
+    assert sizes == [5000]
+
+
+def test_pytest_start_is_measured_on_the_suite(tmp_path):
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_x.py").write_text("def test_a():\n    pass\n", encoding="utf-8")
+    took = timing.measure_pytest_start(suite)
+    assert took.cpu > 0 and took.wall >= took.cpu * 0.5
