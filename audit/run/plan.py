@@ -33,8 +33,8 @@ from audit.errors import AuditError, ConditionUnavailable
 from audit.run.conditions import build_prompts, generation_rule, likelihood_requests, request_count
 from audit.run.progress import format_duration
 from audit.run.session import AuditSession
-from audit.run.plan_timing import (AFTER_SAMPLE, ConditionCost, Seconds, _spread, measure_after_scoring, measure_condition,
-                                   warm_up, shape_key)
+from audit.run.plan_timing import (ConditionCost, Seconds, _spread, measure_after_scoring, measure_condition, shape_key,
+                                   warm_up)
 from audit.run.throughput import measured
 
 
@@ -212,7 +212,7 @@ def plan_session(session: AuditSession, cache_path: Path | None = None, measure:
     each condition shape on a small sample of the items to estimate the time (``audit.run.plan_timing``)."""
     cache = session.result_cache()
     plans = []
-    after = measure_after_scoring(session, AFTER_SAMPLE) if measure else Seconds(0.0, 0.0)
+    after = measure_after_scoring(session) if measure else Seconds(0.0, 0.0)
     counted_items = session.items if len(session.items) <= COUNT_SAMPLE else _spread(session.items, COUNT_SAMPLE)
     for spec in session.model_specs:
         tokenizer, tokenizer_source = None, ""
