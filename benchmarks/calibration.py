@@ -347,7 +347,7 @@ def main() -> None:
         path.write_text(json.dumps(part, indent=1, default=float))
         print(f"wrote {path}")
     if args.render:
-        from interval_coverage import table as coverage_table
+        from interval_coverage import table as coverage_table, transfer_section
 
         parts = [with_pooled(json.loads(p.read_text())) for p in sorted(PARTS.glob("*.json"))]
         coverage = [json.loads(p.read_text()) for p in sorted(PARTS.parent.glob("coverage--*.json"))]
@@ -358,6 +358,7 @@ def main() -> None:
                                "biased low; here each model has 250 runs (binomial SE about 0.014 at 0.95), with the "
                                "same simulated answers at 95% and at 90%.", ""]
                               + [line for part in coverage for line in [*coverage_table(part), ""]])
+        text += "\n".join(transfer_section())
         Path(args.out).write_text(text)
         print(f"wrote {args.out}")
 
