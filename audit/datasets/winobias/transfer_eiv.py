@@ -65,9 +65,12 @@ def _sums(tx: PairTable, ty: PairTable, weights: np.ndarray | None = None) -> tu
     m = tx.incidence()
     ab = np.abs(m)
     w = np.ones(tx.n_pairs) if weights is None else weights
-    per_pair = np.stack([w, w * tx.x, w * ty.x, w * tx.x**2, w * ty.x**2, w * tx.x * ty.x])  # (6, [B,] N)
-    signed = (False, True, True, False, False, False)
-    return tuple((per_pair[i] @ (m.T if signed[i] else ab.T)) for i in range(6))
+    # one product: weights (.., N) @ (N, 6K), each block a per-pair value times the (signed) incidence
+    blocks = [ab.T, tx.x[:, None] * m.T, ty.x[:, None] * m.T, (tx.x**2)[:, None] * ab.T, (ty.x**2)[:, None] * ab.T,
+              (tx.x * ty.x)[:, None] * ab.T]
+    out = w @ np.concatenate(blocks, axis=1)
+    k = m.shape[0]
+    return tuple(out[..., i * k:(i + 1) * k] for i in range(6))
 
 
 def _moments(sums: tuple[np.ndarray, ...], occ: np.ndarray) -> dict[str, np.ndarray]:
