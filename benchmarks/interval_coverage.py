@@ -166,7 +166,9 @@ def transfer_section() -> list[str]:
              "onto the lower end: coverage 0.51 at rho 0.9), basic for the retained share. Variants tried in two probes of 100 runs "
              "per cell of the generated set (high noise, rho 0 / 0.5 / 0.9): the observed-world basic interval 0.76 / "
              "0.86 / 0.99; on Fisher's z 0.82 / 0.80 / 0.45; a jackknife normal interval 0.92 / 0.99 / 0.82 (claims at "
-             "0.9: 0.63); the matched world's percentile interval 0.90 / 0.97 / 0.99 (claims 0.87).", ""]
+             "0.9: 0.63); the matched world's percentile interval 0.90 / 0.97 / 0.99 (claims 0.87). The transfer rows of the "
+             "preset sections above (30-40 runs through `AuditSession.evaluate`) and of the summary were measured with the "
+             "previous interval and have not been re-run.", ""]
     for part in parts:
         if part.get("method"):
             lines += [f"*{part['method']}*", ""]
