@@ -7,8 +7,9 @@ through ``AuditSession.evaluate``, the code path of ``bias-audit run``, with the
 
 Each invocation measures one preset on one design and stores its figures in
 benchmarks/results/calibration/PRESET--DESIGN.json (so each run stays short); --render assembles
-docs/calibration.md from the stored parts. Designs: ``generated`` and ``official`` (the WinoBias test
-split, ../shared/winobias) for the WinoBias presets; ``official`` (../shared/bbq) for the BBQ presets.
+docs/calibration.md from the stored parts. Designs: ``generated``, ``official`` (the WinoBias test
+split, ../shared/winobias) and ``official-all`` (both official splits, ``split = "all"``: each item's
+shots from the split it is not in) for the WinoBias presets; ``official`` (../shared/bbq) for the BBQ presets.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ from audit.run.setup import build_session  # noqa: E402
 
 PARTS = ROOT / "benchmarks" / "results" / "calibration"
 PRESETS = ("default", "study", "bbq", "paper-b")
+DESIGNS = ("generated", "official", "official-all")
+SPLIT_OF_DESIGN = {"official-all": "all"}  # the config split a design audits (the others: the preset's, test)
+DESIGN_LABELS = {"generated": "generated set", "official": "official files, the audit's test split",
+                 "official-all": "official files, both splits (dev and test; each item's shots from the other split)"}
 FOLLOWER = ("follower", "stereotyped")  # the bias-following model's cells (named "stereotyped" in parts saved before)
 
 
@@ -51,7 +56,8 @@ def data_for(preset: str, design: str) -> str:
 def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | None, seeds: list[int] | None,
             part: str = "all", plant: str = "smallest", references: tuple[float, ...] = REFERENCE_MULTIPLES,
             multiples: tuple[float, ...] = cal.MULTIPLES) -> dict:
-    session = build_session(AuditOptions(preset=preset, data=data_for(preset, design), no_cache=True))
+    session = build_session(AuditOptions(preset=preset, data=data_for(preset, design), no_cache=True,
+                                         split=SPLIT_OF_DESIGN.get(design)))
     simulator = session.dataset.simulator(session.items, session.config)
     if plant != "smallest":
         from audit.datasets.bbq.simulator import BBQSimulator
@@ -242,7 +248,7 @@ def render(parts: list[dict]) -> str:
                                              bool(p.get("transfer")), bool(p.get("debiasing") or p.get("regression")))):
         if (part["preset"], part["design"]) != heading:
             heading = (part["preset"], part["design"])
-            label = "generated set" if part["design"] == "generated" else "official files, the audit's test split"
+            label = DESIGN_LABELS[part["design"]]
             lines += [f"## {part['preset']} preset, {label} ({part['items']:,} items)", ""]
         lines += [f"`PYTHONPATH=$PWD nice -n 10 python benchmarks/calibration.py --preset {part['preset']} --design "
                   f"{part['design']} --runs {part['runs']} --seed {part['seed']}{part.get('options', '')}` ({part['seconds']:.0f} s on 2 shared "
@@ -316,7 +322,8 @@ def debiasing_table(rows: list[dict]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", choices=PRESETS)
-    ap.add_argument("--design", choices=("generated", "official"), default="official")
+    ap.add_argument("--design", choices=DESIGNS, default="official",
+                    help="official-all: both official WinoBias splits (split = all), the WinoBias presets only")
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--noise", action="append", help="only these noise levels (low, high)")
