@@ -36,6 +36,7 @@ DESIGNS = ("generated", "official", "official-all")
 SPLIT_OF_DESIGN = {"official-all": "all"}  # the config split a design audits (the others: the preset's, test)
 DESIGN_LABELS = {"generated": "generated set", "official": "official files, the audit's test split",
                  "official-all": "official files, both splits (dev and test; each item's shots from the other split)"}
+DESIGN_SHORT = {"official-all": "official, both splits"}  # the Targets table's data column
 FOLLOWER = ("follower", "stereotyped")  # the bias-following model's cells (named "stereotyped" in parts saved before)
 
 
@@ -165,7 +166,7 @@ def targets(parts: list[dict]) -> list[str]:
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     order = {p: k for k, p in enumerate(PRESETS)}
     for (preset, design, plant), r in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1], kv[0][2])):
-        data = design if preset not in ("bbq", "paper-b") else f"{design}, bias in {'every category' if plant == 'every' else 'the smallest category'}"
+        data = DESIGN_SHORT.get(design, design) if preset not in ("bbq", "paper-b") else f"{design}, bias in {'every category' if plant == 'every' else 'the smallest category'}"
         out.append(f"| {preset} | {data} | {hi(r.get('false'))} | {hi(r.get('fair_fail'))} | {lo(r.get('fair_pass'))} | "
                    f"{lo(r.get('power'))} | {lo(r.get('stereo'))} | {lo(r.get('t9'))} | {hi(r.get('t0'))} | {lo(r.get('cover'))} | "
                    f"{sum(r['below']) if r.get('below') else 'n/a'} | {hi(r.get('deb_false'))} | {lo(r.get('deb_power'))} |")
