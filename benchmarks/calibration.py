@@ -189,6 +189,17 @@ NOTES = [
     "already paired by twin pair (the per-pair difference pro twin minus anti twin, Agresti-Min), so its width "
     "is set by the discordant pairs; a_sb's is a U-statistic over pairs. `bias-audit calibrate` prints the "
     "same figure for your own config and data.",
+    "* **Both official WinoBias splits** (`--split all`, design *official-all*: 3,168 items instead of 1,584; "
+    "each item's few-shot examples come from the split it is not in, so never from the item or its twin). The "
+    "same gates on twice the data: with 250 runs per model (the last section; 150 over three seeds) the power at "
+    "1.5x rises for rpa_gap from 0.53 to 0.82 at high twin disagreement (0.57 to 0.89 over three seeds) and "
+    "from 0.83 to 0.99 at low, for a_sb from 0.87 to 1.00 (high) and 0.98 to 1.00 (low); the false-fail rate "
+    "at 0.9x stays at most 0.012 and the intervals cover 0.91-0.98. A fair model's verdict is *pass* in every "
+    "run of every both-splits section. Still short of 0.90: rpa_gap at high twin disagreement with one seed "
+    "(0.82; the study section's 0.70 is 14 of 20 runs), which would need about 4,000 items (scaling by "
+    "1/sqrt(n) from 0.82 at 3,168), more than "
+    "WinoBias has. The study section's 0.10 false fail of rpa_gap at 0.9x is 2 runs of 20 (the 250-run "
+    "figure for that model is 0.004). The shipped presets still audit the test split only.",
     "* **BBQ, bias in the smallest category vs in every category**: the sections marked *every category* plant "
     "the bias in all six categories at once (the typical case of a model that uses stereotypes throughout); "
     "the others plant it only in Sexual_orientation, 788 of 10,860 items (the worst case). The worst "
@@ -363,7 +374,7 @@ def main() -> None:
         if coverage:
             text += "\n".join(["", "## Coverage with many runs (WinoBias bias gates)", "",
                                "The tables above take the lowest coverage over five models of 8-30 runs each, which is "
-                               "biased low; here each model has 250 runs (binomial SE about 0.014 at 0.95), with the "
+                               "biased low; here each model has 250 runs (150 in the last table; binomial SE about 0.014 at 0.95, 0.018 at 150), with the "
                                "same simulated answers at 95% and at 90%.", ""]
                               + [line for part in coverage for line in [*coverage_table(part), ""]])
         Path(args.out).write_text(text)

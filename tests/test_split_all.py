@@ -119,7 +119,7 @@ def test_bad_split_in_config_is_one_line_exit_2(capsys, tmp_path, monkeypatch):
 def test_calibrate_accepts_split_all(capsys):
     assert main(["calibrate", "--data", "generated", "--split", "all", "--runs", "1", "--n-resamples", "100", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["items"] == 1280 and out["gates"]
+    assert out["items"] == 1280 and out["split"] == "all" and out["gates"]
 
 
 def test_two_stage_and_plan_draw_cross_fitted_shots():
