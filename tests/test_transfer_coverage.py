@@ -2,7 +2,8 @@
 uses, generated set, high twin noise, the hardest cells of docs/calibration.md), asserted with a binomial margin
 at 1%: the interval covers the true rho at about its nominal rate at rho 0, 0.5 and 0.9, the gate claims
 transfer at rho 0.9 and not at rho 0. With the bootstrap resampling the observed pairs as they were (its world
-as reliable as the noisy O-SB, its truth the attenuated plug-in) rho 0 was covered in 0.84 of 200 runs."""
+as reliable as the noisy O-SB, its truth the attenuated plug-in) rho 0 was covered in 0.84 of 200 runs, and in
+33 of this test's 40 (below its bound of 34)."""
 
 from __future__ import annotations
 
