@@ -102,6 +102,7 @@ def _work(session: AuditSession, condition: str, tokenizer, items: list) -> list
     from audit.prompts.preprompts import preprompt_text
     from audit.prompts.render import Prompt
     from audit.run.conditions import _preprompt
+    from audit.run.shot_pools import item_shots
 
     ds, cond, pool = session.dataset, session.config.conditions[condition], session.pool
     out: list[tuple[str, str, str, Any, bool, int]] = []
@@ -111,8 +112,8 @@ def _work(session: AuditSession, condition: str, tokenizer, items: list) -> list
             exact = True
             try:
                 if cond.stage1_format is not None:
-                    shots = ds.shots(pool, cond, seed, condition)
-                    first = [ds.render(cond.stage1_format, it, shots, _preprompt(cond), order) for it in items]
+                    first = [ds.render(cond.stage1_format, it, shots, _preprompt(cond), order)
+                             for it, shots in zip(items, item_shots(ds, pool, cond, seed, condition, items))]
                     target = generation_target(cond.stage1_max_new_tokens, generation_rule([p.text for p in first]))
                     out += [("generate", p.prefix, p.query, target, True, i) for i, p in enumerate(first)]
                     followup = preprompt_text(cond.followup)
