@@ -10,7 +10,7 @@ from typing import Sequence
 import torch
 
 from audit.backends.hf.kv_cache import _prefix_cache
-from audit.backends.hf.planning import common_prefix_len, tree_mask
+from audit.backends.hf.planning import assign_rows, common_prefix_len, prompt_groups, tree_mask
 from audit.backends.hf.tokenization import _encode_many, _prefix_token_id
 from audit.prompts.stopping import StopRule
 
@@ -82,9 +82,14 @@ class GenerationMixin:
         self._shard = shard
         outputs: list = [None if shard else []] * len(prompts)
         bar = _progress(self.progress, len(prompts), "generating")
-        order = sorted(range(len(seqs)), key=lambda i: (-len(seqs[i]), i))
+        tree = self.tree and self._head_matches
+        # one row per distinct prompt; the shared-prefix path takes them in token order (neighbours share their
+        # opening), the plain path longest first (a left-padded batch pads little)
+        first: dict[tuple[int, ...], int] = {}
+        copy_of = [first.setdefault(tuple(s), i) for i, s in enumerate(seqs)]
+        order = sorted(first.values(), key=lambda i: (seqs[i], i) if tree else (-len(seqs[i]), i))
         try:
-            if not (self.tree and self._head_matches):
+            if not tree:
                 def run(idx: list[int]) -> None:
                     for i, new in zip(idx, self._generate_hf([seqs[i] for i in idx], max_new_tokens, stop)):
                         outputs[i] = new
@@ -103,8 +108,10 @@ class GenerationMixin:
             for chunk in self._batches(order, run):
                 bar.update(len(chunk), self.stats.tokens - seen)
                 seen = self.stats.tokens
+            bar.update(len(prompts) - len(order))
         finally:
             bar.close()
+        outputs = [outputs[i] for i in copy_of]  # a repeated prompt gets its first copy's tokens
         self.stats.generated += len(prompts)
         return outputs
 
@@ -151,30 +158,66 @@ class GenerationMixin:
 
     def _generate_rows(self, queries: list[list[int]], m: int, prefix_kv, max_new_tokens: int,
                        stop: StopRule | None) -> list[list[int]]:
-        """Greedy decoding of right-padded rows after a shared prefix, with per-row positions and masks;
-        a row that ends is dropped from the batch (and from the key/value cache)."""
+        """Greedy decoding of rows after a shared prefix of ``m`` tokens (``prefix_kv``).
+
+        The prompt pass packs the rows' own tokens without padding (``planning.prompt_groups``: prompts
+        with a common opening run it once, the tree mask keeps each prompt's tokens seeing only its own
+        opening), then each prompt's keys/values are gathered into a decoding row of its own, right-padded
+        and masked; per-row positions continue each prompt. A row that ends is dropped from the batch
+        (and from the key/value cache)."""
         from transformers.cache_utils import DynamicCache
 
-        n_rows, dev = len(queries), self._device
-        width = max(len(q) for q in queries)
+        dev = self._device
+        groups = prompt_groups(queries, self.prefix_cache, self.pack_tokens)
+        n_rows, placed = assign_rows([s + sum(len(queries[i]) - s for i in members) for s, members in groups],
+                                     self.pack_tokens)
+        ids, units, branches, poss = ([[] for _ in range(n_rows)] for _ in range(4))
+        row_of, cols = [0] * len(queries), [[] for _ in queries]  # where each prompt's tokens lie
+        for g, r in placed:
+            shared, members = groups[g]
+            u, start = (units[r][-1] + 1 if units[r] else 0), len(ids[r])
+            ids[r] += queries[members[0]][:shared]
+            units[r] += [u] * shared
+            branches[r] += [0] * shared
+            poss[r] += range(m, m + shared)
+            for j, i in enumerate(members):
+                own, at = queries[i][shared:], len(ids[r])
+                ids[r] += own
+                units[r] += [u] * len(own)
+                branches[r] += [j + 1] * len(own)
+                poss[r] += range(m + shared, m + shared + len(own))
+                row_of[i], cols[i] = r, [*range(start, start + shared), *range(at, at + len(own))]
+        width = max(len(x) for x in ids)
         pad = self.lm.tokenizer.pad_token_id if self.lm.tokenizer.pad_token_id is not None else 0
-        ids = torch.tensor([q + [pad] * (width - len(q)) for q in queries], device=dev)
-        pos = torch.tensor([list(range(m, m + len(q))) + [0] * (width - len(q)) for q in queries], device=dev)
-        seg = torch.tensor([[0] * len(q) + [-1] * (width - len(q)) for q in queries], device=dev)
-        mask = tree_mask(seg, torch.zeros_like(seg), m)
-        cache = (
-            _prefix_cache(self.lm.model.config, prefix_kv, n_rows, keep=True)
-            if prefix_kv
-            else DynamicCache(config=self.lm.model.config)
-        )
-        keys_seen = torch.cat([torch.ones(n_rows, m, dtype=torch.bool, device=dev), seg >= 0], dim=1)
+
+        def padded(lists, fill):
+            return torch.tensor([x + [fill] * (width - len(x)) for x in lists], device=dev)
+
+        packed = (_prefix_cache(self.lm.model.config, prefix_kv, n_rows, keep=True) if prefix_kv
+                  else DynamicCache(config=self.lm.model.config))
+        hidden = self._base(padded(ids, pad), padded(poss, 0), tree_mask(padded(units, -1), padded(branches, 0), m), packed)
+        self.stats.tokens += sum(len(x) for x in ids)
+        rows = torch.tensor(row_of, device=dev)
+        last = torch.tensor([c[-1] for c in cols], device=dev)
+        nxt = self._head(hidden[rows.to(hidden.device), last.to(hidden.device)]).argmax(-1)
+        # each prompt's keys/values: the prefix's, then its own columns of the packed row (right-padded)
         lengths = torch.tensor([len(q) for q in queries], device=dev)
-        hidden = self._base(ids, pos, mask, cache)
-        self.stats.tokens += int(lengths.sum())
-        nxt = self._head(hidden[torch.arange(n_rows, device=hidden.device), (lengths - 1).to(hidden.device)]).argmax(-1)
-        eos = self._eos_ids()
-        generated: list[list[int]] = [[] for _ in queries]
-        alive = list(range(n_rows))  # the batch's rows, as indices into queries
+        longest = int(lengths.max())
+        gather = torch.tensor([[*range(m), *(m + c for c in cs), *[0] * (longest - len(cs))] for cs in cols], device=dev)
+        per_prompt = [tuple(t.transpose(1, 2)[rows[:, None].to(t.device), gather.to(t.device)].transpose(1, 2)
+                            for t in (layer.keys, layer.values)) for layer in packed.layers]
+        del packed, hidden
+        cache = _prefix_cache(self.lm.model.config, per_prompt, len(queries), keep=True)
+        keys_seen = torch.arange(m + longest, device=dev)[None] < (m + lengths)[:, None]
+        return self._decode(cache, keys_seen, m + lengths, nxt, max_new_tokens, stop)
+
+    def _decode(self, cache, keys_seen: torch.Tensor, positions: torch.Tensor, nxt: torch.Tensor,
+                max_new_tokens: int, stop: StopRule | None) -> list[list[int]]:
+        """Greedy steps from each row's first new token ``nxt``: ``positions`` are the rows' next positions,
+        ``keys_seen`` which cached keys each row attends to; a row that ends leaves the batch and the cache."""
+        dev, eos = self._device, self._eos_ids()
+        generated: list[list[int]] = [[] for _ in range(len(positions))]
+        alive = list(range(len(positions)))  # the batch's rows, as indices into generated
         for step in range(max_new_tokens):
             keep = []
             for j, (r, token) in enumerate(zip(alive, nxt.tolist())):
@@ -187,11 +230,10 @@ class GenerationMixin:
                 rows = torch.tensor(keep, device=dev)
                 for layer in cache.layers:
                     layer.keys, layer.values = layer.keys[rows.to(layer.keys.device)], layer.values[rows.to(layer.values.device)]
-                keys_seen, lengths, nxt = keys_seen[rows], lengths[rows], nxt[rows.to(nxt.device)]
+                keys_seen, positions, nxt = keys_seen[rows], positions[rows], nxt[rows.to(nxt.device)]
                 alive = [alive[j] for j in keep]
             keys_seen = torch.cat([keys_seen, torch.ones(len(alive), 1, dtype=torch.bool, device=dev)], dim=1)
-            step_pos = (m + lengths + step)[:, None]
-            hidden = self._base(nxt[:, None].to(dev), step_pos, keys_seen[:, None, None, :], cache)
+            hidden = self._base(nxt[:, None].to(dev), (positions + step)[:, None], keys_seen[:, None, None, :], cache)
             self.stats.tokens += len(alive)
             nxt = self._head(hidden[:, -1]).argmax(-1)
         return generated
