@@ -239,8 +239,6 @@ def generation_only(args) -> list[str]:
 def study_generation_calls(items: int, data: str) -> list[tuple[str, list[str], int, StopRule]]:
     """The study preset's generation calls on ``items`` official items, as its conditions make them (seed 0):
     (condition, prompts, budget, stop rule); two-stage conditions contribute their first stage."""
-    from dataclasses import replace
-
     from audit.config import load_config
     from audit.datasets import resolve_data
     from audit.run.conditions import build_prompts, generation_rule

@@ -100,14 +100,24 @@ class GenerationMixin:
                 prefix_kv = self._run_prefix(tuple(seqs[0][:shared])) if shared else None
 
                 def run(idx: list[int]) -> None:
-                    rows = self._generate_rows([seqs[i][shared:] for i in idx], shared, prefix_kv, max_new_tokens, stop)
+                    rows = self._generate_rows([seqs[i][shared:] for i in idx], shared, prefix_kv, max_new_tokens, stop,
+                                               None if self._shard else done)
                     for i, new in zip(idx, rows):
                         outputs[i] = new
 
             seen = self.stats.tokens
-            for chunk in self._batches(order, run):
-                bar.update(len(chunk), self.stats.tokens - seen)
+
+            def done(rows: int) -> None:
+                nonlocal seen
+                bar.update(rows, self.stats.tokens - seen)
                 seen = self.stats.tokens
+
+            if tree and self._shard is None:  # one stream of prompts, the decoding batch refilled as rows end
+                for _ in self._with_backoff([order], lambda one: run(one[0])):
+                    pass
+            else:  # batches that are each what one process computes (data parallel), or the plain path
+                for chunk in self._batches(order, run):
+                    done(len(chunk))
             bar.update(len(prompts) - len(order))
         finally:
             bar.close()
@@ -157,14 +167,56 @@ class GenerationMixin:
         return out
 
     def _generate_rows(self, queries: list[list[int]], m: int, prefix_kv, max_new_tokens: int,
-                       stop: StopRule | None) -> list[list[int]]:
-        """Greedy decoding of rows after a shared prefix of ``m`` tokens (``prefix_kv``).
+                       stop: StopRule | None, on_done=None) -> list[list[int]]:
+        """Greedy decoding of prompts (their tokens after a shared prefix of ``m`` tokens, ``prefix_kv``), at
+        most ``batch_size`` rows at a time: a row that ends leaves the batch (and the key/value cache), and
+        once a quarter of the rows are free the next waiting prompts take their place (``_prefill``), so the
+        batch stays full until the prompts run out. ``on_done(rows)`` is told how many rows ended."""
+        width = max(1, self.batch_size)
+        waiting = list(range(len(queries)))
+        generated: list[list[int]] = [[] for _ in queries]
+        alive: list[int] = []  # the batch's rows, as indices into queries
+        kv: list = []
+        keys_seen = positions = nxt = None
+        eos, dev = self._eos_ids(), self._device
+        while alive or waiting:
+            if waiting and len(alive) <= width - max(1, width // 4):
+                take, waiting = waiting[: width - len(alive)], waiting[width - len(alive):]
+                new_kv, new_seen, new_pos, new_nxt = self._prefill([queries[i] for i in take], m, prefix_kv)
+                if alive:
+                    kv, keys_seen = _merge_rows(kv, keys_seen, new_kv, new_seen)
+                    positions, nxt = torch.cat([positions, new_pos]), torch.cat([nxt, new_nxt.to(nxt.device)])
+                else:
+                    kv, keys_seen, positions, nxt = new_kv, new_seen, new_pos, new_nxt
+                alive += take
+            keep = []
+            for j, (r, token) in enumerate(zip(alive, nxt.tolist())):
+                generated[r].append(token)
+                if len(generated[r]) < max_new_tokens and not self._finished(generated[r], eos, stop):
+                    keep.append(j)
+            if len(keep) < len(alive):
+                if on_done is not None:
+                    on_done(len(alive) - len(keep))
+                rows = torch.tensor(keep, device=dev, dtype=torch.long)
+                kv = [tuple(t[rows.to(t.device)] for t in layer) for layer in kv]
+                keys_seen, positions, nxt = keys_seen[rows], positions[rows], nxt[rows.to(nxt.device)]
+                alive = [alive[j] for j in keep]
+            if not alive:
+                continue
+            cache = _prefix_cache(self.lm.model.config, kv, len(alive), keep=True)
+            keys_seen = torch.cat([keys_seen, torch.ones(len(alive), 1, dtype=torch.bool, device=dev)], dim=1)
+            hidden = self._base(nxt[:, None].to(dev), positions[:, None], keys_seen[:, None, None, :], cache)
+            kv = [(layer.keys, layer.values) for layer in cache.layers]
+            self.stats.tokens += len(alive)
+            positions = positions + 1
+            nxt = self._head(hidden[:, -1]).argmax(-1)
+        return generated
 
-        The prompt pass packs the rows' own tokens without padding (``planning.prompt_groups``: prompts
-        with a common opening run it once, the tree mask keeps each prompt's tokens seeing only its own
-        opening), then each prompt's keys/values are gathered into a decoding row of its own, right-padded
-        and masked; per-row positions continue each prompt. A row that ends is dropped from the batch
-        (and from the key/value cache)."""
+    def _prefill(self, queries: list[list[int]], m: int, prefix_kv):
+        """The prompt pass of these prompts: their own tokens packed without padding, the opening that several
+        share (``planning.prompt_groups``) run once, the tree mask keeping each prompt's tokens to its own
+        opening. Returns each prompt's keys/values gathered into a row of its own (the prefix's, then its own;
+        right-padded), which keys each row sees, its next position, and its first new token."""
         from transformers.cache_utils import DynamicCache
 
         dev = self._device
@@ -200,40 +252,33 @@ class GenerationMixin:
         rows = torch.tensor(row_of, device=dev)
         last = torch.tensor([c[-1] for c in cols], device=dev)
         nxt = self._head(hidden[rows.to(hidden.device), last.to(hidden.device)]).argmax(-1)
-        # each prompt's keys/values: the prefix's, then its own columns of the packed row (right-padded)
         lengths = torch.tensor([len(q) for q in queries], device=dev)
         longest = int(lengths.max())
         gather = torch.tensor([[*range(m), *(m + c for c in cs), *[0] * (longest - len(cs))] for cs in cols], device=dev)
-        per_prompt = [tuple(t.transpose(1, 2)[rows[:, None].to(t.device), gather.to(t.device)].transpose(1, 2)
-                            for t in (layer.keys, layer.values)) for layer in packed.layers]
-        del packed, hidden
-        cache = _prefix_cache(self.lm.model.config, per_prompt, len(queries), keep=True)
+        kv = [tuple(t.transpose(1, 2)[rows[:, None].to(t.device), gather.to(t.device)].transpose(1, 2)
+                    for t in (layer.keys, layer.values)) for layer in packed.layers]
         keys_seen = torch.arange(m + longest, device=dev)[None] < (m + lengths)[:, None]
-        return self._decode(cache, keys_seen, m + lengths, nxt, max_new_tokens, stop)
+        return kv, keys_seen, m + lengths, nxt
 
-    def _decode(self, cache, keys_seen: torch.Tensor, positions: torch.Tensor, nxt: torch.Tensor,
-                max_new_tokens: int, stop: StopRule | None) -> list[list[int]]:
-        """Greedy steps from each row's first new token ``nxt``: ``positions`` are the rows' next positions,
-        ``keys_seen`` which cached keys each row attends to; a row that ends leaves the batch and the cache."""
-        dev, eos = self._device, self._eos_ids()
-        generated: list[list[int]] = [[] for _ in range(len(positions))]
-        alive = list(range(len(positions)))  # the batch's rows, as indices into generated
-        for step in range(max_new_tokens):
-            keep = []
-            for j, (r, token) in enumerate(zip(alive, nxt.tolist())):
-                generated[r].append(token)
-                if not self._finished(generated[r], eos, stop):
-                    keep.append(j)
-            if not keep or step == max_new_tokens - 1:
-                break
-            if len(keep) < len(alive):
-                rows = torch.tensor(keep, device=dev)
-                for layer in cache.layers:
-                    layer.keys, layer.values = layer.keys[rows.to(layer.keys.device)], layer.values[rows.to(layer.values.device)]
-                keys_seen, positions, nxt = keys_seen[rows], positions[rows], nxt[rows.to(nxt.device)]
-                alive = [alive[j] for j in keep]
-            keys_seen = torch.cat([keys_seen, torch.ones(len(alive), 1, dtype=torch.bool, device=dev)], dim=1)
-            hidden = self._base(nxt[:, None].to(dev), (positions + step)[:, None], keys_seen[:, None, None, :], cache)
-            self.stats.tokens += len(alive)
-            nxt = self._head(hidden[:, -1]).argmax(-1)
-        return generated
+
+def _merge_rows(kv: list, seen: torch.Tensor, new_kv: list, new_seen: torch.Tensor):
+    """The rows of two decoding batches in one: key columns that no row sees any more are dropped, both sides
+    right-padded (unseen) to one width; keys/values are placed by column, positions travel separately."""
+    used = seen.any(0)
+    if not bool(used.all()):
+        cols = used.nonzero().squeeze(1)
+        kv = [tuple(t[:, :, cols.to(t.device)] for t in layer) for layer in kv]
+        seen = seen[:, cols]
+    width = max(seen.shape[1], new_seen.shape[1])
+
+    def widen(t: torch.Tensor, dim: int) -> torch.Tensor:
+        extra = width - t.shape[dim]
+        if not extra:
+            return t
+        shape = list(t.shape)
+        shape[dim] = extra
+        return torch.cat([t, t.new_zeros(shape)], dim=dim)
+
+    merged = [tuple(torch.cat([widen(a, 2), widen(b.to(a.device), 2)]) for a, b in zip(old, new))
+              for old, new in zip(kv, new_kv)]
+    return merged, torch.cat([widen(seen, 1), widen(new_seen, 1)])
