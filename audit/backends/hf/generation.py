@@ -1,6 +1,8 @@
-"""Batched greedy generation for the scorer: prompts that share a prefix reuse its key/value cache, rows
-stop at their answer (``audit.prompts.stopping``); models the shared-prefix path cannot serve go through
-``model.generate`` in left-padded batches. Mixed into ``audit.backends.hf.scorer.Scorer``."""
+"""Batched greedy generation for the scorer: the prompts' common prefix runs once, prompts that share a
+further opening run it once per group, the prompt pass is packed without padding, rows stop at their answer
+(``audit.prompts.stopping``) and leave a decoding batch that waiting prompts refill; models the
+shared-prefix path cannot serve go through ``model.generate`` in left-padded batches. Mixed into
+``audit.backends.hf.scorer.Scorer``."""
 
 from __future__ import annotations
 
@@ -64,7 +66,10 @@ class GenerationMixin:
         ``max_new_tokens`` tokens, or, with a ``stop`` rule (``audit.prompts.stopping``), at the first
         token after which ``stop.cut`` says the text is complete; its text is then cut there. Special
         tokens are dropped from the text. Batched: the prompts' common leading tokens (instruction,
-        shots) run once and their keys/values are shared by every row; a row that ends leaves the batch.
+        shots) run once and their keys/values are shared by every row; prompts with a further opening in
+        common (an item's context asked twice) run it once; the prompt pass packs the prompts' tokens
+        without padding; a row that ends leaves the batch and waiting prompts take its place; a repeated
+        prompt is computed once. The texts do not depend on the batch size or the order of the prompts.
         Models the shared-prefix path cannot serve run through ``model.generate`` in left-padded batches.
         Other generation-config settings are not applied.
         """
