@@ -69,7 +69,8 @@ class GenerationMixin:
         shots) run once and their keys/values are shared by every row; prompts with a further opening in
         common (an item's context asked twice) run it once; the prompt pass packs the prompts' tokens
         without padding; a row that ends leaves the batch and waiting prompts take its place; a repeated
-        prompt is computed once. The texts do not depend on the batch size or the order of the prompts.
+        prompt is computed once. Batch size and prompt order change no token (tests/test_generation.py), short of
+        a near tie that batched arithmetic's rounding could tip.
         Models the shared-prefix path cannot serve run through ``model.generate`` in left-padded batches.
         Other generation-config settings are not applied.
         """
