@@ -222,7 +222,7 @@ NOTES = [
     "* **A fair model's verdict is often inconclusive, not pass**, on the 640-item generated set at high twin "
     "disagreement (a smoke-sized run) and on BBQ at the *high* noise level, whose fair model answers only 60% of "
     "ambiguous contexts right, below the accuracy (0.7) the targets assume (with the marginal upper end its "
-    "verdict passes in 0.15 (bbq, 20 runs) and 0.38 (paper-b, three seeds, 8 runs) of runs, against 0.00 with the simultaneous "
+    "verdict passes in 0.15 (bbq) and 0.30 (paper-b, three seeds) of 20 runs, against 0.00 with the simultaneous "
     "one; at the low noise level 1.00). It is never *fail*.",
     "* **worst_o_sb** has no power figure: one occupation leaning by 0.75 or 1.0 (1.5x or 2x its 0.5 limit) is "
     "not possible for a model right 75% of the time, so no such model is simulated.",
