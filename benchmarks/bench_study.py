@@ -18,6 +18,8 @@ byte-level BPE of benchmarks/bench_scoring.py; its random generations never stop
 
     nice -n 10 python benchmarks/bench_study.py                       # both models, 100 items
     nice -n 10 python benchmarks/bench_study.py --models gpt2 --items 50
+    nice -n 10 python benchmarks/bench_study.py --generation-only --hf-stop rule   # the fixture's prompts
+    nice -n 10 python benchmarks/bench_study.py --generation-only --items 30 --hf-generations 6   # the study's calls
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ def lm_eval_cost(lm, timed: TimedBackend, n_lik: int, n_gen: int, batch_size: in
             "lik_sample": len(lik_sample), "gen_sample": len(gen_sample), "lik_total": len(lik), "gen_total": len(gen)}
 
 
-def hf_one_at_a_time_cost(lm, timed: TimedBackend, n: int, seed: int = 1, stop: str = "strings") -> tuple[float, int]:
+def hf_one_at_a_time_cost(lm, timed: TimedBackend, n: int, seed: int = 1, stop: str = "strings", texts: bool = False):
     """CPU seconds per prompt of HF ``generate`` one prompt at a time, same budget. ``stop="strings"``: the
     rule's stop strings as ``stop_strings`` (what a user of ``generate`` writes; it stops at a string the
     model *starts* with, where our rule goes on, and it cannot stop after an answer sentence);
@@ -172,19 +174,23 @@ def hf_one_at_a_time_cost(lm, timed: TimedBackend, n: int, seed: int = 1, stop: 
     gen = list(dict.fromkeys(timed.generations))
     sample = random.Random(seed).sample(gen, min(n, len(gen)))
 
-    def run(prompt: str, budget: int, rule: StopRule) -> None:
+    def run(prompt: str, budget: int, rule: StopRule):
         ids = torch.tensor([_encode_many(lm.tokenizer, [prompt])[0]])
         by = ({"stopping_criteria": StoppingCriteriaList([_RuleStop(rule, ids.shape[1])])} if stop == "rule"
               else {"stop_strings": list(rule.strings) or None, "tokenizer": lm.tokenizer})
-        lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=budget, do_sample=False,
-                          pad_token_id=lm.tokenizer.pad_token_id, **by)
+        return lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=budget, do_sample=False,
+                                 pad_token_id=lm.tokenizer.pad_token_id, **by)[0, ids.shape[1]:]
 
     for prompt, _, rule in {rule.strings: (p, b, rule) for p, b, rule in sample}.values():
         run(prompt, 1, rule)  # untimed: HF builds its stop-string tables once per set of strings
-    cpu = time.process_time()
+    cpu, outs = time.process_time(), {}
     for prompt, budget, rule in sample:
-        run(prompt, budget, rule)
-    return (time.process_time() - cpu) / max(len(sample), 1), len(sample)
+        outs[prompt] = (rule, run(prompt, budget, rule))
+    each = (time.process_time() - cpu) / max(len(sample), 1)
+    if not texts:
+        return each, len(sample)
+    return each, len(sample), {p: rule.cut(lm.tokenizer.decode(new.tolist(), skip_special_tokens=True))[1]
+                               for p, (rule, new) in outs.items()}
 
 
 def generation_only(args) -> list[str]:
@@ -228,6 +234,66 @@ def generation_only(args) -> list[str]:
             "| format | prompts | budget | ours CPU-s | HF one at a time CPU-s | HF / ours | texts equal to the fixture |",
             "|---|---:|---:|---:|---:|---:|---:|", *lines,
             f"| all | {n_total} | | {ours_total:.1f} | {hf_total:.1f} | {hf_total / ours_total:.1f}x | {same}/{n_total} |"]
+
+
+def study_generation_calls(items: int, data: str) -> list[tuple[str, list[str], int, StopRule]]:
+    """The study preset's generation calls on ``items`` official items, as its conditions make them (seed 0):
+    (condition, prompts, budget, stop rule); two-stage conditions contribute their first stage."""
+    from audit.config import load_config
+    from audit.datasets import resolve_data
+    from audit.run.conditions import build_prompts, generation_rule
+
+    cfg = load_config(preset="study")
+    dataset, source = resolve_data(data)
+    dataset.configure(cfg)
+    chosen = dataset.subsample(dataset.load(source, split="test", seed=cfg.seed), items, seed=cfg.seed)
+    pool = dataset.load(source, split="dev", seed=cfg.seed)
+    calls = []
+    for name, cond in cfg.conditions.items():
+        if cond.stage1_format is not None:
+            cond, budget = cond.model_copy(update={"format": cond.stage1_format}), cond.stage1_max_new_tokens
+        elif cond.probe == "generation":
+            budget = cond.max_new_tokens
+        else:
+            continue
+        prompts = [p.text for p in build_prompts(dataset, cond, chosen, pool, cond.seeds[0], None, name)]
+        rule = generation_rule(prompts)
+        calls.append((name, prompts, rule.tokens(budget), rule))
+    return calls
+
+
+def study_generation(args) -> list[str]:
+    """``--generation-only --items N``: the study's generation calls on N official items, each one call of our
+    engine (its default batching) against HF ``generate`` one prompt at a time on a seeded sample of each call's
+    prompts (``--hf-generations`` per call, extrapolated), with the texts of the sampled prompts compared."""
+    from smollm2 import load_smollm2
+
+    from audit.backends.hf.scorer import Scorer
+
+    lm = load_smollm2()
+    if lm is None:
+        return ["SmolLM2-135M: conversion not cached; skipped"]
+    scorer = Scorer(lm, progress=False)
+    scorer.generate(["Warm-up"], 2)
+    lines, ours_total, hf_total, same, sampled = [], 0.0, 0.0, 0, 0
+    for name, prompts, budget, rule in study_generation_calls(args.items, args.data):
+        cpu = time.process_time()
+        texts = scorer.generate(prompts, budget, stop=rule)
+        ours = time.process_time() - cpu
+        timed = TimedBackend.__new__(TimedBackend)
+        timed.generations = [(p, budget, rule) for p in prompts]
+        hf_each, n, hf_texts = hf_one_at_a_time_cost(lm, timed, args.hf_generations, stop=args.hf_stop, texts=True)
+        equal = sum(hf_texts[p] == texts[prompts.index(p)] for p in hf_texts)
+        hf = hf_each * len(prompts)
+        lines.append(f"| {name} | {len(prompts)} | {budget} | {ours:.1f} | {hf:.1f} (sample {n}) | {hf / ours:.1f}x | {equal}/{n} |")
+        ours_total, hf_total, same, sampled = ours_total + ours, hf_total + hf, same + equal, sampled + n
+        print(lines[-1], file=sys.stderr, flush=True)
+    return [f"generation only, SmolLM2-135M-Instruct, the study preset's generation calls on {args.items} official items "
+            f"({args.data}), ours one call each (batch size {scorer.batch_size}) against HF generate one prompt at a time "
+            f"(HF stops by {args.hf_stop}; extrapolated from the sample), CPU-s:", "",
+            "| call | prompts | budget | ours CPU-s | HF one at a time CPU-s | HF / ours | sampled texts equal |",
+            "|---|---:|---:|---:|---:|---:|---:|", *lines,
+            f"| all | | | {ours_total:.1f} | {hf_total:.1f} | {hf_total / ours_total:.1f}x | {same}/{sampled} |"]
 
 
 def bench_model(name: str, model_dir: Path, args) -> dict:
@@ -290,7 +356,8 @@ def report(r: dict, items: int) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="smollm2,gpt2", help="comma-separated: smollm2, gpt2")
-    ap.add_argument("--items", type=int, default=100, help="the study's max_items")
+    ap.add_argument("--items", type=int, default=None,
+                    help="the study's max_items (default 100); with --generation-only: the study's generation calls on this many items")
     ap.add_argument("--data", default=os.environ.get("BIAS_AUDIT_WINOBIAS_DIR") or str(ROOT.parent / "shared" / "winobias"))
     ap.add_argument("--gpt2-layers", type=int, default=None, help="layers of the GPT-2-shaped model (default 12)")
     ap.add_argument("--threads", type=int, default=2)
@@ -303,13 +370,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hf-stop", choices=("strings", "rule"), default="strings",
                     help="HF one at a time stops at the rule's stop_strings (default) or by our rule (the same tokens as ours)")
     args = ap.parse_args(argv)
+    args.items_given, args.items = args.items is not None, args.items or 100
     torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     lines = [f"bench_study: torch threads {args.threads}, CPU-seconds of this process (all threads); "
              f"lm-eval {__import__('lm_eval').__version__}, batch size {args.batch_size}", ""]
     if args.generation_only:
-        print("\n".join(lines + generation_only(args)))
+        print("\n".join(lines + (study_generation(args) if args.items_given else generation_only(args))))
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-study-models-") as tmp:
         for name in args.models.split(","):
