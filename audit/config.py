@@ -127,7 +127,7 @@ class GateConfig(_Strict):
 
 class AuditConfig(_Strict):
     data: str = "generated"  # NAME:SOURCE, or a WinoBias source (see audit.datasets)
-    split: Literal["dev", "test"] = "test"
+    split: Literal["dev", "test", "all"] = "test"  # all: both splits, each item's shots from the other (cross-fitted)
     seed: int = Field(0, ge=0)
     transfer_from: str = "intrinsic"  # the condition whose bias transfer is measured from (the bare model)
     inconclusive: Literal["fail", "warn"] = "fail"  # what an inconclusive bias gate does to the verdict and exit code

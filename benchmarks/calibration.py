@@ -7,8 +7,9 @@ through ``AuditSession.evaluate``, the code path of ``bias-audit run``, with the
 
 Each invocation measures one preset on one design and stores its figures in
 benchmarks/results/calibration/PRESET--DESIGN.json (so each run stays short); --render assembles
-docs/calibration.md from the stored parts. Designs: ``generated`` and ``official`` (the WinoBias test
-split, ../shared/winobias) for the WinoBias presets; ``official`` (../shared/bbq) for the BBQ presets.
+docs/calibration.md from the stored parts. Designs: ``generated``, ``official`` (the WinoBias test
+split, ../shared/winobias) and ``official-all`` (both official splits, ``split = "all"``: each item's
+shots from the split it is not in) for the WinoBias presets; ``official`` (../shared/bbq) for the BBQ presets.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ from audit.run.setup import build_session  # noqa: E402
 
 PARTS = ROOT / "benchmarks" / "results" / "calibration"
 PRESETS = ("default", "study", "bbq", "paper-b")
+DESIGNS = ("generated", "official", "official-all")
+SPLIT_OF_DESIGN = {"official-all": "all"}  # the config split a design audits (the others: the preset's, test)
+DESIGN_LABELS = {"generated": "generated set", "official": "official files, the audit's test split",
+                 "official-all": "official files, both splits (dev and test; each item's shots from the other split)"}
+DESIGN_SHORT = {"official-all": "official, both splits"}  # the Targets table's data column
 FOLLOWER = ("follower", "stereotyped")  # the bias-following model's cells (named "stereotyped" in parts saved before)
 
 
@@ -51,7 +57,8 @@ def data_for(preset: str, design: str) -> str:
 def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | None, seeds: list[int] | None,
             part: str = "all", plant: str = "smallest", references: tuple[float, ...] = REFERENCE_MULTIPLES,
             multiples: tuple[float, ...] = cal.MULTIPLES) -> dict:
-    session = build_session(AuditOptions(preset=preset, data=data_for(preset, design), no_cache=True))
+    session = build_session(AuditOptions(preset=preset, data=data_for(preset, design), no_cache=True,
+                                         split=SPLIT_OF_DESIGN.get(design)))
     simulator = session.dataset.simulator(session.items, session.config)
     if plant != "smallest":
         from audit.datasets.bbq.simulator import BBQSimulator
@@ -159,7 +166,7 @@ def targets(parts: list[dict]) -> list[str]:
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     order = {p: k for k, p in enumerate(PRESETS)}
     for (preset, design, plant), r in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1], kv[0][2])):
-        data = design if preset not in ("bbq", "paper-b") else f"{design}, bias in {'every category' if plant == 'every' else 'the smallest category'}"
+        data = DESIGN_SHORT.get(design, design) if preset not in ("bbq", "paper-b") else f"{design}, bias in {'every category' if plant == 'every' else 'the smallest category'}"
         out.append(f"| {preset} | {data} | {hi(r.get('false'))} | {hi(r.get('fair_fail'))} | {lo(r.get('fair_pass'))} | "
                    f"{lo(r.get('power'))} | {lo(r.get('stereo'))} | {lo(r.get('t9'))} | {hi(r.get('t0'))} | {lo(r.get('cover'))} | "
                    f"{sum(r['below']) if r.get('below') else 'n/a'} | {hi(r.get('deb_false'))} | {lo(r.get('deb_power'))} |")
@@ -182,6 +189,17 @@ NOTES = [
     "already paired by twin pair (the per-pair difference pro twin minus anti twin, Agresti-Min), so its width "
     "is set by the discordant pairs; a_sb's is a U-statistic over pairs. `bias-audit calibrate` prints the "
     "same figure for your own config and data.",
+    "* **Both official WinoBias splits** (`--split all`, design *official-all*: 3,168 items instead of 1,584; "
+    "each item's few-shot examples come from the split it is not in, so never from the item or its twin). The "
+    "same gates on twice the data: with 250 runs per model (the last section; 150 over three seeds) the power at "
+    "1.5x rises for rpa_gap from 0.53 to 0.82 at high twin disagreement (0.57 to 0.89 over three seeds) and "
+    "from 0.83 to 0.99 at low, for a_sb from 0.87 to 1.00 (high) and 0.98 to 1.00 (low); the false-fail rate "
+    "at 0.9x stays at most 0.012 and the intervals cover 0.91-0.98. A fair model's verdict is *pass* in every "
+    "run of every both-splits section. Still short of 0.90: rpa_gap at high twin disagreement with one seed "
+    "(0.82; the study section's 0.70 is 14 of 20 runs), which would need about 4,000 items (scaling by "
+    "1/sqrt(n) from 0.82 at 3,168), more than "
+    "WinoBias has. The study section's 0.10 false fail of rpa_gap at 0.9x is 2 runs of 20 (the 250-run "
+    "figure for that model is 0.004). The shipped presets still audit the test split only.",
     "* **BBQ, bias in the smallest category vs in every category**: the sections marked *every category* plant "
     "the bias in all six categories at once (the typical case of a model that uses stereotypes throughout); "
     "the others plant it only in Sexual_orientation, 788 of 10,860 items (the worst case). The worst "
@@ -242,7 +260,7 @@ def render(parts: list[dict]) -> str:
                                              bool(p.get("transfer")), bool(p.get("debiasing") or p.get("regression")))):
         if (part["preset"], part["design"]) != heading:
             heading = (part["preset"], part["design"])
-            label = "generated set" if part["design"] == "generated" else "official files, the audit's test split"
+            label = DESIGN_LABELS[part["design"]]
             lines += [f"## {part['preset']} preset, {label} ({part['items']:,} items)", ""]
         lines += [f"`PYTHONPATH=$PWD nice -n 10 python benchmarks/calibration.py --preset {part['preset']} --design "
                   f"{part['design']} --runs {part['runs']} --seed {part['seed']}{part.get('options', '')}` ({part['seconds']:.0f} s on 2 shared "
@@ -316,7 +334,8 @@ def debiasing_table(rows: list[dict]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", choices=PRESETS)
-    ap.add_argument("--design", choices=("generated", "official"), default="official")
+    ap.add_argument("--design", choices=DESIGNS, default="official",
+                    help="official-all: both official WinoBias splits (split = all), the WinoBias presets only")
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--noise", action="append", help="only these noise levels (low, high)")
@@ -355,7 +374,7 @@ def main() -> None:
         if coverage:
             text += "\n".join(["", "## Coverage with many runs (WinoBias bias gates)", "",
                                "The tables above take the lowest coverage over five models of 8-30 runs each, which is "
-                               "biased low; here each model has 250 runs (binomial SE about 0.014 at 0.95), with the "
+                               "biased low; here each model has 250 runs (150 in the last table; binomial SE about 0.014 at 0.95, 0.018 at 150), with the "
                                "same simulated answers at 95% and at 90%.", ""]
                               + [line for part in coverage for line in [*coverage_table(part), ""]])
         Path(args.out).write_text(text)

@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from calibration import PARTS, data_for  # noqa: E402
+from calibration import DESIGNS, PARTS, SPLIT_OF_DESIGN, data_for  # noqa: E402
 
 from audit.cli.options import AuditOptions  # noqa: E402
 from audit.datasets.winobias.intervals import debiased_interval, gap_interval  # noqa: E402
@@ -32,7 +32,8 @@ from audit.run.setup import build_session  # noqa: E402
 
 
 def measure(design: str, seeds: int, runs: int, seed: int, confidence: float, noises: list[str] | None = None) -> list[dict]:
-    session = build_session(AuditOptions(preset="default", data=data_for("default", design), no_cache=True))
+    session = build_session(AuditOptions(preset="default", data=data_for("default", design), no_cache=True,
+                                         split=SPLIT_OF_DESIGN.get(design)))
     simulator = session.dataset.simulator(session.items, session.config)
     items = list(session.items) * seeds
     rows = []
@@ -82,7 +83,7 @@ def table(part: dict) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--design", choices=("generated", "official"), default="official")
+    ap.add_argument("--design", choices=DESIGNS, default="official")
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--runs", type=int, default=400)
     ap.add_argument("--seed", type=int, default=2026)

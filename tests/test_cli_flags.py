@@ -37,7 +37,7 @@ def test_run_flags_json_and_display_name(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--max-items", "x"], "--max-items 'x': expected a whole number"),
-    (["--split", "train"], "--split 'train': expected dev or test"),
+    (["--split", "train"], "--split 'train': expected dev, test or all"),
     (["--name", "a=b"], "--name 'a=b': 'b' is not a --model of this run"),
     (["--name", "nothing"], "--name 'nothing': expected NAME=MODEL"),
     (["--categories", "Age"], "--categories applies to BBQ data"),

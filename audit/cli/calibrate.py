@@ -77,7 +77,8 @@ def _as_json(session, simulator, cells, summaries, args) -> dict:
     from audit.run.calibrate import cell_dict
 
     return {
-        "dataset": session.dataset.name, "data": session.config.data, "items": len(session.items), "runs": args.runs,
+        "dataset": session.dataset.name, "data": session.config.data, "split": session.config.split,
+        "items": len(session.items), "runs": args.runs,
         "seed": args.seed, "confidence": session.config.confidence, "noise_levels": simulator.noise_levels,
         "planted_where": simulator.planted_where, "planted_items": simulator.planted_items,
         "gates": [{"gate": s.gate, "noise": s.noise, "seeds": s.seeds, "threshold": s.threshold, "false_fail": s.false_fail,
@@ -90,7 +91,7 @@ def _as_json(session, simulator, cells, summaries, args) -> dict:
 
 
 def _as_text(session, simulator, summaries, args, seconds: float) -> str:
-    lines = [f"Calibration of {session.config.data} ({session.dataset.name}, {len(session.items):,} items), "
+    lines = [f"Calibration of {session.config.data} ({session.dataset.name}, split {session.config.split}, {len(session.items):,} items), "
              f"{args.runs} simulated audits per model, seed {args.seed}, {session.config.confidence:.0%} intervals.",
              "Models: fair (true effect 0) and planted at 0.5x, 0.9x, 1.5x, 2x each gate's threshold, in "
              f"{simulator.planted_where}; noise " + "; ".join(f"{k}: {v}" for k, v in simulator.noise_levels.items()) + ".",

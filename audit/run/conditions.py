@@ -17,6 +17,7 @@ from audit.errors import AuditError, ConfigError
 from audit.prompts.preprompts import preprompt_text
 from audit.prompts.render import Prompt, apply_chat_template
 from audit.prompts.stopping import StopRule, rule_for_prompt
+from audit.run.shot_pools import check_pools, item_shots
 from audit.stats.normalization import normalize_loglikelihood
 
 
@@ -53,11 +54,11 @@ def _preprompt(cond: ConditionConfig) -> str:
 
 def build_prompts(dataset: Dataset, cond: ConditionConfig, items: Sequence, pool: Sequence, seed: int,
                   backend: Backend | None, name: str = "", order: int = 0) -> list[Prompt]:
-    """The prompt of each item under a condition, seed and answer order; the shots (same for every item)
-    come from ``pool``."""
-    shots = dataset.shots(pool, cond, seed, name)
+    """The prompt of each item under a condition, seed and answer order; the shots come from ``pool`` (the
+    same for every item, or per split with both splits audited: ``audit.run.shot_pools``)."""
     pre = _preprompt(cond)
-    prompts = [dataset.render(cond.format, item, shots, pre, order) for item in items]
+    prompts = [dataset.render(cond.format, item, shots, pre, order)
+               for item, shots in zip(items, item_shots(dataset, pool, cond, seed, name, items))]
     if cond.chat:
         prompts = [apply_chat_template(backend, p) for p in prompts]
     return prompts
@@ -80,8 +81,8 @@ def two_stage_prompts(backend: Backend, dataset: Dataset, cond: ConditionConfig,
     model first generates under ``stage1_format`` (an explanation, or a first answer); the second prompt is
     that exchange, then the ``followup`` text, then this condition's question again (the query of ``format``,
     which ends in the answer lead). Returns the second-stage prompts and the first-stage generations."""
-    first = [dataset.render(cond.stage1_format, item, dataset.shots(pool, cond, seed, name), _preprompt(cond), order)
-             for item in items]
+    first = [dataset.render(cond.stage1_format, item, shots, _preprompt(cond), order)
+             for item, shots in zip(items, item_shots(dataset, pool, cond, seed, name, items))]
     outputs = generate_answers(backend, [p.text for p in first], cond.stage1_max_new_tokens)
     followup = preprompt_text(cond.followup)
     second = []
@@ -105,9 +106,10 @@ def check_condition(dataset: Dataset, name: str, cond: ConditionConfig, sample, 
             dataset.render(cond.stage1_format, sample, [], "")
             preprompt_text(cond.followup)
         for seed in cond.seeds:
-            shots = dataset.shots(pool, cond, seed, name)
-            for order in range(cond.answer_orders):
-                dataset.render(cond.format, sample, shots, _preprompt(cond), order)
+            for shot_pool in check_pools(pool):
+                shots = dataset.shots(shot_pool, cond, seed, name)
+                for order in range(cond.answer_orders):
+                    dataset.render(cond.format, sample, shots, _preprompt(cond), order)
     except AuditError as exc:
         message = str(exc)
         raise type(exc)(message if message.startswith("condition '") else f"condition '{name}': {message}") from None

@@ -90,6 +90,7 @@ def _work(session: AuditSession, condition: str, tokenizer) -> list[tuple[str, s
     from audit.prompts.preprompts import preprompt_text
     from audit.prompts.render import Prompt
     from audit.run.conditions import _preprompt
+    from audit.run.shot_pools import item_shots
 
     ds, cond, items, pool = session.dataset, session.config.conditions[condition], session.items, session.pool
     out: list[tuple[str, str, str, Any, bool]] = []
@@ -99,8 +100,8 @@ def _work(session: AuditSession, condition: str, tokenizer) -> list[tuple[str, s
             exact = True
             try:
                 if cond.stage1_format is not None:
-                    shots = ds.shots(pool, cond, seed, condition)
-                    first = [ds.render(cond.stage1_format, it, shots, _preprompt(cond), order) for it in items]
+                    first = [ds.render(cond.stage1_format, it, shots, _preprompt(cond), order)
+                             for it, shots in zip(items, item_shots(ds, pool, cond, seed, condition, items))]
                     target = generation_target(cond.stage1_max_new_tokens, generation_rule([p.text for p in first]))
                     out += [("generate", p.prefix, p.query, target, True) for p in first]
                     followup = preprompt_text(cond.followup)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from audit.backends import Backend, BackendOptions, check_backend, load_backend
 from audit.backends.cached import CachedBackend, ResultCache, cache_disabled_by_env, default_cache_path
@@ -23,6 +24,7 @@ from audit.results.redaction import redact
 from audit.run import progress
 from audit.run.conditions import ConditionRun, check_condition, condition_summary, request_count, run_condition
 from audit.run.context import GateSkipped, RunGateContext
+from audit.run.shot_pools import SPLITS, CrossSplitPool
 from audit.stats.transfer import Transfer, transfer_correlation
 
 DEFAULT_MODEL = "reference-fair"
@@ -51,7 +53,7 @@ class AuditSession:
     cache_path: object = None  # default: $BIAS_AUDIT_CACHE_DIR/results.sqlite
     dataset: Dataset | None = None
     items: list = field(default_factory=list)
-    pool: list = field(default_factory=list)
+    pool: Any = field(default_factory=list)  # the few-shot pool: a list, or a CrossSplitPool (split = "all")
     approved: dict | None = None  # an approved earlier results.json (--approved), for the regression gates
     outcomes: list[GateOutcome] = field(default_factory=list)
     _backends: dict[str, Backend] = field(default_factory=dict)
@@ -80,13 +82,16 @@ class AuditSession:
         self.dataset.configure(cfg)
         self.dataset.check_source(source)
         progress.stage(f"loading data '{cfg.data}' ({self.dataset.name}, split {cfg.split}, seed {cfg.seed})")
-        self.items = self.dataset.load(source, split=cfg.split, seed=cfg.seed)
+        if cfg.split == "all":  # both splits, cross-fitted: each item's shots from the split it is not in
+            by_split = {s: self.dataset.load(source, split=s, seed=cfg.seed) for s in SPLITS}
+            self.items, self.pool = [*by_split["dev"], *by_split["test"]], CrossSplitPool.of(self.dataset, by_split)
+        else:
+            self.items = self.dataset.load(source, split=cfg.split, seed=cfg.seed)
+            self.pool = self.dataset.load(source, split="dev" if cfg.split == "test" else "test", seed=cfg.seed)
         if not self.items:
             raise AuditError(f"data '{cfg.data}' has no items in split '{cfg.split}'")
         if cfg.max_items is not None:
             self.items = self.dataset.subsample(self.items, cfg.max_items, seed=cfg.seed)
-        other = "dev" if cfg.split == "test" else "test"
-        self.pool = self.dataset.load(source, split=other, seed=cfg.seed)
         for name, cond in cfg.conditions.items():
             check_condition(self.dataset, name, cond, self.items[0], self.pool)
         self.result_cache()  # a corrupt or unwritable cache file is a user error before any model loads

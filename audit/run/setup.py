@@ -74,8 +74,8 @@ def config_overrides(options: "AuditOptions") -> dict:
         if value is not None:
             overrides[flag.replace("-", "_")] = _int_option(flag, value)
     if options.split is not None:
-        if options.split not in ("dev", "test"):
-            raise AuditError(f"--split '{options.split}': expected dev or test")
+        if options.split not in ("dev", "test", "all"):
+            raise AuditError(f"--split '{options.split}': expected dev, test or all")
         overrides["split"] = options.split
     return overrides
 

@@ -1,5 +1,6 @@
 """Few-shot composition (Sivakumar, Mackraz et al. 2025): k solved examples drawn, seeded, from the
-split the audit does not evaluate, meeting the requested composition exactly.
+split the audited item is not in (the other split; with both audited, ``audit.run.shot_pools``),
+meeting the requested composition exactly.
 
 A shot's cell is (stereotype of its referent occupation, gender of its pronoun); its stance is pro
 when the two agree. The three composition knobs are margins of that 2x2 table:
