@@ -203,13 +203,44 @@ NOTES = [
     "* **BBQ, bias in the smallest category vs in every category**: the sections marked *every category* plant "
     "the bias in all six categories at once (the typical case of a model that uses stereotypes throughout); "
     "the others plant it only in Sexual_orientation, 788 of 10,860 items (the worst case). The worst "
-    "category's upper end (a *pass*) comes from each category's own interval (intersection-union): a fair "
-    "model is shown within the limit more often than with the simultaneous upper end used before; the lower "
-    "end (a *fail*) is still simultaneous over categories, so the false-fail rate and the power are unchanged.",
+    "category's upper end (a *pass*) comes from each category's own interval (intersection-union). Its lower "
+    "end (a *fail*) is the two-step bound of Romano, Shaikh & Wolf (2014) (`audit.datasets.bbq.worst`): a "
+    "category shown well inside the limit no longer widens the fail side's critical value (about 2.0 standard "
+    "errors instead of 2.6 when one category stands out), at the same error. On the same simulated answers "
+    "(bbq preset, 20 runs, bias in the smallest category, low noise) it raised the power at 1.5x from 0.20 to "
+    "0.45 (bbq_s_amb) and from 0.00 to 0.50 (bbq_s_dis), a fair model failing in 0 of 20 runs "
+    "before and after, models at 0.9x in 0 of 20 at either noise level after; the estimated items for 80% power in that category fell from 2,310 to 1,490 (s_AMB) "
+    "and from 3,770 to 2,470 (s_DIS) (the earlier figures from 8 runs). With every category planted"
+    " it decides as the single-step bound did (bbq, 20 runs: every rate of the 8 cells identical; paper-b, three "
+    "seeds: identical in the 6 cells measured both ways). paper-b, smallest category, low noise, on the same "
+    "answers through `BBQ.summarize` (40 runs): 0.35 -> 0.60 (s_AMB), 0.15 -> 0.33 (s_DIS); its section below "
+    "(20 runs, after) reads 0.50 and 0.60, where the single-step bound read 0.12 and 0.25 in 8 runs. The "
+    "smallest category at high noise (accuracy 0.6 in ambiguous contexts) stays at 0.05-0.30: data-bound, "
+    "4,900-7,500 items needed in that category.",
+    "* **BBQ power at 1.5x with every category planted is below 0.90 only at the high noise level, and the "
+    "data set the limit, not the rule** (bbq_s_dis 0.80, bbq, one seed, 20 runs; the 0.88 (bbq) and 0.75 "
+    "(paper-b) printed before were 7 and 6 of 8 runs in different cells; three seeds make paper-b's "
+    "intervals a little narrower, not wider: paper-b's bbq_s_dis at high noise fails 0.90 (20 runs; 0.90 with "
+    "either bound over 60 runs through `BBQ.summarize`)). Each category's interval is as narrow "
+    "as its answers allow: the bootstrap standard error equals the delta-method standard deviation of the answer "
+    "noise (s_DIS, high noise, Age: 0.021 against 0.0206; s_AMB, low noise, Age: 0.0114 against 0.0113); s_AMB "
+    "is a per-item mean ((stereotyped - anti-stereotyped answers) / items) and s_DIS the plug-in of its "
+    "design cells' proportions, so no unbiased estimator of the same scores is more efficient. Seeds are "
+    "pooled per example set before any ratio or |.| (the set is the resampling unit); with answers persisting "
+    "across shot draws at 0.8, three seeds cut the standard error by only 9% (variance x 7.48/9). The six "
+    "categories are disjoint and resampled independently, so the max-T critical value (2.63) is Sidak's exact "
+    "one, and a step-down max-T decides *some category beyond* exactly as the single-step one. The bbq and "
+    "paper-b presets make no correction over conditions (`correction = \"none\"`), and the simulated truth is "
+    "the gate's estimand (0.150 in every category, design-weighted expected answers). From the measured "
+    "standard errors the normal approximation gives power 0.74 (s_DIS, high noise, one seed), 0.83 (three "
+    "seeds), 0.93 (s_AMB, high noise) and >= 0.98 at low noise, as measured; 0.90 for s_DIS at high noise "
+    "needs about 1.4x the items (15,600; 13,000 over three seeds). One stereotype-use rate moves both scores "
+    "(s_DIS planted at 0.150 has s_AMB 0.134-0.147; s_AMB planted at 0.150 has s_DIS 0.153-0.168), so the "
+    "whole verdict of such a model fails more often than either gate (0.90 at high noise, bbq).",
     "* **A fair model's verdict is often inconclusive, not pass**, on the 640-item generated set at high twin "
     "disagreement (a smoke-sized run) and on BBQ at the *high* noise level, whose fair model answers only 60% of "
     "ambiguous contexts right, below the accuracy (0.7) the targets assume (with the marginal upper end its "
-    "verdict passes in 0.12 (bbq) and 0.38 (paper-b, three seeds) of runs, against 0.00 with the simultaneous "
+    "verdict passes in 0.15 (bbq) and 0.30 (paper-b, three seeds) of 20 runs, against 0.00 with the simultaneous "
     "one; at the low noise level 1.00). It is never *fail*.",
     "* **worst_o_sb** has no power figure: one occupation leaning by 0.75 or 1.0 (1.5x or 2x its 0.5 limit) is "
     "not possible for a model right 75% of the time, so no such model is simulated.",
@@ -366,7 +397,7 @@ def main() -> None:
         path.write_text(json.dumps(part, indent=1, default=float))
         print(f"wrote {path}")
     if args.render:
-        from interval_coverage import table as coverage_table
+        from interval_coverage import table as coverage_table, transfer_section
 
         parts = [with_pooled(json.loads(p.read_text())) for p in sorted(PARTS.glob("*.json"))]
         coverage = [json.loads(p.read_text()) for p in sorted(PARTS.parent.glob("coverage--*.json"))]
@@ -377,6 +408,7 @@ def main() -> None:
                                "biased low; here each model has 250 runs (150 in the last table; binomial SE about 0.014 at 0.95, 0.018 at 150), with the "
                                "same simulated answers at 95% and at 90%.", ""]
                               + [line for part in coverage for line in [*coverage_table(part), ""]])
+        text += "\n".join(transfer_section())
         Path(args.out).write_text(text)
         print(f"wrote {args.out}")
 

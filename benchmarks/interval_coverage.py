@@ -7,7 +7,14 @@ seeds with probability 0.8) and the same interval functions the gates' measures 
 (``intervals.debiased_interval`` for a_sb, ``intervals.gap_interval`` for rpa_gap), without the session's
 other gates (so 400 runs per model stay within minutes).
 
+``--transfer``: the transfer gate's reliability-corrected rho (``transfer_eiv.transfer_eiv``, the function the
+gate's measure calls through ``corrected_transfer``) on the simulator's pairs of models of known true rho
+(``WinoBiasSimulator.transfer``: a bare model at theta 0.3, a prompted one whose O-SB correlate with it at
+rho), rho in {0, 0.5, 0.9}: coverage, and the gate's claim rate (the bare a_sb gate fails, rho is defined and
+its lower end is above the threshold), each with a Clopper-Pearson interval.
+
     PYTHONPATH=$PWD nice -n 10 python benchmarks/interval_coverage.py --design official --seeds 3 --runs 400
+    PYTHONPATH=$PWD nice -n 10 python benchmarks/interval_coverage.py --design generated --transfer --runs 200 --noise low
 """
 
 from __future__ import annotations
@@ -27,8 +34,10 @@ from calibration import DESIGNS, PARTS, SPLIT_OF_DESIGN, data_for  # noqa: E402
 
 from audit.cli.options import AuditOptions  # noqa: E402
 from audit.datasets.winobias.intervals import debiased_interval, gap_interval  # noqa: E402
+from audit.datasets.winobias.transfer_eiv import transfer_eiv  # noqa: E402
 from audit.run import calibrate as cal  # noqa: E402
 from audit.run.setup import build_session  # noqa: E402
+from scipy import stats  # noqa: E402
 
 
 def measure(design: str, seeds: int, runs: int, seed: int, confidence: float, noises: list[str] | None = None) -> list[dict]:
@@ -63,6 +72,119 @@ def measure(design: str, seeds: int, runs: int, seed: int, confidence: float, no
     return rows
 
 
+def rate(k: int, n: int) -> dict:
+    """k of n with its 95% Clopper-Pearson interval."""
+    if n == 0:
+        return {"k": 0, "n": 0, "rate": None, "ci": [None, None]}
+    ci = stats.binomtest(k, n).proportion_ci(0.95)
+    return {"k": int(k), "n": int(n), "rate": k / n, "ci": [float(ci.low), float(ci.high)]}
+
+
+def measure_transfer(design: str, seeds: int, runs: int, seed: int, confidence: float, noises: list[str] | None = None,
+                     rhos: tuple[float, ...] = cal.TRANSFER_RHOS) -> list[dict]:
+    """Per noise level and true rho: the corrected rho's coverage and the transfer gate's claim rate."""
+    session = build_session(AuditOptions(preset="default", data=data_for("default", design), no_cache=True,
+                                         split=SPLIT_OF_DESIGN.get(design)))
+    cfg = session.config
+    boot = {"confidence": confidence, "n_resamples": cfg.n_resamples, "seed": cfg.seed}
+    simulator = session.dataset.simulator(session.items, cfg)
+    items = list(session.items) * seeds
+    bias_threshold, threshold = cfg.gates["a_sb"].threshold, cfg.gates["transfer"].threshold
+    rows = []
+    for k_noise, noise in enumerate(simulator.noise_levels):
+        if noises and noise not in noises:
+            continue
+        for k_rho, rho in enumerate(rhos):
+            bare, prompted, truth = simulator.transfer(rho, noise, seed=seed + k_rho)
+            rng = np.random.default_rng([seed, seeds, k_noise, 100 + k_rho])
+            n_ci = covered = below = above = claimed = 0
+            estimates, naive, widths = [], [], []
+            for _ in range(runs):
+                tb = session.dataset.pair_table(items, cal.seeded_answers(bare, seeds, 0.8, rng))
+                tp = session.dataset.pair_table(items, cal.seeded_answers(prompted, seeds, 0.8, rng))
+                bare_fails = debiased_interval(tb, confidence=confidence).lo > bias_threshold
+                r = transfer_eiv(tb, tp, **boot)
+                lo, hi = r.rho_ci
+                if r.defined and not np.isnan(r.rho) and not np.isnan(lo):
+                    n_ci += 1
+                    covered += lo - 1e-12 <= truth <= hi + 1e-12
+                    below += truth < lo - 1e-12
+                    above += truth > hi + 1e-12
+                    claimed += bool(bare_fails and lo > threshold)
+                    estimates.append(r.rho)
+                    naive.append(r.rho_naive)
+                    widths.append(hi - lo)
+            cov_p = stats.binomtest(covered, n_ci, confidence).pvalue if n_ci else float("nan")
+            rows.append({"noise": noise, "rho": rho, "truth": truth, "runs": runs, "with_interval": n_ci,
+                         "coverage": rate(covered, n_ci), "coverage_p": cov_p, "lower_end_above_truth": rate(below, n_ci),
+                         "upper_end_below_truth": rate(above, n_ci), "claimed": rate(claimed, runs),
+                         "mean_rho": float(np.mean(estimates)) if estimates else None,
+                         "mean_naive": float(np.mean(naive)) if naive else None,
+                         "mean_width": float(np.mean(widths)) if widths else None})
+            print(rows[-1], flush=True)
+    return rows
+
+
+def _pct(r: dict) -> str:
+    return "n/a" if r["rate"] is None else f"{r['rate']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]"
+
+
+def transfer_table(part: dict) -> list[str]:
+    lines = [f"`PYTHONPATH=$PWD nice -n 10 python benchmarks/interval_coverage.py --design {part['design']} --transfer "
+             f"--seeds {part['seeds']} --runs {part['runs']} --seed {part['seed']}{part.get('options', '')}` "
+             f"({part['seconds']:.0f} s; {part['design']} design, {part['seeds']} seed(s), {part['confidence']:.0%} intervals). "
+             "Rates with their 95% Clopper-Pearson interval; *p*: two-sided binomial test of the coverage against the "
+             "nominal level; *claimed*: the gate fails (the bare a_sb gate fails and the corrected rho's lower end is "
+             "above 0.5; target >= 0.80 at rho 0.9, <= 0.05 at rho 0).", "",
+             "| noise | true rho | runs with an interval | coverage | p | lower end above | upper end below | claimed | mean rho (naive) | mean width |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in part["rows"]:
+        mean = "n/a" if r["mean_rho"] is None else f"{r['mean_rho']:.3f} ({r['mean_naive']:.3f})"
+        width = "n/a" if r["mean_width"] is None else f"{r['mean_width']:.3f}"
+        lines.append(f"| {r['noise']} | {r['truth']:.2f} | {r['with_interval']} of {r['runs']} | {_pct(r['coverage'])} | "
+                     f"{'< 0.001' if r['coverage_p'] < 0.001 else format(r['coverage_p'], '.3f')} | {_pct(r['lower_end_above_truth'])} | {_pct(r['upper_end_below_truth'])} | "
+                     f"{_pct(r['claimed'])} | {mean} | {width} |")
+    return lines
+
+
+def transfer_section() -> list[str]:
+    """docs/calibration.md's section on the transfer gate's coverage (``calibration.py --render`` appends it)."""
+    parts = [json.loads(p.read_text()) for p in sorted(PARTS.parent.glob("transfer-coverage--*.json"))]
+    if not parts:
+        return []
+    lines = ["", "## Coverage with many runs (transfer gate)", "",
+             "The transfer gate's reliability-corrected rho (`transfer_eiv`) on the simulator's pairs of models of known "
+             "true rho (a bare model at theta 0.3, a prompted one whose O-SB correlate with it at rho), 200 runs per cell. "
+             "The tables marked *before* measured the previous interval: a basic bootstrap that resampled the observed "
+             "twin pairs as they were, so that the bootstrap world's truth was the attenuated plug-in Pearson and its O-SB "
+             "as reliable as the observed ones. Two errors followed: where the prompted O-SB are noisy (reliability "
+             "0.5-0.7) its pivot was too narrow (rho 0 and 0.5 covered in 0.84-0.92 of runs, beyond chance), and at rho 0.9 "
+             "too wide (the world's rho, about 0.6-0.75, spreads more than one near 0.9: coverage 0.985-1.000). The "
+             "interval now resamples pairs (jointly in both conditions, as before) in a world matched to the corrected "
+             "moments: each occupation's mean pair of O-SB is mapped by T^(1/2) V^(-1/2) (V: the observed covariance over "
+             "occupations, T: the noise-corrected one), each pair shifted by the least-squares occupation component that "
+             "moves the means there, so the world's true O-SB have the estimated true variances and rho while each pair's "
+             "noise is unchanged; percentile interval for rho (a basic one reflects the clipped upper tail at rho near 1 "
+             "onto the lower end: coverage 0.51 at rho 0.9), basic for the retained share. Variants tried in two probes of 100 runs "
+             "per cell of the generated set (high noise, rho 0 / 0.5 / 0.9): the observed-world basic interval 0.76 / "
+             "0.86 / 0.99; on Fisher's z 0.82 / 0.80 / 0.45; a jackknife normal interval 0.92 / 0.99 / 0.82 (claims at "
+             "0.9: 0.63); the matched world's percentile interval 0.90 / 0.97 / 0.99 (claims 0.87). Result (the tables without *before*): "
+             "coverage 0.934-0.970 at rho 0 and 0.5 in all eight cells, none below 0.95 beyond chance; 0.955-0.985 at 0.9 "
+             "except the generated set at low noise (1.000, over-covering); claimed at rho 0 in no run, at 0.5 (the "
+             "threshold) in 0.03-0.06 (before: up to 0.10), at 0.9 in 0.94-1.00 except the 640-item generated set at high "
+             "twin noise, 0.605 (before 0.815, which the too narrow interval bought): that design needs more items. A "
+             "fixed-design (wild, sign-flip) bootstrap of the matched world's residuals measured about the same on the "
+             "generated set (200 runs: high noise 0.934 / 0.930 / 0.990, claims at 0.9 0.63; low 0.96 / 0.96 / 1.00). "
+             "The transfer rows of the "
+             "preset sections above (30-40 runs through `AuditSession.evaluate`) and of the summary were measured with the "
+             "previous interval and have not been re-run.", ""]
+    for part in parts:
+        if part.get("method"):
+            lines += [f"*{part['method']}*", ""]
+        lines += [*transfer_table(part), ""]
+    return lines
+
+
 def table(part: dict) -> list[str]:
     lines = [f"`PYTHONPATH=$PWD nice -n 10 python benchmarks/interval_coverage.py --design {part['design']} --seeds {part['seeds']} "
              f"--runs {part['runs']} --seed {part['seed']}{part.get('options', '')}` ({part['seconds']:.0f} s; {part['design']} design, "
@@ -89,14 +211,21 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--confidence", type=float, default=0.95)
     ap.add_argument("--noise", action="append", help="only these noise levels (low, high)")
+    ap.add_argument("--transfer", action="store_true", help="the transfer gate's corrected rho instead of a_sb and rpa_gap")
+    ap.add_argument("--render", action="store_true", help="print the markdown tables of the stored results")
     args = ap.parse_args()
+    if args.render:
+        print("\n".join(transfer_section()))
+        return
     start = time.perf_counter()
-    rows = measure(args.design, args.seeds, args.runs, args.seed, args.confidence, args.noise)
+    rows = (measure_transfer if args.transfer else measure)(args.design, args.seeds, args.runs, args.seed, args.confidence, args.noise)
     PARTS.mkdir(parents=True, exist_ok=True)
     noise = "".join(f"--{n}" for n in args.noise or [])
     level = "" if args.confidence == 0.95 else f"--conf{args.confidence:g}"
-    path = PARTS.parent / f"coverage--{args.design}--{args.seeds}seeds{noise}{level}.json"
+    kind = "transfer-coverage" if args.transfer else "coverage"
+    path = PARTS.parent / f"{kind}--{args.design}--{args.seeds}seeds{noise}{level}.json"
     path.write_text(json.dumps({"design": args.design, "seeds": args.seeds, "runs": args.runs, "seed": args.seed,
+                                "transfer": args.transfer,
                                 "confidence": args.confidence,
                                 "options": "".join(f" --noise {n}" for n in args.noise or [])
                                 + ("" if args.confidence == 0.95 else f" --confidence {args.confidence:g}"),

@@ -17,30 +17,8 @@ from audit.backends.hf.scorer import Scorer
 from audit.backends.hf.tokenization import _encode_many
 from audit.prompts.render import render_prompt
 from audit.prompts.stopping import FREE_TEXT, REASONING, SHORT_ANSWER, StopRule, rule_for_prompt
-from test_scoring import ITEMS, SHOTS, _bpe_tokenizer, _scaled
-
-
-@pytest.fixture(scope="module")
-def gpt2() -> LoadedModel:
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    tok = _bpe_tokenizer(bos=False)
-    torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=len(tok), n_positions=1024, n_embd=64, n_layer=2, n_head=4,
-                     bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
-    return LoadedModel("tiny-gpt2", _scaled(GPT2LMHeadModel(cfg)), tok, torch.device("cpu"))
-
-
-@pytest.fixture(scope="module")
-def llama() -> LoadedModel:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tok = _bpe_tokenizer(bos=True)
-    torch.manual_seed(1)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    return LoadedModel("tiny-llama", _scaled(LlamaForCausalLM(cfg), 2.0), tok, torch.device("cpu"))
+from test_scoring import ITEMS, SHOTS, gpt2, llama  # noqa: F401  (fixtures: the tiny GPT-2 and Llama of the scoring tests)
+from tests.shared_data import needed
 
 
 def _prompts() -> list[str]:
@@ -218,10 +196,7 @@ KNOWN_MISREAD = {("bbq_chain_of_thought", "Age-1059"): "a reasoning cut by the b
 def smollm2():
     from smollm2 import load_smollm2
 
-    lm = load_smollm2()
-    if lm is None:
-        pytest.skip("the SmolLM2-135M conversion is not cached (tests/test_llama_server.py makes it)")
-    return lm
+    return needed(load_smollm2(), "the SmolLM2-135M conversion is not cached (tests/test_llama_server.py makes it)")
 
 
 def _parse(record: dict):

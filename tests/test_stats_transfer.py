@@ -29,9 +29,9 @@ def test_perfect_transfer_of_half_the_bias_is_recovered():
     retained = [r.retained for r in results]
     assert naive < 0.75 and corrected > naive + 0.2 and corrected > 0.85  # attenuation undone
     assert abs(np.mean(retained) - 0.5) < 0.06
-    # Measured coverage of the retained-share interval is below nominal on this design (0.65 here, see
-    # docs/statistics.md); the test guards against it getting worse.
-    assert np.mean([r.retained_ci[0] <= 0.5 <= r.retained_ci[1] for r in results]) >= 0.6
+    # The retained-share interval covers 0.85 of these 20 runs (0.65 when the bootstrap resampled the observed
+    # pairs as they were, a world more reliable than the data); the test guards against it getting worse.
+    assert np.mean([r.retained_ci[0] <= 0.5 <= r.retained_ci[1] for r in results]) >= 0.75
     assert np.mean([r.rho_ci[0] <= 1 <= r.rho_ci[1] + 1e-9 for r in results]) >= 0.8
     assert set(results[0].by_group) == {"male", "female"} and results[0].by_group["male"]["n_occupations"] == 20
 
