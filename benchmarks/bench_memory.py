@@ -16,7 +16,9 @@ reports), to compare presets on one model; ``benchmarks/bench_study.py`` prints 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,18 +29,54 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psutil  # noqa: E402
 
 
-def whole_run(args) -> None:
+def measure_whole_run(preset: str, model: str, data: str, max_items: int | None = None, min_items: int | None = None,
+                      device: str | None = None) -> dict:
+    """One in-process ``bias-audit run`` of ``preset`` (no result cache): exit code, wall and CPU seconds, and this
+    process's peak RSS in MB (``ru_maxrss``: its high-water mark so far, imports and model included)."""
     from audit.cli import main as cli_main
 
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = ["run", "--preset", args.preset, "--model", args.model, "--data", args.data, "--no-cache", "--out", str(Path(tmp) / "out")]
-        cmd += ["--max-items", str(args.max_items)] if args.max_items else []
+        cmd = ["run", "--preset", preset, "--model", model, "--data", data, "--no-cache", "--out", str(Path(tmp) / "out")]
+        cmd += ["--max-items", str(max_items)] if max_items else []
+        cmd += ["--device", device] if device else []
+        if min_items:  # a smoke run smaller than the preset's min_items
+            (Path(tmp) / "bias-audit.toml").write_text(f"min_items = {min_items}\n", encoding="utf-8")
+            cmd += ["--config", str(Path(tmp) / "bias-audit.toml")]
         wall, cpu = time.perf_counter(), time.process_time()
         code = cli_main(cmd)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"whole run: preset {args.preset}, model {args.model}, max_items {args.max_items or 'all'} (exit {code}): "
-          f"{wall:.0f} s wall, {cpu:.0f} CPU-s, peak RSS {peak:,.0f} MB")
+    return {"preset": preset, "model": model, "max_items": max_items, "exit": code, "wall": wall, "cpu": cpu,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def whole_run_in_subprocess(preset: str, model: str, data: str, max_items: int | None = None, min_items: int | None = None,
+                            device: str | None = None, threads: int | None = None, timeout: float | None = None) -> dict:
+    """``measure_whole_run`` in a fresh Python process (this script's ``--whole-run``), so that the peak is that
+    run's own and not the high-water mark of whatever this process ran before; its output goes to stderr."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "whole_run.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--whole-run", "--preset", preset, "--model", model,
+               "--data", data, "--json-out", str(result)]
+        cmd += ["--max-items", str(max_items)] if max_items else []
+        cmd += ["--min-items", str(min_items)] if min_items else []
+        cmd += ["--device", device] if device else []
+        cmd += ["--threads", str(threads)] if threads else []
+        code = subprocess.run(cmd, stdout=sys.stderr, timeout=timeout).returncode
+        if not result.is_file():
+            raise RuntimeError(f"whole run of preset {preset!r} in a subprocess wrote no result (exit {code})")
+        return json.loads(result.read_text(encoding="utf-8"))
+
+
+def whole_run(args) -> None:
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    took = measure_whole_run(args.preset, args.model, args.data, args.max_items, args.min_items, args.device)
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(took), encoding="utf-8")
+    print(f"whole run: preset {args.preset}, model {args.model}, max_items {args.max_items or 'all'} (exit {took['exit']}): "
+          f"{took['wall']:.0f} s wall, {took['cpu']:.0f} CPU-s, peak RSS {took['peak_mb']:,.0f} MB")
 
 
 def main() -> None:
@@ -50,6 +88,10 @@ def main() -> None:
     parser.add_argument("--max-items", type=int)
     parser.add_argument("--after-scoring", action="store_true", help="time gates, record and report instead")
     parser.add_argument("--whole-run", action="store_true", help="peak RSS, wall and CPU of one whole run")
+    parser.add_argument("--min-items", type=int, help="with --whole-run: min_items for a smoke run below the preset's")
+    parser.add_argument("--device", help="with --whole-run: the run's --device")
+    parser.add_argument("--threads", type=int, help="with --whole-run: torch threads")
+    parser.add_argument("--json-out", help="with --whole-run: also write the figures to this JSON file")
     args = parser.parse_args()
     if args.whole_run:
         whole_run(args)

@@ -18,6 +18,9 @@ byte-level BPE of benchmarks/bench_scoring.py; its random generations never stop
 
     nice -n 10 python benchmarks/bench_study.py                       # both models, 100 items
     nice -n 10 python benchmarks/bench_study.py --models gpt2 --items 50
+    nice -n 10 python benchmarks/bench_study.py --generation-only --hf-stop rule   # the fixture's prompts
+    nice -n 10 python benchmarks/bench_study.py --generation-only --items 30 --hf-generations 6   # the study's calls
+    nice -n 10 python benchmarks/bench_study.py --models smollm2 --memory only   # the two peaks only
 """
 
 from __future__ import annotations
@@ -151,7 +154,7 @@ def lm_eval_cost(lm, timed: TimedBackend, n_lik: int, n_gen: int, batch_size: in
             "lik_sample": len(lik_sample), "gen_sample": len(gen_sample), "lik_total": len(lik), "gen_total": len(gen)}
 
 
-def hf_one_at_a_time_cost(lm, timed: TimedBackend, n: int, seed: int = 1, stop: str = "strings") -> tuple[float, int]:
+def hf_one_at_a_time_cost(lm, timed: TimedBackend, n: int, seed: int = 1, stop: str = "strings", texts: bool = False):
     """CPU seconds per prompt of HF ``generate`` one prompt at a time, same budget. ``stop="strings"``: the
     rule's stop strings as ``stop_strings`` (what a user of ``generate`` writes; it stops at a string the
     model *starts* with, where our rule goes on, and it cannot stop after an answer sentence);
@@ -172,19 +175,23 @@ def hf_one_at_a_time_cost(lm, timed: TimedBackend, n: int, seed: int = 1, stop: 
     gen = list(dict.fromkeys(timed.generations))
     sample = random.Random(seed).sample(gen, min(n, len(gen)))
 
-    def run(prompt: str, budget: int, rule: StopRule) -> None:
+    def run(prompt: str, budget: int, rule: StopRule):
         ids = torch.tensor([_encode_many(lm.tokenizer, [prompt])[0]])
         by = ({"stopping_criteria": StoppingCriteriaList([_RuleStop(rule, ids.shape[1])])} if stop == "rule"
               else {"stop_strings": list(rule.strings) or None, "tokenizer": lm.tokenizer})
-        lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=budget, do_sample=False,
-                          pad_token_id=lm.tokenizer.pad_token_id, **by)
+        return lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=budget, do_sample=False,
+                                 pad_token_id=lm.tokenizer.pad_token_id, **by)[0, ids.shape[1]:]
 
     for prompt, _, rule in {rule.strings: (p, b, rule) for p, b, rule in sample}.values():
         run(prompt, 1, rule)  # untimed: HF builds its stop-string tables once per set of strings
-    cpu = time.process_time()
+    cpu, outs = time.process_time(), {}
     for prompt, budget, rule in sample:
-        run(prompt, budget, rule)
-    return (time.process_time() - cpu) / max(len(sample), 1), len(sample)
+        outs[prompt] = (rule, run(prompt, budget, rule))
+    each = (time.process_time() - cpu) / max(len(sample), 1)
+    if not texts:
+        return each, len(sample)
+    return each, len(sample), {p: rule.cut(lm.tokenizer.decode(new.tolist(), skip_special_tokens=True))[1]
+                               for p, (rule, new) in outs.items()}
 
 
 def generation_only(args) -> list[str]:
@@ -287,10 +294,55 @@ def report(r: dict, items: int) -> list[str]:
     return rows
 
 
+# Memory (issue 25: "memory that scales with the model, not with the study"): the default and the study preset's
+# whole runs of one model, each in a fresh process (benchmarks/bench_memory.py's --whole-run), so that each peak
+# is its own; the study's peak against the default's and the default's against the model's float32 weights.
+STUDY_OVER_DEFAULT_TARGET = 1.10
+WEIGHTS_FACTOR, WEIGHTS_ALLOWANCE_MB = 2, 300
+
+
+def float32_weights_mb(model_dir: Path) -> float:
+    """The model's parameters as float32, in MB (from the safetensors headers; tied weights are saved once)."""
+    from math import prod
+
+    from safetensors import safe_open
+
+    numel = 0
+    for file in sorted(model_dir.glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as f:
+            numel += sum(prod(f.get_slice(name).get_shape()) for name in f.keys())
+    return numel * 4 / 2**20
+
+
+def memory_report(label: str, model_dir: Path, args) -> list[str]:
+    from bench_memory import whole_run_in_subprocess
+
+    runs = {}
+    for preset, items in (("default", args.memory_default_items), ("study", args.items)):
+        runs[preset] = whole_run_in_subprocess(preset, f"hf:{model_dir}", args.data, max_items=items,
+                                               min_items=min(items, 100) if items else None, device="cpu",
+                                               threads=args.threads)
+        print(f"[{label}] {preset}: peak RSS {runs[preset]['peak_mb']:,.0f} MB", file=sys.stderr, flush=True)
+    default, study = runs["default"]["peak_mb"], runs["study"]["peak_mb"]
+    weights = float32_weights_mb(model_dir)
+    bound = WEIGHTS_FACTOR * weights + WEIGHTS_ALLOWANCE_MB
+    ratio = study / default
+    failed = [f"{r['preset']} (exit {r['exit']})" for r in runs.values() if r["exit"] not in (0, 1)]
+    met = lambda ok: f"not measured: {', '.join(failed)} did not complete" if failed else "met" if ok else "NOT met"  # noqa: E731
+    return [f"### {label}: peak memory, each preset's whole run in its own process (peak RSS, imports and model included)",
+            "", "| preset | max_items | exit | wall s | CPU-s | peak RSS MB |", "|---|---:|---:|---:|---:|---:|",
+            *(f"| {r['preset']} | {r['max_items'] or 'all'} | {r['exit']} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['peak_mb']:,.0f} |"
+              for r in runs.values()), "",
+            f"study / default peak: {ratio:.3f} (target at most {STUDY_OVER_DEFAULT_TARGET:.2f}: {met(ratio <= STUDY_OVER_DEFAULT_TARGET)})",
+            f"default peak {default:,.0f} MB against {WEIGHTS_FACTOR} x float32 weights ({weights:,.0f} MB) + "
+            f"{WEIGHTS_ALLOWANCE_MB} MB = {bound:,.0f} MB: {default / bound:.2f} of the bound ({met(default <= bound)})", ""]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="smollm2,gpt2", help="comma-separated: smollm2, gpt2")
-    ap.add_argument("--items", type=int, default=100, help="the study's max_items")
+    ap.add_argument("--items", type=int, default=None,
+                    help="the study's max_items (default 100); with --generation-only: the study's generation calls on this many items")
     ap.add_argument("--data", default=os.environ.get("BIAS_AUDIT_WINOBIAS_DIR") or str(ROOT.parent / "shared" / "winobias"))
     ap.add_argument("--gpt2-layers", type=int, default=None, help="layers of the GPT-2-shaped model (default 12)")
     ap.add_argument("--threads", type=int, default=2)
@@ -302,14 +354,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--generation-formats", default=None, help="with --generation-only: these formats of the fixture")
     ap.add_argument("--hf-stop", choices=("strings", "rule"), default="strings",
                     help="HF one at a time stops at the rule's stop_strings (default) or by our rule (the same tokens as ours)")
+    ap.add_argument("--memory", choices=("with", "only", "skip"), default="with",
+                    help="the default and study presets' peak memory, each in its own process: with the study benchmark, only, or not")
+    ap.add_argument("--memory-default-items", type=int, default=None, help="the default preset's max_items (default: all)")
     args = ap.parse_args(argv)
+    args.items_given, args.items = args.items is not None, args.items or 100
     torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     lines = [f"bench_study: torch threads {args.threads}, CPU-seconds of this process (all threads); "
              f"lm-eval {__import__('lm_eval').__version__}, batch size {args.batch_size}", ""]
     if args.generation_only:
-        print("\n".join(lines + generation_only(args)))
+        from bench_generation_study import study_generation
+
+        print("\n".join(lines + (study_generation(args) if args.items_given else generation_only(args))))
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-study-models-") as tmp:
         for name in args.models.split(","):
@@ -325,9 +383,12 @@ def main(argv: list[str] | None = None) -> int:
                 model_dir = gpt2_model_dir(Path(tmp) / "gpt2", args.gpt2_layers)
                 layers = args.gpt2_layers or 12
                 label = f"GPT-2-small-shaped, {layers} layers (random weights, offline)"
-            result = bench_model(label, model_dir, args)
-            lines += report(result, args.items)
-            print("\n".join(lines[-20:]), file=sys.stderr, flush=True)
+            if args.memory != "only":
+                result = bench_model(label, model_dir, args)
+                lines += report(result, args.items)
+                print("\n".join(lines[-20:]), file=sys.stderr, flush=True)
+            if args.memory != "skip":
+                lines += memory_report(label, model_dir, args)
     print("\n".join(lines))
     return 0
 

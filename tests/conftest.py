@@ -31,6 +31,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_llama(tmp_path_factory.mktemp("models") / "tiny-llama")
 
 
+@pytest.fixture(scope="session")
+def tiny(tiny_model_dir):
+    """The tiny Llama of ``tiny_model_dir``, loaded on the CPU in float32 (the fake servers' model)."""
+    from audit.backends.hf.loading import load_model
+
+    return load_model(str(tiny_model_dir), device="cpu", dtype="float32")
+
+
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch):
     """Tests run with the network blocked: only loopback and Unix sockets may connect."""

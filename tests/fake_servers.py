@@ -17,6 +17,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import torch
 
 
+def completions_backend(url: str, tokenizer, **options):
+    """The openai-completions backend on a fake server at ``url`` (30 s timeout unless given)."""
+    from audit.backends.openai_completions import OpenAICompletionsBackend
+
+    return OpenAICompletionsBackend.from_spec(f"openai-completions:{url}", tokenizer=tokenizer, **{"timeout": 30, **options})
+
+
 @contextmanager
 def serve(handler):
     class Handler(BaseHTTPRequestHandler):

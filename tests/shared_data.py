@@ -1,10 +1,22 @@
 """Where tests find the official WinoBias files: ../shared/winobias beside the repository, else
-$BIAS_AUDIT_WINOBIAS_DIR. Tests that need them skip cleanly when neither exists."""
+$BIAS_AUDIT_WINOBIAS_DIR. Tests that need them skip cleanly when neither exists (``needed``)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def needed(found: T | None, missing: str) -> T:
+    """``found``, or skip the test saying what is ``missing``."""
+    if found is None:
+        import pytest
+
+        pytest.skip(missing)
+    return found
 
 
 def winobias_dir() -> Path | None:

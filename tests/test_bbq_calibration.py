@@ -76,6 +76,32 @@ def test_worst_category_upper_end_needs_no_simultaneity():
     assert narrower == runs
 
 
+def test_two_step_lower_end_keeps_its_error_and_gains_where_categories_differ():
+    """The fail side's lower end (two-step, Romano-Shaikh-Wolf): with every category at the limit (the least
+    favourable case) or one at it and five at 0, it is above the limit in at most about 2.5% of runs; with one
+    category at 1.5x the limit and five at 0 it fails far more often than the single-step max-T end, on the
+    same draws; with every category at 1.5x as often (within 0.03)."""
+    rng = np.random.default_rng(8)
+    se = np.array([0.0114, 0.0167, 0.012, 0.0169, 0.0201, 0.0218])  # the bbq preset's s_AMB, low noise
+    names = [f"c{i}" for i in range(6)]
+    cases = {"all at the limit": np.full(6, 0.1), "one at the limit": np.r_[0, 0, 0, 0, 0, 0.1],
+             "one at 1.5x": np.r_[0, 0, 0, 0, 0, 0.15], "all at 1.5x": np.full(6, 0.15)}
+    runs, rates = 250, {}
+    for case, true in cases.items():
+        new = old = 0
+        for _ in range(runs):
+            point = true + rng.normal(0, se)
+            w = worst_category(names, point, point + rng.normal(0, se, size=(400, 6)), 0.95)
+            new += w.lower > 0.1
+            old += max(abs_bounds(lo, hi)[0] for lo, hi in w.intervals.values()) > 0.1
+            assert w.lower <= w.estimate
+        rates[case] = (new / runs, old / runs)
+    for case in ("all at the limit", "one at the limit"):
+        assert rates[case][0] <= 0.025 + margin(0.025, runs), (case, rates)
+    assert rates["one at 1.5x"][0] >= rates["one at 1.5x"][1] + 0.08, rates  # about 0.57 against 0.37
+    assert rates["all at 1.5x"][0] >= rates["all at 1.5x"][1] - 0.03, rates
+
+
 @needs_bbq
 def test_accurate_stereotype_free_model_scores_exactly_zero():
     """The official test split is not counterbalanced: unweighted (upstream R), a model that always answers

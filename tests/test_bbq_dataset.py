@@ -187,6 +187,25 @@ def test_presets_load(preset):
         assert set(config.condition_names_for("debiasing_no_increase")) == set(strategies)
 
 
+def test_paper_b_composition_is_recorded():
+    """paper-b's few-shot composition conditions (pro_share, ambiguous_share) name their composition in the
+    record: pro_share is one of BBQ's declared keys, not another dataset's, so it is neither dropped nor null."""
+    from audit.run.record import recorded_config
+
+    config, bbq = load_config(preset="paper-b"), get_dataset("bbq")
+    assert "pro_share" in bbq.condition_knobs
+    knobs = bbq.condition_knobs
+    assert config.conditions["few_shot_k8_pro0"].composition(knobs) == {"pro_share": 0.0, "ambiguous_share": None,
+                                                                          "shot_categories": None}
+    assert config.conditions["few_shot_k8_pro100"].composition(knobs)["pro_share"] == 1.0
+    assert config.conditions["debias_counter_shots"].composition(knobs)["pro_share"] == 0.0
+    assert config.conditions["few_shot_k8_ambig50"].composition(knobs) == {"pro_share": None, "ambiguous_share": 0.5,
+                                                                             "shot_categories": None}
+    assert config.conditions["few_shot_k8"].composition(knobs) is None  # every key at its default
+    recorded = recorded_config(config, bbq)["conditions"]
+    assert recorded["few_shot_k8_pro50"]["pro_share"] == 0.5 and "occupations" not in recorded["few_shot_k8_pro50"]
+
+
 @pytest.mark.skipif(bbq_dir() is None, reason="official BBQ files not found (../shared/bbq)")
 def test_validate_through_the_dataset():
     report = get_dataset("bbq").validate(str(bbq_dir() / "data") + "#Religion,Age")

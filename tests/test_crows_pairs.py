@@ -18,7 +18,7 @@ from audit.datasets.crows_pairs.metrics import by_type, worst_deviation
 from audit.datasets.crows_pairs.official import COLUMNS, OFFICIAL_COUNTS, parse_file, parse_source
 from audit.datasets.crows_pairs.prompts import layout, map_crows_answer
 from audit import DataError
-from tests.shared_data import crows_pairs_dir
+from tests.shared_data import crows_pairs_dir, needed
 
 BOOT = {"confidence": 0.95, "n_resamples": 400, "seed": 0}
 
@@ -109,10 +109,7 @@ def test_the_cli_validates_a_directory_and_exits_2_on_a_bad_row(tmp_path, capsys
 
 @pytest.fixture(scope="module")
 def official():
-    where = crows_pairs_dir()
-    if where is None:
-        pytest.skip("the official CrowS-Pairs file is not in ../shared/crows_pairs")
-    return where
+    return needed(crows_pairs_dir(), "the official CrowS-Pairs file is not in ../shared/crows_pairs")
 
 
 def test_the_official_file_parses_to_its_published_counts(official):

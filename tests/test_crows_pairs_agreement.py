@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.shared_data import crows_pairs_dir
+from tests.shared_data import crows_pairs_dir, needed
 from tests.test_llama_server import gguf_path, hf_model  # noqa: F401  (session fixtures: the SmolLM2 model)
 
 pytestmark = pytest.mark.slow
@@ -18,9 +18,7 @@ PAIRS = 40
 
 @pytest.fixture(scope="module")
 def pairs():
-    where = crows_pairs_dir()
-    if where is None:
-        pytest.skip("the official CrowS-Pairs file is not in ../shared/crows_pairs")
+    where = needed(crows_pairs_dir(), "the official CrowS-Pairs file is not in ../shared/crows_pairs")
     from audit import get_dataset
 
     ds = get_dataset("crows-pairs")

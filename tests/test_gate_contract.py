@@ -9,25 +9,7 @@ import pytest
 
 from audit import all_gates, AuditConfig, GateContext, get_dataset, load_config, register_backend, register_dataset
 from test_seams import FRUIT, TOOLS, ToyBackend, ToyDataset
-
-STRATEGY_CONFIG = """
-data = "toy:anything"
-transfer_from = "bare"
-min_items = 10
-n_resamples = 200
-debiasing_reference = "zero_shot"
-
-[conditions.bare]
-format = "bare"
-
-[conditions.zero_shot]
-format = "asked"
-
-[conditions.fair]
-format = "asked"
-preprompt = "fair"
-strategy = "instruction"
-"""
+from tests.audit_suites import debiasing_config
 
 
 class ToyWithoutHeadline(ToyDataset):
@@ -48,7 +30,7 @@ def _session(name, factory):
     register_dataset(name, factory)
     register_backend("toy", lambda target, options: ToyBackend(target))
     base = load_config(None).model_dump()
-    base.update(tomllib.loads(STRATEGY_CONFIG.replace('"toy:', f'"{name}:')))
+    base.update(tomllib.loads(debiasing_config(f"{name}:anything", bare="bare", asked="asked", reference="zero_shot")))
     base["gates"]["debiasing_no_increase"] = {"threshold": 0.0, "bound": "lower", "rationale": "no worse"}
     session = AuditSession(config=AuditConfig.model_validate(base), model_specs=["toy:one"], use_cache=False)
     session.prepare()

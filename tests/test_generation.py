@@ -17,30 +17,8 @@ from audit.backends.hf.scorer import Scorer
 from audit.backends.hf.tokenization import _encode_many
 from audit.prompts.render import render_prompt
 from audit.prompts.stopping import FREE_TEXT, REASONING, SHORT_ANSWER, StopRule, rule_for_prompt
-from test_scoring import ITEMS, SHOTS, _bpe_tokenizer, _scaled
-
-
-@pytest.fixture(scope="module")
-def gpt2() -> LoadedModel:
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    tok = _bpe_tokenizer(bos=False)
-    torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=len(tok), n_positions=1024, n_embd=64, n_layer=2, n_head=4,
-                     bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
-    return LoadedModel("tiny-gpt2", _scaled(GPT2LMHeadModel(cfg)), tok, torch.device("cpu"))
-
-
-@pytest.fixture(scope="module")
-def llama() -> LoadedModel:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tok = _bpe_tokenizer(bos=True)
-    torch.manual_seed(1)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    return LoadedModel("tiny-llama", _scaled(LlamaForCausalLM(cfg), 2.0), tok, torch.device("cpu"))
+from test_scoring import ITEMS, SHOTS, gpt2, llama  # noqa: F401  (fixtures: the tiny GPT-2 and Llama of the scoring tests)
+from tests.shared_data import needed
 
 
 def _prompts() -> list[str]:
@@ -111,6 +89,48 @@ def test_batch_size_and_prefix_reuse_change_no_token(gpt2):
         assert Scorer(gpt2, batch_size=bs).generate_tokens(prompts, 6, stop=REASONING) == base
 
 
+def test_texts_do_not_depend_on_batch_size_or_order(gpt2):
+    """Packed prompt passes, groups of prompts with a common opening, rows leaving the batch: the same texts
+    for any batch size and any order of the prompts (a repeated prompt included)."""
+    import random
+
+    prompts = _prompts() + [render_prompt("zero_shot", it, SHOTS).text for it in ITEMS[8:12]] + _prompts()[:2]
+    base = Scorer(gpt2, batch_size=3).generate(prompts, 8, stop=REASONING)
+    assert base == [gpt2.tokenizer.decode(hf_one_at_a_time(gpt2, p, 8, REASONING), skip_special_tokens=True)
+                    for p in prompts]
+    shuffled = list(range(len(prompts)))
+    random.Random(7).shuffle(shuffled)
+    for bs in (1, 32):
+        texts = Scorer(gpt2, batch_size=bs).generate([prompts[i] for i in shuffled], 8, stop=REASONING)
+        assert texts == [base[i] for i in shuffled], bs
+
+
+def test_prompts_with_a_common_opening_run_it_once(gpt2):
+    """Two groups of prompts sharing their item text beyond the instruction: fewer positions computed than
+    prompt tokens, and the tokens of HF one prompt at a time."""
+    items = [render_prompt("chain_of_thought", it).text for it in ITEMS[:3]]
+    prompts = [p + tail for p in items for tail in (" Yes", " No, because", " Maybe")]
+    scorer = Scorer(gpt2, batch_size=32)
+    ours = scorer.generate_tokens(prompts, 5)
+    assert ours == [hf_one_at_a_time(gpt2, p, 5) for p in prompts]
+    prompt_tokens = sum(len(s) for s in _encode_many(gpt2.tokenizer, prompts))
+    item_tokens = sum(len(s) for s in _encode_many(gpt2.tokenizer, items))
+    assert scorer.stats.tokens - sum(len(t) - 1 for t in ours) < prompt_tokens - item_tokens
+
+
+def test_prompt_groups_save_tokens_and_keep_one_token_each():
+    from audit.backends.hf.planning import prompt_groups
+
+    rests = [[1, 2, 3, 4], [5, 6], [1, 2, 3, 9, 9], [1, 2, 7], [1, 2, 3]]
+    groups = prompt_groups(rests, share=True, max_width=100)
+    assert sorted(i for _, members in groups for i in members) == list(range(5))
+    # in token order [1,2,3] [1,2,3,4] [1,2,3,9,9] [1,2,7]: 2 shared ([1,2,3] keeps its last token), [5,6] alone
+    assert groups == [(2, [4, 0, 2, 3]), (1, [1])]
+    assert all(s < len(rests[i]) for s, members in groups for i in members)
+    assert prompt_groups(rests, share=False, max_width=100) == [(len(rests[i]) - 1, [i]) for i in (4, 0, 2, 3, 1)]
+    assert all(len(m) == 1 for _, m in prompt_groups(rests, share=True, max_width=4))
+
+
 # --------------------------------------------------------------------------- stop rules
 
 
@@ -176,10 +196,7 @@ KNOWN_MISREAD = {("bbq_chain_of_thought", "Age-1059"): "a reasoning cut by the b
 def smollm2():
     from smollm2 import load_smollm2
 
-    lm = load_smollm2()
-    if lm is None:
-        pytest.skip("the SmolLM2-135M conversion is not cached (tests/test_llama_server.py makes it)")
-    return lm
+    return needed(load_smollm2(), "the SmolLM2-135M conversion is not cached (tests/test_llama_server.py makes it)")
 
 
 def _parse(record: dict):

@@ -38,6 +38,16 @@ def test_an_edited_verdict_is_refused_and_no_report_is_written(tmp_path):
     assert not (tmp_path / "report.html").exists()
 
 
+def _replaced(record: dict, path: tuple, value) -> dict:
+    """A deep copy of ``record`` with the value at ``path`` (keys and list indices) replaced by ``value``."""
+    bad = copy.deepcopy(record)
+    node = bad
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return bad
+
+
 @pytest.mark.parametrize("path, value, field", [
     (("models", 0, "choices", "zero_shot", 0, "scores"), ["-0.5", "x"], "scores must be an array of numbers"),
     (("models", 0, "choices", "zero_shot", 0, "correct"), "yes", "correct must be true, false or null"),
@@ -46,11 +56,7 @@ def test_an_edited_verdict_is_refused_and_no_report_is_written(tmp_path):
     (("gates", 0, "ci"), [0.1], "gates[0].ci must be null or [lower, upper]"),
 ])
 def test_approved_runs_with_wrong_types_are_refused(tmp_path, path, value, field):
-    bad = copy.deepcopy(FIXTURE)
-    node = bad
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
+    bad = _replaced(FIXTURE, path, value)
     (tmp_path / "approved.json").write_text(json.dumps(bad))
     (tmp_path / "results.json").write_text(json.dumps(FIXTURE))
     proc = _cli("report", "results.json", "--approved", "approved.json", cwd=tmp_path)
@@ -80,11 +86,7 @@ JUNK = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(LEAVES), value=JUNK)
 def test_fuzzed_records_never_crash_and_errors_are_one_line(tmp_path, capsys, path, value):
-    bad = copy.deepcopy(FIXTURE)
-    node = bad
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
+    bad = _replaced(FIXTURE, path, value)
     (tmp_path / "fuzz.json").write_text(json.dumps(bad))
     code = main(["report", str(tmp_path / "fuzz.json"), "--out", str(tmp_path / "fuzz.html")])
     err = capsys.readouterr().err

@@ -16,13 +16,6 @@ from audit.backends.openai_wire import ServerError
 from audit import ConfigError
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    from audit.backends.hf.loading import load_model
-
-    return load_model(str(tiny_model_dir), device="cpu", dtype="float32")
-
-
 class Tampering(VLLMShaped):
     """vLLM-shaped answers passed through ``tamper(body, payload)`` before they are sent."""
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +20,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # llama_cpp_server
 
 pytestmark = pytest.mark.slow
 
@@ -111,59 +111,29 @@ def convert_gguf(gguf_path: Path, target: Path) -> None:
     partial.replace(target)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
-def llama_server(gguf_path, tmp_path_factory):
+def llama_server(gguf_path):
     """llama-cpp-python's OpenAI server on 127.0.0.1:<free port>; stopped by PID at the end."""
-    yield from _llama_server(gguf_path, tmp_path_factory)
+    yield from _llama_server(gguf_path)
 
 
 @pytest.fixture(scope="session")
-def llama_server_with_bos(gguf_path, tmp_path_factory):
+def llama_server_with_bos(gguf_path):
     """The same server told to put BOS in front of every prompt, as it does for most GGUF models (SmolLM2's does not)."""
-    yield from _llama_server(gguf_path, tmp_path_factory, "--kv_overrides", "tokenizer.ggml.add_bos_token=bool:true")
+    yield from _llama_server(gguf_path, "--kv_overrides", "tokenizer.ggml.add_bos_token=bool:true")
 
 
-def _llama_server(gguf_path, tmp_path_factory, *extra):
+def _llama_server(gguf_path, *extra):
     missing = _missing("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "pydantic_settings")
     if missing:
         pytest.skip(f"llama-cpp-python's server is not installed (missing {missing}; pip install 'llama-cpp-python[server]')")
-    import httpx
+    from llama_cpp_server import ServerStartError, llama_cpp_server
 
-    port = _free_port()
-    log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path), "--model_alias", "smollm2",
-           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--seed", "0", *extra]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama-cpp-python's server exited ({proc.returncode}): {log.read_text()[-800:]}")
-            try:
-                if httpx.get(url + "/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama-cpp-python's server did not answer within 180 s: {log.read_text()[-800:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+        with llama_cpp_server(gguf_path, alias="smollm2", threads=2, extra=list(extra)) as server:
+            yield server.url
+    except ServerStartError as error:
+        pytest.fail(str(error))
 
 
 def backend(url, tokenizer, **options):

@@ -184,13 +184,6 @@ def test_api_key_env_must_exist():
 # ---------------------------------------------------------------- the backend against a vLLM-shaped server
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    from audit.backends.hf.loading import load_model
-
-    return load_model(str(tiny_model_dir), device="cpu", dtype="float32")
-
-
 def test_backend_matches_the_hf_scorer_through_a_vllm_shaped_server(tiny, monkeypatch):
     from audit.backends.hf.scorer import Scorer
     from audit.backends.openai_completions import OpenAICompletionsBackend

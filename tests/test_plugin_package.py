@@ -12,27 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.audit_suites import debiasing_config, gate_suite
+
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "tests" / "plugin_example"
 
-CONFIG = """
-data = "words:any"
-transfer_from = "bare"
-min_items = 10
-n_resamples = 200
-debiasing_reference = "asked"
-
-[conditions.bare]
-format = "words_bare"
-
-[conditions.asked]
-format = "words_asked"
-
-[conditions.fair]
-format = "words_asked"
-preprompt = "fair"
-strategy = "instruction"
-
+CONFIG = debiasing_config("words:any", bare="words_bare", asked="words_asked") + """
 [gates.words_frame_gap]
 threshold = 0.1
 bound = "point"
@@ -43,26 +28,7 @@ threshold = 0.0
 bound = "lower"
 rationale = "A debiasing prompt may not make the frame gap significantly worse."
 """
-
-SUITE = '''
-import pytest
-
-@pytest.mark.audit_gate("accuracy")
-def test_accuracy(audit_outcome):
-    assert audit_outcome.passed, audit_outcome.message
-
-@pytest.mark.audit_gate("words_frame_gap")
-def test_frame_gap(audit_outcome):
-    assert audit_outcome.passed, audit_outcome.message
-
-@pytest.mark.audit_gate("debiasing_no_increase")
-def test_debiasing(audit_outcome):
-    assert audit_outcome.passed, audit_outcome.message
-
-@pytest.mark.audit_gate("a_sb")
-def test_a_sb(audit_outcome):
-    assert audit_outcome.passed, audit_outcome.message
-'''
+SUITE = gate_suite("accuracy", "words_frame_gap", "debiasing_no_increase", "a_sb")
 
 
 @pytest.fixture(scope="module")

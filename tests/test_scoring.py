@@ -62,31 +62,30 @@ def _scaled(model, factor: float = 4.0):
     return model.eval()
 
 
+def _tiny_model(name: str, model_class, seed: int, factor: float, tok, **config) -> LoadedModel:
+    """A random ``model_class`` on the test tokenizer ``tok`` (torch seed ``seed``), linear weights scaled by ``factor``."""
+    torch.manual_seed(seed)
+    cfg = model_class.config_class(vocab_size=len(tok), eos_token_id=tok.eos_token_id, **config)
+    return LoadedModel(name, _scaled(model_class(cfg), factor), tok, torch.device("cpu"))
+
+
 @pytest.fixture(scope="module")
 def gpt2() -> LoadedModel:
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import GPT2LMHeadModel
 
     tok = _bpe_tokenizer(bos=False)
-    torch.manual_seed(0)
-    cfg = GPT2Config(
-        vocab_size=len(tok), n_positions=1024, n_embd=64, n_layer=2, n_head=4,
-        bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
-    )
-    return LoadedModel("tiny-gpt2", _scaled(GPT2LMHeadModel(cfg)), tok, torch.device("cpu"))
+    return _tiny_model("tiny-gpt2", GPT2LMHeadModel, 0, 4.0, tok, n_positions=1024, n_embd=64, n_layer=2, n_head=4,
+                       bos_token_id=tok.eos_token_id)
 
 
 @pytest.fixture(scope="module")
 def llama() -> LoadedModel:
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     tok = _bpe_tokenizer(bos=True)
-    torch.manual_seed(1)
-    cfg = LlamaConfig(
-        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-    )
-    return LoadedModel("tiny-llama", _scaled(LlamaForCausalLM(cfg), 2.0), tok, torch.device("cpu"))
+    return _tiny_model("tiny-llama", LlamaForCausalLM, 1, 2.0, tok, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                       bos_token_id=tok.bos_token_id, pad_token_id=tok.pad_token_id)
 
 
 def _requests(n_items: int = 10, shots=SHOTS) -> list[Request]:

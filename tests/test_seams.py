@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from audit import Prompt, register_backend, register_dataset
+from tests.audit_suites import gate_suite
 
 # The toy is the example plugin's ``words`` dataset and ``words-rule`` backend (tests/plugin_example),
 # registered here at run time instead of through entry points: the same few dozen lines, two seams.
@@ -81,21 +82,7 @@ format = "asked"
 probe = "generation"
 """
 
-SUITE = '''
-import pytest
-
-@pytest.mark.audit_gate("accuracy")
-def test_accuracy(audit_outcome):
-    assert audit_outcome.passed, audit_outcome.message
-
-@pytest.mark.audit_gate("transfer")
-def test_transfer(audit_outcome):
-    assert audit_outcome.passed, audit_outcome.message
-
-@pytest.mark.audit_gate("a_sb")
-def test_a_sb_is_winobias_only(audit_outcome):
-    assert audit_outcome.passed, audit_outcome.message
-'''
+SUITE = gate_suite("accuracy", "transfer", "a_sb")  # a_sb is WinoBias-only: skipped
 
 
 def test_a_toy_dataset_and_backend_run_an_audit_through_the_session(toy_registered):

@@ -11,24 +11,14 @@ import pytest
 
 pytest.importorskip("httpx")
 
-from fake_servers import LlamaCppPythonShaped, cloze_requests, serve  # noqa: E402
+from fake_servers import LlamaCppPythonShaped, cloze_requests, completions_backend, serve  # noqa: E402
 
 from audit.backends.base import Request  # noqa: E402
 from audit.backends.openai_wire import ServerError  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    from audit.backends.hf.loading import load_model
-
-    return load_model(str(tiny_model_dir), device="cpu", dtype="float32")
-
-
 def backend(url, tiny, **options):
-    from audit.backends.openai_completions import OpenAICompletionsBackend
-
-    return OpenAICompletionsBackend.from_spec(f"openai-completions:{url}", tokenizer=tiny.tokenizer, timeout=30,
-                                              concurrency=2, **options)
+    return completions_backend(url, tiny.tokenizer, concurrency=2, **options)
 
 
 def hf_after_bos(tiny, requests):

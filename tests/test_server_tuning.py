@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("httpx")
 
-from fake_servers import VLLMShaped, cloze_requests, serve  # noqa: E402
+from fake_servers import VLLMShaped, cloze_requests, completions_backend, serve  # noqa: E402
 
 from audit.backends.openai_tuning import FLOOR, choose_concurrency, prefix_order  # noqa: E402
 
@@ -18,18 +18,8 @@ LLAMA_CPP_PROPS = {"default_generation_settings": {"n_ctx": 2048, "params": {"ca
                    "build_info": "b0000-test"}
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    from audit.backends.hf.loading import load_model
-
-    return load_model(str(tiny_model_dir), device="cpu", dtype="float32")
-
-
 def backend(url, tiny, **options):
-    from audit.backends.openai_completions import OpenAICompletionsBackend
-
-    return OpenAICompletionsBackend.from_spec(f"openai-completions:{url}", tokenizer=tiny.tokenizer, timeout=30,
-                                              backoff=0.01, **options)
+    return completions_backend(url, tiny.tokenizer, backoff=0.01, **options)
 
 
 # ---------------------------------------------------------------- the choice, as arithmetic

@@ -1,6 +1,8 @@
-"""Batched greedy generation for the scorer: prompts that share a prefix reuse its key/value cache, rows
-stop at their answer (``audit.prompts.stopping``); models the shared-prefix path cannot serve go through
-``model.generate`` in left-padded batches. Mixed into ``audit.backends.hf.scorer.Scorer``."""
+"""Batched greedy generation for the scorer: the prompts' common prefix runs once, prompts that share a
+further opening run it once per group, the prompt pass is packed without padding, rows stop at their answer
+(``audit.prompts.stopping``) and leave a decoding batch that waiting prompts refill; models the
+shared-prefix path cannot serve go through ``model.generate`` in left-padded batches. Mixed into
+``audit.backends.hf.scorer.Scorer``."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Sequence
 import torch
 
 from audit.backends.hf.kv_cache import _prefix_cache
-from audit.backends.hf.planning import common_prefix_len, tree_mask
+from audit.backends.hf.planning import assign_rows, common_prefix_len, prompt_groups, tree_mask
 from audit.backends.hf.tokenization import _encode_many, _prefix_token_id
 from audit.prompts.stopping import StopRule
 
@@ -64,7 +66,11 @@ class GenerationMixin:
         ``max_new_tokens`` tokens, or, with a ``stop`` rule (``audit.prompts.stopping``), at the first
         token after which ``stop.cut`` says the text is complete; its text is then cut there. Special
         tokens are dropped from the text. Batched: the prompts' common leading tokens (instruction,
-        shots) run once and their keys/values are shared by every row; a row that ends leaves the batch.
+        shots) run once and their keys/values are shared by every row; prompts with a further opening in
+        common (an item's context asked twice) run it once; the prompt pass packs the prompts' tokens
+        without padding; a row that ends leaves the batch and waiting prompts take its place; a repeated
+        prompt is computed once. Batch size and prompt order change no token (tests/test_generation.py), short of
+        a near tie that batched arithmetic's rounding could tip.
         Models the shared-prefix path cannot serve run through ``model.generate`` in left-padded batches.
         Other generation-config settings are not applied.
         """
@@ -82,9 +88,14 @@ class GenerationMixin:
         self._shard = shard
         outputs: list = [None if shard else []] * len(prompts)
         bar = _progress(self.progress, len(prompts), "generating")
-        order = sorted(range(len(seqs)), key=lambda i: (-len(seqs[i]), i))
+        tree = self.tree and self._head_matches
+        # one row per distinct prompt; the shared-prefix path takes them in token order (neighbours share their
+        # opening), the plain path longest first (a left-padded batch pads little)
+        first: dict[tuple[int, ...], int] = {}
+        copy_of = [first.setdefault(tuple(s), i) for i, s in enumerate(seqs)]
+        order = sorted(first.values(), key=lambda i: (seqs[i], i) if tree else (-len(seqs[i]), i))
         try:
-            if not (self.tree and self._head_matches):
+            if not tree:
                 def run(idx: list[int]) -> None:
                     for i, new in zip(idx, self._generate_hf([seqs[i] for i in idx], max_new_tokens, stop)):
                         outputs[i] = new
@@ -95,16 +106,28 @@ class GenerationMixin:
                 prefix_kv = self._run_prefix(tuple(seqs[0][:shared])) if shared else None
 
                 def run(idx: list[int]) -> None:
-                    rows = self._generate_rows([seqs[i][shared:] for i in idx], shared, prefix_kv, max_new_tokens, stop)
+                    rows = self._generate_rows([seqs[i][shared:] for i in idx], shared, prefix_kv, max_new_tokens, stop,
+                                               None if self._shard else done)
                     for i, new in zip(idx, rows):
                         outputs[i] = new
 
             seen = self.stats.tokens
-            for chunk in self._batches(order, run):
-                bar.update(len(chunk), self.stats.tokens - seen)
+
+            def done(rows: int) -> None:
+                nonlocal seen
+                bar.update(rows, self.stats.tokens - seen)
                 seen = self.stats.tokens
+
+            if tree and self._shard is None:  # one stream of prompts, the decoding batch refilled as rows end
+                for _ in self._with_backoff([order], lambda one: run(one[0])):
+                    pass
+            else:  # batches that are each what one process computes (data parallel), or the plain path
+                for chunk in self._batches(order, run):
+                    done(len(chunk))
+            bar.update(len(prompts) - len(order))
         finally:
             bar.close()
+        outputs = [outputs[i] for i in copy_of]  # a repeated prompt gets its first copy's tokens
         self.stats.generated += len(prompts)
         return outputs
 
@@ -150,48 +173,118 @@ class GenerationMixin:
         return out
 
     def _generate_rows(self, queries: list[list[int]], m: int, prefix_kv, max_new_tokens: int,
-                       stop: StopRule | None) -> list[list[int]]:
-        """Greedy decoding of right-padded rows after a shared prefix, with per-row positions and masks;
-        a row that ends is dropped from the batch (and from the key/value cache)."""
-        from transformers.cache_utils import DynamicCache
-
-        n_rows, dev = len(queries), self._device
-        width = max(len(q) for q in queries)
-        pad = self.lm.tokenizer.pad_token_id if self.lm.tokenizer.pad_token_id is not None else 0
-        ids = torch.tensor([q + [pad] * (width - len(q)) for q in queries], device=dev)
-        pos = torch.tensor([list(range(m, m + len(q))) + [0] * (width - len(q)) for q in queries], device=dev)
-        seg = torch.tensor([[0] * len(q) + [-1] * (width - len(q)) for q in queries], device=dev)
-        mask = tree_mask(seg, torch.zeros_like(seg), m)
-        cache = (
-            _prefix_cache(self.lm.model.config, prefix_kv, n_rows, keep=True)
-            if prefix_kv
-            else DynamicCache(config=self.lm.model.config)
-        )
-        keys_seen = torch.cat([torch.ones(n_rows, m, dtype=torch.bool, device=dev), seg >= 0], dim=1)
-        lengths = torch.tensor([len(q) for q in queries], device=dev)
-        hidden = self._base(ids, pos, mask, cache)
-        self.stats.tokens += int(lengths.sum())
-        nxt = self._head(hidden[torch.arange(n_rows, device=hidden.device), (lengths - 1).to(hidden.device)]).argmax(-1)
-        eos = self._eos_ids()
+                       stop: StopRule | None, on_done=None) -> list[list[int]]:
+        """Greedy decoding of prompts (their tokens after a shared prefix of ``m`` tokens, ``prefix_kv``), at
+        most ``batch_size`` rows at a time: a row that ends leaves the batch (and the key/value cache), and
+        once a quarter of the rows are free the next waiting prompts take their place (``_prefill``), so the
+        batch stays full until the prompts run out. ``on_done(rows)`` is told how many rows ended."""
+        width = max(1, self.batch_size)
+        waiting = list(range(len(queries)))
         generated: list[list[int]] = [[] for _ in queries]
-        alive = list(range(n_rows))  # the batch's rows, as indices into queries
-        for step in range(max_new_tokens):
+        alive: list[int] = []  # the batch's rows, as indices into queries
+        kv: list = []
+        keys_seen = positions = nxt = None
+        eos, dev = self._eos_ids(), self._device
+        while alive or waiting:
+            if waiting and len(alive) <= width - max(1, width // 4):
+                take, waiting = waiting[: width - len(alive)], waiting[width - len(alive):]
+                new_kv, new_seen, new_pos, new_nxt = self._prefill([queries[i] for i in take], m, prefix_kv)
+                if alive:
+                    kv, keys_seen = _merge_rows(kv, keys_seen, new_kv, new_seen)
+                    positions, nxt = torch.cat([positions, new_pos]), torch.cat([nxt, new_nxt.to(nxt.device)])
+                else:
+                    kv, keys_seen, positions, nxt = new_kv, new_seen, new_pos, new_nxt
+                alive += take
             keep = []
             for j, (r, token) in enumerate(zip(alive, nxt.tolist())):
                 generated[r].append(token)
-                if not self._finished(generated[r], eos, stop):
+                if len(generated[r]) < max_new_tokens and not self._finished(generated[r], eos, stop):
                     keep.append(j)
-            if not keep or step == max_new_tokens - 1:
-                break
             if len(keep) < len(alive):
-                rows = torch.tensor(keep, device=dev)
-                for layer in cache.layers:
-                    layer.keys, layer.values = layer.keys[rows.to(layer.keys.device)], layer.values[rows.to(layer.values.device)]
-                keys_seen, lengths, nxt = keys_seen[rows], lengths[rows], nxt[rows.to(nxt.device)]
+                if on_done is not None:
+                    on_done(len(alive) - len(keep))
+                rows = torch.tensor(keep, device=dev, dtype=torch.long)
+                kv = [tuple(t[rows.to(t.device)] for t in layer) for layer in kv]
+                keys_seen, positions, nxt = keys_seen[rows], positions[rows], nxt[rows.to(nxt.device)]
                 alive = [alive[j] for j in keep]
+            if not alive:
+                continue
+            cache = _prefix_cache(self.lm.model.config, kv, len(alive), keep=True)
             keys_seen = torch.cat([keys_seen, torch.ones(len(alive), 1, dtype=torch.bool, device=dev)], dim=1)
-            step_pos = (m + lengths + step)[:, None]
-            hidden = self._base(nxt[:, None].to(dev), step_pos, keys_seen[:, None, None, :], cache)
+            hidden = self._base(nxt[:, None].to(dev), positions[:, None], keys_seen[:, None, None, :], cache)
+            kv = [(layer.keys, layer.values) for layer in cache.layers]
             self.stats.tokens += len(alive)
+            positions = positions + 1
             nxt = self._head(hidden[:, -1]).argmax(-1)
         return generated
+
+    def _prefill(self, queries: list[list[int]], m: int, prefix_kv):
+        """The prompt pass of these prompts: their own tokens packed without padding, the opening that several
+        share (``planning.prompt_groups``) run once, the tree mask keeping each prompt's tokens to its own
+        opening. Returns each prompt's keys/values gathered into a row of its own (the prefix's, then its own;
+        right-padded), which keys each row sees, its next position, and its first new token."""
+        from transformers.cache_utils import DynamicCache
+
+        dev = self._device
+        groups = prompt_groups(queries, self.prefix_cache, self.pack_tokens)
+        n_rows, placed = assign_rows([s + sum(len(queries[i]) - s for i in members) for s, members in groups],
+                                     self.pack_tokens)
+        ids, units, branches, poss = ([[] for _ in range(n_rows)] for _ in range(4))
+        row_of, cols = [0] * len(queries), [[] for _ in queries]  # where each prompt's tokens lie
+        for g, r in placed:
+            shared, members = groups[g]
+            u, start = (units[r][-1] + 1 if units[r] else 0), len(ids[r])
+            ids[r] += queries[members[0]][:shared]
+            units[r] += [u] * shared
+            branches[r] += [0] * shared
+            poss[r] += range(m, m + shared)
+            for j, i in enumerate(members):
+                own, at = queries[i][shared:], len(ids[r])
+                ids[r] += own
+                units[r] += [u] * len(own)
+                branches[r] += [j + 1] * len(own)
+                poss[r] += range(m + shared, m + shared + len(own))
+                row_of[i], cols[i] = r, [*range(start, start + shared), *range(at, at + len(own))]
+        width = max(len(x) for x in ids)
+        pad = self.lm.tokenizer.pad_token_id if self.lm.tokenizer.pad_token_id is not None else 0
+
+        def padded(lists, fill):
+            return torch.tensor([x + [fill] * (width - len(x)) for x in lists], device=dev)
+
+        packed = (_prefix_cache(self.lm.model.config, prefix_kv, n_rows, keep=True) if prefix_kv
+                  else DynamicCache(config=self.lm.model.config))
+        hidden = self._base(padded(ids, pad), padded(poss, 0), tree_mask(padded(units, -1), padded(branches, 0), m), packed)
+        self.stats.tokens += sum(len(x) for x in ids)
+        rows = torch.tensor(row_of, device=dev)
+        last = torch.tensor([c[-1] for c in cols], device=dev)
+        nxt = self._head(hidden[rows.to(hidden.device), last.to(hidden.device)]).argmax(-1)
+        lengths = torch.tensor([len(q) for q in queries], device=dev)
+        longest = int(lengths.max())
+        gather = torch.tensor([[*range(m), *(m + c for c in cs), *[0] * (longest - len(cs))] for cs in cols], device=dev)
+        kv = [tuple(t.transpose(1, 2)[rows[:, None].to(t.device), gather.to(t.device)].transpose(1, 2)
+                    for t in (layer.keys, layer.values)) for layer in packed.layers]
+        keys_seen = torch.arange(m + longest, device=dev)[None] < (m + lengths)[:, None]
+        return kv, keys_seen, m + lengths, nxt
+
+
+def _merge_rows(kv: list, seen: torch.Tensor, new_kv: list, new_seen: torch.Tensor):
+    """The rows of two decoding batches in one: key columns that no row sees any more are dropped, both sides
+    right-padded (unseen) to one width; keys/values are placed by column, positions travel separately."""
+    used = seen.any(0)
+    if not bool(used.all()):
+        cols = used.nonzero().squeeze(1)
+        kv = [tuple(t[:, :, cols.to(t.device)] for t in layer) for layer in kv]
+        seen = seen[:, cols]
+    width = max(seen.shape[1], new_seen.shape[1])
+
+    def widen(t: torch.Tensor, dim: int) -> torch.Tensor:
+        extra = width - t.shape[dim]
+        if not extra:
+            return t
+        shape = list(t.shape)
+        shape[dim] = extra
+        return torch.cat([t, t.new_zeros(shape)], dim=dim)
+
+    merged = [tuple(torch.cat([widen(a, 2), widen(b.to(a.device), 2)]) for a, b in zip(old, new))
+              for old, new in zip(kv, new_kv)]
+    return merged, torch.cat([widen(seen, 1), widen(new_seen, 1)])

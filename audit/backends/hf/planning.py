@@ -95,3 +95,39 @@ def tree_mask(units: torch.Tensor, branches: torch.Tensor, shared: int) -> torch
     own = own | torch.eye(width, dtype=torch.bool, device=units.device)[None]
     pre = real_q.expand(rows, width, shared)
     return torch.cat([pre, own], dim=-1)[:, None]
+
+
+def assign_rows(widths: Sequence[int], pack_tokens: int) -> tuple[int, list[tuple[int, int]]]:
+    """Pack contexts of these widths into ``_rows_needed`` rows, longest first onto the shortest row:
+    the number of rows and the placements ``(context index, row)`` in the order to lay them out."""
+    n_rows = _rows_needed(widths, pack_tokens)
+    filled = [0] * n_rows
+    placed = []
+    for i in sorted(range(len(widths)), key=lambda i: -widths[i]):
+        r = min(range(n_rows), key=lambda k: (filled[k], k))
+        filled[r] += widths[i]
+        placed.append((i, r))
+    return n_rows, placed
+
+
+def prompt_groups(rests: Sequence[Sequence[int]], share: bool, max_width: int) -> list[tuple[int, list[int]]]:
+    """Generation prompts (their tokens after the call's common prefix) grouped for one packed prompt pass:
+    ``(shared, members)``, the members' first ``shared`` tokens equal and computed once for the group.
+
+    Prompts are taken in token order, so that prompts with a common opening are neighbours; a prompt joins
+    the previous group when the tokens the group then saves (``shared`` x (members - 1)) do not fall and
+    the group stays within ``max_width`` tokens. Each member keeps at least one token of its own (its last,
+    whose logits give the first new token). ``share=False``: every prompt alone.
+    """
+    groups: list[tuple[int, list[int]]] = []
+    for i in sorted(range(len(rests)), key=lambda i: (tuple(rests[i]), i)):
+        own = len(rests[i]) - 1
+        if share and groups:
+            shared, members = groups[-1]
+            joined = min(shared, common_prefix_len(rests[members[0]], rests[i]), own)
+            width = joined + sum(len(rests[j]) - joined for j in members) + len(rests[i]) - joined
+            if joined > 0 and joined * len(members) >= shared * (len(members) - 1) and width <= max_width:
+                groups[-1] = (joined, members + [i])
+                continue
+        groups.append((own, [i]))
+    return groups

@@ -43,7 +43,7 @@ from audit.backends.base import Request
 from audit.backends.hf.generation import GenerationMixin, _progress
 from audit.backends.hf.kv_cache import _prefix_cache, _supports_tree_path
 from audit.backends.hf.loading import LoadedModel
-from audit.backends.hf.planning import BOUNDARY_SLACK, _rows_needed, _Unit, _units, plan_shared_prefix, tree_mask
+from audit.backends.hf.planning import BOUNDARY_SLACK, _Unit, _units, assign_rows, plan_shared_prefix, tree_mask
 from audit.backends.hf.tokenization import _encode_many, _prefix_token_id, tokenize_requests, max_length
 
 _AUTO_BATCH = {"cuda": 256, "cpu": 32}  # first try of batch_size="auto" (contexts per forward pass)
@@ -289,14 +289,14 @@ class Scorer(GenerationMixin):
     def _score_rows(self, units: list[_Unit], shared: tuple[int, ...], prefix_kv, out: list[float]) -> None:
         """One forward pass for these contexts, packed into rows of about ``pack_tokens`` tokens."""
         m = len(shared)
-        n_rows = _rows_needed([u.width(m) for u in units], self.pack_tokens)
+        n_rows, placed = assign_rows([u.width(m) for u in units], self.pack_tokens)
         ids: list[list[int]] = [[] for _ in range(n_rows)]
         unit_ids, branch_ids, poss = ([[] for _ in range(n_rows)] for _ in range(3))
         positions: dict[tuple[int, int], int] = {}  # (row, column) whose logits are needed -> index
         at, targets, slots = [], [], []  # one entry per scored token
         owners: list[list[int]] = []
-        for unit in sorted(units, key=lambda u: -u.width(m)):  # longest first onto the shortest row
-            r = min(range(n_rows), key=lambda k: (len(ids[k]), k))
+        for k, r in placed:  # longest first onto the shortest row
+            unit = units[k]
             row, u = ids[r], (unit_ids[r][-1] + 1 if unit_ids[r] else 0)
             query = list(unit.ctx[m:])
             q0, q = len(row), len(query)

@@ -89,9 +89,10 @@ def _bias_chart(index: int, model: str, conditions: list[dict]) -> EstimatesChar
 class BBQ(Dataset):
     bias_gate = "bbq_s_amb"
     headline_bias = "a_sb"
-    # share of ambiguous-context shots, the categories shots are drawn from; BBQ also reads pro_share (another
-    # dataset's declaration), which its record keeps only when set
-    condition_knobs = {"ambiguous_share": SHARE_KNOB, "shot_categories": ConditionKnob(list[str] | None, None)}
+    # share of stereotype-consistent disambiguated shots, share of ambiguous-context shots, the categories
+    # shots are drawn from: the keys BBQ's few-shot composer reads, so each condition's record names them
+    condition_knobs = {"pro_share": SHARE_KNOB, "ambiguous_share": SHARE_KNOB,
+                       "shot_categories": ConditionKnob(list[str] | None, None)}
     default_preset = "bbq"
     report_title = "Social bias audit (BBQ)"
     report_sections = (("report/bbq.html.j2", "bbq-categories", "Categories"),)  # the A-SB analogue over templates (mean |O-SB| of each template)

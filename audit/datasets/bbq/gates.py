@@ -2,9 +2,9 @@
 |s_AMB| and |s_DIS|, and the disambiguated-accuracy floor.
 
 One outcome per model x condition: the gate reads the largest |score| over the audited categories with
-the interval that simultaneous (max-T) intervals over the categories give for it (:mod:`.worst`): its
-lower end is above the limit in at most 1 - confidence of runs of a model within the limit in every
-category, its upper end below the limit shows every category within it. The note names the worst
+its interval (:mod:`.worst`): the lower end (two-step max-T over the categories) is above the limit in at
+most 1 - confidence of runs of a model within the limit in every category, the upper end (each
+category's own interval) below the limit shows every category within it. The note names the worst
 category and lists the others.
 """
 

@@ -251,8 +251,8 @@ def summarize_with_intervals(items: Sequence[BBQItem], selections: Sequence[int 
                              n_resamples: int = 1000, seed: int = 0) -> dict:
     """Per category: accuracy_ambig, accuracy_disambig, s_dis, s_amb, a_sb (mean |O-SB| of its templates),
     each with ``<name>_ci``; per-template O-SB; the overall A-SB analogue with its interval; and the worst
-    category's |s_AMB| and |s_DIS| with the bound of simultaneous max-T intervals over categories
-    (:mod:`.worst`). Accuracy and the bias scores are design-weighted (:func:`design_weighted`)."""
+    category's |s_AMB| and |s_DIS| with its interval (:mod:`.worst`: a two-step max-T lower end over the
+    categories, a marginal upper end) and the simultaneous max-T intervals. Accuracy and the bias scores are design-weighted (:func:`design_weighted`)."""
     counts = set_counts(items, selections)
     layout = Layout(counts.keys, counts.categories, counts.templates, counts.strata)
     point = layout.metrics(counts.counts)
