@@ -127,7 +127,7 @@ def test_two_stage_and_plan_draw_cross_fitted_shots():
     from audit.run.plan import _work
 
     session = build_session(AuditOptions(preset="study", data="generated", split="all", max_items="120", no_cache=True))
-    assert _work(session, "debias_explanation", None)  # the planner renders a two-stage condition under split = all
+    assert _work(session, "debias_explanation", None, session.items)  # the planner renders a two-stage condition under split = all
 
     class Echo:  # a backend whose first-stage "generation" is a fixed text
         def generate_until(self, prompts, max_new_tokens, rule):
