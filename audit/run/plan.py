@@ -33,7 +33,7 @@ from audit.errors import AuditError, ConditionUnavailable
 from audit.run.conditions import build_prompts, generation_rule, likelihood_requests, request_count
 from audit.run.progress import format_duration
 from audit.run.session import AuditSession
-from audit.run.plan_timing import (ConditionCost, Seconds, _spread, measure_after_scoring, measure_condition, shape_key,
+from audit.run.plan_timing import (ConditionCost, Seconds, spread, measure_after_scoring, measure_condition, shape_key,
                                    warm_up)
 from audit.run.throughput import measured
 
@@ -214,7 +214,7 @@ def plan_session(session: AuditSession, cache_path: Path | None = None, measure:
     cache = session.result_cache()
     plans = []
     after = measure_after_scoring(session) if measure else Seconds(0.0, 0.0)
-    counted_items = session.items if len(session.items) <= COUNT_SAMPLE else _spread(session.items, COUNT_SAMPLE)
+    counted_items = session.items if len(session.items) <= COUNT_SAMPLE else spread(session.items, COUNT_SAMPLE)
     for spec in session.model_specs:
         tokenizer, tokenizer_source = None, ""
         model_key, backend, costs, load = None, None, {}, Seconds(0.0, 0.0)

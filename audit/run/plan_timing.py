@@ -97,7 +97,7 @@ def batch_contexts(backend) -> int:
     return _BATCH.get(device, 32)
 
 
-def _spread(items: list, n: int) -> list:
+def spread(items: list, n: int) -> list:
     """``n`` items evenly spread over the list (every category and length of item represented)."""
     if n >= len(items):
         return list(items)
@@ -135,7 +135,7 @@ def measure_condition(backend, session, name: str) -> ConditionCost:
         whole = _timed_run(backend, session, name, one_seed, items)
         return ConditionCost(0.0, whole.wall / len(items), f"measured now: all {len(items)} items in {whole.wall:.2f} s", _share(whole))
     half = batch // 2
-    times = [_quickest(backend, session, name, one_seed, _spread(items, n)) for n in (half, batch, 2 * batch)]
+    times = [_quickest(backend, session, name, one_seed, spread(items, n)) for n in (half, batch, 2 * batch)]
     share = _share(Seconds(sum(t.wall for t in times), sum(t.cpu for t in times)))
     # fitted on CPU seconds (on a shared machine a sample's wall time is mostly the other jobs'), then
     # turned into wall seconds at the samples' share of a core
