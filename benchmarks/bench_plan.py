@@ -1,5 +1,10 @@
 """``bias-audit plan`` against the run it plans: predicted and measured wall time, and the run's peak memory.
 
+The plan predicts the wall time two ways: with this machine's cores free (``estimate_s``, "free") and at the
+load while it planned (``estimate_at_load_s``, "at load"). The run's own share of a core (its CPU seconds per
+wall second, "share") says which applies: near the plan's ``share_cores_free`` when the run had the machine,
+near ``share_while_planning`` when the load stayed as it was.
+
 For each case (preset, data, model, items): a fresh result cache, ``bias-audit plan --json`` (its total
 estimate), then ``bias-audit run`` with the same config, timed from the outside (wall clock, CPU seconds
 and peak resident memory of the child process). Runs one case at a time, in this checkout.
@@ -117,6 +122,8 @@ def measure(name: str, case: dict, work: Path) -> dict:
     return {"case": name, "preset": case["preset"], "model": Path(case["model"]).name, "items": planned["n_items"],
             "requests": planned["total"]["requests"], "plan_s": plan_s, "predicted_s": planned["total"]["estimate_s"],
             "predicted_cpu_s": planned["total"].get("estimate_cpu_s"),
+            "predicted_at_load_s": planned["total"].get("estimate_at_load_s"),
+            "share_planned": (planned["total"].get("machine") or {}).get("share_while_planning"),
             "measured_s": wall, "cpu_s": cpu, "peak_rss_mb": peak_mb}
 
 
@@ -134,21 +141,27 @@ def main() -> None:
             print(name, case)
         return
     chosen = args.case or list(available)
-    print(f"{'case':20s} {'items':>6s} {'requests':>9s} {'plan took':>9s} {'predicted':>9s} {'measured':>9s} "
-          f"{'error':>7s} {'CPU-s pred':>10s} {'CPU-s':>7s} {'error':>7s} {'peak RSS':>9s}", flush=True)
+    print(f"{'case':20s} {'items':>6s} {'requests':>9s} {'plan took':>9s} {'free':>8s} {'at load':>8s} {'measured':>9s} "
+          f"{'err free':>8s} {'err load':>8s} {'CPU-s pred':>10s} {'CPU-s':>7s} {'error':>7s} {'share plan/run':>14s} "
+          f"{'peak RSS':>9s}", flush=True)
     for name in chosen:
         if name not in available:
             raise SystemExit(f"--case {name}: not available here (see --list)")
         case = dict(available[name], items=args.items) if args.items else available[name]
         row = measure(name, case, work)
-        error = "n/a" if row["predicted_s"] is None else f"{(row['predicted_s'] - row['measured_s']) / row['measured_s']:+.0%}"
-        predicted = "unknown" if row["predicted_s"] is None else f"{row['predicted_s']:.0f} s"
-        pcpu = row["predicted_cpu_s"]
-        cpu_error = "n/a" if pcpu is None else f"{(pcpu - row['cpu_s']) / row['cpu_s']:+.0%}"
-        print(f"{name:20s} {row['items']:6d} {row['requests']:9,d} {row['plan_s']:7.0f} s {predicted:>9s} "
-              f"{row['measured_s']:7.0f} s {error:>7s} {pcpu or 0:10.0f} {row['cpu_s']:7.0f} {cpu_error:>7s} "
-              f"{row['peak_rss_mb']:6.0f} MB", flush=True)
 
+        def err(predicted, measured):
+            return "n/a" if predicted is None else f"{(predicted - measured) / measured:+.0%}"
+
+        def secs(v):
+            return "unknown" if v is None else f"{v:.0f} s"
+
+        pcpu, wall = row["predicted_cpu_s"], row["measured_s"]
+        shares = f"{row['share_planned'] or 0:.2f}/{row['cpu_s'] / wall:.2f}"
+        print(f"{name:20s} {row['items']:6d} {row['requests']:9,d} {row['plan_s']:7.0f} s {secs(row['predicted_s']):>8s} "
+              f"{secs(row['predicted_at_load_s']):>8s} {wall:7.0f} s {err(row['predicted_s'], wall):>8s} "
+              f"{err(row['predicted_at_load_s'], wall):>8s} {pcpu or 0:10.0f} {row['cpu_s']:7.0f} {err(pcpu, row['cpu_s']):>7s} "
+              f"{shares:>14s} {row['peak_rss_mb']:6.0f} MB", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -67,3 +67,34 @@ def test_pytest_start_is_measured_on_the_suite(tmp_path):
     (suite / "test_x.py").write_text("def test_a():\n    pass\n", encoding="utf-8")
     took = timing.measure_pytest_start(suite)
     assert took.cpu > 0 and took.wall >= took.cpu * 0.5
+
+
+def test_wall_on_free_cores_is_the_main_threads_cpu_and_at_load_the_measured_wall():
+    """The plan's wall estimate does not take the load while it sampled for the run's: with the cores free
+    a piece of work takes its main thread's CPU seconds (threads it hands work to run beside it); at the
+    load while planning, its measured wall seconds."""
+    from audit.run.plan import ConditionPlan, plan_json
+
+    # two threads busy 1.5 s each, 3 CPU-s, 10 s on the clock at load: 2x parallel, 2 s on free cores
+    work = timing.Seconds(wall=10.0, cpu=3.0, main=1.5)
+    assert work.free_wall == 1.5 and timing.parallelism(work, cores=2) == pytest.approx(2.0)
+    assert timing.parallelism(timing.Seconds(10.0, 6.0, 1.0), cores=2) == 2.0  # never above the cores
+    assert timing.Seconds(wall=4.0, cpu=1.0).free_wall == 1.0  # a child process: its CPU seconds
+    cost = timing.ConditionCost(0.0, 0.3, "", share=0.25, batch=32, parallelism=1.5)
+    cpu = cost.seconds(10, 1)  # 3 CPU-s
+
+    def plan(condition, load=0.0, after=0.0, extra_cpu=0.0, extra_wall=0.0):
+        return ConditionPlan("m", condition, "likelihood", 10, None, 0, cpu / cost.parallelism, "", "", load, after,
+                             cpu + extra_cpu, cpu / cost.share + extra_wall)
+
+    plans = [plan("a", load=0.5, after=1.0, extra_cpu=1.5, extra_wall=6.0), plan("b")]
+
+    class Session:
+        dataset = type("D", (), {"name": "d"})()
+        items = list(range(10))
+
+    total = plan_json(Session(), plans, timing.Seconds(wall=8.0, cpu=2.0, main=2.0))["total"]
+    assert total["estimate_s"] == pytest.approx(2.0 + 2 * 2.0 + 0.5 + 1.0)  # start-up + conditions + load + after, cores free
+    assert total["estimate_at_load_s"] == pytest.approx(8.0 + 2 * 12.0 + 6.0)
+    assert total["estimate_cpu_s"] == pytest.approx(2.0 + 2 * 3.0 + 1.5)
+    assert total["machine"]["share_while_planning"] == pytest.approx(9.5 / 38.0, abs=1e-3)

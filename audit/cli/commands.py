@@ -291,16 +291,16 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from audit.run.plan import format_plan, plan_json, plan_session, process_age
     from audit.run.setup import build_session
 
-    from audit.run.plan_timing import measure_pytest_start
+    from audit.run.plan_timing import Seconds, measure_pytest_start
 
     start = time.perf_counter()
     session = build_session(AuditOptions.from_namespace(args))
-    startup = process_age() or time.perf_counter() - start  # what the run pays before its first model loads
-    startup_cpu = time.process_time()
+    # what the run pays before its first model loads, as this process paid it
+    startup = Seconds(process_age() or time.perf_counter() - start, time.process_time(), time.thread_time())
     pytest_start = measure_pytest_start(_suite_dir(None))  # the run then starts pytest and collects its suite
-    startup, startup_cpu = startup + pytest_start.wall, startup_cpu + pytest_start.cpu
+    startup = Seconds(startup.wall + pytest_start.wall, startup.cpu + pytest_start.cpu, startup.main + pytest_start.free_wall)
     plans = plan_session(session)
-    print(json.dumps(plan_json(session, plans, startup, startup_cpu), indent=2) if args.json else format_plan(session, plans, startup))
+    print(json.dumps(plan_json(session, plans, startup), indent=2) if args.json else format_plan(session, plans, startup))
     return EXIT_PASS
 
 

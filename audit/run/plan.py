@@ -46,12 +46,13 @@ class ConditionPlan:
     requests: int
     prompt_tokens: int | None  # None: no tokenizer without loading the model
     cached: int | None  # None: no earlier run of this model recorded in the cache
-    estimate_s: float | None  # seconds for the requests the cache does not hold
+    estimate_s: float | None  # wall seconds for the requests the cache does not hold, on this machine with its cores free
     basis: str  # how the estimate was made, or why there is none
     tokenizer: str = ""  # where the tokenizer came from, or why there is none
-    load_s: float = 0.0  # seconds to load the model (on its first condition), part of the run's time
-    after_s: float = 0.0  # seconds of gates, resampling and report for this model (on its first condition)
+    load_s: float = 0.0  # seconds to load the model (on its first condition), part of the run's time (cores free)
+    after_s: float = 0.0  # seconds of gates, resampling and report for this model (on its first condition; cores free)
     cpu_s: float | None = None  # CPU seconds of estimate_s + load_s + after_s (steadier than wall time on a shared machine)
+    at_load_s: float | None = None  # wall seconds of estimate_s + load_s + after_s if the machine stays as loaded as while planning
     counted_items: int = 0  # items whose requests were rendered and tokenised: all (exact counts) or a spread sample
     prompt_tokens_error: int | None = None  # +- two standard errors of prompt_tokens when counted on a sample (0: exact)
 
@@ -237,7 +238,7 @@ def plan_session(session: AuditSession, cache_path: Path | None = None, measure:
             n = request_count(session.dataset, cond, session.items)
             n_counted = request_count(session.dataset, cond, counted_items)
             work = _work(session, condition, tokenizer, counted_items)  # one condition at a time: a large study's requests never all live
-            tokens = token_error = cached = estimate = cpu = None
+            tokens = token_error = cached = estimate = at_load = cpu = None
             basis = why
             if work is not None:
                 if len(work) != n_counted:
@@ -261,40 +262,66 @@ def plan_session(session: AuditSession, cache_path: Path | None = None, measure:
                                                          len(counted_items), len(session.items))
                 cost = costs.get(condition)
                 if isinstance(cost, ConditionCost):
-                    estimate = cost.seconds(len(session.items), len(cond.seeds)) * fresh / n_counted if n_counted else 0.0
-                    cpu = estimate * cost.cpu_share
+                    cpu = cost.seconds(len(session.items), len(cond.seeds)) * fresh / n_counted if n_counted else 0.0
+                    estimate, at_load = cpu / cost.parallelism, cpu / cost.share
                     basis = cost.basis if fresh else ("all cached" if cached == n else "all asked earlier in this run (reused)")
                 elif isinstance(cost, str):  # the model cannot run it: the run skips it
-                    estimate, cpu, basis = 0.0, 0.0, cost
+                    estimate, at_load, cpu, basis = 0.0, 0.0, 0.0, cost
             elif isinstance(costs.get(condition), str):  # (nor render its prompts: a chat condition)
-                estimate, cpu, basis = 0.0, 0.0, costs[condition]
+                estimate, at_load, cpu, basis = 0.0, 0.0, 0.0, costs[condition]
             if cached is None and cache is not None and model_key is None and len(cache) == 0:
                 cached = 0  # an empty cache holds nothing for any model
             first = condition == next(iter(session.config.conditions))
             extra = (load, after) if first else (Seconds(0.0, 0.0), Seconds(0.0, 0.0))
             if cpu is not None:
                 cpu += extra[0].cpu + extra[1].cpu
+                at_load += extra[0].wall + extra[1].wall
             plans.append(ConditionPlan(spec, condition, cond.probe, n, tokens, cached, estimate, basis, tokenizer_source,
-                                       extra[0].wall, extra[1].wall, cpu, len(counted_items), token_error))
+                                       extra[0].free_wall, extra[1].free_wall, cpu, at_load, len(counted_items), token_error))
     return plans
 
 
-def _total(plans: list[ConditionPlan], startup_s: float) -> float | None:
+def _total(plans: list[ConditionPlan], startup: Seconds) -> float | None:
+    """Wall seconds of the run on this machine with its cores free (None when a condition has no estimate)."""
     known = [p.estimate_s for p in plans]
-    return None if any(e is None for e in known) else startup_s + sum(known) + sum(p.load_s + p.after_s for p in plans)
+    return None if any(e is None for e in known) else startup.free_wall + sum(known) + sum(p.load_s + p.after_s for p in plans)
 
 
-def plan_json(session: AuditSession, plans: list[ConditionPlan], startup_s: float = 0.0, startup_cpu_s: float = 0.0) -> dict:
-    """``startup_s``: what the run pays before its first model loads (imports, data), as this process paid it."""
+def _total_at_load(plans: list[ConditionPlan], startup: Seconds) -> float | None:
+    known = [p.at_load_s for p in plans]
+    return None if any(e is None for e in known) else startup.wall + sum(known)
+
+
+def _machine(plans: list[ConditionPlan], startup: Seconds) -> dict:
+    """What the wall estimates assume: the cores this process may use and how loaded the machine was while planning."""
+    from audit.run.plan_timing import available_cores
+
+    try:
+        load = round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        load = None
+    cpu = sum(p.cpu_s or 0.0 for p in plans) + startup.cpu
+    at_load = _total_at_load(plans, startup)
+    free = _total(plans, startup)
+    return {"cores": available_cores(), "load_average": load,
+            "share_while_planning": round(cpu / at_load, 3) if at_load else None,
+            "share_cores_free": round(cpu / free, 3) if free else None}
+
+
+def plan_json(session: AuditSession, plans: list[ConditionPlan], startup: Seconds | None = None) -> dict:
+    """``startup``: what the run pays before its first model loads (imports, data, pytest), as this process paid it."""
+    startup = startup or Seconds(0.0, 0.0)
     cpus = [p.cpu_s for p in plans]
     return {"dataset": session.dataset.name, "n_items": len(session.items),
             "conditions": [asdict(p) for p in plans],
-            "total": {"requests": sum(p.requests for p in plans), "startup_s": round(startup_s, 3),
-                      "estimate_s": _total(plans, startup_s),
-                      "estimate_cpu_s": None if None in cpus else startup_cpu_s + sum(cpus)}}
+            "total": {"requests": sum(p.requests for p in plans), "startup_s": round(startup.free_wall, 3),
+                      "estimate_s": _total(plans, startup),
+                      "estimate_at_load_s": _total_at_load(plans, startup),
+                      "estimate_cpu_s": None if None in cpus else startup.cpu + sum(cpus),
+                      "machine": _machine(plans, startup)}}
 
 
-def format_plan(session: AuditSession, plans: list[ConditionPlan], startup_s: float = 0.0) -> str:
+def format_plan(session: AuditSession, plans: list[ConditionPlan], startup: Seconds | None = None) -> str:
     def num(v):
         return "unknown" if v is None else f"{v:,}"
 
@@ -315,12 +342,20 @@ def format_plan(session: AuditSession, plans: list[ConditionPlan], startup_s: fl
                      "and scaled; ± two standard errors; requests are exact")
     for model in dict.fromkeys(p.model for p in plans):
         lines.append(f"tokenizer of {model}: {next(p.tokenizer for p in plans if p.model == model)}")
+    startup = startup or Seconds(0.0, 0.0)
     total = sum(p.requests for p in plans)
-    estimate = _total(plans, startup_s)
+    estimate = _total(plans, startup)
     eta = format_duration(estimate) if estimate is not None else "unknown"
-    parts = (f" (start-up {startup_s:.0f} s, loading models {sum(p.load_s for p in plans):.0f} s, conditions "
-             f"{sum(p.estimate_s or 0 for p in plans):.0f} s, gates, resampling and report {sum(p.after_s for p in plans):.0f} s)")
+    parts = (f" with this machine's cores free (start-up {startup.free_wall:.0f} s, loading models "
+             f"{sum(p.load_s for p in plans):.0f} s, conditions {sum(p.estimate_s or 0 for p in plans):.0f} s, gates, "
+             f"resampling and report {sum(p.after_s for p in plans):.0f} s)")
     lines.append(f"total: {total:,} requests, estimated {eta}" + (parts if estimate is not None else ""))
+    at_load, machine = _total_at_load(plans, startup), _machine(plans, startup)
+    if estimate is not None and at_load and machine["share_while_planning"]:
+        cpu = startup.cpu + sum(p.cpu_s or 0.0 for p in plans)
+        lines.append(f"at the load while planning (load average {machine['load_average']} on {machine['cores']} cores, "
+                     f"{machine['share_while_planning']:.0%} of a core): {format_duration(at_load)}; "
+                     f"{cpu:,.0f} CPU-seconds either way")
     return "\n".join(lines)
 
 

@@ -40,36 +40,68 @@ _BATCH = {"cuda": 256, "cpu": 32}  # contexts per engine batch when the backend 
 
 @dataclass(frozen=True)
 class Seconds:
-    """Wall-clock and CPU seconds of one piece of work (CPU: this process's, all threads)."""
+    """Wall-clock and CPU seconds of one piece of work: ``cpu`` this process's (all threads), ``main`` the CPU
+    seconds of the thread that ran it (0: not known, e.g. a child process).
+
+    On a machine with free cores the work takes about ``main`` in wall time: the thread that runs it is busy
+    throughout (the torch threads it hands a matrix product to finish beside it). Measured wall time is not
+    that on a shared machine: there it is mostly the other jobs' turns (the paper-b plan's samples ran at
+    14-50% of a core, the run at 85%). Measured as well, on the reference model: the main thread's wall time
+    less its waits for a core (``/proc/self/schedstat``) still came to 1.5x its CPU time at a load of 20 (its
+    tokenizer's threads, themselves waiting for a core, kept it blocked), so that is not used."""
 
     wall: float
     cpu: float
+    main: float = 0.0
+
+    @property
+    def free_wall(self) -> float:
+        """This work's wall seconds on this machine with its cores free (see the class)."""
+        return self.main if self.main > 0 else self.cpu
 
     @staticmethod
-    def since(wall0: float, cpu0: float) -> "Seconds":
-        return Seconds(time.perf_counter() - wall0, time.process_time() - cpu0)
+    def since(wall0: float, cpu0: float, main0: float = 0.0) -> "Seconds":
+        return Seconds(time.perf_counter() - wall0, time.process_time() - cpu0, time.thread_time() - main0)
 
     @staticmethod
-    def start() -> tuple[float, float]:
-        return time.perf_counter(), time.process_time()
+    def start() -> tuple[float, float, float]:
+        return time.perf_counter(), time.process_time(), time.thread_time()
 
 
 @dataclass(frozen=True)
 class ConditionCost:
-    """Seconds per seed of one condition shape: ``fixed + per_batch * ceil(items / batch) + per_item * items``
-    (wall clock; ``cpu_share``: CPU seconds per wall second while it was measured)."""
+    """CPU seconds per seed of one condition shape: ``fixed + per_batch * ceil(items / batch) + per_item * items``.
+    Turned into wall seconds two ways: on this machine with its cores free (``parallelism``: the samples' CPU
+    seconds per CPU second of their main thread) and at the load while it was measured (``share``: CPU seconds
+    per wall second)."""
 
     fixed: float
     per_item: float
     basis: str
-    cpu_share: float = 1.0
+    share: float = 1.0
     per_batch: float = 0.0
     batch: int = 1
+    parallelism: float = 1.0
 
     def seconds(self, items: int, seeds: int) -> float:
+        """CPU seconds of ``seeds`` runs over ``items`` items."""
         if not items:
             return 0.0
         return seeds * (self.fixed + self.per_batch * math.ceil(items / max(self.batch, 1)) + self.per_item * items)
+
+
+def parallelism(s: Seconds, cores: int | None = None) -> float:
+    """CPU seconds per wall second of this work on a free machine: its CPU over its main thread's (the
+    threads it hands work to run beside it), at most the cores it may use."""
+    cores = cores or available_cores()
+    return max(min(s.cpu / s.free_wall if s.free_wall > 0 else 1.0, cores), 1e-6)
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def shape_key(cond) -> tuple:
@@ -133,16 +165,17 @@ def measure_condition(backend, session, name: str) -> ConditionCost:
     batch = max(batch_contexts(backend), 2 * SMALL)
     if len(items) <= 2 * batch:  # the sample is the whole run
         whole = _timed_run(backend, session, name, one_seed, items)
-        return ConditionCost(0.0, whole.wall / len(items), f"measured now: all {len(items)} items in {whole.wall:.2f} s", _share(whole))
+        return ConditionCost(0.0, whole.cpu / len(items), f"measured now: all {len(items)} items in {whole.cpu:.2f} CPU-s "
+                             f"({_share(whole):.0%} of a core)", _share(whole), parallelism=parallelism(whole))
     half = batch // 2
     times = [_quickest(backend, session, name, one_seed, spread(items, n)) for n in (half, batch, 2 * batch)]
-    share = _share(Seconds(sum(t.wall for t in times), sum(t.cpu for t in times)))
-    # fitted on CPU seconds (on a shared machine a sample's wall time is mostly the other jobs'), then
-    # turned into wall seconds at the samples' share of a core
-    fixed, per_batch, per_item = (v / share for v in fit_cost([t.cpu for t in times], half, batch))
+    summed = Seconds(sum(t.wall for t in times), sum(t.cpu for t in times), sum(t.main for t in times))
+    # fitted on CPU seconds (on a shared machine a sample's wall time is mostly the other jobs')
+    fixed, per_batch, per_item = fit_cost([t.cpu for t in times], half, batch)
     basis = (f"measured now: {2 * batch} items in {times[2].cpu:.2f} CPU-s, {batch} in {times[1].cpu:.2f}, {half} in "
-             f"{times[0].cpu:.2f} ({share:.0%} of a core)")
-    return ConditionCost(fixed, per_item, basis, share, per_batch=per_batch, batch=batch)
+             f"{times[0].cpu:.2f} ({_share(summed):.0%} of a core)")
+    return ConditionCost(fixed, per_item, basis, _share(summed), per_batch=per_batch, batch=batch,
+                         parallelism=parallelism(summed))
 
 
 def _quickest(backend, session, name: str, cond, items: list, tries: int = 2) -> Seconds:
@@ -238,7 +271,8 @@ def _after_scoring(session, items: list) -> Seconds:
 def measure_pytest_start(suite: Path) -> Seconds:
     """What ``bias-audit run`` pays to start pytest and collect the suite before its first test: timed by
     collecting ``suite`` in a child process (pytest's import and collection; the audit plugin left out,
-    its imports are the plan's own start-up). Zero seconds when that cannot be done."""
+    its imports are the plan's own start-up). Zero seconds when that cannot be done. (With the cores free it
+    takes its CPU time: collecting is one thread's work, reading files the operating system has cached.)"""
     code = ("import sys, pytest; sys.exit(pytest.main([sys.argv[1], '--collect-only', '-q', '-p', 'no:cacheprovider', "
             "'-p', 'no:bias_audit', '-W', 'ignore']))")
     start = time.perf_counter()
