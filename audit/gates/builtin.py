@@ -11,8 +11,6 @@ import numpy as np
 from audit.stats.bootstrap import bootstrap_interval, bootstrap_sums_interval
 from audit.stats.regression import accuracy_drop
 
-from audit.datasets.base import Dataset
-
 if TYPE_CHECKING:
     from audit.gates.contract import GateContext
 
@@ -21,7 +19,7 @@ def measure_accuracy(ctx: "GateContext") -> Measurement:
     """Share of answered items answered correctly, with a bootstrap interval over the dataset's pairs."""
     run, ds = ctx.run, ctx.dataset
     estimate = ds.accuracy(run.items, run.selections)
-    if type(ds).accuracy is not Dataset.accuracy:  # a dataset's own accuracy: resample it as it is
+    if type(ds).accuracy.__qualname__ != "Dataset.accuracy":  # a dataset's own accuracy: resample it as it is
         return Measurement(estimate, bootstrap_interval(run.items, run.selections, ds.accuracy, key=ds.pair_key, **ctx.boot))
     # the base accuracy is (correct answers) / (answered) per resample: the same draws as bootstrap_interval,
     # vectorised over column sums (so the same interval, about 40x faster)

@@ -225,7 +225,8 @@ class AuditSession:
         except ConditionUnavailable as why:
             skip = f"condition '{condition}' cannot run on {spec}: {why}"
         outcome = decide(gate, cfg, model=spec, condition=condition, measured=measured, skip=skip, n_answered=n_answered,
-                         holm_measurements=self._measurements_over_conditions(gate, spec))
+                         holm_measurements=self._measurements_over_conditions(gate, spec),
+                         verdict_measurements=self._measurements_over_verdict(spec))
         self._outcomes[key] = outcome
         return outcome
 
@@ -239,6 +240,22 @@ class AuditSession:
                     found.append((c, RunGateContext(self, spec, c).measure(gate)))
                 except (GateSkipped, ConditionUnavailable):
                     continue
+            return found
+        return measurements
+
+    def _measurements_over_verdict(self, spec: str):
+        """For ``correction = "holm_verdict"``: every decision of the verdict for model ``spec`` (each required
+        gate in each condition it covers), as (gate, condition, measurement); conditional gates (transfer,
+        which fails only after the bare model's bias gate failed) are left out, as they add no error."""
+        def measurements() -> list[tuple[str, str, object]]:
+            from audit.run.coverage import required_gates
+
+            found = []
+            for gate in required_gates(self):
+                if gate_spec(gate).conditional:
+                    continue
+                for c, m in self._measurements_over_conditions(gate, spec)():
+                    found.append((gate, c, m))
             return found
         return measurements
 
