@@ -379,10 +379,31 @@ def main() -> None:
                     help="changes: only these reference biases (multiples of the bias gate's threshold; default 0 and 0.5)")
     ap.add_argument("--plant", choices=("smallest", "every"), default="smallest",
                     help="BBQ: plant a bias in the smallest category only (the worst case) or in every category (the typical case)")
+    ap.add_argument("--whole-verdict", action="store_true",
+                    help="the verdict over every condition and gate of the preset, under each correction (benchmarks/whole_verdict.py)")
+    ap.add_argument("--shared", type=float, default=0.0,
+                    help="--whole-verdict: chance a condition's answer is the model's run-wide one (0: independent conditions)")
+    ap.add_argument("--kind", action="append", choices=("fair", "compliant", "power"), help="--whole-verdict: only these models")
     ap.add_argument("--render", action="store_true", help="write docs/calibration.md from the stored parts")
     ap.add_argument("--out", default=str(ROOT / "docs" / "calibration.md"))
     args = ap.parse_args()
-    if args.preset:
+    if args.preset and args.whole_verdict:
+        import shlex
+
+        import whole_verdict as wv
+
+        session = build_session(AuditOptions(preset=args.preset, data=data_for(args.preset, args.design), no_cache=True,
+                                             split=SPLIT_OF_DESIGN.get(args.design)))
+        noise = (args.noise or ["high"])[0]
+        part = wv.measure(session, args.preset, args.design, runs=args.runs, seed=args.seed, noise=noise, shared=args.shared,
+                          kinds=tuple(args.kind or wv.KINDS))
+        part["command"] = "PYTHONPATH=$PWD nice -n 10 python benchmarks/calibration.py " + shlex.join(sys.argv[1:])
+        wv.VERDICT_PARTS.mkdir(parents=True, exist_ok=True)
+        path = wv.VERDICT_PARTS / (f"{args.preset}--{args.design}--{noise}--shared{args.shared:g}"
+                                   + "".join(f"--{k}" for k in args.kind or []) + ".json")
+        path.write_text(json.dumps(part, indent=1, default=float))
+        print(f"wrote {path}")
+    elif args.preset:
         part = measure(args.preset, args.design, args.runs, args.seed, args.noise, args.seeds, args.part, args.plant,
                        tuple(args.reference or REFERENCE_MULTIPLES), tuple(args.multiple or cal.MULTIPLES))
         PARTS.mkdir(parents=True, exist_ok=True)
@@ -409,6 +430,9 @@ def main() -> None:
                                "same simulated answers at 95% and at 90%.", ""]
                               + [line for part in coverage for line in [*coverage_table(part), ""]])
         text += "\n".join(transfer_section())
+        import whole_verdict as wv
+
+        text += "\n".join(wv.render([json.loads(p.read_text()) for p in sorted(wv.VERDICT_PARTS.glob("*.json"))]))
         Path(args.out).write_text(text)
         print(f"wrote {args.out}")
 

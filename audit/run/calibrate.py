@@ -84,13 +84,18 @@ class SimulatedSession(AuditSession):
             cond = self.config.conditions[condition]
             seeds, n = len(cond.seeds), len(self.items)
             model = self.condition_models.get(condition, self.sim_model)
-            selections = seeded_answers(model, seeds, self.persist, self.sim_rng)
+            selections = self.answers(model, seeds)
             ds = self.dataset
             self._runs[key] = ConditionRun(
                 condition, cond, ds, items=list(self.items) * seeds, selections=selections, scores=[None] * len(selections),
                 outputs=[None] * len(selections), seeds=list(cond.seeds),
                 per_seed=[ds.per_seed(self.items, selections[k * n:(k + 1) * n]) for k in range(seeds)])
         return self._runs[key]
+
+
+    def answers(self, model: SimulatedModel, seeds: int) -> list:
+        """One condition's answers over its seeds (``seeded_answers``)."""
+        return seeded_answers(model, seeds, self.persist, self.sim_rng)
 
 
 def simulated_session(base: AuditSession, model: SimulatedModel, rng: np.random.Generator, persist: float,

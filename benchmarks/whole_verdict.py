@@ -1,0 +1,106 @@
+"""The whole verdict of a shipped preset over all its conditions and gates (``audit.run.calibrate_verdict``),
+for ``benchmarks/calibration.py --whole-verdict``: the fair model's verdict, the family-wise fail rate of a
+model with every bias gate at 0.9x its threshold in every condition, and the power at 1.5x (planted in every
+condition, or in one), under each correction (``none``, ``holm``, ``holm_verdict``), on the same simulated
+answers. Parts are stored in benchmarks/results/calibration/verdict/ and rendered into docs/calibration.md.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from audit.run.calibrate_verdict import CORRECTIONS, WholeModel, whole_verdict
+
+VERDICT_PARTS = Path(__file__).resolve().parent / "results" / "calibration" / "verdict"
+KINDS = ("fair", "compliant", "power")
+
+
+def one_condition(config) -> str:
+    """The condition a bias confined to one condition sits in: the debiasing reference (the plain prompt)."""
+    return config.debiasing_reference if config.debiasing_reference in config.conditions else list(config.conditions)[-1]
+
+
+def models_for(session, simulator, noise: str, kinds=KINDS, compliant: float = 0.9, power: float = 1.5) -> list[WholeModel]:
+    cfg, out = session.config, []
+    fair = simulator.fair(noise)
+    where_one = one_condition(cfg)
+    gated = [g for g in simulator.gates if g in cfg.gates and cfg.gates[g].enabled]
+    if "fair" in kinds:
+        out.append(WholeModel("fair", "every condition", dict(fair.truth), fair))
+    if "compliant" in kinds:
+        values = {g: compliant * cfg.gates[g].threshold for g in gated if g != "worst_o_sb"}
+        if hasattr(simulator, "jointly"):
+            m = simulator.jointly(values, noise)
+            out.append(WholeModel(f"every bias gate at {compliant:g}x", "every condition", dict(m.truth), m))
+        else:  # one gate at a time (the others follow the simulator's profile)
+            for g, v in values.items():
+                m = simulator.planted(g, v, noise)
+                out.append(WholeModel(f"{g} at {compliant:g}x", "every condition", dict(m.truth), m))
+    if "power" in kinds:
+        for g in gated:
+            try:
+                m = simulator.planted(g, power * cfg.gates[g].threshold, noise)
+            except ValueError:  # not possible at the simulated accuracy (worst_o_sb at 0.75)
+                continue
+            out.append(WholeModel(f"{g} at {power:g}x", "every condition", dict(m.truth), m))
+            out.append(WholeModel(f"{g} at {power:g}x", f"one condition ({where_one}; fair elsewhere)", dict(m.truth), fair,
+                                  conditions={where_one: m}))
+    return out
+
+
+def measure(session, preset: str, design: str, *, runs: int, seed: int, noise: str, shared: float, kinds=KINDS) -> dict:
+    simulator = session.dataset.simulator(session.items, session.config)
+    models = models_for(session, simulator, noise, kinds)
+    start = time.perf_counter()
+    whole_verdict(session, models, runs=runs, seed=seed, shared=shared,
+                  progress=lambda m: print(f"{m.label}, {m.where}: " + "; ".join(
+                      f"{c} {t.to_dict()['fail']:.2f}/{t.to_dict()['inconclusive']:.2f}/{t.to_dict()['pass']:.2f}"
+                      for c, t in m.tallies.items()), flush=True))
+    cfg = session.config
+    return {"preset": preset, "design": design, "items": len(session.items), "runs": runs, "seed": seed, "noise": noise,
+            "noise_level": simulator.noise_levels[noise], "shared": shared, "conditions": len(cfg.conditions),
+            "decisions": sum(len(cfg.condition_names_for(g)) for g, _ in _gates(session)),
+            "shipped_correction": cfg.correction, "seconds": time.perf_counter() - start,
+            "models": [{"label": m.label, "where": m.where, "truth": m.truth,
+                        "tallies": {c: t.to_dict() for c, t in m.tallies.items()}} for m in models]}
+
+
+def _gates(session):
+    from audit.run.calibrate_verdict import decision_plan
+
+    return decision_plan(session)
+
+
+def render(parts: list[dict]) -> list[str]:
+    if not parts:
+        return []
+    lines = ["", "## The whole verdict over every condition and gate", "",
+             "`benchmarks/calibration.py --whole-verdict` (`audit.run.calibrate_verdict`): every condition of the preset "
+             "answered by the simulated model, every gate decided in every condition it covers through "
+             "`AuditSession.gate` and the verdict read by `audit.run.coverage.verdict`, as `bias-audit run` does; the same "
+             "answers decided under each correction. *shared*: the chance that a condition's answer to an item is the "
+             "model's run-wide answer (0: independent noise per condition, the worst case for an uncorrected verdict). "
+             "*every bias gate at 0.9x*: theta 0.9x the a_sb threshold and |RPA gap| 0.9x the rpa_gap threshold at once "
+             "(worst |O-SB| follows, well within its 0.5). *fail (95% upper)*: the fail rate and its one-sided "
+             "Clopper-Pearson 95% upper bound. Rates are fail / inconclusive / pass.", ""]
+    for p in parts:
+        lines += [f"### {p['preset']} preset, {p['design']} ({p['items']:,} items, {p['conditions']} conditions, "
+                  f"{p['decisions']} gate-condition decisions), {p['noise']} noise, shared {p['shared']:g}", "",
+                  f"`{p['command']}` ({p['seconds']:.0f} s on 2 shared CPU cores). Noise: {p['noise_level']}.", "",
+                  "| model | where | true theta / gap | " + " | ".join(f"{c}: fail (95% upper) | {c}: f / i / p" for c in CORRECTIONS) + " |",
+                  "|---|---|---|" + "---|---|" * len(CORRECTIONS)]
+        for m in p["models"]:
+            t = m["truth"]
+            cells = []
+            for c in CORRECTIONS:
+                d = m["tallies"].get(c)
+                if d is None:
+                    cells += ["n/a", "n/a"]
+                    continue
+                cells += [f"{d['fail']:.2f} ({d['fail_upper_95']:.2f})",
+                          f"{d['fail']:.2f} / {d['inconclusive']:.2f} / {d['pass']:.2f}"]
+            lines.append(f"| {m['label']} | {m['where']} | {t.get('a_sb', float('nan')):.3f} / {t.get('rpa_gap', float('nan')):.3f} "
+                         f"| " + " | ".join(cells) + f" |")
+        lines += ["", f"{p['runs']} runs per model.", ""]
+    return lines
