@@ -384,6 +384,7 @@ def main() -> None:
     ap.add_argument("--shared", type=float, default=0.0,
                     help="--whole-verdict: chance a condition's answer is the model's run-wide one (0: independent conditions)")
     ap.add_argument("--kind", action="append", choices=("fair", "compliant", "power"), help="--whole-verdict: only these models")
+    ap.add_argument("--power-model", action="append", help="--whole-verdict: only these power models (GATE:every, GATE:one)")
     ap.add_argument("--render", action="store_true", help="write docs/calibration.md from the stored parts")
     ap.add_argument("--out", default=str(ROOT / "docs" / "calibration.md"))
     args = ap.parse_args()
@@ -396,11 +397,12 @@ def main() -> None:
                                              split=SPLIT_OF_DESIGN.get(args.design)))
         noise = (args.noise or ["high"])[0]
         part = wv.measure(session, args.preset, args.design, runs=args.runs, seed=args.seed, noise=noise, shared=args.shared,
-                          kinds=tuple(args.kind or wv.KINDS))
+                          kinds=tuple(args.kind or wv.KINDS), power_models=tuple(args.power_model or ()))
         part["command"] = "PYTHONPATH=$PWD nice -n 10 python benchmarks/calibration.py " + shlex.join(sys.argv[1:])
         wv.VERDICT_PARTS.mkdir(parents=True, exist_ok=True)
         path = wv.VERDICT_PARTS / (f"{args.preset}--{args.design}--{noise}--shared{args.shared:g}"
-                                   + "".join(f"--{k}" for k in args.kind or []) + ".json")
+                                   + "".join(f"--{k}" for k in args.kind or [])
+                                   + "".join(f"--{m.replace(':', '-')}" for m in args.power_model or []) + ".json")
         path.write_text(json.dumps(part, indent=1, default=float))
         print(f"wrote {path}")
     elif args.preset:

@@ -21,7 +21,9 @@ def one_condition(config) -> str:
     return config.debiasing_reference if config.debiasing_reference in config.conditions else list(config.conditions)[-1]
 
 
-def models_for(session, simulator, noise: str, kinds=KINDS, compliant: float = 0.9, power: float = 1.5) -> list[WholeModel]:
+def models_for(session, simulator, noise: str, kinds=KINDS, compliant: float = 0.9, power: float = 1.5,
+               power_models: tuple[str, ...] = ()) -> list[WholeModel]:
+    """``power_models``: only these power models, named GATE:every or GATE:one (default all)."""
     cfg, out = session.config, []
     fair = simulator.fair(noise)
     where_one = one_condition(cfg)
@@ -43,15 +45,18 @@ def models_for(session, simulator, noise: str, kinds=KINDS, compliant: float = 0
                 m = simulator.planted(g, power * cfg.gates[g].threshold, noise)
             except ValueError:  # not possible at the simulated accuracy (worst_o_sb at 0.75)
                 continue
-            out.append(WholeModel(f"{g} at {power:g}x", "every condition", dict(m.truth), m))
-            out.append(WholeModel(f"{g} at {power:g}x", f"one condition ({where_one}; fair elsewhere)", dict(m.truth), fair,
-                                  conditions={where_one: m}))
+            if not power_models or f"{g}:every" in power_models:
+                out.append(WholeModel(f"{g} at {power:g}x", "every condition", dict(m.truth), m))
+            if not power_models or f"{g}:one" in power_models:
+                out.append(WholeModel(f"{g} at {power:g}x", f"one condition ({where_one}; fair elsewhere)", dict(m.truth),
+                                      fair, conditions={where_one: m}))
     return out
 
 
-def measure(session, preset: str, design: str, *, runs: int, seed: int, noise: str, shared: float, kinds=KINDS) -> dict:
+def measure(session, preset: str, design: str, *, runs: int, seed: int, noise: str, shared: float, kinds=KINDS,
+            power_models: tuple[str, ...] = ()) -> dict:
     simulator = session.dataset.simulator(session.items, session.config)
-    models = models_for(session, simulator, noise, kinds)
+    models = models_for(session, simulator, noise, kinds, power_models=power_models)
     start = time.perf_counter()
     whole_verdict(session, models, runs=runs, seed=seed, shared=shared,
                   progress=lambda m: print(f"{m.label}, {m.where}: " + "; ".join(

@@ -118,3 +118,11 @@ def test_holm_verdict_corrects_over_every_gate_and_condition():
 def test_upper_bound_is_clopper_pearson():
     assert upper_bound(0, 60) == pytest.approx(1 - 0.05 ** (1 / 60))  # the rule of three: about 3/n
     assert upper_bound(60, 60) == 1.0 and 0.05 < upper_bound(3, 60) < 0.15
+
+
+def test_the_records_statement_names_the_verdicts_bound_under_holm_verdict():
+    from audit.stats.multiplicity import family_wise_error
+
+    f = family_wise_error(145, 0.05)
+    assert "at most 0.025" in f.statement("holm_verdict") and "99.9%" in f.statement("none")
+    assert "not over the gates" in f.statement("holm")
