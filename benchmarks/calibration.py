@@ -396,14 +396,17 @@ def main() -> None:
         session = build_session(AuditOptions(preset=args.preset, data=data_for(args.preset, args.design), no_cache=True,
                                              split=SPLIT_OF_DESIGN.get(args.design)))
         noise = (args.noise or ["high"])[0]
-        part = wv.measure(session, args.preset, args.design, runs=args.runs, seed=args.seed, noise=noise, shared=args.shared,
-                          kinds=tuple(args.kind or wv.KINDS), power_models=tuple(args.power_model or ()))
-        part["command"] = "PYTHONPATH=$PWD nice -n 10 python benchmarks/calibration.py " + shlex.join(sys.argv[1:])
         wv.VERDICT_PARTS.mkdir(parents=True, exist_ok=True)
         path = wv.VERDICT_PARTS / (f"{args.preset}--{args.design}--{noise}--shared{args.shared:g}"
                                    + "".join(f"--{k}" for k in args.kind or [])
-                                   + "".join(f"--{m.replace(':', '-')}" for m in args.power_model or []) + ".json")
-        path.write_text(json.dumps(part, indent=1, default=float))
+                                   + "".join(f"--{m.replace(':', '-')}" for m in args.power_model or []) + f"--seed{args.seed}.json")
+        command = "PYTHONPATH=$PWD nice -n 10 python benchmarks/calibration.py " + shlex.join(sys.argv[1:])
+
+        def store(part: dict) -> None:
+            path.write_text(json.dumps({**part, "command": command}, indent=1, default=float))
+
+        store(wv.measure(session, args.preset, args.design, runs=args.runs, seed=args.seed, noise=noise, shared=args.shared,
+                         kinds=tuple(args.kind or wv.KINDS), power_models=tuple(args.power_model or ()), store=store))
         print(f"wrote {path}")
     elif args.preset:
         part = measure(args.preset, args.design, args.runs, args.seed, args.noise, args.seeds, args.part, args.plant,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from audit.run.calibrate_verdict import CORRECTIONS, WholeModel, whole_verdict
+from audit.gates import gate_spec
+from audit.run.calibrate_verdict import CORRECTIONS, WholeModel, decision_plan, upper_bound, whole_verdict
 
 VERDICT_PARTS = Path(__file__).resolve().parent / "results" / "calibration" / "verdict"
 KINDS = ("fair", "compliant", "power")
@@ -54,32 +55,65 @@ def models_for(session, simulator, noise: str, kinds=KINDS, compliant: float = 0
 
 
 def measure(session, preset: str, design: str, *, runs: int, seed: int, noise: str, shared: float, kinds=KINDS,
-            power_models: tuple[str, ...] = ()) -> dict:
+            power_models: tuple[str, ...] = (), store=None) -> dict:
+    """The part's figures; ``store(part)`` is also called after every run with the runs so far (a part survives
+    a process stopped early)."""
     simulator = session.dataset.simulator(session.items, session.config)
     models = models_for(session, simulator, noise, kinds, power_models=power_models)
     start = time.perf_counter()
+    cfg = session.config
+    plan = decision_plan(session)
+
+    def part(done: list[WholeModel]) -> dict:
+        return {"preset": preset, "design": design, "items": len(session.items), "runs": runs, "seed": seed, "noise": noise,
+                "noise_level": simulator.noise_levels[noise], "shared": shared, "conditions": len(cfg.conditions),
+                "decisions": sum(len(c) for g, c in plan if not gate_spec(g).conditional),
+                "shipped_correction": cfg.correction, "seconds": time.perf_counter() - start,
+                "models": [{"label": m.label, "where": m.where, "truth": m.truth,
+                            "tallies": {c: t.to_dict() for c, t in m.tallies.items()}}
+                           for m in done if m.tallies and next(iter(m.tallies.values())).runs]}
+
     whole_verdict(session, models, runs=runs, seed=seed, shared=shared,
                   progress=lambda m: print(f"{m.label}, {m.where}: " + "; ".join(
                       f"{c} {t.to_dict()['fail']:.2f}/{t.to_dict()['inconclusive']:.2f}/{t.to_dict()['pass']:.2f}"
-                      for c, t in m.tallies.items()), flush=True))
-    cfg = session.config
-    return {"preset": preset, "design": design, "items": len(session.items), "runs": runs, "seed": seed, "noise": noise,
-            "noise_level": simulator.noise_levels[noise], "shared": shared, "conditions": len(cfg.conditions),
-            "decisions": sum(len(cfg.condition_names_for(g)) for g, _ in _gates(session)),
-            "shipped_correction": cfg.correction, "seconds": time.perf_counter() - start,
-            "models": [{"label": m.label, "where": m.where, "truth": m.truth,
-                        "tallies": {c: t.to_dict() for c, t in m.tallies.items()}} for m in models]}
+                      for c, t in m.tallies.items()), flush=True),
+                  after_run=(lambda done: store(part(done))) if store else None)
+    return part(models)
 
 
-def _gates(session):
-    from audit.run.calibrate_verdict import decision_plan
-
-    return decision_plan(session)
+def merge(parts: list[dict]) -> list[dict]:
+    """Parts of one preset, design, noise and sharing measured in several seeded processes (each with its own
+    models), as one: a model's tallies are pooled over the parts that measured it (rates weighted by runs)."""
+    groups: dict[tuple, dict] = {}
+    for p in sorted(parts, key=lambda p: p["seed"]):
+        key = (p["preset"], p["design"], p["noise"], p["shared"])
+        g = groups.setdefault(key, {**p, "models": [], "commands": [], "seconds": 0.0})
+        g["commands"].append(p["command"])
+        g["seconds"] += p["seconds"]
+        for m in p["models"]:
+            into = next((x for x in g["models"] if (x["label"], x["where"]) == (m["label"], m["where"])), None)
+            if into is None:
+                g["models"].append({**m, "tallies": {c: dict(t) for c, t in m["tallies"].items()}})
+                continue
+            for c, t in m["tallies"].items():
+                a = into["tallies"][c]
+                n = a["runs"] + t["runs"]
+                for k in ("fail", "inconclusive", "pass"):
+                    a[k] = (a[k] * a["runs"] + t[k] * t["runs"]) / n
+                a["gate_fails"] = {gate: (a["gate_fails"].get(gate, 0) * a["runs"] + t["gate_fails"].get(gate, 0) * t["runs"]) / n
+                                   for gate in {*a["gate_fails"], *t["gate_fails"]}}
+                a["runs"] = n
+                a["fail_upper_95"] = upper_bound(round(a["fail"] * n), n)
+    order = {"fair": 0, "every": 1}
+    for g in groups.values():
+        g["models"].sort(key=lambda m: (order.get(m["label"].split()[0], 2), m["label"], m["where"]))
+    return list(groups.values())
 
 
 def render(parts: list[dict]) -> list[str]:
     if not parts:
         return []
+    parts = merge(parts)
     lines = ["", "## The whole verdict over every condition and gate", "",
              "`benchmarks/calibration.py --whole-verdict` (`audit.run.calibrate_verdict`): every condition of the preset "
              "answered by the simulated model, every gate decided in every condition it covers through "
@@ -92,9 +126,10 @@ def render(parts: list[dict]) -> list[str]:
     for p in parts:
         lines += [f"### {p['preset']} preset, {p['design']} ({p['items']:,} items, {p['conditions']} conditions, "
                   f"{p['decisions']} gate-condition decisions), {p['noise']} noise, shared {p['shared']:g}", "",
-                  f"`{p['command']}` ({p['seconds']:.0f} s on 2 shared CPU cores). Noise: {p['noise_level']}.", "",
-                  "| model | where | true theta / gap | " + " | ".join(f"{c}: fail (95% upper) | {c}: f / i / p" for c in CORRECTIONS) + " |",
-                  "|---|---|---|" + "---|---|" * len(CORRECTIONS)]
+                  *[f"    {c}" for c in p["commands"]], "",
+                  f"({p['seconds']:.0f} s in all on 2 shared CPU cores.) Noise: {p['noise_level']}.", "",
+                  "| model | where | runs | true theta / gap | " + " | ".join(f"{c}: fail (95% upper) | {c}: f / i / p" for c in CORRECTIONS) + " |",
+                  "|---|---|---|---|" + "---|---|" * len(CORRECTIONS)]
         for m in p["models"]:
             t = m["truth"]
             cells = []
@@ -105,7 +140,8 @@ def render(parts: list[dict]) -> list[str]:
                     continue
                 cells += [f"{d['fail']:.2f} ({d['fail_upper_95']:.2f})",
                           f"{d['fail']:.2f} / {d['inconclusive']:.2f} / {d['pass']:.2f}"]
-            lines.append(f"| {m['label']} | {m['where']} | {t.get('a_sb', float('nan')):.3f} / {t.get('rpa_gap', float('nan')):.3f} "
-                         f"| " + " | ".join(cells) + f" |")
-        lines += ["", f"{p['runs']} runs per model.", ""]
+            runs = next(iter(m["tallies"].values()))["runs"]
+            lines.append(f"| {m['label']} | {m['where']} | {runs} | {t.get('a_sb', float('nan')):.3f} / "
+                         f"{t.get('rpa_gap', float('nan')):.3f} | " + " | ".join(cells) + " |")
+        lines.append("")
     return lines

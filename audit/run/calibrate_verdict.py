@@ -124,9 +124,11 @@ def _redecide(sim: SimulatedSession, config) -> None:
 
 
 def whole_verdict(session, models: Sequence[WholeModel], *, runs: int, seed: int, shared: float = 0.0,
-                  persist: float = 0.8, corrections: Sequence[str] = CORRECTIONS, progress=None) -> list[WholeModel]:
+                  persist: float = 0.8, corrections: Sequence[str] = CORRECTIONS, progress=None,
+                  after_run=None) -> list[WholeModel]:
     """Each model's verdict over ``runs`` simulated audits of every condition of the session's config, under
-    each correction (the same answers decided under each); fills ``model.tallies``."""
+    each correction (the same answers decided under each); fills ``model.tallies``. ``progress(model)`` after
+    each model, ``after_run(models)`` after each run (e.g. to store what is measured so far)."""
     if not 0 <= shared <= 1:
         raise AuditError(f"calibrate: shared must be in [0, 1], not {shared}")
     plan = decision_plan(session)
@@ -148,6 +150,8 @@ def whole_verdict(session, models: Sequence[WholeModel], *, runs: int, seed: int
                 results[correction] = decide_verdict(sim, plan)
             for correction, (result, failed) in results.items():
                 wm.tallies[correction].add(result, failed)
+            if after_run is not None:
+                after_run(models)
         if progress is not None:
             progress(wm)
     return models
