@@ -218,7 +218,7 @@ class AuditSession:
             raise AuditError(f"gate '{gate}' has no threshold in the config (add [gates.{gate}])")
         measured, skip, n_answered = None, None, 0
         try:
-            measured = RunGateContext(self, spec, condition).measure(gate)
+            measured = self._measure(gate, spec, condition)
             n_answered = self.summary(spec, condition)["n_answered"]
         except GateSkipped as why:
             skip = str(why)
@@ -230,6 +230,13 @@ class AuditSession:
         self._outcomes[key] = outcome
         return outcome
 
+    def _measure(self, gate: str, spec: str, condition: str):
+        """A gate's measurement, kept (a corrected fail asks for every condition's again); a conditional gate's
+        (transfer) depends on another gate's outcome and is measured afresh."""
+        if gate_spec(gate).conditional:
+            return RunGateContext(self, spec, condition).measure(gate)
+        return self.memo(("measured", gate, spec, condition), lambda: RunGateContext(self, spec, condition).measure(gate))
+
     def _measurements_over_conditions(self, gate: str, spec: str):
         """For Holm's correction (``audit.gates.decide``): the gate's measurement in each condition it covers,
         asked only when the gate fails."""
@@ -237,7 +244,7 @@ class AuditSession:
             found = []
             for c in self.config.condition_names_for(gate):
                 try:
-                    found.append((c, RunGateContext(self, spec, c).measure(gate)))
+                    found.append((c, self._measure(gate, spec, c)))
                 except (GateSkipped, ConditionUnavailable):
                     continue
             return found
