@@ -11,47 +11,9 @@ import time
 from pathlib import Path
 
 from audit.gates import gate_spec
-from audit.run.calibrate_verdict import CORRECTIONS, WholeModel, decision_plan, upper_bound, whole_verdict
+from audit.run.calibrate_verdict import CORRECTIONS, KINDS, WholeModel, decision_plan, models_for, upper_bound, whole_verdict
 
 VERDICT_PARTS = Path(__file__).resolve().parent / "results" / "calibration" / "verdict"
-KINDS = ("fair", "compliant", "power")
-
-
-def one_condition(config) -> str:
-    """The condition a bias confined to one condition sits in: the debiasing reference (the plain prompt)."""
-    return config.debiasing_reference if config.debiasing_reference in config.conditions else list(config.conditions)[-1]
-
-
-def models_for(session, simulator, noise: str, kinds=KINDS, compliant: float = 0.9, power: float = 1.5,
-               power_models: tuple[str, ...] = ()) -> list[WholeModel]:
-    """``power_models``: only these power models, named GATE:every or GATE:one (default all)."""
-    cfg, out = session.config, []
-    fair = simulator.fair(noise)
-    where_one = one_condition(cfg)
-    gated = [g for g in simulator.gates if g in cfg.gates and cfg.gates[g].enabled]
-    if "fair" in kinds:
-        out.append(WholeModel("fair", "every condition", dict(fair.truth), fair))
-    if "compliant" in kinds:
-        values = {g: compliant * cfg.gates[g].threshold for g in gated if g != "worst_o_sb"}
-        if hasattr(simulator, "jointly"):
-            m = simulator.jointly(values, noise)
-            out.append(WholeModel(f"every bias gate at {compliant:g}x", "every condition", dict(m.truth), m))
-        else:  # one gate at a time (the others follow the simulator's profile)
-            for g, v in values.items():
-                m = simulator.planted(g, v, noise)
-                out.append(WholeModel(f"{g} at {compliant:g}x", "every condition", dict(m.truth), m))
-    if "power" in kinds:
-        for g in gated:
-            try:
-                m = simulator.planted(g, power * cfg.gates[g].threshold, noise)
-            except ValueError:  # not possible at the simulated accuracy (worst_o_sb at 0.75)
-                continue
-            if not power_models or f"{g}:every" in power_models:
-                out.append(WholeModel(f"{g} at {power:g}x", "every condition", dict(m.truth), m))
-            if not power_models or f"{g}:one" in power_models:
-                out.append(WholeModel(f"{g} at {power:g}x", f"one condition ({where_one}; fair elsewhere)", dict(m.truth),
-                                      fair, conditions={where_one: m}))
-    return out
 
 
 def measure(session, preset: str, design: str, *, runs: int, seed: int, noise: str, shared: float, kinds=KINDS,

@@ -126,3 +126,26 @@ def test_the_records_statement_names_the_verdicts_bound_under_holm_verdict():
     f = family_wise_error(145, 0.05)
     assert "at most 0.025" in f.statement("holm_verdict") and "99.9%" in f.statement("none")
     assert "not over the gates" in f.statement("holm")
+
+
+def test_cli_whole_verdict_prints_each_models_verdict_rates(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "audit.cli", "calibrate", "--max-items", "200", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+    proc = cli("--whole-verdict", "--runs", "1", "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    labels = {(m["model"], m["where"].split(" (")[0]) for m in out["models"]}
+    assert {("fair", "every condition"), ("every bias gate at 0.9x", "every condition"),
+            ("a_sb at 1.5x", "one condition")} <= labels
+    for m in out["models"]:
+        assert m["none"]["runs"] == 1 and m["none"]["fail"] + m["none"]["inconclusive"] + m["none"]["pass"] == 1
+    bad = cli("--whole-verdict", "--runs", "1", "--shared", "2")
+    assert bad.returncode == 2 and "shared must be in [0, 1]" in bad.stderr.strip().splitlines()[-1], bad.stderr

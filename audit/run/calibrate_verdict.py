@@ -31,10 +31,11 @@ from scipy import stats
 
 from audit.errors import AuditError
 from audit.gates import gate_spec
-from audit.run.calibrate import SIMULATED, SimulatedSession, seeded_answers
+from audit.run.calibrate import SIMULATED, SimulatedSession
 from audit.run.coverage import required_gates, verdict
 
 CORRECTIONS = ("none", "holm", "holm_verdict")
+KINDS = ("fair", "compliant", "power")  # the models ``models_for`` builds
 COMPLETE = {"complete": True, "gates_replaced": {}}  # a simulated suite decides every required gate
 
 
@@ -97,6 +98,43 @@ class WholeModel:
     model: object
     conditions: dict = field(default_factory=dict)  # condition -> model answering it instead (the others: fair)
     tallies: dict[str, VerdictTally] = field(default_factory=dict)  # correction -> tally
+
+
+def one_condition(config) -> str:
+    """The condition a bias confined to one condition sits in: the debiasing reference (the plain prompt)."""
+    return config.debiasing_reference if config.debiasing_reference in config.conditions else list(config.conditions)[-1]
+
+
+def models_for(session, simulator, noise: str, kinds=KINDS, compliant: float = 0.9, power: float = 1.5,
+               power_models: tuple[str, ...] = ()) -> list[WholeModel]:
+    """``power_models``: only these power models, named GATE:every or GATE:one (default all)."""
+    cfg, out = session.config, []
+    fair = simulator.fair(noise)
+    where_one = one_condition(cfg)
+    gated = [g for g in simulator.gates if g in cfg.gates and cfg.gates[g].enabled]
+    if "fair" in kinds:
+        out.append(WholeModel("fair", "every condition", dict(fair.truth), fair))
+    if "compliant" in kinds:
+        values = {g: compliant * cfg.gates[g].threshold for g in gated if g != "worst_o_sb"}
+        if hasattr(simulator, "jointly"):
+            m = simulator.jointly(values, noise)
+            out.append(WholeModel(f"every bias gate at {compliant:g}x", "every condition", dict(m.truth), m))
+        else:  # one gate at a time (the others follow the simulator's profile)
+            for g, v in values.items():
+                m = simulator.planted(g, v, noise)
+                out.append(WholeModel(f"{g} at {compliant:g}x", "every condition", dict(m.truth), m))
+    if "power" in kinds:
+        for g in gated:
+            try:
+                m = simulator.planted(g, power * cfg.gates[g].threshold, noise)
+            except ValueError:  # not possible at the simulated accuracy (worst_o_sb at 0.75)
+                continue
+            if not power_models or f"{g}:every" in power_models:
+                out.append(WholeModel(f"{g} at {power:g}x", "every condition", dict(m.truth), m))
+            if not power_models or f"{g}:one" in power_models:
+                out.append(WholeModel(f"{g} at {power:g}x", f"one condition ({where_one}; fair elsewhere)", dict(m.truth),
+                                      fair, conditions={where_one: m}))
+    return out
 
 
 def decision_plan(session) -> list[tuple[str, list[str]]]:
