@@ -269,7 +269,9 @@ def render(parts: list[dict]) -> str:
         "`AuditSession.evaluate`, the code path of `bias-audit run`, with each preset's own thresholds, policies, "
         "confidence and resamples. A simulated condition differs from another only in its number of seeds, so one "
         "condition per seed count stands for all; a condition over 3 seeds keeps each answer across seeds with "
-        "probability 0.8 (persisting answers, the hard case for pooling).", "",
+        "probability 0.8 (persisting answers, the hard case for pooling). Each gate is decided per call (one gate in "
+        "one condition, no correction); the verdict over every condition and gate, under each correction, is the last "
+        "section's.", "",
         "* **false fail**: the largest fail rate of a model within the limit (fair, 0.5x, 0.9x the threshold).",
         "* **fair pass**: share of runs a fair model passes the gate (the rest inconclusive, or fail).",
         "* **power 1.5x / 2x**: fail rate of a model planted at 1.5x / 2x the threshold (target >= 0.90 at 1.5x).",
