@@ -405,7 +405,9 @@ def main() -> None:
         command = "PYTHONPATH=$PWD nice -n 10 python benchmarks/calibration.py " + shlex.join(sys.argv[1:])
 
         def store(part: dict) -> None:
-            path.write_text(json.dumps({**part, "command": command}, indent=1, default=float))
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({**part, "command": command}, indent=1, default=float))
+            tmp.replace(path)  # whole: a render never reads a half-written part
 
         store(wv.measure(session, args.preset, args.design, runs=args.runs, seed=args.seed, noise=noise, shared=args.shared,
                          kinds=tuple(args.kind or wv.KINDS), power_models=tuple(args.power_model or ()), store=store))
