@@ -82,8 +82,11 @@ def render(parts: list[dict]) -> list[str]:
              "`AuditSession.gate` and the verdict read by `audit.run.coverage.verdict`, as `bias-audit run` does; the same "
              "answers decided under each correction. *shared*: the chance that a condition's answer to an item is the "
              "model's run-wide answer (0: independent noise per condition, the worst case for an uncorrected verdict). "
-             "*every bias gate at 0.9x*: theta 0.9x the a_sb threshold and |RPA gap| 0.9x the rpa_gap threshold at once "
-             "(worst |O-SB| follows, well within its 0.5). *fail (95% upper)*: the fail rate and its one-sided "
+             "*every bias gate at 0.9x* (WinoBias): theta 0.9x the a_sb threshold and |RPA gap| 0.9x the rpa_gap threshold at "
+             "once (worst |O-SB| follows, well within its 0.5); BBQ plants one score at 0.9x, the other follows (*truth*). "
+             "*one condition*: planted in the debiasing reference (zero_shot), the fair model answering the others. "
+             "The presets ship `none` (default, bbq, crows-pairs) or `holm_verdict` (study, paper-b); docs/statistics.md, "
+             "\"What the whole verdict guarantees\", states each one's guarantee. *fail (95% upper)*: the fail rate and its one-sided "
              "Clopper-Pearson 95% upper bound. Rates are fail / inconclusive / pass.", ""]
     for p in parts:
         lines += [f"### {p['preset']} preset, {p['design']} ({p['items']:,} items, {p['conditions']} conditions, "
@@ -91,7 +94,7 @@ def render(parts: list[dict]) -> list[str]:
                   *[f"    {c}" for c in p["commands"]], "",
                   f"(The longest of these processes, run side by side on 2 CPU cores shared with other work: "
                   f"{p['seconds']:.0f} s.) Noise: {p['noise_level']}.", "",
-                  "| model | where | runs | true theta / gap | " + " | ".join(f"{c}: fail (95% upper) | {c}: f / i / p" for c in CORRECTIONS) + " |",
+                  "| model | where | runs | truth (in the planted condition) | " + " | ".join(f"{c}: fail (95% upper) | {c}: f / i / p" for c in CORRECTIONS) + " |",
                   "|---|---|---|---|" + "---|---|" * len(CORRECTIONS)]
         for m in p["models"]:
             t = m["truth"]
@@ -104,7 +107,7 @@ def render(parts: list[dict]) -> list[str]:
                 cells += [f"{d['fail']:.2f} ({d['fail_upper_95']:.2f})",
                           f"{d['fail']:.2f} / {d['inconclusive']:.2f} / {d['pass']:.2f}"]
             runs = next(iter(m["tallies"].values()))["runs"]
-            lines.append(f"| {m['label']} | {m['where']} | {runs} | {t.get('a_sb', float('nan')):.3f} / "
-                         f"{t.get('rpa_gap', float('nan')):.3f} | " + " | ".join(cells) + " |")
+            truth = ", ".join(f"{g} {v:.3f}" for g, v in t.items())
+            lines.append(f"| {m['label']} | {m['where']} | {runs} | {truth} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines
