@@ -127,6 +127,7 @@ class GenerationMixin:
             bar.update(len(prompts) - len(order))
         finally:
             bar.close()
+        _release_freed_memory(self._device)
         outputs = [outputs[i] for i in copy_of]  # a repeated prompt gets its first copy's tokens
         self.stats.generated += len(prompts)
         return outputs
@@ -181,8 +182,9 @@ class GenerationMixin:
                        stop: StopRule | None, on_done=None) -> list[list[int]]:
         """Greedy decoding of prompts (their tokens after a shared prefix of ``m`` tokens, ``prefix_kv``) in a batch
         of ``_decoding_rows`` slots (``decoding.DecodingSlots``): a row that ends frees its slot, and once a quarter
-        of the slots are free the next waiting prompts' prompt pass (``_prefill``) writes them into the free
-        slots, so the batch stays full until the prompts run out. ``on_done(rows)`` is told how many rows ended."""
+        of the slots are free the next waiting prompts' prompt passes (``_prefill``, each of at most a quarter of
+        ``generation_tokens`` tokens) write them into the free slots, so the batch stays full until the prompts
+        run out. ``on_done(rows)`` is told how many rows ended."""
         capacity = m + max(len(q) for q in queries) + max_new_tokens
         width = self._decoding_rows(len(queries), capacity)
         slots = DecodingSlots(width, capacity, prefix_kv, m, self._device)
@@ -195,9 +197,10 @@ class GenerationMixin:
         while alive or waiting:
             if waiting and len(alive) <= width - max(1, width // 4):
                 take, waiting = waiting[: width - len(alive)], waiting[width - len(alive):]
-                new_nxt = self._prefill([queries[i] for i in take], m, slots, len(alive))
-                nxt = new_nxt if not alive else torch.cat([nxt, new_nxt.to(nxt.device)])
-                alive += take
+                for part in _prompt_passes(take, queries, max(self.pack_tokens, self.generation_tokens // 4)):
+                    new_nxt = self._prefill([queries[i] for i in part], m, slots, len(alive))
+                    nxt = new_nxt if not alive else torch.cat([nxt, new_nxt.to(nxt.device)])
+                    alive += part
                 slots.rows = len(alive)
             keep = []
             for j, (r, token) in enumerate(zip(alive, nxt.tolist())):
@@ -262,3 +265,32 @@ class GenerationMixin:
         rows = torch.tensor(row_of, device=hidden.device)
         last = torch.tensor([c[-1] for c in cols], device=hidden.device)
         return self._head(hidden[rows, last]).argmax(-1)
+
+
+def _prompt_passes(take: list[int], queries: list[list[int]], tokens: int) -> list[list[int]]:
+    """``take`` in consecutive parts of at most ``tokens`` prompt tokens (a longer prompt alone): one prompt pass
+    each, so that a pass's activations stay within a share of the decoding batch's memory."""
+    parts: list[list[int]] = []
+    size = 0
+    for i in take:
+        if parts and size + len(queries[i]) <= tokens:
+            parts[-1].append(i)
+            size += len(queries[i])
+        else:
+            parts.append([i])
+            size = len(queries[i])
+    return parts
+
+
+def _release_freed_memory(device: torch.device) -> None:
+    """On CPU under glibc, hand the heap's freed pages back to the system (``malloc_trim``): the decoding batch's
+    buffers are freed at the end of a call, but glibc keeps freed heap memory resident, so without it every
+    call's peak would start from the last one's."""
+    if device.type != "cpu" or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
