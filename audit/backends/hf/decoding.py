@@ -10,6 +10,8 @@ down: a copy of the moved rows only) and a waiting prompt's prompt pass writes s
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 
@@ -36,22 +38,11 @@ class DecodingSlots:
 
     def cache(self, config, layer_update):
         """A ``DynamicCache`` whose layer ``i`` answers ``update`` with ``layer_update(i, keys, values)``."""
-        from transformers.cache_utils import DynamicCache, DynamicLayer
-
-        class _Layer(DynamicLayer):
-            def __init__(self, index: int):
-                super().__init__()
-                self.index, self.is_initialized = index, True
-
-            def update(self, key_states, value_states, *args, **kwargs):
-                return layer_update(self.index, key_states, value_states)
-
-            def get_seq_length(self) -> int:
-                return 0
+        from transformers.cache_utils import DynamicCache
 
         cache = DynamicCache(config=config)
         self._layers = len(cache.layers)
-        cache.layers = [_Layer(i) for i in range(len(cache.layers))]
+        cache.layers = [_layer_class()(i, layer_update) for i in range(len(cache.layers))]
         return cache
 
     # ------------------------------------------------------------------ the prompt pass
@@ -111,3 +102,24 @@ class DecodingSlots:
                 v[dst, :, :width] = v[src, :, :width]
             self.lengths[dst.to(self.device)] = self.lengths[src.to(self.device)]
         self.rows = len(kept)
+
+
+@lru_cache(maxsize=1)
+def _layer_class():
+    """The cache layer that hands its updates to a callback. Made once, at module level: a class made per call
+    sits in a reference cycle (a class refers to itself), so the buffers its closure reaches would stay resident
+    until the cyclic garbage collector runs."""
+    from transformers.cache_utils import DynamicLayer
+
+    class _CallbackLayer(DynamicLayer):
+        def __init__(self, index: int, layer_update):
+            super().__init__()
+            self.index, self.layer_update, self.is_initialized = index, layer_update, True
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            return self.layer_update(self.index, key_states, value_states)
+
+        def get_seq_length(self) -> int:
+            return 0
+
+    return _CallbackLayer
