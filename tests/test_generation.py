@@ -105,6 +105,43 @@ def test_texts_do_not_depend_on_batch_size_or_order(gpt2):
         assert texts == [base[i] for i in shuffled], bs
 
 
+def test_decoding_memory_is_bounded_by_generation_tokens(gpt2, monkeypatch):
+    """A decoding batch's key/value memory (slots x columns, ``decoding.DecodingSlots``) stays within the scorer's
+    ``generation_tokens``: long prompts and budgets decode in fewer rows, the rest refilled into freed slots; the
+    tokens are HF's one prompt at a time whatever the bound; the buffers go when the call returns."""
+    from audit.backends.hf import decoding
+
+    import gc
+    import weakref
+
+    made, alive = [], []
+    real = decoding.DecodingSlots.__init__
+
+    def spy(self, slots, capacity, *args):
+        made.append((slots, capacity))
+        alive.append(weakref.ref(self))
+        real(self, slots, capacity, *args)
+
+    monkeypatch.setattr(decoding.DecodingSlots, "__init__", spy)
+    prompts = _prompts() + [render_prompt("zero_shot", it, SHOTS).text for it in ITEMS[8:12]]
+    expected = [hf_one_at_a_time(gpt2, p, 9, REASONING) for p in prompts]
+    for bound in (10_000, 400, 1):
+        scorer = Scorer(gpt2, batch_size=32, generation_tokens=bound)
+        assert scorer.generate_tokens(prompts, 9, stop=REASONING) == expected, bound
+        slots, capacity = made[-1]
+        longest = max(len(s) for s in _encode_many(gpt2.tokenizer, prompts))
+        assert capacity <= longest + 9  # the shared prefix, the longest prompt's own tokens and the budget
+        assert slots == max(1, min(32, len(prompts), bound // capacity)), bound
+        assert slots * capacity <= bound or slots == 1
+    assert made[0][0] == len(prompts) and made[-1][0] == 1  # the bound decides the rows
+    gc.disable()  # the buffers are freed when the call returns, not at the next cyclic collection
+    try:
+        Scorer(gpt2, batch_size=4).generate_tokens(prompts[:5], 3)
+        assert alive[-1]() is None
+    finally:
+        gc.enable()
+
+
 def test_prompts_with_a_common_opening_run_it_once(gpt2):
     """Two groups of prompts sharing their item text beyond the instruction: fewer positions computed than
     prompt tokens, and the tokens of HF one prompt at a time."""

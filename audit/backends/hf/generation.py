@@ -11,7 +11,7 @@ from typing import Sequence
 
 import torch
 
-from audit.backends.hf.kv_cache import _prefix_cache
+from audit.backends.hf.decoding import DecodingSlots
 from audit.backends.hf.planning import assign_rows, common_prefix_len, prompt_groups, tree_mask
 from audit.backends.hf.tokenization import _encode_many, _prefix_token_id
 from audit.prompts.stopping import StopRule
@@ -127,6 +127,7 @@ class GenerationMixin:
             bar.update(len(prompts) - len(order))
         finally:
             bar.close()
+        _release_freed_memory(self._device)
         outputs = [outputs[i] for i in copy_of]  # a repeated prompt gets its first copy's tokens
         self.stats.generated += len(prompts)
         return outputs
@@ -172,29 +173,35 @@ class GenerationMixin:
             out.append(tokens)
         return out
 
+    def _decoding_rows(self, prompts: int, capacity: int) -> int:
+        """Rows of a decoding batch whose slots hold ``capacity`` key/value columns each: ``batch_size`` (at most one
+        per prompt), fewer where their columns would pass ``generation_tokens`` (the call's key/value memory)."""
+        return max(1, min(self.batch_size, prompts, self.generation_tokens // max(1, capacity)))
+
     def _generate_rows(self, queries: list[list[int]], m: int, prefix_kv, max_new_tokens: int,
                        stop: StopRule | None, on_done=None) -> list[list[int]]:
-        """Greedy decoding of prompts (their tokens after a shared prefix of ``m`` tokens, ``prefix_kv``), at
-        most ``batch_size`` rows at a time: a row that ends leaves the batch (and the key/value cache), and
-        once a quarter of the rows are free the next waiting prompts take their place (``_prefill``), so the
-        batch stays full until the prompts run out. ``on_done(rows)`` is told how many rows ended."""
-        width = max(1, self.batch_size)
+        """Greedy decoding of prompts (their tokens after a shared prefix of ``m`` tokens, ``prefix_kv``) in a batch
+        of ``_decoding_rows`` slots (``decoding.DecodingSlots``): a row that ends frees its slot, and once a quarter
+        of the slots are free the next waiting prompts' prompt passes (``_prefill``, each of at most a quarter of
+        ``generation_tokens`` tokens) write them into the free slots, so the batch stays full until the prompts
+        run out. ``on_done(rows)`` is told how many rows ended."""
+        capacity = m + max(len(q) for q in queries) + max_new_tokens
+        width = self._decoding_rows(len(queries), capacity)
+        slots = DecodingSlots(width, capacity, prefix_kv, m, self._device)
+        config = self.lm.model.config
         waiting = list(range(len(queries)))
         generated: list[list[int]] = [[] for _ in queries]
-        alive: list[int] = []  # the batch's rows, as indices into queries
-        kv: list = []
-        keys_seen = positions = nxt = None
-        eos, dev = self._eos_ids(), self._device
+        alive: list[int] = []  # the query in each slot 0..len(alive)-1
+        nxt = None
+        eos = self._eos_ids()
         while alive or waiting:
             if waiting and len(alive) <= width - max(1, width // 4):
                 take, waiting = waiting[: width - len(alive)], waiting[width - len(alive):]
-                new_kv, new_seen, new_pos, new_nxt = self._prefill([queries[i] for i in take], m, prefix_kv)
-                if alive:
-                    kv, keys_seen = _merge_rows(kv, keys_seen, new_kv, new_seen)
-                    positions, nxt = torch.cat([positions, new_pos]), torch.cat([nxt, new_nxt.to(nxt.device)])
-                else:
-                    kv, keys_seen, positions, nxt = new_kv, new_seen, new_pos, new_nxt
-                alive += take
+                for part in _prompt_passes(take, queries, max(self.pack_tokens, self.generation_tokens // 4)):
+                    new_nxt = self._prefill([queries[i] for i in part], m, slots, len(alive))
+                    nxt = new_nxt if not alive else torch.cat([nxt, new_nxt.to(nxt.device)])
+                    alive += part
+                slots.rows = len(alive)
             keep = []
             for j, (r, token) in enumerate(zip(alive, nxt.tolist())):
                 generated[r].append(token)
@@ -203,28 +210,23 @@ class GenerationMixin:
             if len(keep) < len(alive):
                 if on_done is not None:
                     on_done(len(alive) - len(keep))
-                rows = torch.tensor(keep, device=dev, dtype=torch.long)
-                kv = [tuple(t[rows.to(t.device)] for t in layer) for layer in kv]
-                keys_seen, positions, nxt = keys_seen[rows], positions[rows], nxt[rows.to(nxt.device)]
+                slots.keep(keep)
+                nxt = nxt[torch.tensor(keep, dtype=torch.long, device=nxt.device)]
                 alive = [alive[j] for j in keep]
             if not alive:
                 continue
-            cache = _prefix_cache(self.lm.model.config, kv, len(alive), keep=True)
-            keys_seen = torch.cat([keys_seen, torch.ones(len(alive), 1, dtype=torch.bool, device=dev)], dim=1)
-            hidden = self._base(nxt[:, None].to(dev), positions[:, None], keys_seen[:, None, None, :], cache)
-            kv = [(layer.keys, layer.values) for layer in cache.layers]
+            positions = slots.lengths[: len(alive), None].clone()
+            cache, mask = slots.step(config)
+            hidden = self._base(nxt[:, None].to(self._device), positions, mask, cache)
+            slots.lengths[: len(alive)] += 1
             self.stats.tokens += len(alive)
-            positions = positions + 1
             nxt = self._head(hidden[:, -1]).argmax(-1)
         return generated
 
-    def _prefill(self, queries: list[list[int]], m: int, prefix_kv):
-        """The prompt pass of these prompts: their own tokens packed without padding, the opening that several
-        share (``planning.prompt_groups``) run once, the tree mask keeping each prompt's tokens to its own
-        opening. Returns each prompt's keys/values gathered into a row of its own (the prefix's, then its own;
-        right-padded), which keys each row sees, its next position, and its first new token."""
-        from transformers.cache_utils import DynamicCache
-
+    def _prefill(self, queries: list[list[int]], m: int, slots: DecodingSlots, first_slot: int) -> torch.Tensor:
+        """The prompt pass of these prompts, written into slots ``first_slot..``: their own tokens packed without
+        padding, the opening that several share (``planning.prompt_groups``) run once, the tree mask keeping each
+        prompt's tokens to its own opening. Returns each prompt's first new token."""
         dev = self._device
         groups = prompt_groups(queries, self.prefix_cache, self.pack_tokens)
         n_rows, placed = assign_rows([s + sum(len(queries[i]) - s for i in members) for s, members in groups],
@@ -251,40 +253,44 @@ class GenerationMixin:
         def padded(lists, fill):
             return torch.tensor([x + [fill] * (width - len(x)) for x in lists], device=dev)
 
-        packed = (_prefix_cache(self.lm.model.config, prefix_kv, n_rows, keep=True) if prefix_kv
-                  else DynamicCache(config=self.lm.model.config))
-        hidden = self._base(padded(ids, pad), padded(poss, 0), tree_mask(padded(units, -1), padded(branches, 0), m), packed)
+        def flat(values) -> torch.Tensor:
+            return torch.tensor([v for i, cs in enumerate(cols) for v in values(i, cs)], dtype=torch.long, device=dev)
+
+        cache = slots.prefill_cache(self.lm.model.config, flat(lambda i, cs: [row_of[i]] * len(cs)), flat(lambda i, cs: cs),
+                                    flat(lambda i, cs: [first_slot + i] * len(cs)),
+                                    flat(lambda i, cs: range(m, m + len(cs))))
+        hidden = self._base(padded(ids, pad), padded(poss, 0), tree_mask(padded(units, -1), padded(branches, 0), m), cache)
         self.stats.tokens += sum(len(x) for x in ids)
-        rows = torch.tensor(row_of, device=dev)
-        last = torch.tensor([c[-1] for c in cols], device=dev)
-        nxt = self._head(hidden[rows.to(hidden.device), last.to(hidden.device)]).argmax(-1)
-        lengths = torch.tensor([len(q) for q in queries], device=dev)
-        longest = int(lengths.max())
-        gather = torch.tensor([[*range(m), *(m + c for c in cs), *[0] * (longest - len(cs))] for cs in cols], device=dev)
-        kv = [tuple(t.transpose(1, 2)[rows[:, None].to(t.device), gather.to(t.device)].transpose(1, 2)
-                    for t in (layer.keys, layer.values)) for layer in packed.layers]
-        keys_seen = torch.arange(m + longest, device=dev)[None] < (m + lengths)[:, None]
-        return kv, keys_seen, m + lengths, nxt
+        slots.lengths[first_slot: first_slot + len(queries)] = torch.tensor([m + len(q) for q in queries], device=dev)
+        rows = torch.tensor(row_of, device=hidden.device)
+        last = torch.tensor([c[-1] for c in cols], device=hidden.device)
+        return self._head(hidden[rows, last]).argmax(-1)
 
 
-def _merge_rows(kv: list, seen: torch.Tensor, new_kv: list, new_seen: torch.Tensor):
-    """The rows of two decoding batches in one: key columns that no row sees any more are dropped, both sides
-    right-padded (unseen) to one width; keys/values are placed by column, positions travel separately."""
-    used = seen.any(0)
-    if not bool(used.all()):
-        cols = used.nonzero().squeeze(1)
-        kv = [tuple(t[:, :, cols.to(t.device)] for t in layer) for layer in kv]
-        seen = seen[:, cols]
-    width = max(seen.shape[1], new_seen.shape[1])
+def _prompt_passes(take: list[int], queries: list[list[int]], tokens: int) -> list[list[int]]:
+    """``take`` in consecutive parts of at most ``tokens`` prompt tokens (a longer prompt alone): one prompt pass
+    each, so that a pass's activations stay within a share of the decoding batch's memory."""
+    parts: list[list[int]] = []
+    size = 0
+    for i in take:
+        if parts and size + len(queries[i]) <= tokens:
+            parts[-1].append(i)
+            size += len(queries[i])
+        else:
+            parts.append([i])
+            size = len(queries[i])
+    return parts
 
-    def widen(t: torch.Tensor, dim: int) -> torch.Tensor:
-        extra = width - t.shape[dim]
-        if not extra:
-            return t
-        shape = list(t.shape)
-        shape[dim] = extra
-        return torch.cat([t, t.new_zeros(shape)], dim=dim)
 
-    merged = [tuple(torch.cat([widen(a, 2), widen(b.to(a.device), 2)]) for a, b in zip(old, new))
-              for old, new in zip(kv, new_kv)]
-    return merged, torch.cat([widen(seen, 1), widen(new_seen, 1)])
+def _release_freed_memory(device: torch.device) -> None:
+    """On CPU under glibc, hand the heap's freed pages back to the system (``malloc_trim``): the decoding batch's
+    buffers are freed at the end of a call, but glibc keeps freed heap memory resident, so without it every
+    call's peak would start from the last one's."""
+    if device.type != "cpu" or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass

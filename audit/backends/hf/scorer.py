@@ -48,6 +48,9 @@ from audit.backends.hf.tokenization import _encode_many, _prefix_token_id, token
 
 _AUTO_BATCH = {"cuda": 256, "cpu": 32}  # first try of batch_size="auto" (contexts per forward pass)
 _PACK_TOKENS = {"cuda": 1024, "cpu": 256}  # tokens per packed row (more contexts per row: less KV copying)
+# key/value columns (rows x positions) a decoding batch may hold, as a share of a scoring pass's rows x tokens
+# (CPU: 3,072 columns, 141 MB for SmolLM2-135M in float32; docs/performance.md, Memory)
+_GENERATION_SHARE = 3 / 8
 _OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
@@ -82,7 +85,10 @@ class Scorer(GenerationMixin):
     ``generate``, one prompt); ``"auto"`` starts large and halves on out-of-memory. The contexts
     of a pass are packed one after another into rows of at most ``pack_tokens`` tokens (a longer
     context gets a row of its own), so that the shared prefix's keys/values are copied per row,
-    not per context. ``progress``: None shows a bar when stderr is a terminal, False never.
+    not per context. A generation call's decoding batch holds at most ``generation_tokens`` key/value
+    columns (rows x positions, every layer; by default 3/8 of ``batch_size`` x ``pack_tokens``): long
+    prompts or budgets decode in fewer rows, so the call's memory is one batch's whatever its shape.
+    ``progress``: None shows a bar when stderr is a terminal, False never.
     ``prefix_cache=False`` turns off the shared-prefix reuse (for checks and timing).
     """
 
@@ -94,11 +100,13 @@ class Scorer(GenerationMixin):
         progress: bool | None = None,
         prefix_cache: bool = True,
         pack_tokens: int | None = None,
+        generation_tokens: int | None = None,
     ):
         self.lm = model
         self.auto = batch_size == "auto"
         self.batch_size = _AUTO_BATCH.get(self._device.type, 32) if self.auto else max(1, int(batch_size))
         self.pack_tokens = pack_tokens or _PACK_TOKENS.get(self._device.type, 256)
+        self.generation_tokens = generation_tokens or int(self.batch_size * self.pack_tokens * _GENERATION_SHARE)
         self.progress = progress
         self.prefix_cache = prefix_cache
         self._shard: tuple[int, int] | None = None  # (rank, size) during a data-parallel call
