@@ -113,6 +113,7 @@ def measure_transfer(design: str, seeds: int, runs: int, seed: int, confidence: 
         if noises and noise not in noises:
             continue
         for k_rho, rho in enumerate(rhos):
+            k_rho = cal.TRANSFER_RHOS.index(rho) if rho in cal.TRANSFER_RHOS else k_rho  # the same draws with --rho
             bare, prompted, truth = simulator.transfer(rho, noise, seed=seed + k_rho)
             rng = np.random.default_rng([seed, seeds, k_noise, 100 + k_rho])
             n_ci = covered = below = above = claimed = 0
@@ -245,6 +246,7 @@ def main() -> None:
                     help="--transfer: bbq measures BBQ's corrected transfer on the official BBQ files (--design official)")
     ap.add_argument("--method", choices=("matched", "observed"), default="matched",
                     help="--transfer --preset bbq: the bootstrap world (observed: the previous interval)")
+    ap.add_argument("--rho", type=float, action="append", help="--transfer: only these true rho (default 0, 0.5, 0.9)")
     ap.add_argument("--render", action="store_true", help="print the markdown tables of the stored results")
     args = ap.parse_args()
     if args.render:
@@ -255,14 +257,14 @@ def main() -> None:
     start = time.perf_counter()
     if args.transfer:
         rows = measure_transfer(args.design, args.seeds, args.runs, args.seed, args.confidence, args.noise,
-                                preset=args.preset, method=args.method)
+                                preset=args.preset, method=args.method, rhos=tuple(args.rho or cal.TRANSFER_RHOS))
     else:
         rows = measure(args.design, args.seeds, args.runs, args.seed, args.confidence, args.noise)
     PARTS.mkdir(parents=True, exist_ok=True)
     noise = "".join(f"--{n}" for n in args.noise or [])
     level = "" if args.confidence == 0.95 else f"--conf{args.confidence:g}"
     kind = ("transfer-coverage" if args.preset == "default" else f"{args.preset}-transfer-coverage") if args.transfer else "coverage"
-    method = "" if args.method == "matched" else f"--{args.method}"
+    method = ("" if args.method == "matched" else f"--{args.method}") + "".join(f"--rho{r:g}" for r in args.rho or [])
     path = PARTS.parent / f"{kind}--{args.design}--{args.seeds}seeds{noise}{level}{method}.json"
     path.write_text(json.dumps({"design": args.design, "seeds": args.seeds, "runs": args.runs, "seed": args.seed,
                                 "transfer": args.transfer, "preset": args.preset, "method": args.method,
@@ -270,7 +272,8 @@ def main() -> None:
                                 "options": "".join(f" --noise {n}" for n in args.noise or [])
                                 + ("" if args.confidence == 0.95 else f" --confidence {args.confidence:g}")
                                 + ("" if args.preset == "default" else f" --preset {args.preset}")
-                                + ("" if args.method == "matched" else f" --method {args.method}"),
+                                + ("" if args.method == "matched" else f" --method {args.method}")
+                                + "".join(f" --rho {r:g}" for r in args.rho or []),
                                 "seconds": time.perf_counter() - start, "rows": rows}, indent=1))
     print(f"wrote {path}")
 
