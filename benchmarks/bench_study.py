@@ -94,8 +94,9 @@ def gpt2_model_dir(where: Path, layers: int | None) -> Path:
     return where
 
 
-def run_study(model_dir: Path, items: int, data: str, out: Path) -> tuple[dict, TimedBackend]:
-    """One in-process study run; its CPU and wall seconds and the timed backend."""
+def run_study(model_dir: Path, items: int | None, data: str, out: Path, preset: str = "study") -> tuple[dict, TimedBackend]:
+    """One in-process run of ``preset`` (``items``: its max_items, None for all); its CPU and wall seconds and
+    the timed backend."""
     import audit.run.session as session_module
     from audit.cli import main as cli_main
 
@@ -109,16 +110,17 @@ def run_study(model_dir: Path, items: int, data: str, out: Path) -> tuple[dict, 
     session_module.load_backend = load
     cpu, wall = time.process_time(), time.perf_counter()
     try:
-        config = out / "bias-audit.toml"  # the study preset; a smaller run lowers min_items (a smoke run)
-        config.write_text(f"min_items = {min(items, 100)}\n")
-        code = cli_main(["run", "--preset", "study", "--config", str(config), "--model", f"hf:{model_dir}", "--data", data, "--max-items",
-                         str(items), "--no-cache", "--out", str(out / "out"), "--device", "cpu"])
+        config = out / "bias-audit.toml"  # the preset; a smaller run lowers min_items (a smoke run)
+        config.write_text(f"min_items = {min(items, 100)}\n" if items else "")
+        size = ["--max-items", str(items)] if items else []
+        code = cli_main(["run", "--preset", preset, "--config", str(config), "--model", f"hf:{model_dir}", "--data", data, *size,
+                         "--no-cache", "--out", str(out / "out"), "--device", "cpu"])
     finally:
         session_module.load_backend = real
     totals = {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall, "exit": code,
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if not timed:
-        raise SystemExit(f"the study run loaded no model (exit {code})")
+        raise SystemExit(f"the {preset} run loaded no model (exit {code})")
     return totals, timed[0]
 
 
@@ -242,8 +244,8 @@ def bench_model(name: str, model_dir: Path, args) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     with tempfile.TemporaryDirectory(prefix="bench-study-") as out:
-        totals, timed = run_study(model_dir, args.items, args.data, Path(out))
-    print(f"[{name}] study run: {totals['cpu']:.1f} CPU-s, {totals['wall']:.1f} s wall (exit {totals['exit']}); "
+        totals, timed = run_study(model_dir, args.run_items, args.data, Path(out), args.preset)
+    print(f"[{name}] {args.preset} run: {totals['cpu']:.1f} CPU-s, {totals['wall']:.1f} s wall (exit {totals['exit']}); "
           f"scoring {timed.cpu['scoring']:.1f} CPU-s / {timed.wall['scoring']:.1f} s over {len(timed.likelihood)} requests, "
           f"generation {timed.cpu['generation']:.1f} CPU-s / {timed.wall['generation']:.1f} s over "
           f"{len(timed.generations)} prompts", file=sys.stderr, flush=True)
@@ -252,13 +254,13 @@ def bench_model(name: str, model_dir: Path, args) -> dict:
         tok.pad_token = tok.eos_token
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype="float32").eval()
     lm = LoadedModel(name, model, tok, torch.device("cpu"))
-    hf_each, hf_n = hf_one_at_a_time_cost(lm, timed, args.hf_generations)
+    hf_each, hf_n = hf_one_at_a_time_cost(lm, timed, args.hf_generations) if timed.generations else (0.0, 0)
     print(f"[{name}] HF generate one at a time: {hf_each:.2f} CPU-s per prompt (sample {hf_n})", file=sys.stderr, flush=True)
     theirs = lm_eval_cost(lm, timed, args.lm_eval_likelihood, args.lm_eval_generations, args.batch_size)
     return {"name": name, "totals": totals, "timed": timed, "theirs": theirs, "hf_each": hf_each, "hf_n": hf_n}
 
 
-def report(r: dict, items: int) -> list[str]:
+def report(r: dict, items: int | None, preset: str = "study") -> list[str]:
     t, timed, th = r["totals"], r["timed"], r["theirs"]
     cpu, wall = t["cpu"], t["wall"]
     s_cpu, g_cpu = timed.cpu["scoring"], timed.cpu["generation"]
@@ -267,7 +269,7 @@ def report(r: dict, items: int) -> list[str]:
     lm_gen = th["gen_per_request"] * th["gen_total"]
     hf_gen = r["hf_each"] * th["gen_total"]
     rows = [
-        f"### {r['name']}: study preset, official WinoBias, max_items {items} (exit {t['exit']})",
+        f"### {r['name']}: {preset} preset, official WinoBias, max_items {items or 'all'} (exit {t['exit']})",
         "",
         "| | CPU-s | share | wall s |",
         "|---|---:|---:|---:|",
@@ -283,12 +285,12 @@ def report(r: dict, items: int) -> list[str]:
         "|---|---:|---:|",
         f"| lm-eval loglikelihood ({th['lik_total']} distinct requests; sample {th['lik_sample']}) | {lm_lik:.1f} | "
         f"{s_cpu / lm_lik:.3f} ({lm_lik / s_cpu:.1f}x cheaper) |",
-        f"| lm-eval generate_until ({th['gen_total']} distinct prompts; sample {th['gen_sample']}) | {lm_gen:.1f} | "
-        f"{g_cpu / lm_gen:.3f} ({lm_gen / g_cpu:.1f}x cheaper) |",
-        f"| lm-eval, whole study (scoring + generation; our other costs added) | {lm_lik + lm_gen + other:.1f} | "
+        *([f"| lm-eval generate_until ({th['gen_total']} distinct prompts; sample {th['gen_sample']}) | {lm_gen:.1f} | "
+           f"{g_cpu / lm_gen:.3f} ({lm_gen / g_cpu:.1f}x cheaper) |"] if g_cpu and lm_gen else []),
+        f"| lm-eval, whole run (scoring + generation; our other costs added) | {lm_lik + lm_gen + other:.1f} | "
         f"{cpu / (lm_lik + lm_gen + other):.3f} ({(lm_lik + lm_gen + other) / cpu:.1f}x cheaper) |",
-        f"| HF generate one prompt at a time (sample {r['hf_n']}) | {hf_gen:.1f} | {g_cpu / hf_gen:.3f} "
-        f"({hf_gen / g_cpu:.1f}x cheaper) |",
+        *([f"| HF generate one prompt at a time (sample {r['hf_n']}) | {hf_gen:.1f} | {g_cpu / hf_gen:.3f} "
+           f"({hf_gen / g_cpu:.1f}x cheaper) |"] if g_cpu and hf_gen else []),
         "",
     ]
     return rows
@@ -343,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default="smollm2,gpt2", help="comma-separated: smollm2, gpt2")
     ap.add_argument("--items", type=int, default=None,
                     help="the study's max_items (default 100); with --generation-only: the study's generation calls on this many items")
+    ap.add_argument("--preset", choices=("study", "default"), default="study",
+                    help="the preset timed against lm-eval (default: study; 'default' with --items 0: every item, the default audit)")
     ap.add_argument("--data", default=os.environ.get("BIAS_AUDIT_WINOBIAS_DIR") or str(ROOT.parent / "shared" / "winobias"))
     ap.add_argument("--gpt2-layers", type=int, default=None, help="layers of the GPT-2-shaped model (default 12)")
     ap.add_argument("--threads", type=int, default=2)
@@ -358,7 +362,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="the default and study presets' peak memory, each in its own process: with the study benchmark, only, or not")
     ap.add_argument("--memory-default-items", type=int, default=None, help="the default preset's max_items (default: all)")
     args = ap.parse_args(argv)
+    all_items = args.items == 0 and args.preset == "default"
     args.items_given, args.items = args.items is not None, args.items or 100
+    args.run_items = None if all_items else args.items
     torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -385,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
                 label = f"GPT-2-small-shaped, {layers} layers (random weights, offline)"
             if args.memory != "only":
                 result = bench_model(label, model_dir, args)
-                lines += report(result, args.items)
+                lines += report(result, args.run_items, args.preset)
                 print("\n".join(lines[-20:]), file=sys.stderr, flush=True)
             if args.memory != "skip":
                 lines += memory_report(label, model_dir, args)
