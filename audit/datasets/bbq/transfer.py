@@ -188,8 +188,9 @@ def _set_features(bare: dict, prompted: dict) -> tuple[np.ndarray, np.ndarray, n
         y = prompted[k][1]
         s = s_index[set_key(it)]
         set_unit[s] = u_index[template_key(it)]
-        per_set[s, int(it.question_polarity != "neg"), _stratum(it)] += (1, x, y, x * x, y * y, x * y)
-        set_type[s] |= it.question_polarity == "neg" and _stratum(it) == 1
+        cell = _stratum(it)
+        per_set[s, int(it.question_polarity != "neg"), cell] += (1, x, y, x * x, y * y, x * y)
+        set_type[s] |= it.question_polarity == "neg" and cell == 1
     return per_set, set_unit, set_unit * 2 + set_type, len(units)
 
 
