@@ -133,7 +133,9 @@ class AuditConfig(_Strict):
     inconclusive: Literal["fail", "warn"] = "fail"  # what an inconclusive bias gate does to the verdict and exit code
     noise_ratio: float = Field(0.5, gt=0, le=1)  # a bias gate is inconclusive when its noise floor exceeds this x its threshold
     non_minimal_pairs: bool = True  # WinoBias: O-SB also uses twins whose wording differs beyond the gendered words
-    correction: Literal["none", "holm"] = "none"  # family-wise correction of the bias gates over conditions (see docs/statistics.md)
+    # family-wise correction of a fail: over the conditions a gate covers ("holm"), or over every gate and
+    # condition of the verdict ("holm_verdict"); docs/statistics.md, "What the whole verdict guarantees"
+    correction: Literal["none", "holm", "holm_verdict"] = "none"
     debiasing_reference: str = "zero_shot"  # the condition debiasing strategies are compared with
     confidence: float = Field(0.95, gt=0.5, lt=1)
     n_resamples: int = Field(1000, ge=100, le=100_000)

@@ -269,7 +269,9 @@ def render(parts: list[dict]) -> str:
         "`AuditSession.evaluate`, the code path of `bias-audit run`, with each preset's own thresholds, policies, "
         "confidence and resamples. A simulated condition differs from another only in its number of seeds, so one "
         "condition per seed count stands for all; a condition over 3 seeds keeps each answer across seeds with "
-        "probability 0.8 (persisting answers, the hard case for pooling).", "",
+        "probability 0.8 (persisting answers, the hard case for pooling). Each gate is decided per call (one gate in "
+        "one condition, no correction); the verdict over every condition and gate, under each correction, is the last "
+        "section's.", "",
         "* **false fail**: the largest fail rate of a model within the limit (fair, 0.5x, 0.9x the threshold).",
         "* **fair pass**: share of runs a fair model passes the gate (the rest inconclusive, or fail).",
         "* **power 1.5x / 2x**: fail rate of a model planted at 1.5x / 2x the threshold (target >= 0.90 at 1.5x).",
@@ -379,10 +381,38 @@ def main() -> None:
                     help="changes: only these reference biases (multiples of the bias gate's threshold; default 0 and 0.5)")
     ap.add_argument("--plant", choices=("smallest", "every"), default="smallest",
                     help="BBQ: plant a bias in the smallest category only (the worst case) or in every category (the typical case)")
+    ap.add_argument("--whole-verdict", action="store_true",
+                    help="the verdict over every condition and gate of the preset, under each correction (benchmarks/whole_verdict.py)")
+    ap.add_argument("--shared", type=float, default=0.0,
+                    help="--whole-verdict: chance a condition's answer is the model's run-wide one (0: independent conditions)")
+    ap.add_argument("--kind", action="append", choices=("fair", "compliant", "power"), help="--whole-verdict: only these models")
+    ap.add_argument("--power-model", action="append", help="--whole-verdict: only these power models (GATE:every, GATE:one)")
     ap.add_argument("--render", action="store_true", help="write docs/calibration.md from the stored parts")
     ap.add_argument("--out", default=str(ROOT / "docs" / "calibration.md"))
     args = ap.parse_args()
-    if args.preset:
+    if args.preset and args.whole_verdict:
+        import shlex
+
+        import whole_verdict as wv
+
+        session = build_session(AuditOptions(preset=args.preset, data=data_for(args.preset, args.design), no_cache=True,
+                                             split=SPLIT_OF_DESIGN.get(args.design)))
+        noise = (args.noise or ["high"])[0]
+        wv.VERDICT_PARTS.mkdir(parents=True, exist_ok=True)
+        path = wv.VERDICT_PARTS / (f"{args.preset}--{args.design}--{noise}--shared{args.shared:g}"
+                                   + "".join(f"--{k}" for k in args.kind or [])
+                                   + "".join(f"--{m.replace(':', '-')}" for m in args.power_model or []) + f"--seed{args.seed}.json")
+        command = "PYTHONPATH=$PWD nice -n 10 python benchmarks/calibration.py " + shlex.join(sys.argv[1:])
+
+        def store(part: dict) -> None:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({**part, "command": command}, indent=1, default=float))
+            tmp.replace(path)  # whole: a render never reads a half-written part
+
+        store(wv.measure(session, args.preset, args.design, runs=args.runs, seed=args.seed, noise=noise, shared=args.shared,
+                         kinds=tuple(args.kind or wv.KINDS), power_models=tuple(args.power_model or ()), store=store))
+        print(f"wrote {path}")
+    elif args.preset:
         part = measure(args.preset, args.design, args.runs, args.seed, args.noise, args.seeds, args.part, args.plant,
                        tuple(args.reference or REFERENCE_MULTIPLES), tuple(args.multiple or cal.MULTIPLES))
         PARTS.mkdir(parents=True, exist_ok=True)
@@ -409,6 +439,9 @@ def main() -> None:
                                "same simulated answers at 95% and at 90%.", ""]
                               + [line for part in coverage for line in [*coverage_table(part), ""]])
         text += "\n".join(transfer_section())
+        import whole_verdict as wv
+
+        text += "\n".join(wv.render([json.loads(p.read_text()) for p in sorted(wv.VERDICT_PARTS.glob("*.json"))]))
         Path(args.out).write_text(text)
         print(f"wrote {args.out}")
 

@@ -23,6 +23,12 @@ def add_calibrate_options(parser: argparse.ArgumentParser) -> None:
                         help="simulated audits per model and noise level (default 20; a rate's standard error is up to 0.5/sqrt(N))")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the simulation (default 0)")
     parser.add_argument("--json", action="store_true", help="print every measured rate as JSON")
+    parser.add_argument("--whole-verdict", action="store_true",
+                        help="instead of per gate: the verdict over every condition and gate of the config (fair, every bias "
+                             "gate at 0.9x, each at 1.5x in every condition or in one), without and with the config's correction")
+    parser.add_argument("--shared", type=float, default=0.0, metavar="P",
+                        help="--whole-verdict: chance a condition's answer to an item is the model's run-wide one "
+                             "(0, the default: independent conditions, the worst case without a correction)")
 
 
 def _fmt(x: float, digits: int = 2) -> str:
@@ -49,6 +55,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if simulator is None:
         raise AuditError(f"calibrate: dataset '{session.dataset.name}' has no simulator of known-truth models "
                          "(supported: WinoBias and BBQ data)")
+    if args.whole_verdict:
+        return _whole_verdict(session, simulator, args)
     start = time.perf_counter()
     print(f"calibrate: {session.dataset.name} data '{session.config.data}', {len(session.items):,} items, "
           f"{args.runs} simulated audits per model", file=sys.stderr, flush=True)
@@ -137,3 +145,29 @@ def _debiasing_text(rows: list[dict], what: str) -> str:
         lines.append(f"{r['strategy']:<11} {r['reference']:>8g}x {r['seeds']:>5} {change:>11} {_fmt(r['claimed']):>6} "
                      f"{_fmt(r['coverage']):>8}")
     return "\n".join(lines)
+
+
+def _whole_verdict(session, simulator, args) -> int:
+    """``--whole-verdict``: per model, the verdict's fail / inconclusive / pass rates over every condition and gate
+    (``audit.run.calibrate_verdict``), uncorrected and under the config's correction, on the same answers."""
+    from audit.run.calibrate_verdict import models_for, whole_verdict
+
+    noise = "high" if "high" in simulator.noise_levels else next(iter(simulator.noise_levels))
+    corrections = tuple(dict.fromkeys(("none", session.config.correction)))
+    print(f"calibrate: the whole verdict over {len(session.config.conditions)} conditions, {args.runs} simulated audits "
+          f"per model, noise {noise}, shared {args.shared:g}", file=sys.stderr, flush=True)
+    models = whole_verdict(session, models_for(session, simulator, noise), runs=args.runs, seed=args.seed,
+                           shared=args.shared, corrections=corrections)
+    rows = [{"model": m.label, "where": m.where, "truth": m.truth, **{c: t.to_dict() for c, t in m.tallies.items()}}
+            for m in models]
+    if args.json:
+        print(json.dumps({"runs": args.runs, "seed": args.seed, "noise": noise, "shared": args.shared, "models": rows}, indent=2))
+        return 0
+    print(f"{'model':<28} {'where':<44} " + " ".join(f"{c + ': fail/inc/pass':>28}" for c in corrections))
+    for r in rows:
+        cells = " ".join(f"{_fmt(r[c]['fail'])} / {_fmt(r[c]['inconclusive'])} / {_fmt(r[c]['pass'])}".rjust(28)
+                         for c in corrections)
+        print(f"{r['model']:<28} {r['where'][:44]:<44} {cells}")
+    print("\nA model within every limit (fair, every bias gate at 0.9x) should rarely fail; one at 1.5x should not pass. "
+          "The guarantee of each correction: docs/statistics.md, \"What the whole verdict guarantees\".")
+    return 0

@@ -16,7 +16,7 @@ register_gate(GateSpec(
     "transfer", "max", "noise-corrected rho of intrinsic vs prompted bias",
     "What the pre-trained model associates with a group keeps that association under this prompt: prompting "
     "does not remove the bias learned in pre-training (bias transfer).",
-    "audit.gates.builtin:measure_transfer", skips_transfer_from=True, short="corrected rho", value_range=(-1.0, 1.0)))
+    "audit.gates.builtin:measure_transfer", skips_transfer_from=True, conditional=True, short="corrected rho", value_range=(-1.0, 1.0)))
 register_gate(GateSpec(
     "accuracy_regression", "max", "drop of accuracy from the approved run",
     "Compared with the approved run, accuracy dropped by more than chance explains.",

@@ -6,7 +6,9 @@ import math
 from typing import TYPE_CHECKING
 
 from audit.gates.registry import Measurement
-from audit.stats.bootstrap import bootstrap_interval
+import numpy as np
+
+from audit.stats.bootstrap import bootstrap_interval, bootstrap_sums_interval
 from audit.stats.regression import accuracy_drop
 
 if TYPE_CHECKING:
@@ -16,8 +18,16 @@ if TYPE_CHECKING:
 def measure_accuracy(ctx: "GateContext") -> Measurement:
     """Share of answered items answered correctly, with a bootstrap interval over the dataset's pairs."""
     run, ds = ctx.run, ctx.dataset
-    return Measurement(ds.accuracy(run.items, run.selections),
-                       bootstrap_interval(run.items, run.selections, ds.accuracy, key=ds.pair_key, **ctx.boot))
+    estimate = ds.accuracy(run.items, run.selections)
+    if type(ds).accuracy.__qualname__ != "Dataset.accuracy":  # a dataset's own accuracy: resample it as it is
+        return Measurement(estimate, bootstrap_interval(run.items, run.selections, ds.accuracy, key=ds.pair_key, **ctx.boot))
+    # the base accuracy is (correct answers) / (answered) per resample: the same draws as bootstrap_interval,
+    # vectorised over column sums (so the same interval, about 40x faster)
+    columns = np.array([(s is not None and ds.correct(it, s), s is not None) for it, s in zip(run.items, run.selections)],
+                       float).reshape(-1, 2)
+    return Measurement(estimate, bootstrap_sums_interval(columns, [ds.pair_key(it) for it in run.items],
+                                                         lambda sums: np.divide(sums[:, 0], sums[:, 1], out=np.full(len(sums), np.nan),
+                                                                                where=sums[:, 1] > 0), **ctx.boot))
 
 
 def measure_transfer(ctx: "GateContext") -> Measurement:

@@ -1,6 +1,7 @@
 """The one place that decides a gate's outcome: the bound against the threshold (``evaluate.py``), a
-skip, the multiplicity correction over the conditions a bias gate covers, and a waiver. The run
-measures and hands the measurement here; the pytest plugin hands a waiver here; neither sets a status.
+skip, the multiplicity correction (over the conditions a gate covers, or over every gate and condition of
+the verdict), and a waiver. The run measures and hands the measurement here; the pytest plugin hands a
+waiver here; neither sets a status.
 """
 
 from __future__ import annotations
@@ -9,18 +10,20 @@ import math
 from typing import Callable, Sequence
 
 from audit.gates.evaluate import GateOutcome, evaluate_gate
-from audit.gates.registry import Measurement
+from audit.gates.registry import Measurement, gate_spec
 from audit.stats.multiplicity import beyond_p_from_interval, holm
 
 NOT_MEASURED = Measurement(math.nan, (math.nan, math.nan))
+Family = Callable[[], Sequence[tuple[str, str, Measurement]]]  # (gate, condition, measurement) of each decision
 
 
 def decide(gate: str, config, *, model: str, condition: str, measured: Measurement | None, skip: str | None,
-           n_answered: int, holm_measurements: Callable[[], Sequence[tuple[str, Measurement]]] | None = None
-           ) -> GateOutcome:
+           n_answered: int, holm_measurements: Callable[[], Sequence[tuple[str, Measurement]]] | None = None,
+           verdict_measurements: Family | None = None) -> GateOutcome:
     """The outcome of ``gate`` for a model and condition from its measurement (or ``skip``, why it could
-    not apply). ``holm_measurements``: the gate's measurement in each condition it covers, asked only when
-    the gate fails by its interval and ``correction = "holm"``."""
+    not apply). Asked only when the gate fails by its interval: ``holm_measurements``, the gate's measurement
+    in each condition it covers (``correction = "holm"``); ``verdict_measurements``, every gate's in every
+    condition of the verdict (``correction = "holm_verdict"``)."""
     setting = config.gates[gate]
     measured = measured or NOT_MEASURED
     accuracy_gate = config.gates.get("accuracy")
@@ -36,9 +39,15 @@ def decide(gate: str, config, *, model: str, condition: str, measured: Measureme
         return outcome
     if measured.note:
         outcome.message += f" ({measured.note})"
-    if (outcome.status == "fail" and config.correction == "holm" and holm_measurements is not None
-            and _shown_beyond(outcome)):
-        _holm(outcome, holm_measurements(), confidence=config.confidence)
+    if outcome.status != "fail" or not _shown_beyond(outcome) or config.correction == "none":
+        return outcome
+    over_verdict = config.correction == "holm_verdict" and not gate_spec(gate).conditional
+    if over_verdict and verdict_measurements is not None:
+        family = list(verdict_measurements())
+        _holm(outcome, family, config, scope=f"{len(family)} gate-condition decisions of the verdict")
+    elif holm_measurements is not None:  # "holm"; and a conditional gate (transfer) under "holm_verdict"
+        family = [(gate, c, m) for c, m in holm_measurements()]
+        _holm(outcome, family, config, scope=f"{len(family)} conditions")
     return outcome
 
 
@@ -50,23 +59,30 @@ def _shown_beyond(outcome: GateOutcome) -> bool:
     return hi is not None and hi < outcome.threshold
 
 
-def _holm(outcome: GateOutcome, measured: Sequence[tuple[str, Measurement]], *, confidence: float) -> None:
-    """``correction = "holm"``: a failing gate must also reject H0 "the effect is within the limit" after
-    Holm's correction over the conditions the gate covers (each condition's one-sided p: exact where the
-    measure gives one, else read off its interval); else it is inconclusive."""
-    threshold, direction, p_values = outcome.threshold, outcome.direction, {}
-    for condition, m in measured:
-        p = m.p_beyond if m.p_beyond is not None else beyond_p_from_interval(m.estimate, *m.ci, threshold, direction,
-                                                                            confidence)
-        p_values[condition] = 1.0 if p != p else p
-    if outcome.condition not in p_values:
+def beyond_p(gate: str, m: Measurement, config) -> float:
+    """One-sided p of H0 "the effect is within the limit" for one decision: exact where the measure gives
+    one, else read off its interval; 1 when it cannot be read (a decision that cannot fail)."""
+    threshold, direction = config.gates[gate].threshold, gate_spec(gate).direction
+    p = m.p_beyond if m.p_beyond is not None else beyond_p_from_interval(m.estimate, *m.ci, threshold, direction,
+                                                                        config.confidence)
+    return 1.0 if p != p else p
+
+
+def _holm(outcome: GateOutcome, family: Sequence[tuple[str, str, Measurement]], config, *, scope: str) -> None:
+    """A failing gate must also reject H0 "the effect is within the limit" after Holm's correction over
+    ``family`` (each decision's one-sided p, ``beyond_p``); else it is inconclusive. Holm's step-down is valid
+    under any dependence, so the chance that any decision of the family wrongly fails a model within every
+    limit stays at the one-sided level (1 - confidence) / 2."""
+    p_values = {(g, c): beyond_p(g, m, config) for g, c, m in family}
+    key = (outcome.metric, outcome.condition)
+    if key not in p_values:
         return
-    adjusted = dict(zip(p_values, holm(list(p_values.values()))))[outcome.condition]
-    alpha = (1 - confidence) / 2  # the one-sided error a fail of the two-sided interval carries
+    adjusted = dict(zip(p_values, holm(list(p_values.values()))))[key]
+    alpha = (1 - config.confidence) / 2  # the one-sided error a fail of the two-sided interval carries
     if adjusted > alpha:
         outcome.status = "inconclusive"
-        outcome.reason = (f"not shown beyond the limit after Holm's correction over {len(p_values)} conditions "
-                          f"(adjusted p = {adjusted:.3g} > {alpha:g} for H0: effect within {threshold:g})")
+        outcome.reason = (f"not shown beyond the limit after Holm's correction over {scope} "
+                          f"(adjusted p = {adjusted:.3g} > {alpha:g} for H0: effect within {outcome.threshold:g})")
         outcome.message += f"; inconclusive: {outcome.reason}"
 
 

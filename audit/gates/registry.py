@@ -50,6 +50,7 @@ class GateSpec:
     needs_approved_run: bool = False  # a regression gate: compares with --approved RESULTS_JSON
     skips_transfer_from: bool = False  # not evaluated on the condition transfer is measured from
     strategies_only: bool = False  # evaluated only on debiasing-strategy conditions (those with a `strategy`)
+    conditional: bool = False  # applies only when another gate fails (transfer): its fail adds no error to the verdict
     short: str | None = None  # the label of its row in the report's gate matrix (default: ``label``)
     value_range: tuple[float, float] | None = None  # the values its estimate can take (the report clips intervals to it)
 

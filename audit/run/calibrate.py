@@ -6,6 +6,9 @@ dataset's summary, the gates' measures, the decision rule, Holm where configured
 pass / inconclusive rates of a fair model and of models planted at multiples of the gate's threshold,
 the coverage of the true value by the gate's interval, and an estimate of the items needed for 80% power.
 
+Each call is decided alone (``correction = "none"``): these are per-call rates; the verdict over every
+condition and gate, under the config's correction, is ``audit.run.calibrate_verdict``'s.
+
 A simulated condition differs from another only by its number of seeds (a simulated model answers
 every prompt format alike), so one condition per seed count stands for all of them: a multi-seed
 condition answers every item once per seed, each later seed keeping the first seed's answer with
@@ -70,8 +73,8 @@ def seeded_answers(model: SimulatedModel, seeds: int, persist: float, rng: np.ra
 
 @dataclass
 class SimulatedSession(AuditSession):
-    """A session whose model is simulated: a condition's run is drawn on first use (so Holm's correction
-    over conditions sees every condition, as in a real run); everything else is ``AuditSession``'s."""
+    """A session whose model is simulated: a condition's run is drawn on first use (so a correction over
+    conditions sees every condition, as in a real run); everything else is ``AuditSession``'s."""
 
     sim_model: Any = None
     sim_rng: Any = None
@@ -84,7 +87,7 @@ class SimulatedSession(AuditSession):
             cond = self.config.conditions[condition]
             seeds, n = len(cond.seeds), len(self.items)
             model = self.condition_models.get(condition, self.sim_model)
-            selections = seeded_answers(model, seeds, self.persist, self.sim_rng)
+            selections = self.answers(model, seeds)
             ds = self.dataset
             self._runs[key] = ConditionRun(
                 condition, cond, ds, items=list(self.items) * seeds, selections=selections, scores=[None] * len(selections),
@@ -93,9 +96,17 @@ class SimulatedSession(AuditSession):
         return self._runs[key]
 
 
+    def answers(self, model: SimulatedModel, seeds: int) -> list:
+        """One condition's answers over its seeds (``seeded_answers``)."""
+        return seeded_answers(model, seeds, self.persist, self.sim_rng)
+
+
 def simulated_session(base: AuditSession, model: SimulatedModel, rng: np.random.Generator, persist: float,
                       condition_models: dict | None = None) -> SimulatedSession:
-    return SimulatedSession(base.config, [SIMULATED], dataset=base.dataset, items=base.items, pool=base.pool,
+    """A session deciding each call alone (``correction = "none"``): the per-gate rates are those of one call;
+    what the config's correction does to the verdict over all its conditions and gates is measured by
+    ``audit.run.calibrate_verdict`` (a corrected fail would need every condition simulated, on every run)."""
+    return SimulatedSession(base.config.model_copy(update={"correction": "none"}), [SIMULATED], dataset=base.dataset, items=base.items, pool=base.pool,
                             use_cache=False, sim_model=model, sim_rng=rng, persist=persist,
                             condition_models=condition_models or {})
 

@@ -72,7 +72,7 @@ def build_record(session: "AuditSession", coverage: dict | None = None, verdict:
         "coverage": coverage or {"complete": False, "reasons": ["the run did not report its coverage"]},
         "summary": {"gates": len(gates), "passed": counts["pass"], "failed": counts["fail"],
                     "inconclusive": counts["inconclusive"], "waived": counts["waived"], "skipped": counts["skipped"],
-                    "family_wise_error": family_wise_error(decided, 1 - cfg.confidence).statement() if (decided := counts["pass"] + counts["fail"] + counts["inconclusive"]) else None,
+                    "family_wise_error": family_wise_error(decided, 1 - cfg.confidence).statement(cfg.correction) if (decided := counts["pass"] + counts["fail"] + counts["inconclusive"]) else None,
                     "correction": cfg.correction},
         "dataset": ds.name,
         **ds.record_extras(session.items),

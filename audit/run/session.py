@@ -218,16 +218,24 @@ class AuditSession:
             raise AuditError(f"gate '{gate}' has no threshold in the config (add [gates.{gate}])")
         measured, skip, n_answered = None, None, 0
         try:
-            measured = RunGateContext(self, spec, condition).measure(gate)
+            measured = self._measure(gate, spec, condition)
             n_answered = self.summary(spec, condition)["n_answered"]
         except GateSkipped as why:
             skip = str(why)
         except ConditionUnavailable as why:
             skip = f"condition '{condition}' cannot run on {spec}: {why}"
         outcome = decide(gate, cfg, model=spec, condition=condition, measured=measured, skip=skip, n_answered=n_answered,
-                         holm_measurements=self._measurements_over_conditions(gate, spec))
+                         holm_measurements=self._measurements_over_conditions(gate, spec),
+                         verdict_measurements=self._measurements_over_verdict(spec))
         self._outcomes[key] = outcome
         return outcome
+
+    def _measure(self, gate: str, spec: str, condition: str):
+        """A gate's measurement, kept (a corrected fail asks for every condition's again); a conditional gate's
+        (transfer) depends on another gate's outcome and is measured afresh."""
+        if gate_spec(gate).conditional:
+            return RunGateContext(self, spec, condition).measure(gate)
+        return self.memo(("measured", gate, spec, condition), lambda: RunGateContext(self, spec, condition).measure(gate))
 
     def _measurements_over_conditions(self, gate: str, spec: str):
         """For Holm's correction (``audit.gates.decide``): the gate's measurement in each condition it covers,
@@ -236,9 +244,25 @@ class AuditSession:
             found = []
             for c in self.config.condition_names_for(gate):
                 try:
-                    found.append((c, RunGateContext(self, spec, c).measure(gate)))
+                    found.append((c, self._measure(gate, spec, c)))
                 except (GateSkipped, ConditionUnavailable):
                     continue
+            return found
+        return measurements
+
+    def _measurements_over_verdict(self, spec: str):
+        """For ``correction = "holm_verdict"``: every decision of the verdict for model ``spec`` (each required
+        gate in each condition it covers), as (gate, condition, measurement); conditional gates (transfer,
+        which fails only after the bare model's bias gate failed) are left out, as they add no error."""
+        def measurements() -> list[tuple[str, str, object]]:
+            from audit.run.coverage import required_gates
+
+            found = []
+            for gate in required_gates(self):
+                if gate_spec(gate).conditional:
+                    continue
+                for c, m in self._measurements_over_conditions(gate, spec)():
+                    found.append((gate, c, m))
             return found
         return measurements
 

@@ -75,12 +75,21 @@ class FamilyWiseError:
     bound: float  # min(1, k alpha)
     per_gate_for_family: float  # Bonferroni level per gate that keeps the family at alpha
 
-    def statement(self) -> str:
-        return (
+    def statement(self, correction: str = "none") -> str:
+        """The verdict's error in words; ``correction`` the config's (``holm_verdict`` bounds the whole verdict)."""
+        if correction == "holm_verdict":
+            return (f"{self.k} gates: a fail must survive Holm's correction over every gate and condition of the verdict, "
+                    f"so a model within every limit is failed with probability at most {self.alpha / 2:g} "
+                    "(one-sided), whatever the dependence between the gates.")
+        text = (
             f"{self.k} gates at level {self.alpha:g} each: a fair model fails at least one with probability up to "
             f"{self.independent:.1%} if the gates were independent, at most {self.bound:.1%} whatever their dependence; "
             f"testing each at {self.per_gate_for_family:.2g} (or Holm / max-T) keeps the verdict's error at {self.alpha:g}."
         )
+        if correction == "holm":
+            text += (f" With correction = holm each gate is corrected over its own conditions ({self.alpha / 2:g} per gate), "
+                     "not over the gates: correction = holm_verdict bounds the whole verdict.")
+        return text
 
 
 def family_wise_error(k: int, alpha: float = 0.05) -> FamilyWiseError:

@@ -76,7 +76,9 @@ class WinoBias(Dataset):
         asks for the same items)."""
         key = tuple(it.id for it in items)
         if key not in self._pairings:
-            self._pairings = {key: pair_twins(items)}  # one list at a time: a run audits one item set
+            if len(self._pairings) >= 4:  # a run audits one item set, repeated once per seed count
+                self._pairings = {}
+            self._pairings[key] = pair_twins(items)
         return self._pairings[key]
 
     def pair_table(self, items: Sequence[Item], selections: Sequence):

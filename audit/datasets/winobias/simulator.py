@@ -75,6 +75,32 @@ class WinoBiasSimulator:
             raise ValueError(f"gate '{gate}' cannot be planted in a WinoBias simulation")
         return self._model(scenario(self.items, self.pairing, a_sb=0.1 * scale, **kw), noise)
 
+    def jointly(self, values: dict[str, float], noise: str) -> WinoBiasModel:
+        """A model with theta (``values["a_sb"]``) and |RPA gap| (``values["rpa_gap"]``) planted at once: the
+        graded labour-statistics profile scaled to the gap, plus the same profile with its gap-carrying part
+        removed (w_j = u_j - mean(s u) s_j, s_j the pair's sign in the gap), which moves O-SB and not the gap,
+        scaled to reach theta (theta^2 is quadratic in its weight). ValueError when out of reach."""
+        theta, gap = values["a_sb"], values["rpa_gap"]
+        pairs = tuple(self.pairing.usable(self.include_non_minimal))
+        unit = np.array([(_lean(self.items[p.male].candidates[0]) - _lean(self.items[p.male].candidates[1])) / 2
+                         for p in pairs])
+        sign = np.array([(1.0 if self.items[p.male].referent == self.items[p.male].candidates[0] else -1.0)
+                         * (1.0 if self.items[p.male].stance == "pro" else -1.0) for p in pairs])
+        unit_gap = float(np.mean(sign * unit))
+        base, w = unit * gap / unit_gap, unit - unit_gap * sign
+
+        def theta2(beta: float) -> float:
+            return _truths(self.items, pairs, base + beta * w)[2] ** 2
+
+        c, plus, minus = theta2(0.0), theta2(1.0), theta2(-1.0)
+        a, b = (plus + minus) / 2 - c, (plus - minus) / 2  # theta^2(beta) = a beta^2 + b beta + c
+        disc = b * b - 4 * a * (c - theta**2)
+        if a <= 0 or disc < 0:
+            raise ValueError(f"theta {theta} and gap {gap} cannot be planted together on these items")
+        beta = min(((-b + r) / (2 * a) for r in (math.sqrt(disc), -math.sqrt(disc))), key=abs)
+        effect = base + beta * w
+        return self._model(Scenario(pairs, effect, *_truths(self.items, pairs, effect)), noise)
+
     def true_change(self, before: WinoBiasModel, after: WinoBiasModel) -> float:
         """theta^2 after minus before: the estimand the debiasing and regression gates compare."""
         return after.truth["a_sb"] ** 2 - before.truth["a_sb"] ** 2
