@@ -13,6 +13,10 @@ gate's measure calls through ``corrected_transfer``) on the simulator's pairs of
 rho), rho in {0, 0.5, 0.9}: coverage, and the gate's claim rate (the bare a_sb gate fails, rho is defined and
 its lower end is above the threshold), each with a Clopper-Pearson interval.
 
+``--transfer --preset bbq``: BBQ's corrected rho over templates (``bbq.transfer.corrected_transfer``) on the
+official BBQ files (the audit's test split) and ``BBQSimulator.transfer``; ``--method observed`` measures the
+previous interval. ``--render --preset bbq`` prints the stored tables (docs/calibration-bbq.md).
+
     PYTHONPATH=$PWD nice -n 10 python benchmarks/interval_coverage.py --design official --seeds 3 --runs 400
     PYTHONPATH=$PWD nice -n 10 python benchmarks/interval_coverage.py --design generated --transfer --runs 200 --noise low
 """
@@ -34,6 +38,7 @@ from calibration import DESIGNS, PARTS, SPLIT_OF_DESIGN, data_for  # noqa: E402
 
 from audit.cli.options import AuditOptions  # noqa: E402
 from audit.datasets.winobias.intervals import debiased_interval, gap_interval  # noqa: E402
+from audit.datasets.bbq.transfer import corrected_transfer as bbq_transfer  # noqa: E402
 from audit.datasets.winobias.transfer_eiv import transfer_eiv  # noqa: E402
 from audit.run import calibrate as cal  # noqa: E402
 from audit.run.setup import build_session  # noqa: E402
@@ -81,38 +86,49 @@ def rate(k: int, n: int) -> dict:
 
 
 def measure_transfer(design: str, seeds: int, runs: int, seed: int, confidence: float, noises: list[str] | None = None,
-                     rhos: tuple[float, ...] = cal.TRANSFER_RHOS) -> list[dict]:
-    """Per noise level and true rho: the corrected rho's coverage and the transfer gate's claim rate."""
-    session = build_session(AuditOptions(preset="default", data=data_for("default", design), no_cache=True,
+                     rhos: tuple[float, ...] = cal.TRANSFER_RHOS, preset: str = "default", method: str = "matched") -> list[dict]:
+    """Per noise level and true rho: the corrected rho's coverage and the transfer gate's claim rate. WinoBias
+    (``preset`` default): ``transfer_eiv`` on pair tables, a claim needing the bare a_sb gate to fail too. BBQ
+    (``preset`` bbq): ``bbq.transfer.corrected_transfer`` (``method``: its bootstrap world, "observed" the
+    previous interval) on the official files; a claim is the interval's lower end above the threshold (the bare
+    model's true worst |s_AMB| is 0.40, four times the bbq_s_amb threshold, so its gate fails in every run)."""
+    session = build_session(AuditOptions(preset=preset, data=data_for(preset, design), no_cache=True,
                                          split=SPLIT_OF_DESIGN.get(design)))
-    cfg = session.config
+    cfg, ds = session.config, session.dataset
     boot = {"confidence": confidence, "n_resamples": cfg.n_resamples, "seed": cfg.seed}
-    simulator = session.dataset.simulator(session.items, cfg)
+    simulator = ds.simulator(session.items, cfg)
     items = list(session.items) * seeds
-    bias_threshold, threshold = cfg.gates["a_sb"].threshold, cfg.gates["transfer"].threshold
+    threshold = cfg.gates["transfer"].threshold
+    bias_threshold = cfg.gates[ds.bias_gate].threshold
+
+    def corrected(sel_bare: list, sel_prompted: list) -> tuple[dict, bool]:
+        if preset in ("bbq", "paper-b"):
+            r = bbq_transfer((items, sel_bare), (items, sel_prompted), ds.item_id, boot, world=method)
+            return r, True
+        tb, tp = ds.pair_table(items, sel_bare), ds.pair_table(items, sel_prompted)
+        return transfer_eiv(tb, tp, **boot).to_dict(), debiased_interval(tb, confidence=confidence).lo > bias_threshold
+
     rows = []
     for k_noise, noise in enumerate(simulator.noise_levels):
         if noises and noise not in noises:
             continue
         for k_rho, rho in enumerate(rhos):
+            k_rho = cal.TRANSFER_RHOS.index(rho) if rho in cal.TRANSFER_RHOS else k_rho  # the same draws with --rho
             bare, prompted, truth = simulator.transfer(rho, noise, seed=seed + k_rho)
             rng = np.random.default_rng([seed, seeds, k_noise, 100 + k_rho])
             n_ci = covered = below = above = claimed = 0
             estimates, naive, widths = [], [], []
             for _ in range(runs):
-                tb = session.dataset.pair_table(items, cal.seeded_answers(bare, seeds, 0.8, rng))
-                tp = session.dataset.pair_table(items, cal.seeded_answers(prompted, seeds, 0.8, rng))
-                bare_fails = debiased_interval(tb, confidence=confidence).lo > bias_threshold
-                r = transfer_eiv(tb, tp, **boot)
-                lo, hi = r.rho_ci
-                if r.defined and not np.isnan(r.rho) and not np.isnan(lo):
+                r, bare_fails = corrected(cal.seeded_answers(bare, seeds, 0.8, rng), cal.seeded_answers(prompted, seeds, 0.8, rng))
+                lo, hi = r["rho_ci"]
+                if r["defined"] and not np.isnan(r["rho"]) and not np.isnan(lo):
                     n_ci += 1
                     covered += lo - 1e-12 <= truth <= hi + 1e-12
                     below += truth < lo - 1e-12
                     above += truth > hi + 1e-12
                     claimed += bool(bare_fails and lo > threshold)
-                    estimates.append(r.rho)
-                    naive.append(r.rho_naive)
+                    estimates.append(r["rho"])
+                    naive.append(r["rho_naive"])
                     widths.append(hi - lo)
             cov_p = stats.binomtest(covered, n_ci, confidence).pvalue if n_ci else float("nan")
             rows.append({"noise": noise, "rho": rho, "truth": truth, "runs": runs, "with_interval": n_ci,
@@ -120,7 +136,8 @@ def measure_transfer(design: str, seeds: int, runs: int, seed: int, confidence: 
                          "upper_end_below_truth": rate(above, n_ci), "claimed": rate(claimed, runs),
                          "mean_rho": float(np.mean(estimates)) if estimates else None,
                          "mean_naive": float(np.mean(naive)) if naive else None,
-                         "mean_width": float(np.mean(widths)) if widths else None})
+                         "mean_width": float(np.mean(widths)) if widths else None,
+                         "sd_rho": float(np.std(estimates, ddof=1)) if len(estimates) > 1 else None})
             print(rows[-1], flush=True)
     return rows
 
@@ -134,13 +151,16 @@ def transfer_table(part: dict) -> list[str]:
              f"--seeds {part['seeds']} --runs {part['runs']} --seed {part['seed']}{part.get('options', '')}` "
              f"({part['seconds']:.0f} s; {part['design']} design, {part['seeds']} seed(s), {part['confidence']:.0%} intervals). "
              "Rates with their 95% Clopper-Pearson interval; *p*: two-sided binomial test of the coverage against the "
-             "nominal level; *claimed*: the gate fails (the bare a_sb gate fails and the corrected rho's lower end is "
-             "above 0.5; target >= 0.80 at rho 0.9, <= 0.05 at rho 0).", "",
-             "| noise | true rho | runs with an interval | coverage | p | lower end above | upper end below | claimed | mean rho (naive) | mean width |",
+             "nominal level; *claimed*: the gate fails (the bare model's bias gate fails and the corrected rho's lower end is "
+             "above 0.5; target >= 0.80 at rho 0.9, <= 0.05 at rho 0); *mean width (sd)*: the interval's mean width and "
+             "the estimate's standard deviation over the runs.", "",
+             "| noise | true rho | runs with an interval | coverage | p | lower end above | upper end below | claimed | mean rho (naive) | mean width (sd) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in part["rows"]:
         mean = "n/a" if r["mean_rho"] is None else f"{r['mean_rho']:.3f} ({r['mean_naive']:.3f})"
         width = "n/a" if r["mean_width"] is None else f"{r['mean_width']:.3f}"
+        if r.get("sd_rho") is not None:
+            width += f" ({r['sd_rho']:.3f})"
         lines.append(f"| {r['noise']} | {r['truth']:.2f} | {r['with_interval']} of {r['runs']} | {_pct(r['coverage'])} | "
                      f"{'< 0.001' if r['coverage_p'] < 0.001 else format(r['coverage_p'], '.3f')} | {_pct(r['lower_end_above_truth'])} | {_pct(r['upper_end_below_truth'])} | "
                      f"{_pct(r['claimed'])} | {mean} | {width} |")
@@ -185,6 +205,16 @@ def transfer_section() -> list[str]:
     return lines
 
 
+def bbq_transfer_section() -> list[str]:
+    """docs/calibration-bbq.md's tables of BBQ's transfer coverage (``--render --preset bbq``)."""
+    lines = []
+    for path in sorted(PARTS.parent.glob("bbq-transfer-coverage--*.json")):
+        part = json.loads(path.read_text())
+        lines += [f"*{'previous interval (observed world)' if part['method'] == 'observed' else 'matched world'}*", "",
+                  *transfer_table(part), ""]
+    return lines
+
+
 def table(part: dict) -> list[str]:
     lines = [f"`PYTHONPATH=$PWD nice -n 10 python benchmarks/interval_coverage.py --design {part['design']} --seeds {part['seeds']} "
              f"--runs {part['runs']} --seed {part['seed']}{part.get('options', '')}` ({part['seconds']:.0f} s; {part['design']} design, "
@@ -212,23 +242,38 @@ def main() -> None:
     ap.add_argument("--confidence", type=float, default=0.95)
     ap.add_argument("--noise", action="append", help="only these noise levels (low, high)")
     ap.add_argument("--transfer", action="store_true", help="the transfer gate's corrected rho instead of a_sb and rpa_gap")
+    ap.add_argument("--preset", choices=("default", "bbq"), default="default",
+                    help="--transfer: bbq measures BBQ's corrected transfer on the official BBQ files (--design official)")
+    ap.add_argument("--method", choices=("matched", "observed"), default="matched",
+                    help="--transfer --preset bbq: the bootstrap world (observed: the previous interval)")
+    ap.add_argument("--rho", type=float, action="append", help="--transfer: only these true rho (default 0, 0.5, 0.9)")
     ap.add_argument("--render", action="store_true", help="print the markdown tables of the stored results")
     args = ap.parse_args()
     if args.render:
-        print("\n".join(transfer_section()))
+        print("\n".join(transfer_section() if args.preset == "default" else bbq_transfer_section()))
         return
+    if args.preset != "default" and not args.transfer:
+        raise SystemExit("--preset bbq: with --transfer only")
     start = time.perf_counter()
-    rows = (measure_transfer if args.transfer else measure)(args.design, args.seeds, args.runs, args.seed, args.confidence, args.noise)
+    if args.transfer:
+        rows = measure_transfer(args.design, args.seeds, args.runs, args.seed, args.confidence, args.noise,
+                                preset=args.preset, method=args.method, rhos=tuple(args.rho or cal.TRANSFER_RHOS))
+    else:
+        rows = measure(args.design, args.seeds, args.runs, args.seed, args.confidence, args.noise)
     PARTS.mkdir(parents=True, exist_ok=True)
     noise = "".join(f"--{n}" for n in args.noise or [])
     level = "" if args.confidence == 0.95 else f"--conf{args.confidence:g}"
-    kind = "transfer-coverage" if args.transfer else "coverage"
-    path = PARTS.parent / f"{kind}--{args.design}--{args.seeds}seeds{noise}{level}.json"
+    kind = ("transfer-coverage" if args.preset == "default" else f"{args.preset}-transfer-coverage") if args.transfer else "coverage"
+    method = ("" if args.method == "matched" else f"--{args.method}") + "".join(f"--rho{r:g}" for r in args.rho or [])
+    path = PARTS.parent / f"{kind}--{args.design}--{args.seeds}seeds{noise}{level}{method}.json"
     path.write_text(json.dumps({"design": args.design, "seeds": args.seeds, "runs": args.runs, "seed": args.seed,
-                                "transfer": args.transfer,
+                                "transfer": args.transfer, "preset": args.preset, "method": args.method,
                                 "confidence": args.confidence,
                                 "options": "".join(f" --noise {n}" for n in args.noise or [])
-                                + ("" if args.confidence == 0.95 else f" --confidence {args.confidence:g}"),
+                                + ("" if args.confidence == 0.95 else f" --confidence {args.confidence:g}")
+                                + ("" if args.preset == "default" else f" --preset {args.preset}")
+                                + ("" if args.method == "matched" else f" --method {args.method}")
+                                + "".join(f" --rho {r:g}" for r in args.rho or []),
                                 "seconds": time.perf_counter() - start, "rows": rows}, indent=1))
     print(f"wrote {path}")
 

@@ -8,9 +8,12 @@ noise in both, which the papers' Pearson reads as rho = 1.000 [1.000, 1.000]. As
 does for WinoBias: rho = (cov(b_x, b_y) - mean error covariance) / sqrt((var b_x - mean error variance_x)
 (var b_y - mean error variance_y)), each error moment from the items (paired by item id, a condition's
 seeds averaged per item first); undefined, with the reason, when the bare per-template bias is not shown
-(chi-square test of "every template's bias is 0") or does not vary beyond its noise. Interval: basic
-bootstrap over example sets resampled jointly in both conditions within each template's design cells,
-pivoting on the plug-in Pearson.
+(chi-square test of "every template's bias is 0") or does not vary beyond its noise. Interval: example sets
+resampled jointly in both conditions within each template's design cells, in a bootstrap world matched to
+the corrected moments (``audit.stats.matched_world``: each template's pair of biases moved so that the
+world's true biases have the corrected variances and rho, every item keeping its own noise); percentile
+interval. Resampling the observed sets as they are (the world's truth then the attenuated plug-in Pearson)
+covered a true rho 0 in only about 0.6-0.8 of runs (docs/calibration-bbq.md).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from scipy import stats
+from scipy import sparse, stats
+
+from audit.stats.matched_world import corrected_target, matched_means, world_interval, world_truth
 
 from .intervals import set_key, template_key
 
@@ -50,12 +55,65 @@ def _stratified_weights(group: np.ndarray, n_resamples: int, rng: np.random.Gene
     """(resamples, sets) bootstrap counts drawing example sets within their design group (template and set
     type), so that a resample keeps each template's design: the noise the correction removes is the noise
     of answers to a fixed design, and the bootstrap world has no other."""
-    w = np.zeros((n_resamples, len(group)))
-    for g in np.unique(group):
-        members = np.flatnonzero(group == g)
-        draws = rng.integers(0, len(members), size=(n_resamples, len(members)))
-        np.add.at(w, (np.arange(n_resamples)[:, None], members[draws]), 1.0)
-    return w
+    order = np.argsort(group, kind="stable")
+    ordered = group[order]
+    first = np.searchsorted(ordered, ordered)  # per sorted position: where its group starts, and the group's size
+    size = np.searchsorted(ordered, ordered, side="right") - first
+    picks = order[first + (rng.random((n_resamples, len(group))) * size).astype(int)]  # one draw per set slot
+    n = len(group)
+    flat = (picks + n * np.arange(n_resamples)[:, None]).ravel()
+    return np.bincount(flat, minlength=n_resamples * n).reshape(n_resamples, n).astype(float)
+
+
+def _resampled_sums(per_set: np.ndarray, set_unit: np.ndarray, n_units: int, w: np.ndarray) -> np.ndarray:
+    """(resamples, units, 2, 3, 6): each template's features summed over its sets with the weights ``w``
+    (one sparse product: a set's 36 features sit in its template's block of columns)."""
+    n_sets, width = len(per_set), per_set[0].size
+    rows = np.repeat(np.arange(n_sets), width)
+    cols = (set_unit[:, None] * width + np.arange(width)).ravel()
+    blocks = sparse.csr_matrix((per_set.reshape(-1), (rows, cols)), shape=(n_sets, n_units * width))
+    return np.asarray((blocks.T @ w.T).T).reshape(len(w), n_units, *per_set.shape[1:])
+
+
+def _affine(per_set: np.ndarray, add: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The sets' features after every item's value v becomes add + scale * v; ``add`` and ``scale``: (sets, 2
+    polarities, 3 cells, 2 conditions)."""
+    ax, ay, cx, cy = add[..., 0], add[..., 1], scale[..., 0], scale[..., 1]
+    n, sx, sy, qx, qy, pxy = (per_set[..., k] for k in range(6))
+    return np.stack([n, n * ax + cx * sx, n * ay + cy * sy, n * ax**2 + 2 * ax * cx * sx + cx**2 * qx,
+                     n * ay**2 + 2 * ay * cy * sy + cy**2 * qy, n * ax * ay + ax * cy * sy + ay * cx * sx + cx * cy * pxy],
+                    axis=-1)
+
+
+def _matched_world(per_set: np.ndarray, set_unit: np.ndarray, set_group: np.ndarray, mo: dict,
+                   rho: float) -> tuple[np.ndarray, np.ndarray]:
+    """The sets moved into a world whose true per-template biases have the corrected variances and ``rho``
+    (``audit.stats.matched_world``), and those true biases (templates with every cell answered, 2).
+
+    * each template's b moves to the world's by delta: its negative-question items by +delta/2, its
+      non-negative ones by -delta/2 (each polarity's cell weights sum to 1);
+    * the items' deviations from their design group's cell mean (template, set type, polarity, cell) are
+      scaled by sqrt(m / (m - 1)), m the group's items in that cell: drawing m of m sets spreads a sum by only
+      (m - 1) / m of its variance, and a group holds 2-10 sets in most templates (0.81 on average over the
+      official test split's groups), so the plain bootstrap world is less noisy than the data. Scaled, a
+      resample's noise and its estimated error moments are both those of the data (a residual bootstrap's
+      small-sample scaling)."""
+    ok = ~np.isnan(mo["bx"]) & ~np.isnan(mo["by"])
+    means = np.stack([mo["bx"], mo["by"]], axis=1)[ok]
+    observed = np.array([[mo["vx"], mo["cxy"]], [mo["cxy"], mo["vy"]]], float)
+    target = corrected_target(float(mo["vx"] - mo["ex"]), float(mo["vy"] - mo["ey"]), float(mo["cxy"] - mo["exy"]), rho)
+    world = matched_means(means, observed, target)
+    delta = np.zeros((len(ok), 2))
+    delta[ok] = world - means
+    shift = delta[set_unit][:, None, None, :] * np.array([0.5, -0.5])[None, :, None, None]  # (sets, polarity, 1, condition)
+    groups, members = np.unique(set_group, return_inverse=True)
+    totals = np.zeros((len(groups), *per_set.shape[1:]))
+    np.add.at(totals, members, per_set)
+    count = totals[..., 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = np.where(count[..., None] > 0, totals[..., 1:3] / count[..., None], 0.0)[members]  # (sets, 2, 3, 2)
+        scale = np.where(count > 1, np.sqrt(count / np.maximum(count - 1, 1)), 1.0)[members][..., None]
+    return _affine(per_set, shift + (1 - scale) * centre, np.broadcast_to(scale, centre.shape)), world
 
 
 CELL_WEIGHTS = np.array([0.5, 0.25, 0.25])  # ambiguous; disambiguated, answer stereotyped; answer the other person
@@ -85,7 +143,7 @@ def _moments(sums: np.ndarray) -> dict[str, np.ndarray]:
         err = lambda e: np.nanmean(np.where(ok, e.sum(axis=-1), np.nan), axis=-1)  # noqa: E731
         return {"k": k, "vx": np.nansum(cx**2, axis=-1) / (k - 1), "vy": np.nansum(cy**2, axis=-1) / (k - 1),
                 "cxy": np.nansum(cx * cy, axis=-1) / (k - 1), "ex": err(ex), "ey": err(ey), "exy": err(exy),
-                "bx": bx, "ex_unit": np.where(ok, ex.sum(axis=-1), np.nan)}
+                "bx": bx, "by": by, "ex_unit": np.where(ok, ex.sum(axis=-1), np.nan)}
 
 
 def _rho(mo: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -114,10 +172,10 @@ def design_weighted_bias(items: Sequence, values: Sequence[float]) -> dict[str, 
     return out
 
 
-def corrected_transfer(before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence], item_id,
-                       boot: Mapping[str, Any], alpha: float = 0.05) -> dict:
-    """The transfer gate's statistic for BBQ (``Dataset.corrected_transfer``)."""
-    bare, prompted = _picks(*before, item_id), _picks(*after, item_id)
+def _set_features(bare: dict, prompted: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Over the items answered in both conditions (``_picks``): per example set, the features (sets, 2
+    polarities, 3 design cells, ``FEATURES``), its template's index, its design group (template and set type)
+    for the resampling, and the number of templates."""
     both = [k for k in bare if k in prompted]
     units = sorted({template_key(bare[k][0]) for k in both})
     sets = sorted({set_key(bare[k][0]) for k in both})
@@ -130,13 +188,29 @@ def corrected_transfer(before: tuple[Sequence, Sequence], after: tuple[Sequence,
         y = prompted[k][1]
         s = s_index[set_key(it)]
         set_unit[s] = u_index[template_key(it)]
-        per_set[s, int(it.question_polarity != "neg"), _stratum(it)] += (1, x, y, x * x, y * y, x * y)
-        set_type[s] |= it.question_polarity == "neg" and _stratum(it) == 1
-    set_group = set_unit * 2 + set_type
-    result = {"defined": False, "reason": "", "n_units": len(units), "n_items": len(both), "rho": math.nan,
-              "rho_ci": [math.nan, math.nan], "rho_naive": math.nan, "bare_bias_p": math.nan}
-    point = np.zeros((len(units), 2, 3, 6))
+        cell = _stratum(it)
+        per_set[s, int(it.question_polarity != "neg"), cell] += (1, x, y, x * x, y * y, x * y)
+        set_type[s] |= it.question_polarity == "neg" and cell == 1
+    return per_set, set_unit, set_unit * 2 + set_type, len(units)
+
+
+def _unit_sums(per_set: np.ndarray, set_unit: np.ndarray, n_units: int) -> np.ndarray:
+    """(units, 2, 3, 6): each template's features, the sums over its sets."""
+    point = np.zeros((n_units, *per_set.shape[1:]))
     np.add.at(point, set_unit, per_set)
+    return point
+
+
+def corrected_transfer(before: tuple[Sequence, Sequence], after: tuple[Sequence, Sequence], item_id,
+                       boot: Mapping[str, Any], alpha: float = 0.05, world: str = "matched") -> dict:
+    """The transfer gate's statistic for BBQ (``Dataset.corrected_transfer``). ``world="observed"``: the
+    previous interval (the observed sets resampled as they are, a basic interval pivoting on the plug-in
+    Pearson), kept to measure the matched one against (benchmarks/interval_coverage.py --method observed)."""
+    bare, prompted = _picks(*before, item_id), _picks(*after, item_id)
+    per_set, set_unit, set_group, n_units = _set_features(bare, prompted)
+    result = {"defined": False, "reason": "", "n_units": n_units, "n_items": int(per_set[..., 0].sum()), "rho": math.nan,
+              "rho_ci": [math.nan, math.nan], "rho_naive": math.nan, "bare_bias_p": math.nan}
+    point = _unit_sums(per_set, set_unit, n_units)
     mo = _moments(point)
     result["n_units"] = int(mo["k"])
     if mo["k"] < 3:
@@ -159,16 +233,13 @@ def corrected_transfer(before: tuple[Sequence, Sequence], after: tuple[Sequence,
         result["reason"] = "no transfer to measure: the prompted per-template selection bias does not vary beyond its noise"
         return result
     w = _stratified_weights(set_group, boot["n_resamples"], np.random.default_rng(boot["seed"]))
-    order = np.argsort(set_unit, kind="stable")
-    starts = np.searchsorted(set_unit[order], np.arange(len(units)))
-    flat, w_sorted = per_set.reshape(len(sets), 36)[order], w[:, order]
-    resampled = np.stack([np.add.reduceat(w_sorted * flat[:, f], starts, axis=1) for f in range(36)], axis=-1)
-    resampled = resampled.reshape(len(w), len(units), 2, 3, 6)
-    boot_rho = _rho(_moments(resampled))[0]
-    pivot = boot_rho[~np.isnan(boot_rho)] - naive
-    if pivot.size >= 10:
-        a = (1 - boot["confidence"]) / 2
-        q_lo, q_hi = np.quantile(pivot, [a, 1 - a])
-        result["rho_ci"] = [float(max(rho - q_hi, -1.0)), float(min(rho - q_lo, 1.0))]
+    if world == "observed":
+        boot_rho = _rho(_moments(_resampled_sums(per_set, set_unit, n_units, w)))[0]
+        lo, hi = world_interval(rho, boot_rho, naive, boot["confidence"], percentile=False)
+        result["rho_ci"] = [max(lo, -1.0), min(hi, 1.0)]
+    else:
+        shifted, truth = _matched_world(per_set, set_unit, set_group, mo, rho)
+        boot_rho = _rho(_moments(_resampled_sums(shifted, set_unit, n_units, w)))[0]
+        result["rho_ci"] = list(world_interval(rho, boot_rho, world_truth(truth)["rho"], boot["confidence"], percentile=True))
     result["defined"] = True
     return result

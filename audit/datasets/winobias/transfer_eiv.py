@@ -33,6 +33,7 @@ from scipy.stats import norm
 from audit.datasets.winobias.occupations import lookup_occupation
 
 from audit.stats.confidence import combine_seeds
+from audit.stats.matched_world import corrected_target, matched_means, world_interval, world_truth
 from audit.stats.resampling import bootstrap_weights
 
 from .intervals import _subset, align
@@ -101,28 +102,6 @@ def _stats(mo: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             "rho_naive": rho_naive, "rho": np.clip(rho, -1, 1), "retained": np.where(mo["tx"] > 0, mo["txy"] / mo["tx"], np.nan)}
 
 
-def _world_interval(estimate: float, boot: np.ndarray, truth: float, confidence: float, percentile: bool) -> tuple[float, float]:
-    """From replicates drawn in a world whose truth is ``truth``: the percentile interval (rho: the estimate
-    plus the quantiles of replicate - truth, which for the overall rho, whose world truth is the estimate, is
-    the replicates' quantiles; it keeps to [-1, 1] near the boundary, where a basic interval reflects the
-    clipped upper tail onto the lower end), or the basic one (the retained share: the estimate minus them)."""
-    boot = boot[~np.isnan(boot)]
-    if math.isnan(estimate) or math.isnan(truth) or boot.size < 10:
-        return (math.nan, math.nan)
-    alpha = (1 - confidence) / 2
-    q_lo, q_hi = np.quantile(boot - truth, [alpha, 1 - alpha])
-    if percentile:
-        return (float(np.clip(estimate + q_lo, -1, 1)), float(np.clip(estimate + q_hi, -1, 1)))
-    return (float(estimate - q_hi), float(estimate - q_lo))
-
-
-def _sqrt_psd(a: np.ndarray, inverse: bool = False) -> np.ndarray:
-    vals, vecs = np.linalg.eigh(a)
-    vals = np.maximum(vals, 0.0)
-    root = np.where(vals > 0, 1 / np.sqrt(np.where(vals > 0, vals, 1)), 0.0) if inverse else np.sqrt(vals)
-    return (vecs * root) @ vecs.T
-
-
 def _matched_world(tx: PairTable, ty: PairTable, mo: dict, est: dict) -> tuple[PairTable, PairTable, np.ndarray]:
     """A bootstrap world whose true O-SB have the estimated *true* (co)variances over occupations, not the
     observed ones. Resampling the observed pairs as they are makes the observed O-SB the world's truth: its
@@ -139,28 +118,11 @@ def _matched_world(tx: PairTable, ty: PairTable, mo: dict, est: dict) -> tuple[P
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.stack([np.where(n > 0, s_x / n, 0.0), np.where(n > 0, s_y / n, 0.0)], axis=1)
     v = np.array([[mo["vx"], mo["cxy"]], [mo["cxy"], mo["vy"]]], float)
-    t_x, t_y = float(mo["tx"]), float(mo["ty"])
-    r = est["rho"]
-    if math.isnan(r):  # the prompted O-SB do not vary beyond their noise: keep the corrected covariance, least t_y
-        t_y = max(t_y, float(mo["txy"]) ** 2 / t_x)
-        cross = float(mo["txy"])
-    else:
-        cross = r * math.sqrt(t_x * t_y)
-    target = np.array([[t_x, cross], [cross, t_y]])
-    a = _sqrt_psd(target) @ _sqrt_psd(v, inverse=True)
-    world = means @ a.T
+    world = matched_means(means, v, corrected_target(float(mo["tx"]), float(mo["ty"]), float(mo["txy"]), est["rho"]))
     shift = np.linalg.pinv(m @ m.T) @ (n[:, None] * (world - means))  # (K, 2) occupation potentials
     pair_shift = m.T @ shift  # (N, 2): h_a - h_b per pair
     shifted = [PairTable(t.occupations, t.a, t.b, t.x + pair_shift[:, k], t.pair_ids, t.gap[:0]) for k, t in enumerate((tx, ty))]
     return shifted[0], shifted[1], world
-
-
-def _truth_of(world: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    """rho and the retained share of the world's true means over the occupations ``mask``."""
-    wx, wy = world[mask, 0], world[mask, 1]
-    cx, cy = wx - wx.mean(), wy - wy.mean()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {"rho": float(cx @ cy / math.sqrt((cx @ cx) * (cy @ cy))), "retained": float(cx @ cy / (cx @ cx))}
 
 
 def transfer_eiv(
@@ -194,12 +156,12 @@ def transfer_eiv(
     def summary(mask: np.ndarray) -> dict:
         est = {k: float(v) for k, v in _stats(_moments(point_sums, mask)).items()}
         boot = _stats(_moments(boot_sums, mask))
-        truth = _truth_of(world, mask & valid)
+        truth = world_truth(world[mask & valid])
         return {
             "rho_naive": est["rho_naive"], "rho": est["rho"],
-            "rho_ci": _world_interval(est["rho"], boot["rho"], truth["rho"], confidence, percentile=True),
+            "rho_ci": world_interval(est["rho"], boot["rho"], truth["rho"], confidence, percentile=True),
             "retained": est["retained"],
-            "retained_ci": _world_interval(est["retained"], boot["retained"], truth["retained"], confidence, percentile=False),
+            "retained_ci": world_interval(est["retained"], boot["retained"], truth["retained"], confidence, percentile=False),
         }
 
     overall = summary(everyone)
