@@ -16,6 +16,7 @@ from audit.datasets.bbq.dataset import BBQ
 from audit.datasets.bbq.simulator import BBQSimulator
 from audit.datasets.bbq.transfer import _matched_world, _moments, _rho, corrected_transfer
 from tests.shared_data import bbq_dir
+from tests.transfer_rates import assert_transfer_rates
 
 pytestmark = pytest.mark.skipif(bbq_dir() is None, reason="official BBQ files not found (../shared/bbq or $BIAS_AUDIT_BBQ_DIR)")
 RUNS = 40
@@ -41,15 +42,7 @@ def _intervals(design, rho: float, world: str = "matched"):
 
 @pytest.mark.parametrize("rho", [0.0, 0.5, 0.9])
 def test_corrected_rho_covers_at_about_its_nominal_rate(design, rho):
-    covered = claimed = 0
-    for (lo, hi), truth in _intervals(design, rho):
-        covered += lo <= truth <= hi
-        claimed += lo > 0.5
-    assert covered >= stats.binom.ppf(0.01, RUNS, 0.90), f"coverage {covered}/{RUNS} at rho {rho}"
-    if rho == 0.0:
-        assert claimed <= stats.binom.ppf(0.99, RUNS, 0.05)
-    if rho == 0.9:
-        assert claimed >= stats.binom.ppf(0.01, RUNS, 0.80), f"claimed {claimed}/{RUNS}"
+    assert_transfer_rates(_intervals(design, rho), rho, coverage=0.90)
 
 
 def test_the_previous_interval_under_covers(design):

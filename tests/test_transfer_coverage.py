@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from audit.datasets.winobias import WinoBias
 from audit.datasets.winobias.generated import generate_items
 from audit.datasets.winobias.simulator import WinoBiasSimulator
 from audit.datasets.winobias.transfer_eiv import _matched_world, _moments, _stats, _sums, transfer_eiv
+from tests.transfer_rates import assert_transfer_rates
 
 ITEMS = [it for it in generate_items() if it.split == "test"]
 RUNS = 40
@@ -31,19 +31,13 @@ def _draws(rho: float, seed: int):
 
 @pytest.mark.parametrize("rho", [0.0, 0.5, 0.9])
 def test_corrected_rho_covers_at_about_its_nominal_rate(rho):
-    covered = claimed = runs = 0
-    for k, (bare, prompted, truth) in enumerate(_draws(rho, 2026)):
-        r = transfer_eiv(bare, prompted, n_resamples=400, seed=k)
-        assert r.defined, r.reason  # a bare model at theta 0.3 always shows its bias
-        lo, hi = r.rho_ci
-        runs += 1
-        covered += lo <= truth <= hi
-        claimed += lo > 0.5
-    assert covered >= stats.binom.ppf(0.01, runs, 0.95), f"coverage {covered}/{runs} at rho {rho}"
-    if rho == 0.0:
-        assert claimed <= stats.binom.ppf(0.99, runs, 0.05)
-    if rho == 0.9:
-        assert claimed >= stats.binom.ppf(0.01, runs, 0.80), f"claimed {claimed}/{runs}"
+    def intervals():
+        for k, (bare, prompted, truth) in enumerate(_draws(rho, 2026)):
+            r = transfer_eiv(bare, prompted, n_resamples=400, seed=k)
+            assert r.defined, r.reason  # a bare model at theta 0.3 always shows its bias
+            yield r.rho_ci, truth
+
+    assert_transfer_rates(intervals(), rho, coverage=0.95)
 
 
 def test_the_bootstrap_world_has_the_corrected_moments_and_the_same_pair_noise():
