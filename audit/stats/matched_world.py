@@ -8,8 +8,8 @@ noise) and its rho is the attenuated plug-in, so an interval pivoting there is t
 is low (rho near 0) and too wide near rho 1. Here each unit's pair of means is mapped by
 A = T^(1/2) V^(-1/2) (V: their observed covariance over units, T: the corrected one), so the world's true
 per-unit values have the corrected variances and rho; the dataset then shifts each unit's observations by
-its unit's change (keeping each observation's own noise) and resamples them. Used by WinoBias
-(``transfer_eiv``, occupations) and BBQ (``bbq.transfer``, templates).
+its unit's change (keeping each observation's own noise) and resamples them. Used by each dataset
+package's corrected transfer statistic, whose units are its own groups of items.
 """
 
 from __future__ import annotations

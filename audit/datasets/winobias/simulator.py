@@ -79,7 +79,8 @@ class WinoBiasSimulator:
         """A model with theta (``values["a_sb"]``) and |RPA gap| (``values["rpa_gap"]``) planted at once: the
         graded labour-statistics profile scaled to the gap, plus the same profile with its gap-carrying part
         removed (w_j = u_j - mean(s u) s_j, s_j the pair's sign in the gap), which moves O-SB and not the gap,
-        scaled to reach theta (theta^2 is quadratic in its weight). ValueError when out of reach."""
+        scaled to reach theta (theta^2 is quadratic in its weight). Other gates in ``values`` are not planted: the
+        worst |O-SB| follows from the profile. ValueError when out of reach."""
         theta, gap = values["a_sb"], values["rpa_gap"]
         pairs = tuple(self.pairing.usable(self.include_non_minimal))
         unit = np.array([(_lean(self.items[p.male].candidates[0]) - _lean(self.items[p.male].candidates[1])) / 2
