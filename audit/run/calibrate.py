@@ -60,10 +60,11 @@ class Simulator(Protocol):
     # regression gates compare (``audit.run.calibrate_changes``; coverage is not measured without it)
 
 
-def seeded_answers(model: SimulatedModel, seeds: int, persist: float, rng: np.random.Generator) -> list:
+def seeded_answers(model: SimulatedModel, seeds: int, persist: float, rng: np.random.Generator,
+                   first: list | None = None) -> list:
     """One condition's answers over ``seeds`` shot draws, in the order ``run_condition`` pools them:
-    each later draw keeps the first draw's answer with probability ``persist``."""
-    first = model.answer(rng)
+    each later draw keeps the first draw's answer (``first``, else drawn here) with probability ``persist``."""
+    first = model.answer(rng) if first is None else first
     out = list(first)
     for _ in range(seeds - 1):
         fresh, keep = model.answer(rng), rng.random(len(first)) < persist

@@ -31,7 +31,7 @@ from scipy import stats
 
 from audit.errors import AuditError
 from audit.gates import gate_spec
-from audit.run.calibrate import SIMULATED, SimulatedSession
+from audit.run.calibrate import SIMULATED, SimulatedSession, seeded_answers
 from audit.run.coverage import required_gates, verdict
 
 CORRECTIONS = ("none", "holm", "holm_verdict")
@@ -55,11 +55,7 @@ class SharedSession(SimulatedSession):
         base = self.base_answers.setdefault(id(model), model.answer(rng))
         fresh, keep = model.answer(rng), rng.random(len(base)) < self.shared
         first = [b if k else f for b, f, k in zip(base, fresh, keep)]
-        out = list(first)
-        for _ in range(seeds - 1):
-            again, stay = model.answer(rng), rng.random(len(first)) < self.persist
-            out += [a if k else b for a, b, k in zip(first, again, stay)]
-        return out
+        return seeded_answers(model, seeds, self.persist, rng, first=first)
 
 
 @dataclass
