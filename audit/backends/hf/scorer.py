@@ -106,7 +106,7 @@ class Scorer(GenerationMixin):
         self.auto = batch_size == "auto"
         self.batch_size = _AUTO_BATCH.get(self._device.type, 32) if self.auto else max(1, int(batch_size))
         self.pack_tokens = pack_tokens or _PACK_TOKENS.get(self._device.type, 256)
-        self.generation_tokens = generation_tokens or int(self.batch_size * self.pack_tokens * _GENERATION_SHARE)
+        self._generation_tokens = generation_tokens  # None: follows batch_size (which "auto" halves on out-of-memory)
         self.progress = progress
         self.prefix_cache = prefix_cache
         self._shard: tuple[int, int] | None = None  # (rank, size) during a data-parallel call
@@ -117,6 +117,12 @@ class Scorer(GenerationMixin):
             params = inspect.signature(model.model.base_model.forward).parameters
             self._cache_kw = "cache" if "cache" in params else "past_key_values"
             self._head_matches = self._check_head()
+
+    @property
+    def generation_tokens(self) -> int:
+        """Key/value columns (rows x positions) one decoding batch may hold: as given, else 3/8 of a scoring
+        pass's ``batch_size`` x ``pack_tokens``."""
+        return self._generation_tokens or int(self.batch_size * self.pack_tokens * _GENERATION_SHARE)
 
     # ------------------------------------------------------------------ model plumbing
 
