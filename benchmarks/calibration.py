@@ -33,7 +33,8 @@ from audit.run.setup import build_session  # noqa: E402
 PARTS = ROOT / "benchmarks" / "results" / "calibration"
 PRESETS = ("default", "study", "bbq", "paper-b")
 DESIGNS = ("generated", "official", "official-all")
-SPLIT_OF_DESIGN = {"official-all": "all"}  # the config split a design audits (the others: the preset's, test)
+SPLIT_OF_DESIGN = {"generated": "test", "official": "test", "official-all": "all"}  # the config split each design audits
+# (the WinoBias presets ship split = "all" since session 8; the designs name their split so the figures stay reproducible)
 DESIGN_LABELS = {"generated": "generated set", "official": "official files, the audit's test split",
                  "official-all": "official files, both splits (dev and test; each item's shots from the other split)"}
 DESIGN_SHORT = {"official-all": "official, both splits"}  # the Targets table's data column
@@ -199,7 +200,7 @@ NOTES = [
     "(0.82; the study section's 0.70 is 14 of 20 runs), which would need about 4,000 items (scaling by "
     "1/sqrt(n) from 0.82 at 3,168), more than "
     "WinoBias has. The study section's 0.10 false fail of rpa_gap at 0.9x is 2 runs of 20 (the 250-run "
-    "figure for that model is 0.004). The shipped presets still audit the test split only.",
+    "figure for that model is 0.004). The WinoBias presets audit both splits (`split = \"all\"`) since session 8.",
     "* **BBQ, bias in the smallest category vs in every category**: the sections marked *every category* plant "
     "the bias in all six categories at once (the typical case of a model that uses stereotypes throughout); "
     "the others plant it only in Sexual_orientation, 788 of 10,860 items (the worst case). The worst "
