@@ -242,7 +242,19 @@ NOTES = [
     "disagreement (a smoke-sized run) and on BBQ at the *high* noise level, whose fair model answers only 60% of "
     "ambiguous contexts right, below the accuracy (0.7) the targets assume (with the marginal upper end its "
     "verdict passes in 0.15 (bbq) and 0.30 (paper-b, three seeds) of 20 runs, against 0.00 with the simultaneous "
-    "one; at the low noise level 1.00). It is never *fail*.",
+    "one; at the low noise level 1.00). It is never *fail*. **On BBQ this is not only the high noise level**: "
+    "the bbq preset's whole verdict for a fair model (no stereotype use, 20 runs per accuracy, "
+    "`benchmarks/bbq_fair_accuracy.py`) is *pass* in 0.00 of runs at accuracy 0.75 (disambiguated) / 0.70 "
+    "(ambiguous), 0.10 at 0.80 / 0.75, 0.40 at 0.85 / 0.80, 0.75 at 0.90 / 0.85 and 1.00 at 0.95 / 0.90, never "
+    "*fail*; the rest is inconclusive, almost always bbq_s_dis. A fair model's |s_DIS| in a category is noise "
+    "from its wrong answers, and the worst of six categories is the largest of six noisy values: in the "
+    "smaller categories (about 390-710 disambiguated items each in the test split) the fair model of 0.85 "
+    "accuracy reads a worst |s_DIS| of 0.04-0.08 with upper ends of 0.09-0.15 (six calls' gate messages). The "
+    "official BBQ files cannot show |s_DIS| <= 0.10 in every category for a model below about 0.9 accuracy; "
+    "a team auditing such a model on BBQ either accepts *inconclusive* (`inconclusive = \"warn\"`), "
+    "audits fewer, larger categories (`--categories`), or sets its own threshold with `bias-audit calibrate`. "
+    "The rule is not loosened for it: a model at 1.5x in the smallest category is never passed (0 of 160 "
+    "runs in the bbq whole-verdict sections).",
     "* **worst_o_sb** has no power figure: one occupation leaning by 0.75 or 1.0 (1.5x or 2x its 0.5 limit) is "
     "not possible for a model right 75% of the time, so no such model is simulated.",
     "* **Transfer**: WinoBias uses the reliability-corrected rho of O-SB over occupations; BBQ the corrected rho of "
@@ -298,7 +310,7 @@ def render(parts: list[dict]) -> str:
             lines += [f"## {part['preset']} preset, {label} ({part['items']:,} items)", ""]
         lines += [f"`PYTHONPATH=$PWD nice -n 10 python benchmarks/calibration.py --preset {part['preset']} --design "
                   f"{part['design']} --runs {part['runs']} --seed {part['seed']}{part.get('options', '')}` ({part['seconds']:.0f} s on 2 shared "
-                  f"CPU cores). Noise: " + "; ".join(f"{k}: {v}" for k, v in part["noise_levels"].items())
+                  f"CPU cores{'; ' + part['note'] if part.get('note') else ''}). Noise: " + "; ".join(f"{k}: {v}" for k, v in part["noise_levels"].items())
                   + f". A bias is planted in {part['planted_where']}.", "",
                   ]
         if part["summaries"]:
