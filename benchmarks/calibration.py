@@ -32,12 +32,12 @@ from audit.run.setup import build_session  # noqa: E402
 
 PARTS = ROOT / "benchmarks" / "results" / "calibration"
 PRESETS = ("default", "study", "bbq", "paper-b")
-DESIGNS = ("generated", "official", "official-all")
-SPLIT_OF_DESIGN = {"generated": "test", "official": "test", "official-all": "all"}  # the config split each design audits
+DESIGNS = ("generated", "generated-all", "official", "official-all")
+SPLIT_OF_DESIGN = {"generated": "test", "generated-all": "all", "official": "test", "official-all": "all"}  # the config split each design audits
 # (the WinoBias presets ship split = "all" since session 8; the designs name their split so the figures stay reproducible)
-DESIGN_LABELS = {"generated": "generated set", "official": "official files, the audit's test split",
+DESIGN_LABELS = {"generated": "generated set", "generated-all": "generated set, both splits (the embedded default as shipped)", "official": "official files, the audit's test split",
                  "official-all": "official files, both splits (dev and test; each item's shots from the other split)"}
-DESIGN_SHORT = {"official-all": "official, both splits"}  # the Targets table's data column
+DESIGN_SHORT = {"official-all": "official, both splits", "generated-all": "generated, both splits"}  # the Targets table's data column
 FOLLOWER = ("follower", "stereotyped")  # the bias-following model's cells (named "stereotyped" in parts saved before)
 
 
@@ -48,7 +48,7 @@ def data_for(preset: str, design: str) -> str:
         if design != "official" or bbq_dir() is None:
             raise SystemExit(f"{preset}: the official BBQ files (../shared/bbq) are the only design")
         return f"bbq:{bbq_dir()}"
-    if design == "generated":
+    if design in ("generated", "generated-all"):
         return "generated"
     if winobias_dir() is None:
         raise SystemExit("official WinoBias files not found (../shared/winobias or $BIAS_AUDIT_WINOBIAS_DIR)")
