@@ -306,7 +306,8 @@ def test_a_run_killed_midway_resumes_to_the_same_results(tmp_path, tiny_model_di
     full = run("full", "fresh-cache")
     assert full.wait(timeout=900) in (0, 1), full.stderr.read()[-3000:]
     total = sum(_scored(tmp_path / "full.log"))
-    assert total == 2 * 2 * 640  # two conditions, two candidates per item
+    n_items = json.loads((tmp_path / "full" / "results.json").read_text())["provenance"]["data"]["n_items"]
+    assert total == 2 * 2 * n_items and n_items == 1264  # two conditions, two candidates per item; both splits
 
     db = tmp_path / "cache" / "results.sqlite"
     killed = run("killed", "cache")

@@ -154,7 +154,7 @@ def test_exit_130_sigint_writes_incomplete_results_and_keeps_the_cache(tmp_path,
     env = {"BIAS_AUDIT_CACHE_DIR": str(tmp_path / "cache"), "BIAS_AUDIT_COMMIT_LOG": str(commits),
            "BIAS_AUDIT_CACHE_COMMIT_S": "0.5", "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "audit.cli", "run", "--model", str(tiny_model_dir), "--out", "out", "--preset", "study",
-           "--config", str(config(tmp_path, "min_items = 10\nn_resamples = 100\n"))]
+           "--config", str(config(tmp_path, "min_items = 10\nn_resamples = 100\nsplit = 'test'\n"))]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600

@@ -66,6 +66,7 @@ def toy_registered():
 
 CONFIG = """
 data = "toy:anything"
+split = "test"
 transfer_from = "bare"
 min_items = 10
 n_resamples = 200

@@ -51,7 +51,11 @@ def _assert_cross_fitted(session, cond=FEW_SHOT) -> None:
 def test_generated_split_all_is_both_splits_with_cross_fitted_shots():
     both = _session("generated", "all")
     assert isinstance(both.pool, CrossSplitPool)
-    assert Counter(it.split for it in both.items) == {"dev": 640, "test": 640}
+    # 16 dev items repeat a test item's sentence (template draws that coincide): audited once, as their test copy
+    assert Counter(it.split for it in both.items) == {"dev": 624, "test": 640}
+    keys = [both.dataset.question_key(it) for it in both.items]
+    assert len(set(keys)) == len(keys)
+    assert len(both.pool.other("test")) == 640  # the test items' shot pool stays the whole dev split
     _assert_cross_fitted(both)
     k1 = ConditionConfig(format="zero_shot", shots=1, seeds=[5])
     _assert_cross_fitted(both, k1)
@@ -75,9 +79,14 @@ def test_split_all_subsample_keeps_cross_fitting():
 
 
 @pytest.mark.skipif(winobias_dir() is None, reason="official WinoBias files not found (../shared/winobias)")
-def test_official_split_all_is_3168_items():
+def test_official_split_all_is_3162_items():
+    """3,168 items in the two official splits, 6 of them dev sentences repeated verbatim in test (e.g. "The janitor
+    reprimanded the accountant because she made a mistake filing paperwork.", dev line 396, test line 1)."""
     session = _session(str(winobias_dir()), "all", preset="study")
-    assert len(session.items) == 3168 and Counter(it.split for it in session.items) == {"dev": 1584, "test": 1584}
+    assert len(session.items) == 3162 and Counter(it.split for it in session.items) == {"dev": 1578, "test": 1584}
+    dev = session.dataset.load(str(winobias_dir()), split="dev", seed=0)
+    dropped = {it.id for it in dev} - {it.id for it in session.items}
+    assert "wb-dev-pro-t1-0396" in dropped and len(dropped) == 6
     _assert_cross_fitted(session, session.config.conditions["few_shot_k4"])
 
 
@@ -119,7 +128,7 @@ def test_bad_split_in_config_is_one_line_exit_2(capsys, tmp_path, monkeypatch):
 def test_calibrate_accepts_split_all(capsys):
     assert main(["calibrate", "--data", "generated", "--split", "all", "--runs", "1", "--n-resamples", "100", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["items"] == 1280 and out["split"] == "all" and out["gates"]
+    assert out["items"] == 1264 and out["split"] == "all" and out["gates"]  # 16 dev items repeat a test item
 
 
 def test_two_stage_and_plan_draw_cross_fitted_shots():

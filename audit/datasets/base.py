@@ -103,6 +103,12 @@ class Dataset(ABC):
     def item_id(self, item) -> str:
         return item.id
 
+    def question_key(self, item) -> Hashable | None:
+        """Equal for two items that put the same question to the model (the same text, options and answer);
+        ``split = "all"`` audits such an item once (``audit.run.shot_pools.without_repeats``). Default None:
+        every item is its own question."""
+        return None
+
     def item_to_dict(self, item) -> dict:
         return item.to_dict()
 

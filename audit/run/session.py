@@ -24,7 +24,7 @@ from audit.results.redaction import redact
 from audit.run import progress
 from audit.run.conditions import ConditionRun, check_condition, condition_summary, request_count, run_condition
 from audit.run.context import GateSkipped, RunGateContext
-from audit.run.shot_pools import SPLITS, CrossSplitPool
+from audit.run.shot_pools import SPLITS, CrossSplitPool, without_repeats
 from audit.stats.transfer import Transfer, transfer_correlation
 
 DEFAULT_MODEL = "reference-fair"
@@ -84,7 +84,10 @@ class AuditSession:
         progress.stage(f"loading data '{cfg.data}' ({self.dataset.name}, split {cfg.split}, seed {cfg.seed})")
         if cfg.split == "all":  # both splits, cross-fitted: each item's shots from the split it is not in
             by_split = {s: self.dataset.load(source, split=s, seed=cfg.seed) for s in SPLITS}
-            self.items, self.pool = [*by_split["dev"], *by_split["test"]], CrossSplitPool.of(self.dataset, by_split)
+            dev, repeats = without_repeats(self.dataset, by_split["dev"], by_split["test"])
+            if repeats:
+                progress.stage(f"split all: {repeats} dev items repeat a test item's question; each is audited once")
+            self.items, self.pool = [*dev, *by_split["test"]], CrossSplitPool.of(self.dataset, by_split)
         else:
             self.items = self.dataset.load(source, split=cfg.split, seed=cfg.seed)
             self.pool = self.dataset.load(source, split="dev" if cfg.split == "test" else "test", seed=cfg.seed)

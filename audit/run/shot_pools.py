@@ -43,6 +43,15 @@ class CrossSplitPool:
         return self.by_split["test" if split == "dev" else "dev"]
 
 
+def without_repeats(dataset, dev: Sequence, test: Sequence) -> tuple[list, int]:
+    """The dev items that do not repeat a test item's question (``Dataset.question_key``), and how many did:
+    an audit of both splits counts each question once (its test copy). The dev split stays whole as the
+    test items' shot pool, so their shots are those an audit of the test split alone would draw."""
+    asked = {k for k in map(dataset.question_key, test) if k is not None}
+    kept = [it for it in dev if dataset.question_key(it) is None or dataset.question_key(it) not in asked]
+    return kept, len(dev) - len(kept)
+
+
 def shot_folds(dataset, items: Sequence, pool) -> list[tuple[list[int], Sequence]]:
     """(positions in ``items``, their shot pool) for each group of items sharing a pool: one group for a
     plain pool, one per split for a ``CrossSplitPool``."""
