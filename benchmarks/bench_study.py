@@ -19,7 +19,7 @@ byte-level BPE of benchmarks/bench_scoring.py; its random generations never stop
     nice -n 10 python benchmarks/bench_study.py                       # both models, 100 items
     nice -n 10 python benchmarks/bench_study.py --models gpt2 --items 50
     nice -n 10 python benchmarks/bench_study.py --generation-only --hf-stop rule   # the fixture's prompts
-    nice -n 10 python benchmarks/bench_study.py --generation-only --items 30 --hf-generations 6   # the study's calls
+    nice -n 10 python benchmarks/bench_study.py --generation-only --items 30 --hf-generations 6 --threads 1   # the study's calls
     nice -n 10 python benchmarks/bench_study.py --models smollm2 --memory only   # the two peaks only
 """
 
@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lm-eval-likelihood", type=int, default=300, help="lm-eval loglikelihood sample")
     ap.add_argument("--lm-eval-generations", type=int, default=24, help="lm-eval generate_until sample")
     ap.add_argument("--hf-generations", type=int, default=16, help="HF generate one-at-a-time sample")
-    ap.add_argument("--generation-only", action="store_true", help="SmolLM2: generation ours vs HF one at a time only")
+    ap.add_argument("--generation-only", action="store_true", help="generation ours vs HF one at a time only (with --items: the study's calls, each model of --models; else SmolLM2 on the fixture)")
     ap.add_argument("--generation-formats", default=None, help="with --generation-only: these formats of the fixture")
     ap.add_argument("--hf-stop", choices=("strings", "rule"), default="strings",
                     help="HF one at a time stops at the rule's stop_strings (default) or by our rule (the same tokens as ours)")
