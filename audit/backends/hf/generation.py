@@ -7,11 +7,13 @@ shared-prefix path cannot serve go through ``model.generate`` in left-padded bat
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from typing import Sequence
 
 import torch
 
 from audit.backends.hf.decoding import DecodingSlots
+from audit.backends.hf.split_attention import shared_prefix
 from audit.backends.hf.planning import assign_rows, common_prefix_len, prompt_groups, tree_mask
 from audit.backends.hf.tokenization import _encode_many, _prefix_token_id
 from audit.prompts.stopping import StopRule
@@ -173,10 +175,11 @@ class GenerationMixin:
             out.append(tokens)
         return out
 
-    def _decoding_rows(self, prompts: int, capacity: int) -> int:
-        """Rows of a decoding batch whose slots hold ``capacity`` key/value columns each: ``batch_size`` (at most one
-        per prompt), fewer where their columns would pass ``generation_tokens`` (the call's key/value memory)."""
-        return max(1, min(self.batch_size, prompts, self.generation_tokens // max(1, capacity)))
+    def _decoding_rows(self, prompts: int, capacity: int, shared: int = 0) -> int:
+        """Rows of a decoding batch whose slots hold ``capacity`` key/value columns each beside one copy of a
+        ``shared``-token prefix: ``batch_size`` (at most one per prompt), fewer where their columns would pass
+        ``generation_tokens`` (the call's key/value memory)."""
+        return max(1, min(self.batch_size, prompts, (self.generation_tokens - shared) // max(1, capacity)))
 
     def _generate_rows(self, queries: list[list[int]], m: int, prefix_kv, max_new_tokens: int,
                        stop: StopRule | None, on_done=None) -> list[list[int]]:
@@ -185,8 +188,8 @@ class GenerationMixin:
         of the slots are free the next waiting prompts' prompt passes (``_prefill``, each of at most a quarter of
         ``generation_tokens`` tokens) write them into the free slots, so the batch stays full until the prompts
         run out. ``on_done(rows)`` is told how many rows ended."""
-        capacity = m + max(len(q) for q in queries) + max_new_tokens
-        width = self._decoding_rows(len(queries), capacity)
+        capacity = max(len(q) for q in queries) + max_new_tokens  # a row's own columns; the prefix is held once
+        width = self._decoding_rows(len(queries), capacity, m)
         slots = DecodingSlots(width, capacity, prefix_kv, m, self._device)
         config = self.lm.model.config
         waiting = list(range(len(queries)))
@@ -215,9 +218,10 @@ class GenerationMixin:
                 alive = [alive[j] for j in keep]
             if not alive:
                 continue
-            positions = slots.lengths[: len(alive), None].clone()
+            positions = slots.lengths[: len(alive), None] + m
             cache, mask = slots.step(config)
-            hidden = self._base(nxt[:, None].to(self._device), positions, mask, cache)
+            with shared_prefix(self.lm.model, prefix_kv) if m else nullcontext():
+                hidden = self._base(nxt[:, None].to(self._device), positions, mask, cache)
             slots.lengths[: len(alive)] += 1
             self.stats.tokens += len(alive)
             nxt = self._head(hidden[:, -1]).argmax(-1)
@@ -258,10 +262,10 @@ class GenerationMixin:
 
         cache = slots.prefill_cache(self.lm.model.config, flat(lambda i, cs: [row_of[i]] * len(cs)), flat(lambda i, cs: cs),
                                     flat(lambda i, cs: [first_slot + i] * len(cs)),
-                                    flat(lambda i, cs: range(m, m + len(cs))))
+                                    flat(lambda i, cs: range(len(cs))))
         hidden = self._base(padded(ids, pad), padded(poss, 0), tree_mask(padded(units, -1), padded(branches, 0), m), cache)
         self.stats.tokens += sum(len(x) for x in ids)
-        slots.lengths[first_slot: first_slot + len(queries)] = torch.tensor([m + len(q) for q in queries], device=dev)
+        slots.lengths[first_slot: first_slot + len(queries)] = torch.tensor([len(q) for q in queries], device=dev)
         rows = torch.tensor(row_of, device=hidden.device)
         last = torch.tensor([c[-1] for c in cols], device=hidden.device)
         return self._head(hidden[rows, last]).argmax(-1)

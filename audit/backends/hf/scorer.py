@@ -43,6 +43,7 @@ from audit.backends.base import Request
 from audit.backends.hf.generation import GenerationMixin, _progress
 from audit.backends.hf.kv_cache import _prefix_cache, _supports_tree_path
 from audit.backends.hf.loading import LoadedModel
+from audit.backends.hf.split_attention import NAME as SPLIT_ATTENTION
 from audit.backends.hf.planning import BOUNDARY_SLACK, _Unit, _units, assign_rows, plan_shared_prefix, tree_mask
 from audit.backends.hf.tokenization import _encode_many, _prefix_token_id, tokenize_requests, max_length
 
@@ -136,7 +137,7 @@ class Scorer(GenerationMixin):
 
     def _mask_for_kernel(self, mask: torch.Tensor) -> torch.Tensor:
         """SDPA takes the boolean mask; eager attention adds a float mask to its scores."""
-        if self.lm.model.config._attn_implementation == "sdpa":
+        if self.lm.model.config._attn_implementation in ("sdpa", SPLIT_ATTENTION):
             return mask
         dtype = self.lm.model.dtype
         return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
