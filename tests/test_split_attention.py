@@ -18,7 +18,7 @@ from test_scoring import ITEMS, SHOTS, gpt2, llama  # noqa: F401  (fixtures)
 
 
 class _Layer:
-    layer_idx = 0
+    layer_idx, num_key_value_groups, is_causal, training = 0, 1, False, False
 
 
 def _dense(query, pk, pv, key, value, seen, scale, softcap=None):
@@ -55,6 +55,33 @@ def test_split_softmax_equals_attention_over_the_concatenation(heads, kv_heads, 
     expected = _dense(query, pk, pv, key, value, seen, 0.3, softcap)
     assert out.shape == (n, length, heads, d)
     assert torch.allclose(out.double(), expected, atol=1e-5)
+
+
+def test_settings_it_does_not_implement_fall_back_to_the_model_s_kernel():
+    """Attention sinks or dropout: the model's own kernel on the prefix concatenated in front of the own columns."""
+    g = torch.Generator().manual_seed(3)
+    n, heads, m, w, d = 3, 4, 5, 6, 8
+    query = torch.randn(n, heads, 1, d, generator=g)
+    pk, pv = (torch.randn(1, heads, m, d, generator=g) for _ in range(2))
+    key, value = (torch.randn(n, heads, w, d, generator=g) for _ in range(2))
+    seen = (torch.arange(w)[None, None, None, :] < torch.tensor([2, 6, 4])[:, None, None, None])
+    split_attention._active.append({"prefix": [(pk, pv)], "kernel": "sdpa"})
+    try:
+        out, _ = split_attention._split_attention(_Layer(), query, key, value, seen, scaling=0.3, sinks=None, dropout=0.0)
+        calls = []
+        real = split_attention._concatenated
+        split_attention._concatenated = lambda *a, **k: calls.append(1) or real(*a, **k)
+        try:
+            fallback, _ = split_attention._split_attention(_Layer(), query, key, value, seen, scaling=0.3,
+                                                           s_aux=torch.zeros(heads))
+        finally:
+            split_attention._concatenated = real
+    finally:
+        split_attention._active.pop()
+    assert calls == [1]
+    expected = _dense(query, pk, pv, key, value, seen, 0.3)
+    assert torch.allclose(out.double(), expected, atol=1e-5)
+    assert torch.allclose(fallback.double(), expected, atol=1e-5)
 
 
 def test_the_model_s_attention_setting_is_restored(gpt2):

@@ -56,7 +56,7 @@ def _split_attention(module, query, key, value, attention_mask, scaling=None, dr
     ``key``/``value`` (rows, kv heads, w, d) under ``attention_mask`` (rows, 1, L, w; boolean, True = seen, or
     additive). Returns (rows, L, heads, d), as transformers' kernels do."""
     state = _active[-1]
-    prefix = state["prefix"][module.layer_idx]
+    prefix = tuple(t.to(query.device) for t in state["prefix"][module.layer_idx])  # a no-op but under a device map
     if dropout or kwargs.get("sinks") is not None or kwargs.get("s_aux") is not None:
         return _concatenated(module, query, key, value, attention_mask, state["kernel"], prefix, scaling=scaling,
                              dropout=dropout, softcap=softcap, **kwargs)
