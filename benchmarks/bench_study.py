@@ -82,6 +82,12 @@ class TimedBackend(WrappingBackend):
         self.generations += [(p, stop.tokens(max_new_tokens), stop) for p in prompts]
         return self._timed("generation", lambda: self.inner.generate_until(prompts, max_new_tokens, stop))
 
+    def generate_until_progressive(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule,
+                                   on_generated) -> list[str]:
+        self.generations += [(p, stop.tokens(max_new_tokens), stop) for p in prompts]
+        return self._timed("generation", lambda: self.inner.generate_until_progressive(prompts, max_new_tokens, stop,
+                                                                                       on_generated))
+
 
 def gpt2_model_dir(where: Path, layers: int | None) -> Path:
     """The GPT-2-small-shaped model of bench_scoring (random weights, seed 0; ``layers`` fewer than its 12),

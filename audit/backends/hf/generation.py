@@ -60,7 +60,7 @@ class GenerationMixin:
 
     @torch.inference_mode()
     def generate(self, prompts: Sequence[str], max_new_tokens: int = 16, *, stop: StopRule | None = None,
-                 shard: tuple[int, int] | None = None) -> list:
+                 shard: tuple[int, int] | None = None, on_generated=None) -> list:
         """Greedy continuation of each prompt: the tokens ``model.generate(do_sample=False)`` gives it, one
         prompt at a time, up to the first that ends it.
 
@@ -74,15 +74,26 @@ class GenerationMixin:
         prompt is computed once. Batch size and prompt order change no token (tests/test_generation.py), short of
         a near tie that batched arithmetic's rounding could tip.
         Models the shared-prefix path cannot serve run through ``model.generate`` in left-padded batches.
-        Other generation-config settings are not applied.
+        Other generation-config settings are not applied. ``on_generated(indices, texts)``, when given, is called
+        as rows end with the prompts whose texts are final (the result cache commits them while the rest run).
         """
-        tokens = self.generate_tokens(prompts, max_new_tokens, stop=stop, shard=shard)
+        texts: list = [None] * len(prompts)
+
+        def ready(pairs: list[tuple[int, list[int]]]) -> None:
+            for i, new in pairs:
+                texts[i] = self._text(new, stop)
+            on_generated([i for i, _ in pairs], texts)
+
+        tokens = self.generate_tokens(prompts, max_new_tokens, stop=stop, shard=shard,
+                                      on_tokens=ready if on_generated is not None else None)
         return [None if t is None else self._text(t, stop) for t in tokens]
 
     @torch.inference_mode()
     def generate_tokens(self, prompts: Sequence[str], max_new_tokens: int = 16, *, stop: StopRule | None = None,
-                        shard: tuple[int, int] | None = None) -> list:
-        """``generate``'s new tokens of each prompt (the last one is the one that ended the row, EOS included)."""
+                        shard: tuple[int, int] | None = None, on_tokens=None) -> list:
+        """``generate``'s new tokens of each prompt (the last one is the one that ended the row, EOS included).
+        ``on_tokens([(index, tokens), ...])`` is told each prompt's tokens as soon as they are final (not with
+        ``shard``)."""
         prompts = list(prompts)
         if not prompts:
             return []
@@ -95,7 +106,14 @@ class GenerationMixin:
         # opening), the plain path longest first (a left-padded batch pads little)
         first: dict[tuple[int, ...], int] = {}
         copy_of = [first.setdefault(tuple(s), i) for i, s in enumerate(seqs)]
+        copies: dict[int, list[int]] = {}
+        for j, i in enumerate(copy_of):
+            copies.setdefault(i, []).append(j)
         order = sorted(first.values(), key=lambda i: (seqs[i], i) if tree else (-len(seqs[i]), i))
+
+        def ready(distinct: list[int]) -> None:  # these prompts' tokens are final: tell on_tokens, copies included
+            if on_tokens is not None and self._shard is None:
+                on_tokens([(j, outputs[i]) for i in distinct for j in copies[i]])
         try:
             if not tree:
                 def run(idx: list[int]) -> None:
@@ -108,8 +126,14 @@ class GenerationMixin:
                 prefix_kv = self._run_prefix(tuple(seqs[0][:shared])) if shared else None
 
                 def run(idx: list[int]) -> None:
+                    def ended(rows: dict[int, list[int]]) -> None:
+                        for r, new in rows.items():
+                            outputs[idx[r]] = new
+                        done(len(rows))
+                        ready([idx[r] for r in rows])
+
                     rows = self._generate_rows([seqs[i][shared:] for i in idx], shared, prefix_kv, max_new_tokens, stop,
-                                               None if self._shard else done)
+                                               None if self._shard else ended)
                     for i, new in zip(idx, rows):
                         outputs[i] = new
 
@@ -126,6 +150,7 @@ class GenerationMixin:
             else:  # batches that are each what one process computes (data parallel), or the plain path
                 for chunk in self._batches(order, run):
                     done(len(chunk))
+                    ready(chunk)
             bar.update(len(prompts) - len(order))
         finally:
             bar.close()
@@ -187,7 +212,7 @@ class GenerationMixin:
         of ``_decoding_rows`` slots (``decoding.DecodingSlots``): a row that ends frees its slot, and once a quarter
         of the slots are free the next waiting prompts' prompt passes (``_prefill``, each of at most a quarter of
         ``generation_tokens`` tokens) write them into the free slots, so the batch stays full until the prompts
-        run out. ``on_done(rows)`` is told how many rows ended."""
+        run out. ``on_done({row: tokens})`` is told the rows (positions in ``queries``) that ended, with their tokens."""
         capacity = max(len(q) for q in queries) + max_new_tokens  # a row's own columns; the prefix is held once
         width = self._decoding_rows(len(queries), capacity, m)
         slots = DecodingSlots(width, capacity, prefix_kv, m, self._device)
@@ -212,7 +237,8 @@ class GenerationMixin:
                     keep.append(j)
             if len(keep) < len(alive):
                 if on_done is not None:
-                    on_done(len(alive) - len(keep))
+                    kept = set(keep)
+                    on_done({r: generated[r] for j, r in enumerate(alive) if j not in kept})
                 slots.keep(keep)
                 nxt = nxt[torch.tensor(keep, dtype=torch.long, device=nxt.device)]
                 alive = [alive[j] for j in keep]
