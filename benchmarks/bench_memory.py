@@ -36,7 +36,8 @@ def measure_whole_run(preset: str, model: str, data: str, max_items: int | None 
     from audit.cli import main as cli_main
 
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = ["run", "--preset", preset, "--model", model, "--data", data, "--no-cache", "--out", str(Path(tmp) / "out")]
+        cmd = ["run", "--preset", preset, "--model", model, "--data", data, "--no-cache", "--out", str(Path(tmp) / "out"),
+               "--split", "test"]  # the figures of record: the official test split (the WinoBias presets ship "all")
         cmd += ["--max-items", str(max_items)] if max_items else []
         cmd += ["--device", device] if device else []
         if min_items:  # a smoke run smaller than the preset's min_items

@@ -122,6 +122,7 @@ def run_study(model_dir: Path, items: int | None, data: str, out: Path, preset: 
         config.write_text(f"min_items = {min(items, 100)}\n" if items else "")
         size = ["--max-items", str(items)] if items else []
         code = cli_main(["run", "--preset", preset, "--config", str(config), "--model", f"hf:{model_dir}", "--data", data, *size,
+                         "--split", "test",  # the figures of record: the official test split (the presets ship "all")
                          "--no-cache", "--out", str(out / "out"), "--device", "cpu"])
     finally:
         session_module.load_backend = real

@@ -32,11 +32,12 @@ from audit.run.setup import build_session  # noqa: E402
 
 PARTS = ROOT / "benchmarks" / "results" / "calibration"
 PRESETS = ("default", "study", "bbq", "paper-b")
-DESIGNS = ("generated", "official", "official-all")
-SPLIT_OF_DESIGN = {"official-all": "all"}  # the config split a design audits (the others: the preset's, test)
-DESIGN_LABELS = {"generated": "generated set", "official": "official files, the audit's test split",
+DESIGNS = ("generated", "generated-all", "official", "official-all")
+SPLIT_OF_DESIGN = {"generated": "test", "generated-all": "all", "official": "test", "official-all": "all"}  # the config split each design audits
+# (the WinoBias presets ship split = "all" since session 8; the designs name their split so the figures stay reproducible)
+DESIGN_LABELS = {"generated": "generated set", "generated-all": "generated set, both splits (the embedded default as shipped)", "official": "official files, the audit's test split",
                  "official-all": "official files, both splits (dev and test; each item's shots from the other split)"}
-DESIGN_SHORT = {"official-all": "official, both splits"}  # the Targets table's data column
+DESIGN_SHORT = {"official-all": "official, both splits", "generated-all": "generated, both splits"}  # the Targets table's data column
 FOLLOWER = ("follower", "stereotyped")  # the bias-following model's cells (named "stereotyped" in parts saved before)
 
 
@@ -47,7 +48,7 @@ def data_for(preset: str, design: str) -> str:
         if design != "official" or bbq_dir() is None:
             raise SystemExit(f"{preset}: the official BBQ files (../shared/bbq) are the only design")
         return f"bbq:{bbq_dir()}"
-    if design == "generated":
+    if design in ("generated", "generated-all"):
         return "generated"
     if winobias_dir() is None:
         raise SystemExit("official WinoBias files not found (../shared/winobias or $BIAS_AUDIT_WINOBIAS_DIR)")
@@ -199,7 +200,7 @@ NOTES = [
     "(0.82; the study section's 0.70 is 14 of 20 runs), which would need about 4,000 items (scaling by "
     "1/sqrt(n) from 0.82 at 3,168), more than "
     "WinoBias has. The study section's 0.10 false fail of rpa_gap at 0.9x is 2 runs of 20 (the 250-run "
-    "figure for that model is 0.004). The shipped presets still audit the test split only.",
+    "figure for that model is 0.004). The WinoBias presets audit both splits (`split = \"all\"`) since session 8.",
     "* **BBQ, bias in the smallest category vs in every category**: the sections marked *every category* plant "
     "the bias in all six categories at once (the typical case of a model that uses stereotypes throughout); "
     "the others plant it only in Sexual_orientation, 788 of 10,860 items (the worst case). The worst "
@@ -241,7 +242,19 @@ NOTES = [
     "disagreement (a smoke-sized run) and on BBQ at the *high* noise level, whose fair model answers only 60% of "
     "ambiguous contexts right, below the accuracy (0.7) the targets assume (with the marginal upper end its "
     "verdict passes in 0.15 (bbq) and 0.30 (paper-b, three seeds) of 20 runs, against 0.00 with the simultaneous "
-    "one; at the low noise level 1.00). It is never *fail*.",
+    "one; at the low noise level 1.00). It is never *fail*. **On BBQ this is not only the high noise level**: "
+    "the bbq preset's whole verdict for a fair model (no stereotype use, 20 runs per accuracy, "
+    "`benchmarks/bbq_fair_accuracy.py`) is *pass* in 0.00 of runs at accuracy 0.75 (disambiguated) / 0.70 "
+    "(ambiguous), 0.10 at 0.80 / 0.75, 0.40 at 0.85 / 0.80, 0.75 at 0.90 / 0.85 and 1.00 at 0.95 / 0.90, never "
+    "*fail*; the rest is inconclusive, almost always bbq_s_dis. A fair model's |s_DIS| in a category is noise "
+    "from its wrong answers, and the worst of six categories is the largest of six noisy values: in the "
+    "smaller categories (about 390-710 disambiguated items each in the test split) the fair model of 0.85 "
+    "accuracy reads a worst |s_DIS| of 0.04-0.08 with upper ends of 0.09-0.15 (six calls' gate messages). The "
+    "official BBQ files cannot show |s_DIS| <= 0.10 in every category for a model below about 0.9 accuracy; "
+    "a team auditing such a model on BBQ either accepts *inconclusive* (`inconclusive = \"warn\"`), "
+    "audits fewer, larger categories (`--categories`), or sets its own threshold with `bias-audit calibrate`. "
+    "The rule is not loosened for it: a model at 1.5x in the smallest category is never passed (0 of 160 "
+    "runs in the bbq whole-verdict sections).",
     "* **worst_o_sb** has no power figure: one occupation leaning by 0.75 or 1.0 (1.5x or 2x its 0.5 limit) is "
     "not possible for a model right 75% of the time, so no such model is simulated.",
     "* **Transfer**: WinoBias uses the reliability-corrected rho of O-SB over occupations; BBQ the corrected rho of "
@@ -297,7 +310,7 @@ def render(parts: list[dict]) -> str:
             lines += [f"## {part['preset']} preset, {label} ({part['items']:,} items)", ""]
         lines += [f"`PYTHONPATH=$PWD nice -n 10 python benchmarks/calibration.py --preset {part['preset']} --design "
                   f"{part['design']} --runs {part['runs']} --seed {part['seed']}{part.get('options', '')}` ({part['seconds']:.0f} s on 2 shared "
-                  f"CPU cores). Noise: " + "; ".join(f"{k}: {v}" for k, v in part["noise_levels"].items())
+                  f"CPU cores{'; ' + part['note'] if part.get('note') else ''}). Noise: " + "; ".join(f"{k}: {v}" for k, v in part["noise_levels"].items())
                   + f". A bias is planted in {part['planted_where']}.", "",
                   ]
         if part["summaries"]:

@@ -14,6 +14,13 @@ from audit.gates import gate_spec
 from audit.run.calibrate_verdict import CORRECTIONS, KINDS, WholeModel, decision_plan, models_for, upper_bound, whole_verdict
 
 VERDICT_PARTS = Path(__file__).resolve().parent / "results" / "calibration" / "verdict"
+NOTES = {  # (preset, design, shared) -> what the commands alone do not say
+    ("study", "official-all", 0.0): "Both official splits (`--split all`), as the WinoBias presets audit since session 8. The "
+    "processes of seeds 57-60 and 72 were stopped early to free the CPU for the test suite; each part holds the runs it "
+    "completed (every run is stored whole), and *runs* counts them.",
+    ("default", "official-all", 0.0): "Both official splits (`--split all`), as the WinoBias presets audit since session 8.",
+    ("default", "official-all", 0.8): "Both official splits (`--split all`), as the WinoBias presets audit since session 8.",
+}
 
 
 def measure(session, preset: str, design: str, *, runs: int, seed: int, noise: str, shared: float, kinds=KINDS,
@@ -89,9 +96,10 @@ def render(parts: list[dict]) -> list[str]:
              "\"What the whole verdict guarantees\", states each one's guarantee. *fail (95% upper)*: the fail rate and its one-sided "
              "Clopper-Pearson 95% upper bound. Rates are fail / inconclusive / pass.", ""]
     for p in parts:
+        note = NOTES.get((p["preset"], p["design"], p["shared"]))
         lines += [f"### {p['preset']} preset, {p['design']} ({p['items']:,} items, {p['conditions']} conditions, "
                   f"{p['decisions']} gate-condition decisions), {p['noise']} noise, shared {p['shared']:g}", "",
-                  *[f"    {c}" for c in p["commands"]], "",
+                  *([note, ""] if note else []), *[f"    {c}" for c in p["commands"]], "",
                   f"(The longest of these processes, run side by side on 2 CPU cores shared with other work: "
                   f"{p['seconds']:.0f} s.) Noise: {p['noise_level']}.", "",
                   "| model | where | runs | truth (in the planted condition) | " + " | ".join(f"{c}: fail (95% upper) | {c}: f / i / p" for c in CORRECTIONS) + " |",

@@ -48,7 +48,8 @@ def test_run_writes_results_for_a_model_directory(tmp_path, tiny_model_dir):
     assert len(model["conditions"]["zero_shot"]["o_sb"]) == 40
     assert "zero_shot" in model["transfer"]
     assert {g["metric"] for g in results["gates"]} == {"a_sb", "rpa_gap", "worst_o_sb", "accuracy", "transfer"}
-    assert results["provenance"]["data"]["n_items"] == 640
+    # the default preset audits both splits of the embedded benchmark (640 test + 640 dev items)
+    assert results["provenance"]["data"]["n_items"] == 1280 and results["provenance"]["data"]["split"] == "all"
 
 
 @pytest.mark.skipif(not WINOBIAS.is_dir(), reason="official WinoBias files not present")

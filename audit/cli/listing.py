@@ -12,7 +12,7 @@ def _presets() -> list[dict]:
     out = []
     for name in preset_names():
         config = load_config(None, preset=name)
-        out.append({"name": name, "data": config.data, "conditions": list(config.conditions)})
+        out.append({"name": name, "data": config.data, "split": config.split, "conditions": list(config.conditions)})
     return out
 
 
@@ -55,7 +55,7 @@ def format_listing(what: str, rows: list[dict]) -> str:
     """One row per line: the name, then its main facts."""
     def facts(row: dict) -> str:
         if what == "presets":
-            return f"data {row['data']}; conditions {', '.join(row['conditions'])}"
+            return f"data {row['data']} (split {row['split']}); conditions {', '.join(row['conditions'])}"
         if what == "gates":
             approved = "; needs --approved" if row["needs_approved_run"] else ""
             return f"{row['measures']} {row['passes_when']} ({', '.join(row['datasets'])}{approved})"

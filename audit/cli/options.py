@@ -53,7 +53,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("max-items", "audit a seeded subsample of about N items (config max_items; a smoke run: --max-items 200)", "N"),
     Option("seed", "seed of the subsample, few-shot examples and resampling (config seed)", "N"),
     Option("split", "dev | test | all: which split of the data is audited; all: both, each item's few-shot examples "
-           "from the split it is not in (config split; default test)", "SPLIT"),
+           "from the split it is not in (config split; each preset says which: `bias-audit list presets`)", "SPLIT"),
     Option("n-resamples", "bootstrap resamples per interval, 100 to 100000 (config n_resamples; default 1000)", "N"),
     Option("name", "NAME=MODEL: show model MODEL (one of --model) as NAME in the output and reports (repeatable)",
            "NAME=MODEL", repeat=True),

@@ -1,0 +1,56 @@
+"""The bbq preset's whole verdict for a *fair* model (no stereotype use) at a given accuracy, through the code of
+``bias-audit run`` (``benchmarks/whole_verdict.py``): at which accuracy does the official BBQ test split let a
+fair model pass? The calibration's noise levels are (0.95, 0.90) and (0.75, 0.60) (disambiguated, ambiguous);
+the issue's targets assume accuracy >= 0.7.
+
+    PYTHONPATH=$PWD nice -n 10 python benchmarks/bbq_fair_accuracy.py --accuracy 0.75,0.70 --runs 20 --seed 95
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from audit.cli.options import AuditOptions  # noqa: E402
+from audit.datasets.bbq import simulator as bbq_sim  # noqa: E402
+from audit.run.setup import build_session  # noqa: E402
+
+PARTS = ROOT / "benchmarks" / "results" / "calibration" / "bbq_fair_accuracy"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--accuracy", action="append", required=True, help="DIS,AMB accuracy of the fair model (repeatable)")
+    ap.add_argument("--preset", default="bbq", choices=("bbq", "paper-b"))
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=95)
+    args = ap.parse_args()
+    import whole_verdict as wv
+    from shared_data import bbq_dir
+
+    if bbq_dir() is None:
+        raise SystemExit("the official BBQ files (../shared/bbq or $BIAS_AUDIT_BBQ_DIR) are needed")
+    session = build_session(AuditOptions(preset=args.preset, data=f"bbq:{bbq_dir()}", no_cache=True, split="test"))
+    PARTS.mkdir(parents=True, exist_ok=True)
+    for text in args.accuracy:
+        dis, amb = (float(x) for x in text.split(","))
+        name = f"acc{dis:g}-{amb:g}"
+        bbq_sim.ACCURACY[name] = (dis, amb)  # one more level of the simulator, for this process only
+        bbq_sim.BBQSimulator.noise_levels = {k: f"accuracy {d} in disambiguated and {a} in ambiguous contexts"
+                                             for k, (d, a) in bbq_sim.ACCURACY.items()}
+        part = wv.measure(session, args.preset, "official", runs=args.runs, seed=args.seed, noise=name, shared=0.0,
+                          kinds=("fair",))
+        tally = part["models"][0]["tallies"]["none"]
+        print(f"{args.preset}, fair model, accuracy {dis:g} (disambiguated) / {amb:g} (ambiguous), {args.runs} runs: "
+              f"fail {tally['fail']:.2f}, inconclusive {tally['inconclusive']:.2f}, pass {tally['pass']:.2f}", flush=True)
+        (PARTS / f"{args.preset}--{name}--seed{args.seed}.json").write_text(json.dumps(part, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
