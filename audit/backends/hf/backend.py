@@ -42,6 +42,11 @@ class HFBackend(Backend):
     def generate_until(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule) -> list[str]:
         return self.scorer.generate(prompts, max_new_tokens=stop.tokens(max_new_tokens), stop=stop)
 
+    def generate_until_progressive(self, prompts: Sequence[str], max_new_tokens: int, stop: StopRule,
+                                   on_generated) -> list[str]:
+        return self.scorer.generate(prompts, max_new_tokens=stop.tokens(max_new_tokens), stop=stop,
+                                    on_generated=on_generated)
+
     def loglikelihood_shard(self, requests: Sequence[Request], rank: int, size: int) -> list[float | None]:
         """This rank's batches of a data-parallel call (None elsewhere): see ``audit.backends.distributed``."""
         return self.scorer.loglikelihood(requests, shard=(rank, size))

@@ -1,12 +1,14 @@
 """The key/value memory of a decoding batch: per layer, one buffer of ``slots`` rows x ``capacity`` columns,
-allocated once per generation call and written in place.
+allocated once per generation call and written in place, and the shared prefix's keys/values held once.
 
-A row's column is its token's position: the shared prefix in columns ``0..m-1`` (written once, into every
-slot), the prompt's own tokens after it, then each new token at the row's next column. So a decoding step
-writes one column per row (no growing cache copied at every step), rows of different lengths need no
+A row's columns are its own tokens: the prompt's tokens after the shared prefix of ``m`` tokens, then each new
+token at the row's next column (column = position - ``m``). The prefix is not copied into the slots: a decoding
+step attends to its single copy and to the row's columns with one softmax (``split_attention``). So a decoding
+step writes one column per row (no growing cache copied at every step), rows of different lengths need no
 shifting (a row sees the columns below its length), a row that ends frees its slot (the rows above move
 down: a copy of the moved rows only) and a waiting prompt's prompt pass writes straight into a free slot.
-``slots x capacity`` is the call's whole key/value memory (``Scorer.generation_tokens`` bounds it)."""
+``slots x capacity`` plus the prefix's ``m`` columns is the call's whole key/value memory
+(``Scorer.generation_tokens`` bounds it)."""
 
 from __future__ import annotations
 
@@ -24,16 +26,12 @@ class DecodingSlots:
         self.rows = 0  # slots 0..rows-1 hold the batch's rows
 
     def _allocate(self, layer: int, keys: torch.Tensor) -> None:
-        """Buffers shaped after the first keys seen (heads, head size, dtype); the prefix written into every slot.
-        Zeroed: a masked column is still multiplied by its zero weight, and uninitialised memory may hold NaN."""
+        """Buffers shaped after the first keys seen (heads, head size, dtype). Zeroed: a masked column is still
+        multiplied by its zero weight, and uninitialised memory may hold NaN."""
         if self.buffers is None:
             self.buffers = [None] * self._layers
         heads, dim = keys.shape[1], keys.shape[3]
         k, v = (torch.zeros(self.slots, heads, self.capacity, dim, dtype=keys.dtype, device=keys.device) for _ in range(2))
-        if self.prefix_kv is not None and self.m:
-            pk, pv = self.prefix_kv[layer]
-            k[:, :, : self.m] = pk.to(k.device)
-            v[:, :, : self.m] = pv.to(v.device)
         self.buffers[layer] = (k, v)
 
     def cache(self, config, layer_update):
@@ -50,8 +48,9 @@ class DecodingSlots:
     def prefill_cache(self, config, src_rows: torch.Tensor, src_cols: torch.Tensor,
                       dst_slots: torch.Tensor, dst_cols: torch.Tensor):
         """The cache of a packed prompt pass: each layer's new keys/values (packed rows) are scattered into the
-        prompts' slots (packed ``(src_rows, src_cols)`` -> slot ``(dst_slots, dst_cols)``) as the pass computes
-        them, and the pass attends to the shared prefix and its own packed tokens (one layer's copy at a time)."""
+        prompts' slots (packed ``(src_rows, src_cols)`` -> slot ``(dst_slots, dst_cols)``, columns after the
+        prefix) as the pass computes them, and the pass attends to the shared prefix and its own packed tokens
+        (one layer's copy at a time)."""
 
         def update(i: int, keys: torch.Tensor, values: torch.Tensor):
             if self.buffers is None or self.buffers[i] is None:
@@ -73,7 +72,8 @@ class DecodingSlots:
 
     def step(self, config):
         """The cache and attention mask of one decoding step of rows ``0..rows-1``: each row's new key/value goes to
-        column ``lengths[row]`` (its position), and it sees columns ``0..lengths[row]``."""
+        column ``lengths[row]`` (its position less ``m``), and it sees its columns ``0..lengths[row]`` (and, through
+        ``split_attention.shared_prefix``, the prefix)."""
         n = self.rows
         lengths = self.lengths[:n]
         width = int(lengths.max()) + 1

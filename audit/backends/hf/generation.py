@@ -7,11 +7,13 @@ shared-prefix path cannot serve go through ``model.generate`` in left-padded bat
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from typing import Sequence
 
 import torch
 
 from audit.backends.hf.decoding import DecodingSlots
+from audit.backends.hf.split_attention import shared_prefix
 from audit.backends.hf.planning import assign_rows, common_prefix_len, prompt_groups, tree_mask
 from audit.backends.hf.tokenization import _encode_many, _prefix_token_id
 from audit.prompts.stopping import StopRule
@@ -58,7 +60,7 @@ class GenerationMixin:
 
     @torch.inference_mode()
     def generate(self, prompts: Sequence[str], max_new_tokens: int = 16, *, stop: StopRule | None = None,
-                 shard: tuple[int, int] | None = None) -> list:
+                 shard: tuple[int, int] | None = None, on_generated=None) -> list:
         """Greedy continuation of each prompt: the tokens ``model.generate(do_sample=False)`` gives it, one
         prompt at a time, up to the first that ends it.
 
@@ -72,15 +74,26 @@ class GenerationMixin:
         prompt is computed once. Batch size and prompt order change no token (tests/test_generation.py), short of
         a near tie that batched arithmetic's rounding could tip.
         Models the shared-prefix path cannot serve run through ``model.generate`` in left-padded batches.
-        Other generation-config settings are not applied.
+        Other generation-config settings are not applied. ``on_generated(indices, texts)``, when given, is called
+        as rows end with the prompts whose texts are final (the result cache commits them while the rest run).
         """
-        tokens = self.generate_tokens(prompts, max_new_tokens, stop=stop, shard=shard)
+        texts: list = [None] * len(prompts)
+
+        def ready(pairs: list[tuple[int, list[int]]]) -> None:
+            for i, new in pairs:
+                texts[i] = self._text(new, stop)
+            on_generated([i for i, _ in pairs], texts)
+
+        tokens = self.generate_tokens(prompts, max_new_tokens, stop=stop, shard=shard,
+                                      on_tokens=ready if on_generated is not None else None)
         return [None if t is None else self._text(t, stop) for t in tokens]
 
     @torch.inference_mode()
     def generate_tokens(self, prompts: Sequence[str], max_new_tokens: int = 16, *, stop: StopRule | None = None,
-                        shard: tuple[int, int] | None = None) -> list:
-        """``generate``'s new tokens of each prompt (the last one is the one that ended the row, EOS included)."""
+                        shard: tuple[int, int] | None = None, on_tokens=None) -> list:
+        """``generate``'s new tokens of each prompt (the last one is the one that ended the row, EOS included).
+        ``on_tokens([(index, tokens), ...])`` is told each prompt's tokens as soon as they are final (not with
+        ``shard``)."""
         prompts = list(prompts)
         if not prompts:
             return []
@@ -93,7 +106,14 @@ class GenerationMixin:
         # opening), the plain path longest first (a left-padded batch pads little)
         first: dict[tuple[int, ...], int] = {}
         copy_of = [first.setdefault(tuple(s), i) for i, s in enumerate(seqs)]
+        copies: dict[int, list[int]] = {}
+        for j, i in enumerate(copy_of):
+            copies.setdefault(i, []).append(j)
         order = sorted(first.values(), key=lambda i: (seqs[i], i) if tree else (-len(seqs[i]), i))
+
+        def ready(distinct: list[int]) -> None:  # these prompts' tokens are final: tell on_tokens, copies included
+            if on_tokens is not None and self._shard is None:
+                on_tokens([(j, outputs[i]) for i in distinct for j in copies[i]])
         try:
             if not tree:
                 def run(idx: list[int]) -> None:
@@ -106,8 +126,14 @@ class GenerationMixin:
                 prefix_kv = self._run_prefix(tuple(seqs[0][:shared])) if shared else None
 
                 def run(idx: list[int]) -> None:
+                    def ended(rows: dict[int, list[int]]) -> None:
+                        for r, new in rows.items():
+                            outputs[idx[r]] = new
+                        done(len(rows))
+                        ready([idx[r] for r in rows])
+
                     rows = self._generate_rows([seqs[i][shared:] for i in idx], shared, prefix_kv, max_new_tokens, stop,
-                                               None if self._shard else done)
+                                               None if self._shard else ended)
                     for i, new in zip(idx, rows):
                         outputs[i] = new
 
@@ -124,6 +150,7 @@ class GenerationMixin:
             else:  # batches that are each what one process computes (data parallel), or the plain path
                 for chunk in self._batches(order, run):
                     done(len(chunk))
+                    ready(chunk)
             bar.update(len(prompts) - len(order))
         finally:
             bar.close()
@@ -173,10 +200,11 @@ class GenerationMixin:
             out.append(tokens)
         return out
 
-    def _decoding_rows(self, prompts: int, capacity: int) -> int:
-        """Rows of a decoding batch whose slots hold ``capacity`` key/value columns each: ``batch_size`` (at most one
-        per prompt), fewer where their columns would pass ``generation_tokens`` (the call's key/value memory)."""
-        return max(1, min(self.batch_size, prompts, self.generation_tokens // max(1, capacity)))
+    def _decoding_rows(self, prompts: int, capacity: int, shared: int = 0) -> int:
+        """Rows of a decoding batch whose slots hold ``capacity`` key/value columns each beside one copy of a
+        ``shared``-token prefix: ``batch_size`` (at most one per prompt), fewer where their columns would pass
+        ``generation_tokens`` (the call's key/value memory)."""
+        return max(1, min(self.batch_size, prompts, (self.generation_tokens - shared) // max(1, capacity)))
 
     def _generate_rows(self, queries: list[list[int]], m: int, prefix_kv, max_new_tokens: int,
                        stop: StopRule | None, on_done=None) -> list[list[int]]:
@@ -184,9 +212,9 @@ class GenerationMixin:
         of ``_decoding_rows`` slots (``decoding.DecodingSlots``): a row that ends frees its slot, and once a quarter
         of the slots are free the next waiting prompts' prompt passes (``_prefill``, each of at most a quarter of
         ``generation_tokens`` tokens) write them into the free slots, so the batch stays full until the prompts
-        run out. ``on_done(rows)`` is told how many rows ended."""
-        capacity = m + max(len(q) for q in queries) + max_new_tokens
-        width = self._decoding_rows(len(queries), capacity)
+        run out. ``on_done({row: tokens})`` is told the rows (positions in ``queries``) that ended, with their tokens."""
+        capacity = max(len(q) for q in queries) + max_new_tokens  # a row's own columns; the prefix is held once
+        width = self._decoding_rows(len(queries), capacity, m)
         slots = DecodingSlots(width, capacity, prefix_kv, m, self._device)
         config = self.lm.model.config
         waiting = list(range(len(queries)))
@@ -209,15 +237,17 @@ class GenerationMixin:
                     keep.append(j)
             if len(keep) < len(alive):
                 if on_done is not None:
-                    on_done(len(alive) - len(keep))
+                    kept = set(keep)
+                    on_done({r: generated[r] for j, r in enumerate(alive) if j not in kept})
                 slots.keep(keep)
                 nxt = nxt[torch.tensor(keep, dtype=torch.long, device=nxt.device)]
                 alive = [alive[j] for j in keep]
             if not alive:
                 continue
-            positions = slots.lengths[: len(alive), None].clone()
+            positions = slots.lengths[: len(alive), None] + m
             cache, mask = slots.step(config)
-            hidden = self._base(nxt[:, None].to(self._device), positions, mask, cache)
+            with shared_prefix(self.lm.model, prefix_kv) if m else nullcontext():
+                hidden = self._base(nxt[:, None].to(self._device), positions, mask, cache)
             slots.lengths[: len(alive)] += 1
             self.stats.tokens += len(alive)
             nxt = self._head(hidden[:, -1]).argmax(-1)
@@ -258,10 +288,10 @@ class GenerationMixin:
 
         cache = slots.prefill_cache(self.lm.model.config, flat(lambda i, cs: [row_of[i]] * len(cs)), flat(lambda i, cs: cs),
                                     flat(lambda i, cs: [first_slot + i] * len(cs)),
-                                    flat(lambda i, cs: range(m, m + len(cs))))
+                                    flat(lambda i, cs: range(len(cs))))
         hidden = self._base(padded(ids, pad), padded(poss, 0), tree_mask(padded(units, -1), padded(branches, 0), m), cache)
         self.stats.tokens += sum(len(x) for x in ids)
-        slots.lengths[first_slot: first_slot + len(queries)] = torch.tensor([m + len(q) for q in queries], device=dev)
+        slots.lengths[first_slot: first_slot + len(queries)] = torch.tensor([len(q) for q in queries], device=dev)
         rows = torch.tensor(row_of, device=hidden.device)
         last = torch.tensor([c[-1] for c in cols], device=hidden.device)
         return self._head(hidden[rows, last]).argmax(-1)

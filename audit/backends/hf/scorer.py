@@ -43,6 +43,7 @@ from audit.backends.base import Request
 from audit.backends.hf.generation import GenerationMixin, _progress
 from audit.backends.hf.kv_cache import _prefix_cache, _supports_tree_path
 from audit.backends.hf.loading import LoadedModel
+from audit.backends.hf.split_attention import NAME as SPLIT_ATTENTION
 from audit.backends.hf.planning import BOUNDARY_SLACK, _Unit, _units, assign_rows, plan_shared_prefix, tree_mask
 from audit.backends.hf.tokenization import _encode_many, _prefix_token_id, tokenize_requests, max_length
 
@@ -86,8 +87,9 @@ class Scorer(GenerationMixin):
     of a pass are packed one after another into rows of at most ``pack_tokens`` tokens (a longer
     context gets a row of its own), so that the shared prefix's keys/values are copied per row,
     not per context. A generation call's decoding batch holds at most ``generation_tokens`` key/value
-    columns (rows x positions, every layer; by default 3/8 of ``batch_size`` x ``pack_tokens``): long
-    prompts or budgets decode in fewer rows, so the call's memory is one batch's whatever its shape.
+    columns (rows x their own positions plus one copy of the shared prefix, every layer; by default 3/8 of
+    ``batch_size`` x ``pack_tokens``): long prompts or budgets decode in fewer rows, so the call's memory is one
+    batch's whatever its shape.
     ``progress``: None shows a bar when stderr is a terminal, False never.
     ``prefix_cache=False`` turns off the shared-prefix reuse (for checks and timing).
     """
@@ -136,7 +138,7 @@ class Scorer(GenerationMixin):
 
     def _mask_for_kernel(self, mask: torch.Tensor) -> torch.Tensor:
         """SDPA takes the boolean mask; eager attention adds a float mask to its scores."""
-        if self.lm.model.config._attn_implementation == "sdpa":
+        if self.lm.model.config._attn_implementation in ("sdpa", SPLIT_ATTENTION):
             return mask
         dtype = self.lm.model.dtype
         return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
