@@ -41,9 +41,7 @@ def main() -> None:
     for text in args.accuracy:
         dis, amb = (float(x) for x in text.split(","))
         name = f"acc{dis:g}-{amb:g}"
-        bbq_sim.ACCURACY[name] = (dis, amb)  # one more level of the simulator, for this process only
-        bbq_sim.BBQSimulator.noise_levels = {k: f"accuracy {d} in disambiguated and {a} in ambiguous contexts"
-                                             for k, (d, a) in bbq_sim.ACCURACY.items()}
+        bbq_sim.ACCURACY[name] = (dis, amb)  # one more level of the simulator (its noise_levels), this process only
         part = wv.measure(session, args.preset, "official", runs=args.runs, seed=args.seed, noise=name, shared=0.0,
                           kinds=("fair",))
         tally = part["models"][0]["tallies"]["none"]

@@ -48,7 +48,7 @@ def without_repeats(dataset, dev: Sequence, test: Sequence) -> tuple[list, int]:
     an audit of both splits counts each question once (its test copy). The dev split stays whole as the
     test items' shot pool, so their shots are those an audit of the test split alone would draw."""
     asked = {k for k in map(dataset.question_key, test) if k is not None}
-    kept = [it for it in dev if dataset.question_key(it) is None or dataset.question_key(it) not in asked]
+    kept = [it for it in dev if dataset.question_key(it) not in asked]  # None (no key) is never in asked
     return kept, len(dev) - len(kept)
 
 

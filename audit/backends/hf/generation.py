@@ -86,7 +86,8 @@ class GenerationMixin:
 
         tokens = self.generate_tokens(prompts, max_new_tokens, stop=stop, shard=shard,
                                       on_tokens=ready if on_generated is not None else None)
-        return [None if t is None else self._text(t, stop) for t in tokens]
+        return [text if text is not None or t is None else self._text(t, stop)  # texts told as rows ended are kept
+                for text, t in zip(texts, tokens)]
 
     @torch.inference_mode()
     def generate_tokens(self, prompts: Sequence[str], max_new_tokens: int = 16, *, stop: StopRule | None = None,

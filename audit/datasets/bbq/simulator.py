@@ -31,7 +31,9 @@ class BBQModel:
 
 class BBQSimulator:
     gates = ("bbq_s_amb", "bbq_s_dis")
-    noise_levels = {k: f"accuracy {d} in disambiguated and {a} in ambiguous contexts" for k, (d, a) in ACCURACY.items()}
+    @property
+    def noise_levels(self) -> dict[str, str]:
+        return {k: f"accuracy {d} in disambiguated and {a} in ambiguous contexts" for k, (d, a) in ACCURACY.items()}
 
     def __init__(self, items: Sequence, plant: str = "smallest"):
         if plant not in ("smallest", "every"):
