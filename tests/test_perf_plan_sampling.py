@@ -98,3 +98,27 @@ def test_wall_on_free_cores_is_the_main_threads_cpu_and_at_load_the_measured_wal
     assert total["estimate_at_load_s"] == pytest.approx(8.0 + 2 * 12.0 + 6.0)
     assert total["estimate_cpu_s"] == pytest.approx(2.0 + 2 * 3.0 + 1.5)
     assert total["machine"]["share_while_planning"] == pytest.approx(9.5 / 38.0, abs=1e-3)
+
+
+def test_the_samples_never_cost_more_than_the_run(monkeypatch):
+    """Three samples (16, 32 and 64 items on CPU) need 112 items: a run of no more is timed itself, once; a second
+    try of each sample only where the samples stay within a quarter of the run's items."""
+    from types import SimpleNamespace
+
+    from audit.run import plan_timing
+
+    calls: list[int] = []
+
+    def timed(backend, session, name, cond, items):
+        calls.append(len(items))
+        return plan_timing.Seconds(wall=0.01 * len(items), cpu=0.01 * len(items), main=0.01 * len(items))
+
+    monkeypatch.setattr(plan_timing, "_timed_run", timed)
+    cond = SimpleNamespace(seeds=[0], model_copy=lambda update: SimpleNamespace(seeds=update["seeds"]))
+    for n, expected in ((100, [100]), (112, [112]), (300, [16, 32, 64]), (900, [16, 16, 32, 32, 64, 64])):
+        calls.clear()
+        session = SimpleNamespace(config=SimpleNamespace(conditions={"c": cond}), items=list(range(n)))
+        cost = plan_timing.measure_condition(SimpleNamespace(device_type="cpu"), session, "c")
+        assert calls == expected, n
+        assert sum(calls) <= n
+        assert cost.per_item > 0
