@@ -65,7 +65,10 @@ def merge(parts: list[dict]) -> list[dict]:
                 g["models"].append({**m, "tallies": {c: dict(t) for c, t in m["tallies"].items()}})
                 continue
             for c, t in m["tallies"].items():
-                a = into["tallies"][c]
+                a = into["tallies"].get(c)
+                if a is None:  # a correction added after the earlier parts were measured: its own runs only
+                    into["tallies"][c] = {**t, "gate_fails": dict(t["gate_fails"])}
+                    continue
                 n = a["runs"] + t["runs"]
                 for k in ("fail", "inconclusive", "pass"):
                     a[k] = (a[k] * a["runs"] + t[k] * t["runs"]) / n
@@ -106,15 +109,16 @@ def render(parts: list[dict]) -> list[str]:
                   "|---|---|---|---|" + "---|---|" * len(CORRECTIONS)]
         for m in p["models"]:
             t = m["truth"]
+            runs = m["tallies"]["none"]["runs"]
             cells = []
             for c in CORRECTIONS:
                 d = m["tallies"].get(c)
                 if d is None:
                     cells += ["n/a", "n/a"]
                     continue
+                own = "" if d["runs"] == runs else f" ({d['runs']} runs)"  # a correction not decided in every part
                 cells += [f"{d['fail']:.2f} ({d['fail_upper_95']:.2f})",
-                          f"{d['fail']:.2f} / {d['inconclusive']:.2f} / {d['pass']:.2f}"]
-            runs = next(iter(m["tallies"].values()))["runs"]
+                          f"{d['fail']:.2f} / {d['inconclusive']:.2f} / {d['pass']:.2f}{own}"]
             truth = ", ".join(f"{g} {v:.3f}" for g, v in t.items())
             lines.append(f"| {m['label']} | {m['where']} | {runs} | {truth} | " + " | ".join(cells) + " |")
         lines.append("")
