@@ -95,7 +95,7 @@ def render(parts: list[dict]) -> list[str]:
              "*every bias gate at 0.9x* (WinoBias): theta 0.9x the a_sb threshold and |RPA gap| 0.9x the rpa_gap threshold at "
              "once (worst |O-SB| follows, well within its 0.5); BBQ plants one score at 0.9x, the other follows (*truth*). "
              "*one condition*: planted in the debiasing reference (zero_shot), the fair model answering the others. "
-             "The presets ship `none` (default, bbq, crows-pairs) or `holm_verdict` (study, paper-b); docs/statistics.md, "
+             "The presets ship `none` (default, bbq, crows-pairs) or `two_step_verdict` (study, paper-b; `holm_verdict` before session 9); docs/statistics.md, "
              "\"What the whole verdict guarantees\", states each one's guarantee. *fail (95% upper)*: the fail rate and its one-sided "
              "Clopper-Pearson 95% upper bound. Rates are fail / inconclusive / pass.", ""]
     for p in parts:
