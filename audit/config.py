@@ -134,8 +134,9 @@ class AuditConfig(_Strict):
     noise_ratio: float = Field(0.5, gt=0, le=1)  # a bias gate is inconclusive when its noise floor exceeds this x its threshold
     non_minimal_pairs: bool = True  # WinoBias: O-SB also uses twins whose wording differs beyond the gendered words
     # family-wise correction of a fail: over the conditions a gate covers ("holm"), or over every gate and
-    # condition of the verdict ("holm_verdict"); docs/statistics.md, "What the whole verdict guarantees"
-    correction: Literal["none", "holm", "holm_verdict"] = "none"
+    # condition of the verdict ("holm_verdict"; "two_step_verdict": the same guarantee, discounting decisions
+    # shown far within their limits); docs/statistics.md, "What the whole verdict guarantees"
+    correction: Literal["none", "holm", "holm_verdict", "two_step_verdict"] = "none"
     debiasing_reference: str = "zero_shot"  # the condition debiasing strategies are compared with
     confidence: float = Field(0.95, gt=0.5, lt=1)
     n_resamples: int = Field(1000, ge=100, le=100_000)

@@ -65,7 +65,10 @@ def merge(parts: list[dict]) -> list[dict]:
                 g["models"].append({**m, "tallies": {c: dict(t) for c, t in m["tallies"].items()}})
                 continue
             for c, t in m["tallies"].items():
-                a = into["tallies"][c]
+                a = into["tallies"].get(c)
+                if a is None:  # a correction added after the earlier parts were measured: its own runs only
+                    into["tallies"][c] = {**t, "gate_fails": dict(t["gate_fails"])}
+                    continue
                 n = a["runs"] + t["runs"]
                 for k in ("fail", "inconclusive", "pass"):
                     a[k] = (a[k] * a["runs"] + t[k] * t["runs"]) / n
@@ -92,7 +95,7 @@ def render(parts: list[dict]) -> list[str]:
              "*every bias gate at 0.9x* (WinoBias): theta 0.9x the a_sb threshold and |RPA gap| 0.9x the rpa_gap threshold at "
              "once (worst |O-SB| follows, well within its 0.5); BBQ plants one score at 0.9x, the other follows (*truth*). "
              "*one condition*: planted in the debiasing reference (zero_shot), the fair model answering the others. "
-             "The presets ship `none` (default, bbq, crows-pairs) or `holm_verdict` (study, paper-b); docs/statistics.md, "
+             "The presets ship `none` (default, bbq, crows-pairs) or `two_step_verdict` (study, paper-b; `holm_verdict` before session 9); docs/statistics.md, "
              "\"What the whole verdict guarantees\", states each one's guarantee. *fail (95% upper)*: the fail rate and its one-sided "
              "Clopper-Pearson 95% upper bound. Rates are fail / inconclusive / pass.", ""]
     for p in parts:
@@ -106,15 +109,16 @@ def render(parts: list[dict]) -> list[str]:
                   "|---|---|---|---|" + "---|---|" * len(CORRECTIONS)]
         for m in p["models"]:
             t = m["truth"]
+            runs = m["tallies"]["none"]["runs"]
             cells = []
             for c in CORRECTIONS:
                 d = m["tallies"].get(c)
                 if d is None:
                     cells += ["n/a", "n/a"]
                     continue
+                own = "" if d["runs"] == runs else f" ({d['runs']} runs)"  # a correction not decided in every part
                 cells += [f"{d['fail']:.2f} ({d['fail_upper_95']:.2f})",
-                          f"{d['fail']:.2f} / {d['inconclusive']:.2f} / {d['pass']:.2f}"]
-            runs = next(iter(m["tallies"].values()))["runs"]
+                          f"{d['fail']:.2f} / {d['inconclusive']:.2f} / {d['pass']:.2f}{own}"]
             truth = ", ".join(f"{g} {v:.3f}" for g, v in t.items())
             lines.append(f"| {m['label']} | {m['where']} | {runs} | {truth} | " + " | ".join(cells) + " |")
         lines.append("")

@@ -119,3 +119,25 @@ def test_worst_o_sb_bound_covers_every_occupation_at_once(design):
         covered += all(lo - 1e-12 <= sc.true_o_sb[o] <= hi + 1e-12 for o, (lo, hi) in wb.intervals.items())
         assert wb.lower <= wb.estimate <= wb.upper
     assert covered / len(tables) >= 0.88, f"{name}: simultaneous coverage {covered / len(tables)}"
+
+
+def test_worst_o_sb_p_beyond_agrees_with_its_bound_and_reads_far_within_as_one(design):
+    """p of H0 "every |O-SB| <= t" (single-step max-T): below 1 - confidence exactly where ``lower`` > t; a fair model
+    far within 0.5 reads p = 1 (what the verdict-wide two-step correction discounts), not the 0.8 a normal reading
+    of the interval gave."""
+    name, items, pairing = design
+    for a_sb, disagreement in ((0.0, 0.4), (0.4, 0.05)):
+        sc = scenario(items, pairing, a_sb=a_sb)
+        for t in simulate_tables(items, pairing, sc, accuracy=0.7, disagreement=disagreement, rng=np.random.default_rng(9), runs=6):
+            wb = worst_o_sb_bound(t, n_resamples=300, seed=1)
+            for threshold in (0.05, 0.2, 0.5):
+                p = wb.p_beyond(threshold)
+                assert 0 < p <= 1
+                assert (p < 0.05) == (wb.lower > threshold) or abs(p - 0.05) < 0.01, (name, a_sb, threshold, p, wb.lower)
+            if a_sb == 0.0:
+                assert wb.p_beyond(0.5) == 1.0
+    from audit.datasets.winobias.intervals import WorstBound
+
+    by_hand = WorstBound(0.9, 1.0, 0.8, 3.0, {}, np.array([0.9, 0.1]), np.array([0.05, 0.05]), np.linspace(0.5, 3.5, 300))
+    assert by_hand.p_beyond(0.01) < 1e-60  # 17.8 se beyond, past every resample: the union bound, no Monte Carlo floor
+    assert by_hand.p_beyond(0.9 - 0.05 * 2.0) == pytest.approx((1 + 150) / 301, abs=0.01)  # 2 se: half the resamples reach it

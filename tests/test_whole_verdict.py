@@ -1,5 +1,5 @@
 """The whole verdict over every condition and gate (audit.run.calibrate_verdict) and the correction that
-bounds it (``correction = "holm_verdict"``, audit.gates.decide): a model with every bias gate at 0.9x its
+bounds it (``correction = "holm_verdict"`` or ``"two_step_verdict"``, audit.gates.decide): a model with every bias gate at 0.9x its
 threshold in every condition of a many-condition config fails somewhere far more often than the per-decision
 level without a correction, and at most about that level with Holm over every gate and condition.
 
@@ -41,7 +41,7 @@ def measured(many_conditions):
     [near] = whole_verdict(many_conditions, [WholeModel("0.9x", "every condition", compliant.truth, compliant)],
                            runs=RUNS, seed=3)
     [far] = whole_verdict(many_conditions, [WholeModel("2x", "every condition", biased.truth, biased)], runs=3, seed=5,
-                          corrections=("none", "holm_verdict"))
+                          corrections=("none", "holm_verdict", "two_step_verdict"))
     return compliant, near, far
 
 
@@ -60,12 +60,15 @@ def test_holm_over_the_verdict_bounds_its_family_wise_error_and_none_does_not(ma
     # decision (measured: 7 of 20 runs): more fails than a rate of 2.5% allows at 1%
     assert fails["none"] > _at_most(RUNS, 0.025), fails
     assert fails["holm_verdict"] <= _at_most(RUNS, 0.025), fails  # Holm over all 40 decisions: the verdict's error <= 2.5%
+    assert fails["two_step_verdict"] <= _at_most(RUNS, 0.025), fails  # the same guarantee, discounting far-within decisions
     assert fails["holm"] <= fails["none"] and fails["holm_verdict"] <= fails["holm"]  # a correction only withdraws fails
+    assert fails["two_step_verdict"] <= fails["none"]
 
 
 def test_a_bias_in_every_condition_is_still_caught_under_holm_over_the_verdict(measured):
     _, _, far = measured
     assert far.tallies["holm_verdict"].verdicts == {"fail": 3}  # 2x: far beyond, in 20 conditions
+    assert far.tallies["two_step_verdict"].verdicts == {"fail": 3}
 
 
 def test_shared_answers_make_conditions_alike(many_conditions):
@@ -115,6 +118,21 @@ def test_holm_verdict_corrects_over_every_gate_and_condition():
     assert out.status == "fail"
 
 
+def test_two_step_verdict_discounts_decisions_shown_far_within_their_limits():
+    failing = Measurement(0.5, (0.4, 0.6), p_beyond=0.01)  # z = 2.33 beyond its limit
+    near = lambda: [("a_sb", "c1", failing)] + [(g, c, Measurement(0.0, (-0.05, 0.05), p_beyond=0.9))
+                                                for g in ("a_sb", "rpa_gap") for c in ("c2", "c3")]
+    far = lambda: [("a_sb", "c1", failing)] + [(g, f"c{k}", Measurement(0.0, (-0.01, 0.01), p_beyond=1 - 1e-12))
+                                               for g in ("a_sb", "rpa_gap") for k in range(2, 30)]
+    kw = dict(model="m", condition="c1", measured=failing, skip=None, n_answered=100, holm_measurements=lambda: [("c1", failing)])
+    # 4 others near their limits: as Holm (0.01 x 5 > 0.025 less the first step's 0.0025), inconclusive, saying why
+    out = decide("a_sb", _config("two_step_verdict"), verdict_measurements=near, **kw)
+    assert out.status == "inconclusive" and "two-step test over 5 gate-condition decisions" in out.message
+    # 56 others far within theirs: they barely count, the fail stands (Holm over 57 would withdraw it)
+    assert decide("a_sb", _config("two_step_verdict"), verdict_measurements=far, **kw).status == "fail"
+    assert decide("a_sb", _config("holm_verdict"), verdict_measurements=far, **kw).status == "inconclusive"
+
+
 def test_upper_bound_is_clopper_pearson():
     assert upper_bound(0, 60) == pytest.approx(1 - 0.05 ** (1 / 60))  # the rule of three: about 3/n
     assert upper_bound(60, 60) == 1.0 and 0.05 < upper_bound(3, 60) < 0.15
@@ -125,6 +143,7 @@ def test_the_records_statement_names_the_verdicts_bound_under_holm_verdict():
 
     f = family_wise_error(145, 0.05)
     assert "at most 0.025" in f.statement("holm_verdict") and "99.9%" in f.statement("none")
+    assert "at most 0.025" in f.statement("two_step_verdict") and "two-step" in f.statement("two_step_verdict")
     assert "not over the gates" in f.statement("holm")
 
 

@@ -11,8 +11,9 @@ from typing import Callable, Sequence
 
 from audit.gates.evaluate import GateOutcome, evaluate_gate
 from audit.gates.registry import Measurement, gate_spec
-from audit.stats.multiplicity import beyond_p_from_interval, holm
+from audit.stats.multiplicity import beyond_p_from_interval, holm, two_step
 
+VERDICT_CORRECTIONS = ("holm_verdict", "two_step_verdict")  # over every gate and condition of the verdict
 NOT_MEASURED = Measurement(math.nan, (math.nan, math.nan))
 Family = Callable[[], Sequence[tuple[str, str, Measurement]]]  # (gate, condition, measurement) of each decision
 
@@ -23,7 +24,7 @@ def decide(gate: str, config, *, model: str, condition: str, measured: Measureme
     """The outcome of ``gate`` for a model and condition from its measurement (or ``skip``, why it could
     not apply). Asked only when the gate fails by its interval: ``holm_measurements``, the gate's measurement
     in each condition it covers (``correction = "holm"``); ``verdict_measurements``, every gate's in every
-    condition of the verdict (``correction = "holm_verdict"``)."""
+    condition of the verdict (``correction = "holm_verdict"`` or ``"two_step_verdict"``)."""
     setting = config.gates[gate]
     measured = measured or NOT_MEASURED
     accuracy_gate = config.gates.get("accuracy")
@@ -41,11 +42,12 @@ def decide(gate: str, config, *, model: str, condition: str, measured: Measureme
         outcome.message += f" ({measured.note})"
     if outcome.status != "fail" or not _shown_beyond(outcome) or config.correction == "none":
         return outcome
-    over_verdict = config.correction == "holm_verdict" and not gate_spec(gate).conditional
+    over_verdict = config.correction in VERDICT_CORRECTIONS and not gate_spec(gate).conditional
     if over_verdict and verdict_measurements is not None:
         family = list(verdict_measurements())
-        _holm(outcome, family, config, scope=f"{len(family)} gate-condition decisions of the verdict")
-    elif holm_measurements is not None:  # "holm"; and a conditional gate (transfer) under "holm_verdict"
+        correct = _two_step if config.correction == "two_step_verdict" else _holm
+        correct(outcome, family, config, scope=f"{len(family)} gate-condition decisions of the verdict")
+    elif holm_measurements is not None:  # "holm"; and a conditional gate (transfer) under a verdict-wide correction
         family = [(gate, c, m) for c, m in holm_measurements()]
         _holm(outcome, family, config, scope=f"{len(family)} conditions")
     return outcome
@@ -83,6 +85,26 @@ def _holm(outcome: GateOutcome, family: Sequence[tuple[str, str, Measurement]], 
         outcome.status = "inconclusive"
         outcome.reason = (f"not shown beyond the limit after Holm's correction over {scope} "
                           f"(adjusted p = {adjusted:.3g} > {alpha:g} for H0: effect within {outcome.threshold:g})")
+        outcome.message += f"; inconclusive: {outcome.reason}"
+
+
+def _two_step(outcome: GateOutcome, family: Sequence[tuple[str, str, Measurement]], config, *, scope: str) -> None:
+    """A failing gate must also be shown beyond its limit by the two-step test over ``family``
+    (``audit.stats.multiplicity.two_step``: Holm's step-down, except that decisions shown far within their
+    limits barely count), family-wise at the one-sided level (1 - confidence) / 2 under any dependence; else
+    it is inconclusive."""
+    keys = [(g, c) for g, c, _ in family]
+    key = (outcome.metric, outcome.condition)
+    if key not in keys:
+        return
+    alpha = (1 - config.confidence) / 2
+    test = two_step([beyond_p(g, m, config) for g, c, m in family], alpha)
+    i = keys.index(key)
+    if not test.rejected[i]:
+        outcome.status = "inconclusive"
+        outcome.reason = (f"not shown beyond the limit by the two-step test over {scope} (z = {test.z[i]:.2f} <= "
+                          f"{test.critical:.2f}, the critical value with {test.discounted} decisions shown far within "
+                          f"their limits discounted; family-wise {alpha:g} for H0: effect within {outcome.threshold:g})")
         outcome.message += f"; inconclusive: {outcome.reason}"
 
 

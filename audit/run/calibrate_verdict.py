@@ -34,7 +34,7 @@ from audit.gates import gate_spec
 from audit.run.calibrate import SIMULATED, SimulatedSession, seeded_answers
 from audit.run.coverage import required_gates, verdict
 
-CORRECTIONS = ("none", "holm", "holm_verdict")
+CORRECTIONS = ("none", "holm", "holm_verdict", "two_step_verdict")
 KINDS = ("fair", "compliant", "power")  # the models ``models_for`` builds
 COMPLETE = {"complete": True, "gates_replaced": {}}  # a simulated suite decides every required gate
 

@@ -254,7 +254,7 @@ class AuditSession:
         return measurements
 
     def _measurements_over_verdict(self, spec: str):
-        """For ``correction = "holm_verdict"``: every decision of the verdict for model ``spec`` (each required
+        """For a verdict-wide correction (``holm_verdict``, ``two_step_verdict``): every decision of the verdict for model ``spec`` (each required
         gate in each condition it covers), as (gate, condition, measurement); conditional gates (transfer,
         which fails only after the bare model's bias gate failed) are left out, as they add no error."""
         def measurements() -> list[tuple[str, str, object]]:

@@ -44,7 +44,7 @@ def measure_worst_o_sb(ctx: "GateContext") -> Measurement:
     run, boot = ctx.run, ctx.boot
     table = ctx.dataset.pair_table(run.items, run.selections)
     worst = intervals.worst_o_sb_bound(table, confidence=boot["confidence"], n_resamples=boot["n_resamples"], seed=boot["seed"])
-    return Measurement(worst.estimate, (worst.lower, worst.upper))
+    return Measurement(worst.estimate, (worst.lower, worst.upper), p_beyond=worst.p_beyond(ctx.config.gates["worst_o_sb"].threshold))
 
 
 def measure_a_sb_regression(ctx: "GateContext") -> Measurement:
