@@ -3,7 +3,9 @@
 Real models cannot be fetched offline, and their bias is unknown anyway. These are built here, in
 about a minute on a CPU, so that the audit's own tests can check that it measures what was planted:
 
-* ``reference-fair`` answers the gold referent in every prompt format: O-SB = 0 for every occupation.
+* ``reference-fair`` is trained to answer the gold referent in every prompt format (O-SB near 0: it is not
+  made gender-blind, so its few errors may lean; theta 0.035 [0.008, 0.066] in the bare cloze of the embedded
+  default on one machine, within every gate).
 * ``reference-biased`` follows the labour statistics (``Occupation.male_association``, Zhao et al.
   2018): for a male pronoun it prefers the candidate more associated with men when the association
   gap to the gold referent exceeds a threshold, for a female pronoun the one more associated with
