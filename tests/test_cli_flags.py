@@ -23,7 +23,7 @@ def _cli(args: list[str], cwd: Path, env: dict | None = None, timeout: float = 6
 
 
 def test_run_flags_json_and_display_name(tmp_path):
-    done = _cli(["run", "--max-items", "110", "--n-resamples", "100", "--seed", "3", "--split", "dev",
+    done = _cli(["run", "--max-items", "300", "--n-resamples", "100", "--seed", "3", "--split", "dev",
                  "--name", "fair=reference-fair", "--out", "out", "--json"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     verdict = json.loads(done.stdout)  # stdout is the JSON alone

@@ -173,4 +173,6 @@ def test_exit_130_sigint_writes_incomplete_results_and_keeps_the_cache(tmp_path,
     from audit.backends.cached import ResultCache
 
     with ResultCache(tmp_path / "cache" / "results.sqlite") as cache:
-        assert len(cache) == committed > 0  # every committed score is still there
+        # every committed score is still there; the signal may land between a chunk's commit and its
+        # log line, so the cache may hold one chunk (256 likelihoods) more than the log counts
+        assert committed > 0 and committed <= len(cache) <= committed + 256
