@@ -31,3 +31,19 @@ def test_cost_counts_requests_and_reuse(tiny_model_dir):
     assert first["tokens_saved_by_reuse"] == first["prompt_tokens"] - first["tokens_computed"]
     assert second["tokens_computed"] == 0 and second["tokens_saved_by_reuse"] == second["prompt_tokens"]
     assert first["cpu_s"] > 0 and first["wall_s"] > 0
+    # the memory high-water mark only grows, and holds at least the model's weights once it is loaded
+    weights_mb = sum(p.numel() * p.element_size() for p in backend.inner.loaded.model.parameters()) / 2**20
+    assert weights_mb < first["peak_rss_mb"] <= second["peak_rss_mb"]
+
+
+def test_peak_rss_reads_this_process_high_water_mark():
+    import resource
+
+    from audit.run.cost import peak_rss_mb
+
+    before = peak_rss_mb()
+    block = bytearray(64 * 2**20)  # 64 MB, touched
+    block[::4096] = b"\x01" * len(block[::4096])
+    after = peak_rss_mb()
+    assert after >= before + 60 and abs(after - resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024) < 8
+    del block

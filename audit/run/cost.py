@@ -65,8 +65,8 @@ class CostMeter(WrappingBackend):
             self.prompt_tokens = None
 
     def cost(self) -> dict:
-        """requests, requests_reused, prompt_tokens, tokens_computed, tokens_saved_by_reuse, cpu_s, wall_s
-        (None where the backend cannot count tokens or no progress task measured the engine)."""
+        """requests, requests_reused, prompt_tokens, tokens_computed, tokens_saved_by_reuse, cpu_s, wall_s,
+        peak_rss_mb (None where the backend cannot count tokens or no progress task measured the engine)."""
         wall, cpu = time.perf_counter() - self._wall0, time.process_time() - self._cpu0
         prompt_tokens = self.prompt_tokens
         task = self._task
@@ -75,4 +75,17 @@ class CostMeter(WrappingBackend):
         saved = max(prompt_tokens - computed, 0) if prompt_tokens is not None and computed is not None else None
         return {"requests": self.requests, "requests_reused": reused, "prompt_tokens": prompt_tokens,
                 "tokens_computed": computed, "tokens_saved_by_reuse": saved,
-                "cpu_s": round(cpu, 3), "wall_s": round(wall, 3)}
+                "cpu_s": round(cpu, 3), "wall_s": round(wall, 3), "peak_rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float | None:
+    """This process's resident-memory high-water mark so far in MB (Linux ``VmHWM``; None elsewhere). Read at
+    the end of each condition it only grows, so the condition where it rises is the one that set the peak."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
