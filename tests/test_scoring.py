@@ -265,6 +265,36 @@ def test_packing_contexts_into_rows_changes_nothing(gpt2):
     assert one_per_row.stats.tokens == packed.stats.tokens
 
 
+def test_a_pass_of_long_contexts_holds_at_most_pass_tokens(gpt2, monkeypatch):
+    """Contexts longer than a packed row each take a row of their own; a pass then stops at ``pass_tokens``
+    positions (rows x the fullest row, padding included), not at ``batch_size`` contexts, so its activations
+    stay one batch's (the study's two-stage prompts on SmolLM2: 14 rows of 329 tokens, +226 MB, before).
+    The scores are those of one unbounded pass."""
+    from audit.backends.hf import scorer as scorer_module
+    from audit.backends.hf.planning import padded_tokens
+
+    long_queries = [Request("Read the story, then answer. ", f"Story {i}: " + "the nurse met the doctor and " * 4, c)
+                    for i in range(12) for c in (" she", " he")]
+    bounded = Scorer(gpt2, batch_size=32, pack_tokens=16)  # pass_tokens = 32 x 16 / 4 = 128
+    bound = bounded.pass_tokens
+    assert bound == 128
+    passes = []
+    score_rows = scorer_module.Scorer._score_rows
+
+    def spy(self, units, shared, prefix_kv, out):
+        passes.append(padded_tokens([u.width(len(shared)) for u in units], self.pack_tokens) if len(units) > 1 else 0)
+        return score_rows(self, units, shared, prefix_kv, out)
+
+    monkeypatch.setattr(scorer_module.Scorer, "_score_rows", spy)
+    capped = bounded.loglikelihood(long_queries)
+    assert len(passes) > 1 and max(passes) <= bound  # several passes, each within the bound
+    monkeypatch.setattr(scorer_module, "_PASS_SHARE", 1000.0)
+    passes.clear()
+    whole = Scorer(gpt2, batch_size=32, pack_tokens=16).loglikelihood(long_queries)
+    assert len(passes) == 1 and passes[0] > bound  # the same contexts in one pass, past the bound
+    assert _max_diff(capped, whole) <= 1e-5
+
+
 # --------------------------------------------------------------------------- generation
 
 

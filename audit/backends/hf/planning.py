@@ -76,6 +76,16 @@ def _rows_needed(widths: Sequence[int], pack_tokens: int) -> int:
     return max(1, min(len(widths), -(-sum(widths) // max(1, pack_tokens))))
 
 
+def padded_tokens(widths: Sequence[int], pack_tokens: int) -> int:
+    """Token positions of one packed pass of contexts of these widths (``assign_rows``): rows x the fullest row's
+    tokens, padding included. A pass's activations and attention scale with it."""
+    n_rows, placed = assign_rows(widths, pack_tokens)
+    filled = [0] * n_rows
+    for i, r in placed:
+        filled[r] += widths[i]
+    return n_rows * max(filled)
+
+
 def tree_mask(units: torch.Tensor, branches: torch.Tensor, shared: int) -> torch.Tensor:
     """Boolean attention mask ``[rows, 1, width, shared + width]`` (True = may attend).
 

@@ -44,7 +44,8 @@ from audit.backends.hf.generation import GenerationMixin, _progress
 from audit.backends.hf.kv_cache import _prefix_cache, _supports_tree_path
 from audit.backends.hf.loading import LoadedModel
 from audit.backends.hf.split_attention import NAME as SPLIT_ATTENTION
-from audit.backends.hf.planning import BOUNDARY_SLACK, _Unit, _units, assign_rows, plan_shared_prefix, tree_mask
+from audit.backends.hf.planning import (BOUNDARY_SLACK, _Unit, _units, assign_rows, padded_tokens, plan_shared_prefix,
+                                        tree_mask)
 from audit.backends.hf.tokenization import _encode_many, _prefix_token_id, tokenize_requests, max_length
 
 _AUTO_BATCH = {"cuda": 256, "cpu": 32}  # first try of batch_size="auto" (contexts per forward pass)
@@ -52,6 +53,9 @@ _PACK_TOKENS = {"cuda": 1024, "cpu": 256}  # tokens per packed row (more context
 # key/value columns (rows x positions) a decoding batch may hold, as a share of a scoring pass's rows x tokens
 # (CPU: 3,072 columns, 141 MB for SmolLM2-135M in float32; docs/performance.md, Memory)
 _GENERATION_SHARE = 3 / 8
+# token positions (rows x the fullest row, padding included) a scoring pass may hold, as a share of batch_size x
+# pack_tokens (CPU: 2,048): long contexts (a two-stage prompt, each context in a row of its own) take fewer per pass
+_PASS_SHARE = 1 / 4
 _OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
@@ -86,7 +90,8 @@ class Scorer(GenerationMixin):
     ``generate``, one prompt); ``"auto"`` starts large and halves on out-of-memory. The contexts
     of a pass are packed one after another into rows of at most ``pack_tokens`` tokens (a longer
     context gets a row of its own), so that the shared prefix's keys/values are copied per row,
-    not per context. A generation call's decoding batch holds at most ``generation_tokens`` key/value
+    not per context; a pass also stops at ``pass_tokens`` token positions (rows x the fullest row, a quarter
+    of ``batch_size`` x ``pack_tokens``), so long contexts take fewer per pass. A generation call's decoding batch holds at most ``generation_tokens`` key/value
     columns (rows x their own positions plus one copy of the shared prefix, every layer; by default 3/8 of
     ``batch_size`` x ``pack_tokens``): long prompts or budgets decode in fewer rows, so the call's memory is one
     batch's whatever its shape.
@@ -119,6 +124,13 @@ class Scorer(GenerationMixin):
             params = inspect.signature(model.model.base_model.forward).parameters
             self._cache_kw = "cache" if "cache" in params else "past_key_values"
             self._head_matches = self._check_head()
+
+    @property
+    def pass_tokens(self) -> int:
+        """Token positions (rows x the fullest row's tokens, padding included) one scoring pass may hold: a quarter
+        of ``batch_size`` x ``pack_tokens``, at least one context. Short contexts fill ``batch_size`` first; long
+        ones (each in a row of its own) stop here, so a pass's activations and attention stay one batch's."""
+        return int(self.batch_size * self.pack_tokens * _PASS_SHARE)
 
     @property
     def generation_tokens(self) -> int:
@@ -196,11 +208,23 @@ class Scorer(GenerationMixin):
         self.stats.tokens += len(shared)
         return [(layer.keys, layer.values) for layer in cache.layers]
 
-    def _with_backoff(self, items: list, run) -> Iterable[list]:
-        """Call ``run`` on consecutive slices of ``items``, yielding each slice; halves them on OOM if auto."""
+    def _take(self, items: list, start: int, tokens=None) -> int:
+        """How many of ``items`` from ``start`` one pass holds: at most ``batch_size``, and where ``tokens`` gives a
+        slice's token positions, the most whose positions stay within ``pass_tokens`` (at least one)."""
+        n = min(self.batch_size, len(items) - start)
+        if tokens is None or n <= 1 or tokens(items[start : start + n]) <= self.pass_tokens:
+            return n
+        fits, over = 1, n  # the longest slice within the budget, by bisection (positions grow with the slice)
+        while over - fits > 1:
+            mid = (fits + over) // 2
+            fits, over = (mid, over) if tokens(items[start : start + mid]) <= self.pass_tokens else (fits, mid)
+        return fits
+
+    def _with_backoff(self, items: list, run, tokens=None) -> Iterable[list]:
+        """Call ``run`` on consecutive slices of ``items`` (``_take``), yielding each slice; halves them on OOM if auto."""
         start = 0
         while start < len(items):
-            chunk = items[start : start + self.batch_size]
+            chunk = items[start : start + self._take(items, start, tokens)]
             try:
                 run(chunk)
             except (_OOM, RuntimeError) as exc:
@@ -213,19 +237,23 @@ class Scorer(GenerationMixin):
             start += len(chunk)
             yield chunk
 
-    def _parts(self, items: list) -> list[list]:
+    def _parts(self, items: list, tokens=None) -> list[list]:
         """The batches this process runs: all items, or under data parallelism (``shard=(rank, size)``)
         every size-th batch of the single-process batching, so each batch, and hence every score to the
         last bit, is what one process computes."""
         if self._shard is None:
             return [items] if items else []
         rank, size = self._shard
-        batches = [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
+        batches, start = [], 0
+        while start < len(items):
+            n = self._take(items, start, tokens)
+            batches.append(items[start : start + n])
+            start += n
         return batches[rank::size]
 
-    def _batches(self, items: list, run) -> Iterable[list]:
-        for part in self._parts(items):
-            yield from self._with_backoff(part, run)
+    def _batches(self, items: list, run, tokens=None) -> Iterable[list]:
+        for part in self._parts(items, tokens):
+            yield from self._with_backoff(part, run, tokens)
 
     # ------------------------------------------------------------------ log-likelihood
 
@@ -291,12 +319,17 @@ class Scorer(GenerationMixin):
         return groups
 
     def _score_group(self, shared: tuple[int, ...], units: list[_Unit], out: list[float], bar, on_scored=None) -> None:
-        units = sorted(units, key=lambda u: (-u.width(len(shared)), u.ctx))
-        if not self._parts(units):
+        m = len(shared)
+        units = sorted(units, key=lambda u: (-u.width(m), u.ctx))
+
+        def positions(chunk: list[_Unit]) -> int:
+            return padded_tokens([u.width(m) for u in chunk], self.pack_tokens)
+
+        if not self._parts(units, positions):
             return  # another rank's
         seen = self.stats.tokens  # the shared prefix's tokens count toward the first batch
         prefix_kv = self._run_prefix(shared) if shared else None
-        for chunk in self._batches(units, lambda chunk: self._score_rows(chunk, shared, prefix_kv, out)):
+        for chunk in self._batches(units, lambda chunk: self._score_rows(chunk, shared, prefix_kv, out), positions):
             bar.update(sum(len(o) for u in chunk for o in u.owners), self.stats.tokens - seen)
             seen = self.stats.tokens
             if on_scored is not None:
