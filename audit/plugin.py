@@ -261,6 +261,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state = RunState(user_error=config.stash.get(USER_ERROR, None), interrupted=coverage.interrupted)
         audit = config.stash.get(_SESSION, None)
         if audit is not None:  # also after a user error mid-run: the gates already decided are kept (incomplete)
+            audit.release_models()  # nothing more is scored: the record and report need no weights
             finish_run(audit, coverage, config.option.audit_out, state, pdf=config.option.audit_pdf,
                        pdf_mode=config.option.audit_pdf_mode)
         config.stash[RUN_STATE] = state

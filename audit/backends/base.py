@@ -105,6 +105,10 @@ class Backend(ABC):
     def close(self) -> None:
         """Release what the backend holds (a server connection pool, GPU memory)."""
 
+    def release_model(self) -> None:
+        """Free the model's own memory (its weights in this process) once nothing more will be scored; the
+        backend still answers ``identity()`` and ``cache_key()``. No-op where the model lives elsewhere."""
+
 
 class WrappingBackend(Backend):
     """A backend that adds something around another (the result cache, torchrun sharding): everything it
@@ -139,3 +143,6 @@ class WrappingBackend(Backend):
 
     def close(self) -> None:
         self.inner.close()
+
+    def release_model(self) -> None:
+        self.inner.release_model()

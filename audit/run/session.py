@@ -282,6 +282,13 @@ class AuditSession:
         """Was ``condition`` measured for model ``spec`` in this session (without measuring it)?"""
         return (spec, condition) in self._runs
 
+    def release_models(self) -> None:
+        """Free every loaded model's weights once nothing more will be scored (a run's end, before its record and
+        views are written), so the run's peak memory is the model and one batch, or the record and its report,
+        not both. The backends still give their identities to the record."""
+        for backend in self._backends.values():
+            backend.release_model()
+
     def loaded_backend(self, spec: str) -> Backend | None:
         """The model ``spec`` if it was loaded in this session (None: never loaded; nothing is loaded here)."""
         return self._backends.get(spec)

@@ -56,6 +56,17 @@ class HFBackend(Backend):
         budget = stop.tokens(max_new_tokens) if stop is not None else max_new_tokens
         return self.scorer.generate(prompts, max_new_tokens=budget, stop=stop, shard=(rank, size))
 
+    def release_model(self) -> None:
+        """Drop the weights (the scorer reads the model through ``self.loaded``, nothing else holds it) and hand
+        the freed memory back; scoring after this is an error."""
+        import gc
+
+        from audit.backends.hf.generation import release_freed_memory
+
+        self.loaded.model = None
+        gc.collect()
+        release_freed_memory(self.loaded.device)
+
     def identity(self) -> dict:
         return dict(self.loaded.identity)
 

@@ -155,7 +155,7 @@ class GenerationMixin:
             bar.update(len(prompts) - len(order))
         finally:
             bar.close()
-        _release_freed_memory(self._device)
+        release_freed_memory(self._device)
         outputs = [outputs[i] for i in copy_of]  # a repeated prompt gets its first copy's tokens
         self.stats.generated += len(prompts)
         return outputs
@@ -313,10 +313,12 @@ def _prompt_passes(take: list[int], queries: list[list[int]], tokens: int) -> li
     return parts
 
 
-def _release_freed_memory(device: torch.device) -> None:
+def release_freed_memory(device: torch.device) -> None:
     """On CPU under glibc, hand the heap's freed pages back to the system (``malloc_trim``): the decoding batch's
     buffers are freed at the end of a call, but glibc keeps freed heap memory resident, so without it every
     call's peak would start from the last one's."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
     if device.type != "cpu" or not sys.platform.startswith("linux"):
         return
     try:
