@@ -46,8 +46,21 @@ def measure_whole_run(preset: str, model: str, data: str, max_items: int | None 
         wall, cpu = time.perf_counter(), time.process_time()
         code = cli_main(cmd)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        conditions = _condition_peaks(Path(tmp) / "out" / "results.json")
     return {"preset": preset, "model": model, "max_items": max_items, "exit": code, "wall": wall, "cpu": cpu,
-            "peak_mb": _peak_mb()}
+            "peak_mb": _peak_mb(), "condition_peaks_mb": conditions}
+
+
+def _condition_peaks(results: Path) -> dict[str, float]:
+    """The memory high-water mark at the end of each condition (results.json's ``cost.peak_rss_mb``), in run
+    order: where it rises is the condition that set the peak; the run's own peak above the last is what came
+    after scoring (gates, record, report)."""
+    try:
+        record = json.loads(results.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {f"{m['name']}:{name}" if len(record["models"]) > 1 else name: (c.get("cost") or {}).get("peak_rss_mb")
+            for m in record["models"] for name, c in m["conditions"].items()}
 
 
 def _peak_mb() -> float:
@@ -91,6 +104,8 @@ def whole_run(args) -> None:
         Path(args.json_out).write_text(json.dumps(took), encoding="utf-8")
     print(f"whole run: preset {args.preset}, model {args.model}, max_items {args.max_items or 'all'} (exit {took['exit']}): "
           f"{took['wall']:.0f} s wall, {took['cpu']:.0f} CPU-s, peak RSS {took['peak_mb']:,.0f} MB")
+    print("  high-water mark at the end of each condition (MB): " + ", ".join(
+        f"{name} {mb:,.0f}" for name, mb in took["condition_peaks_mb"].items() if mb is not None))
 
 
 def main() -> None:

@@ -348,6 +348,17 @@ def float32_weights_mb(model_dir: Path) -> float:
     return numel * 4 / 2**20
 
 
+def where_the_peak_rose(run: dict) -> str:
+    """The condition whose end first showed the run's highest in-condition high-water mark, and what came after."""
+    peaks = {name: mb for name, mb in (run.get("condition_peaks_mb") or {}).items() if mb is not None}
+    if not peaks:
+        return "no per-condition high-water marks (results.json not written)"
+    top = max(peaks.values())
+    first = next(name for name, mb in peaks.items() if mb == top)
+    return (f"highest in-condition high-water mark {top:,.0f} MB, reached in {first}; "
+            f"after scoring (gates, record, report) the run's peak is {run['peak_mb'] - top:+,.0f} MB above it")
+
+
 def memory_report(label: str, model_dir: Path, args) -> list[str]:
     from bench_memory import whole_run_in_subprocess
 
@@ -367,6 +378,7 @@ def memory_report(label: str, model_dir: Path, args) -> list[str]:
             "", "| preset | max_items | exit | wall s | CPU-s | peak RSS MB |", "|---|---:|---:|---:|---:|---:|",
             *(f"| {r['preset']} | {r['max_items'] or 'all'} | {r['exit']} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['peak_mb']:,.0f} |"
               for r in runs.values()), "",
+            *(f"{r['preset']}: {where_the_peak_rose(r)}" for r in runs.values()), "",
             f"study / default peak: {ratio:.3f} (target at most {STUDY_OVER_DEFAULT_TARGET:.2f}: {met(ratio <= STUDY_OVER_DEFAULT_TARGET)})",
             f"default peak {default:,.0f} MB against {WEIGHTS_FACTOR} x float32 weights ({weights:,.0f} MB) + "
             f"{WEIGHTS_ALLOWANCE_MB} MB = {bound:,.0f} MB: {default / bound:.2f} of the bound ({met(default <= bound)})", ""]
