@@ -67,13 +67,10 @@ def _peak_mb() -> float:
     """This process's own peak RSS: VmHWM, which a new program starts afresh. ``ru_maxrss`` survives execve on
     Linux, so a child started by a large benchmark process would report its parent's high-water mark (both
     presets read 9,700 MB that way in session 6)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from audit.run.cost import peak_rss_mb
+
+    peak = peak_rss_mb()
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def whole_run_in_subprocess(preset: str, model: str, data: str, max_items: int | None = None, min_items: int | None = None,

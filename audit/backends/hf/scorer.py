@@ -91,10 +91,10 @@ class Scorer(GenerationMixin):
     of a pass are packed one after another into rows of at most ``pack_tokens`` tokens (a longer
     context gets a row of its own), so that the shared prefix's keys/values are copied per row,
     not per context; a pass also stops at ``pass_tokens`` token positions (rows x the fullest row, a quarter
-    of ``batch_size`` x ``pack_tokens``), so long contexts take fewer per pass. A generation call's decoding batch holds at most ``generation_tokens`` key/value
-    columns (rows x their own positions plus one copy of the shared prefix, every layer; by default 3/8 of
-    ``batch_size`` x ``pack_tokens``): long prompts or budgets decode in fewer rows, so the call's memory is one
-    batch's whatever its shape.
+    of ``batch_size`` x ``pack_tokens``), so long contexts take fewer per pass. A generation call's decoding
+    batch holds at most ``generation_tokens`` key/value columns (rows x their own positions plus one copy of
+    the shared prefix, every layer; by default 3/8 of ``batch_size`` x ``pack_tokens``): long prompts or
+    budgets decode in fewer rows, so the call's memory is one batch's whatever its shape.
     ``progress``: None shows a bar when stderr is a terminal, False never.
     ``prefix_cache=False`` turns off the shared-prefix reuse (for checks and timing).
     """
