@@ -56,3 +56,65 @@ def test_a_run_releases_its_models_before_writing_the_record(tiny_model_dir, tmp
     code = main(["run", "--model", str(tiny_model_dir), "--config", _config(tmp_path), "--out", "out"])
     assert code in (0, 1) and order == ["release", "write"]
     assert (tmp_path / "out" / "results.json").is_file() and (tmp_path / "out" / "report.html").is_file()
+
+
+def test_a_run_freezes_what_lives_to_its_end_and_unfreezes_after(tiny_model_dir, tmp_path, monkeypatch):
+    """``bias-audit run`` freezes the collector's view of its start-up and of each model once loaded
+    (``audit.run.collector``), so its full collections scan only what it made since; the caller's process gets
+    everything back when the run ends."""
+    import gc
+
+    from audit.run import session as session_module
+
+    seen = {}
+    release = session_module.AuditSession.release_models
+
+    def released(self):
+        seen["frozen"] = gc.get_freeze_count()
+        release(self)
+
+    monkeypatch.setattr(session_module.AuditSession, "release_models", released)
+    monkeypatch.chdir(tmp_path)
+    assert gc.get_freeze_count() == 0
+    code = main(["run", "--model", str(tiny_model_dir), "--config", _config(tmp_path), "--out", "out"])
+    assert code in (0, 1)
+    assert seen["frozen"] > 50_000  # the imports, the data and the model: frozen while the run scored
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_model_in_a_reference_cycle_is_freed_although_frozen(tiny_model_dir, tmp_path):
+    from audit import AuditOptions, build_session
+    from audit.run.collector import freeze_long_lived, long_lived_frozen
+
+    session = build_session(AuditOptions(model=[str(tiny_model_dir)], config=_config(tmp_path)), root=tmp_path)
+    spec = session.model_specs[0]
+    import gc
+    import weakref
+
+    with long_lived_frozen():
+        session.run(spec, "zero_shot")
+        hf = session.loaded_backend(spec).inner
+        hf.loaded.model.itself = [hf.loaded.model]  # a cycle: reference counting alone cannot free it
+        freeze_long_lived()
+        gone = weakref.ref(hf.loaded.model)
+        session.release_models()
+        assert gone() is None
+    assert gc.get_freeze_count() == 0
+
+
+def test_freezing_is_scoped_to_the_block():
+    import gc
+
+    from audit.run.collector import freeze_long_lived, long_lived_frozen
+
+    freeze_long_lived()  # outside a run: nothing
+    assert gc.get_freeze_count() == 0
+    with long_lived_frozen():
+        outer = gc.get_freeze_count()
+        assert outer > 0
+        with long_lived_frozen():
+            kept = [[] for _ in range(1000)]
+            freeze_long_lived()
+        assert gc.get_freeze_count() >= outer + 1000  # the inner block's end leaves the outer run frozen
+        del kept
+    assert gc.get_freeze_count() == 0

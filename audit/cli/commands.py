@@ -242,7 +242,9 @@ def _run(args: argparse.Namespace, session=None) -> int:
 
         # --json: stdout carries the JSON alone; pytest's terminal (and the progress) goes to stderr
         to_stderr = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
-        with to_stderr:
+        from audit.run.collector import long_lived_frozen
+
+        with to_stderr, long_lived_frozen():  # the session built: imports and data live to the end
             code = int(pytest.main(pytest_args + extra, plugins=[tracker, _Keep(), UseSession(session)]))
         from audit.backends.distributed import is_main_process
 
@@ -299,7 +301,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     startup = Seconds(process_age() or time.perf_counter() - start, time.process_time(), time.thread_time())
     pytest_start = measure_pytest_start(_suite_dir(None))  # the run then starts pytest and collects its suite
     startup = Seconds(startup.wall + pytest_start.wall, startup.cpu + pytest_start.cpu, startup.main + pytest_start.free_wall)
-    plans = plan_session(session)
+    from audit.run.collector import long_lived_frozen
+
+    with long_lived_frozen():  # as the run does (audit.run.collector)
+        plans = plan_session(session)
     print(json.dumps(plan_json(session, plans, startup), indent=2) if args.json else format_plan(session, plans, startup))
     return EXIT_PASS
 

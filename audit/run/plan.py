@@ -30,6 +30,7 @@ from typing import Any
 from audit.backends import parse_spec
 from audit.backends.cached import default_cache_path, generation_target, request_key
 from audit.errors import AuditError, ConditionUnavailable
+from audit.run.collector import freeze_long_lived
 from audit.run.conditions import build_prompts, generation_rule, likelihood_requests, request_count
 from audit.run.progress import format_duration
 from audit.run.session import AuditSession
@@ -190,6 +191,7 @@ def _measure(spec: str, session: AuditSession):
             backend = load_backend(target, session.backend_options)
     except AuditError as exc:
         return None, None, Seconds(0.0, 0.0), f"model not loadable for measuring ({exc})"
+    freeze_long_lived()  # as the run does after its load
     return _sha256_json([backend.cache_key(), SCORING_VERSION])[:32], backend, Seconds.since(*start), "measured"
 
 

@@ -23,6 +23,7 @@ from audit.prompts.render import set_prompt_dirs
 from audit.results.redaction import redact
 from audit.run import progress
 from audit.run.conditions import ConditionRun, check_condition, condition_summary, request_count, run_condition
+from audit.run.collector import freeze_long_lived
 from audit.run.context import GateSkipped, RunGateContext
 from audit.run.shot_pools import SPLITS, CrossSplitPool, without_repeats
 from audit.stats.transfer import Transfer, transfer_correlation
@@ -131,6 +132,7 @@ class AuditSession:
                 options = replace(options, device=rank_device(world, options.device))
             with progress.activity(_loading_text(self.aliases.get(spec, spec))):
                 backend = load_backend(self.aliases.get(spec, spec), options)
+            freeze_long_lived()  # the model lives until the run's end: later collections need not scan it
             if world.distributed:
                 backend = DistributedBackend(backend, world)
             # Without the on-disk cache, an in-memory one: the same batching, so the same stored scores.

@@ -60,11 +60,17 @@ class HFBackend(Backend):
         """Drop the weights (the scorer reads the model through ``self.loaded``, nothing else holds it) and hand
         the freed memory back; scoring after this is an error."""
         import gc
+        import weakref
 
         from audit.backends.hf.generation import release_freed_memory
 
-        self.loaded.model = None
+        model, self.loaded.model = self.loaded.model, None
+        gone = weakref.ref(model) if model is not None else (lambda: None)
+        del model
         gc.collect()
+        if gone() is not None:  # a reference cycle holds it, frozen by the run (audit.run.collector): free it
+            gc.unfreeze()
+            gc.collect()
         release_freed_memory(self.loaded.device)
 
     def identity(self) -> dict:
