@@ -224,8 +224,10 @@ def _run(args: argparse.Namespace, session=None) -> int:
         lock_out_dir(options.out)
     suite = _suite_dir(args.tests)
     _check_junitxml(args.junitxml)
-    pytest_args = [str(suite), "-p", "no:cacheprovider", "-q", "-rfEsx", "--tb=short", "--audit-require-verdict",
-                   "-W", "ignore::pytest.PytestAssertRewriteWarning", *options.pytest_args()]
+    from audit.run.setup import unused_plugin_args
+
+    pytest_args = [str(suite), "-p", "no:cacheprovider", *unused_plugin_args(suite), "-q", "-rfEsx", "--tb=short",
+                   "--audit-require-verdict", "-W", "ignore::pytest.PytestAssertRewriteWarning", *options.pytest_args()]
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     tracker = _Tracker()
     with tempfile.TemporaryDirectory(prefix="bias-audit-junit-") as private:

@@ -276,14 +276,18 @@ def _after_scoring(session, items: list) -> Seconds:
 
 def measure_pytest_start(suite: Path) -> Seconds:
     """What ``bias-audit run`` pays to start pytest and collect the suite before its first test: timed by
-    collecting ``suite`` in a child process (pytest's import and collection; the audit plugin left out,
-    its imports are the plan's own start-up). Zero seconds when that cannot be done. (With the cores free it
-    takes its CPU time: collecting is one thread's work, reading files the operating system has cached.)"""
+    collecting ``suite`` in a child process (pytest's import and collection; the audit plugin left out, its
+    imports are the plan's own start-up, and so are the plugins the run leaves out, ``unused_plugin_args``).
+    Zero seconds when that cannot be done. (With the cores free it takes its CPU time: collecting is one
+    thread's work, reading files the operating system has cached.)"""
+    from audit.run.setup import unused_plugin_args
+
     code = ("import sys, pytest; sys.exit(pytest.main([sys.argv[1], '--collect-only', '-q', '-p', 'no:cacheprovider', "
-            "'-p', 'no:bias_audit', '-W', 'ignore']))")
+            "'-p', 'no:bias_audit', '-W', 'ignore', *sys.argv[2:]]))")
     start = time.perf_counter()
     try:
-        child = subprocess.Popen([sys.executable, "-c", code, str(suite)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        child = subprocess.Popen([sys.executable, "-c", code, str(suite), *unused_plugin_args(suite)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _, _, usage = os.wait4(child.pid, 0)
     except OSError:
         return Seconds(0.0, 0.0)
