@@ -115,10 +115,56 @@ def test_the_samples_never_cost_more_than_the_run(monkeypatch):
 
     monkeypatch.setattr(plan_timing, "_timed_run", timed)
     cond = SimpleNamespace(seeds=[0], model_copy=lambda update: SimpleNamespace(seeds=update["seeds"]))
-    for n, expected in ((100, [100]), (112, [112]), (300, [16, 32, 64]), (900, [16, 16, 32, 32, 64, 64])):
+    # 0.01 CPU-s an item: the largest sample doubles from 64 while under a second and within a quarter of the
+    # run's items (an eighth with two tries)
+    for n, expected in ((100, [100]), (112, [112]), (300, [16, 32, 64]), (900, [16, 16, 32, 32, 64, 64]),
+                        (1100, [16, 16, 32, 32, 64, 64, 128, 128]), (20_000, [16, 16, 32, 32, 64, 64, 128, 128])):
         calls.clear()
         session = SimpleNamespace(config=SimpleNamespace(conditions={"c": cond}), items=list(range(n)))
         cost = plan_timing.measure_condition(SimpleNamespace(device_type="cpu"), session, "c")
         assert calls == expected, n
         assert sum(calls) <= n
         assert cost.per_item > 0
+
+
+def test_short_samples_grow_until_a_batch_cost_is_measurable(monkeypatch):
+    """A condition that costs milliseconds an item (the tiny GPT-2: 64 items in 0.06 CPU-s) is sampled on more
+    items until the largest sample takes a second: a batch's cost is the difference of two samples, and each
+    sample's noise (here 15%, seeded) is multiplied by the run's batches. Through ``measure_condition`` with
+    planted costs: the median error of a 3,162-item run's estimate stays within 10% (0.08 at this seed; the three
+    fixed samples alone: 0.15)."""
+    import random
+    import statistics
+    from types import SimpleNamespace
+
+    from audit.run import plan_timing
+
+    per_item, fixed = 0.001, 0.01
+    rng = random.Random(7)
+    sizes: list[int] = []
+
+    def timed(backend, session, name, cond, items):
+        sizes.append(len(items))
+        cpu = (fixed + per_item * len(items)) * rng.uniform(0.85, 1.15)
+        return plan_timing.Seconds(wall=cpu, cpu=cpu, main=cpu)
+
+    monkeypatch.setattr(plan_timing, "_timed_run", timed)
+    cond = SimpleNamespace(seeds=[0], model_copy=lambda update: SimpleNamespace(seeds=update["seeds"]))
+    session = SimpleNamespace(config=SimpleNamespace(conditions={"c": cond}), items=list(range(3162)))
+    truth = fixed + per_item * 3162
+
+    def errors() -> list[float]:
+        out = []
+        for _ in range(200):
+            cost = plan_timing.measure_condition(SimpleNamespace(device_type="cpu"), session, "c")
+            out.append(abs(cost.seconds(3162, 1) / truth - 1))
+        return out
+
+    grown = errors()
+    assert max(sizes) == 256 and sum(sizes) / 200 <= 3162  # within an eighth of the run (two tries): 256, not 1,024
+    assert statistics.median(grown) < 0.10
+    sizes.clear()
+    monkeypatch.setattr(plan_timing, "MIN_SAMPLE_CPU_S", 0.0)  # the three fixed samples alone
+    fixed_three = errors()
+    assert max(sizes) == 64
+    assert statistics.median(fixed_three) > 1.5 * statistics.median(grown)

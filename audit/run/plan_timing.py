@@ -5,9 +5,10 @@ computed once per call, an item's options share one row, answer orders are separ
 at their own lengths, and the result cache, tokenisation and Python around the model cost per request. So
 the plan runs the condition itself, through the run's own code (``run_condition`` on the loaded model behind
 a fresh result cache), on a sample of the items at hand: on half an engine batch's worth of items, on one
-batch and on two. Three points give the condition's cost per seed as
+batch and on two or more (doubled until the sample takes ``MIN_SAMPLE_CPU_S``, where the run holds the items).
+Three points give the condition's cost per seed as
 ``fixed + per_batch x batches + per_item x items``: what the half batch added to fill the batch is the cost
-per item (rows, tokens); what the second batch added beyond its items is the cost per engine batch (a
+per item (rows, tokens); what each batch after the first added beyond its items is the cost per engine batch (a
 generation batch steps until its longest row ends, whatever its rows; a scoring batch's forward call); the
 rest of the first call is paid once per call (the shared prefix's pass, tokenising, committing). A run's
 last batch is partial but costs its batch (measured: the study's 100 items are 4 generation batches of 32,
@@ -36,6 +37,9 @@ from audit.errors import AuditError, ConditionUnavailable
 SHADOW = "plan-shadow"  # the model name of the shadow session that times the work after scoring
 SMALL = 2  # the fewest items a sample batch holds (two, so that a generation batch still shares its prefix)
 _BATCH = {"cuda": 256, "cpu": 32}  # contexts per engine batch when the backend does not say
+# The largest sample of a condition runs at least this long where the run holds the items: on the tiny GPT-2 a
+# 64-item sample took 0.06 CPU-s and the default preset's plan read its two conditions 35-40% low (session 11)
+MIN_SAMPLE_CPU_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -157,8 +161,9 @@ def _timed_run(backend, session, name: str, cond, items: list) -> Seconds:
 
 def measure_condition(backend, session, name: str) -> ConditionCost:
     """Run the condition (its first seed) on half an engine batch's worth of the session's items, on one and
-    on two: filling the first batch gives the cost per item, the second batch's cost beyond its items the cost
-    per batch, the rest of the first call's is paid once per call. Where the run's items are no more than the
+    on two (or more, while that sample takes under ``MIN_SAMPLE_CPU_S``): filling the first batch gives the cost
+    per item, the later batches' cost beyond their items the cost per batch, the rest of the first call's is
+    paid once per call. Where the run's items are no more than the
     three samples hold (3.5 batches: 112 items on CPU), the seed itself is timed, once: the plan then costs
     what a seed of the run costs, not twice that (the study preset with ``max_items`` 100 on SmolLM2-135M: 224
     items sampled per condition, the plan 1,083 CPU-s for a run of about 600)."""
@@ -175,10 +180,17 @@ def measure_condition(backend, session, name: str) -> ConditionCost:
     # a second try where the samples stay a small part of the run (at most a quarter of one seed's items)
     tries = 2 if 2 * sampled <= len(items) / 4 else 1
     times = [_quickest(backend, session, name, one_seed, spread(items, n), tries) for n in (half, batch, 2 * batch)]
+    # the largest sample doubled while it takes under MIN_SAMPLE_CPU_S, within a quarter of the run's items
+    # (an eighth with two tries): a batch's cost is the difference of two samples, so a short sample's noise
+    # is multiplied by the run's batches
+    big, most = 2 * batch, max(2 * batch, len(items) // (4 * tries))
+    while times[-1].cpu < MIN_SAMPLE_CPU_S and 2 * big <= most:
+        big *= 2
+        times[-1] = _quickest(backend, session, name, one_seed, spread(items, big), tries)
     summed = Seconds(sum(t.wall for t in times), sum(t.cpu for t in times), sum(t.main for t in times))
     # fitted on CPU seconds (on a shared machine a sample's wall time is mostly the other jobs')
-    fixed, per_batch, per_item = fit_cost([t.cpu for t in times], half, batch)
-    basis = (f"measured now: {2 * batch} items in {times[2].cpu:.2f} CPU-s, {batch} in {times[1].cpu:.2f}, {half} in "
+    fixed, per_batch, per_item = fit_cost([t.cpu for t in times], half, batch, big)
+    basis = (f"measured now: {big} items in {times[2].cpu:.2f} CPU-s, {batch} in {times[1].cpu:.2f}, {half} in "
              f"{times[0].cpu:.2f} ({_share(summed):.0%} of a core)")
     return ConditionCost(fixed, per_item, basis, _share(summed), per_batch=per_batch, batch=batch,
                          parallelism=parallelism(summed))
@@ -191,13 +203,14 @@ def _quickest(backend, session, name: str, cond, items: list, tries: int = 2) ->
     return min((_timed_run(backend, session, name, cond, items) for _ in range(tries)), key=lambda t: t.cpu)
 
 
-def fit_cost(seconds: list[float], half: int, batch: int) -> tuple[float, float, float]:
-    """(fixed, per batch, per item) from the seconds of ``half``, ``batch`` and ``2 * batch`` items, none
-    negative (the machine's noise can make a larger sample the quicker). A full batch costs what the second
-    batch added (``per_batch + batch * per_item``), so a run of whole batches is estimated from the two
-    larger samples alone; the half batch only splits that cost for a run's partial last batch."""
-    t_half, t_one, t_two = seconds
-    full = max(t_two - t_one, 0.0)
+def fit_cost(seconds: list[float], half: int, batch: int, big: int | None = None) -> tuple[float, float, float]:
+    """(fixed, per batch, per item) from the seconds of ``half``, ``batch`` and ``big`` (whole batches, default
+    two) items, none negative (the machine's noise can make a larger sample the quicker). A full batch costs
+    what each batch after the first added (``per_batch + batch * per_item``), so a run of whole batches is
+    estimated from the two larger samples alone; the half batch only splits that cost for a run's partial
+    last batch."""
+    t_half, t_one, t_big = seconds
+    full = max(t_big - t_one, 0.0) / ((big or 2 * batch) // batch - 1)
     per_item = min(max(t_one - t_half, 0.0) / (batch - half), full / batch)
     return max(t_one - full, 0.0), full - batch * per_item, per_item
 
