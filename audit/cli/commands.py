@@ -423,6 +423,11 @@ def _one_line(text: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``bias-audit`` command; without ``argv``, this process's command line (the process ends with it)."""
+    if argv is None:
+        from audit.run.collector import keep_frozen_at_exit
+
+        keep_frozen_at_exit()
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -11,7 +11,10 @@ So ``bias-audit run`` and ``bias-audit plan`` freeze (``gc.freeze``) what is ali
 only what was made since. Frozen objects are never collected, so cyclic garbage made before a freeze stays
 (reference counting still frees the rest); a released model is freed by reference counting, and where a
 reference cycle holds it, ``release_model`` unfreezes and collects. Freezing is on only inside
-``long_lived_frozen`` (the CLI's run), so a library caller's process (the tests) is left as it is.
+``long_lived_frozen`` (the CLI's run), so a library caller's process (the tests) gets everything back at its
+end. The shell command keeps its freeze to the end (``keep_frozen_at_exit``): unfrozen, every object would
+go back to the collector just before the interpreter's final collection scans them all (default preset, tiny
+GPT-2, four alternating pairs: 12.7-13.4 s kept against 13.4-13.6 s unfrozen).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 _active = False
+_keep_at_exit = False
 
 
 @contextmanager
@@ -35,8 +39,14 @@ def long_lived_frozen() -> Iterator[None]:
         yield
     finally:
         _active = outer
-        if not outer:
+        if not outer and not _keep_at_exit:
             gc.unfreeze()
+
+
+def keep_frozen_at_exit() -> None:
+    """This process ends with the command (``bias-audit`` from the shell): a run's freeze stays at its end."""
+    global _keep_at_exit
+    _keep_at_exit = True
 
 
 def freeze_long_lived() -> None:
