@@ -17,6 +17,7 @@ from audit.backends import backend_schemes
 from audit.cli.options import AuditOptions, add_cli_options
 from audit.errors import AuditError
 from audit.results.redaction import redact
+from audit.run.collector import keep_frozen_at_exit, long_lived_frozen
 from audit.run.verdict import EXIT_GATE_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_PASS, EXIT_USER_ERROR
 
 __all__ = ["EXIT_GATE_FAILED", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OUTPUT", "EXIT_PASS", "EXIT_USER_ERROR", "main"]
@@ -202,7 +203,7 @@ def _run(args: argparse.Namespace, session=None) -> int:
     import pytest
 
     from audit.plugin import RUN_STATE, USER_ERROR, UseSession
-    from audit.run.setup import build_session, check_out_dir
+    from audit.run.setup import build_session, check_out_dir, unused_plugin_args
     from audit.run.verdict import RunState, decide
 
     options = AuditOptions.from_namespace(args)
@@ -224,8 +225,6 @@ def _run(args: argparse.Namespace, session=None) -> int:
         lock_out_dir(options.out)
     suite = _suite_dir(args.tests)
     _check_junitxml(args.junitxml)
-    from audit.run.setup import unused_plugin_args
-
     pytest_args = [str(suite), "-p", "no:cacheprovider", *unused_plugin_args(suite), "-q", "-rfEsx", "--tb=short",
                    "--audit-require-verdict", "-W", "ignore::pytest.PytestAssertRewriteWarning", *options.pytest_args()]
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
@@ -244,8 +243,6 @@ def _run(args: argparse.Namespace, session=None) -> int:
 
         # --json: stdout carries the JSON alone; pytest's terminal (and the progress) goes to stderr
         to_stderr = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
-        from audit.run.collector import long_lived_frozen
-
         with to_stderr, long_lived_frozen():  # the session built: imports and data live to the end
             code = int(pytest.main(pytest_args + extra, plugins=[tracker, _Keep(), UseSession(session)]))
         from audit.backends.distributed import is_main_process
@@ -303,8 +300,6 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     startup = Seconds(process_age() or time.perf_counter() - start, time.process_time(), time.thread_time())
     pytest_start = measure_pytest_start(_suite_dir(None))  # the run then starts pytest and collects its suite
     startup = Seconds(startup.wall + pytest_start.wall, startup.cpu + pytest_start.cpu, startup.main + pytest_start.free_wall)
-    from audit.run.collector import long_lived_frozen
-
     with long_lived_frozen():  # as the run does (audit.run.collector)
         plans = plan_session(session)
     print(json.dumps(plan_json(session, plans, startup), indent=2) if args.json else format_plan(session, plans, startup))
@@ -425,8 +420,6 @@ def _one_line(text: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``bias-audit`` command; without ``argv``, this process's command line (the process ends with it)."""
     if argv is None:
-        from audit.run.collector import keep_frozen_at_exit
-
         keep_frozen_at_exit()
     args = _parser().parse_args(argv)
     try:
