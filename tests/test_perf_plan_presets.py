@@ -135,3 +135,20 @@ def test_internal_error_in_plan_exits_3(tmp_path, monkeypatch, capsys):
     code = main(["plan", "--model", "reference-biased"])
     assert code == 3
     assert "internal error" in capsys.readouterr().err
+
+
+def test_plan_times_the_work_after_scoring_after_the_first_model_as_the_run_pays_it(tmp_path, monkeypatch):
+    """The run loads its first model (importing torch and transformers) before any gate or report; the plan
+    times its phases in that order, so the imports count in the model's load and the work after scoring pays
+    only its own (timed first, it took torch's import and the load looked 2 s short: bbq, reference model)."""
+    import audit.run.plan as plan_module
+    from audit.run.plan_timing import Seconds
+
+    session = _session("default", tmp_path, monkeypatch)
+    order = []
+    monkeypatch.setattr(plan_module, "_measure", lambda spec, s: (order.append(("load", spec)), (None, None, Seconds(2.0, 2.0), "x"))[1])
+    monkeypatch.setattr(plan_module, "measure_after_scoring", lambda s: (order.append(("after", None)), Seconds(3.0, 3.0))[1])
+    plans = plan_session(session)
+    assert order == [("load", "reference-biased"), ("after", None)]
+    first = plans[0]
+    assert (first.load_s, first.after_s) == (2.0, 3.0) and all(p.load_s == p.after_s == 0.0 for p in plans[1:])

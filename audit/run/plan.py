@@ -216,7 +216,7 @@ def plan_session(session: AuditSession, cache_path: Path | None = None, measure:
     each condition shape on a small sample of the items to estimate the time (``audit.run.plan_timing``)."""
     cache = session.result_cache()
     plans = []
-    after = measure_after_scoring(session) if measure else Seconds(0.0, 0.0)
+    after: Seconds | None = None if measure else Seconds(0.0, 0.0)
     counted_items = session.items if len(session.items) <= COUNT_SAMPLE else spread(session.items, COUNT_SAMPLE)
     for spec in session.model_specs:
         tokenizer, tokenizer_source = None, ""
@@ -234,6 +234,8 @@ def plan_session(session: AuditSession, cache_path: Path | None = None, measure:
         if backend is not None:
             costs = _condition_costs(session, backend)
             backend.close()
+        if after is None:  # timed where the run pays it, after the first model: its load pays torch's import, not this
+            after = measure_after_scoring(session)
         seen: set[int] = set()  # requests asked earlier in this run: answered by the run's cache
         lengths: dict[str, int] = {}  # token counts of prefixes and own texts seen so far
         for condition, cond in session.config.conditions.items():
