@@ -211,8 +211,8 @@ class GenerationMixin:
                        stop: StopRule | None, on_done=None) -> list[list[int]]:
         """Greedy decoding of prompts (their tokens after a shared prefix of ``m`` tokens, ``prefix_kv``) in a batch
         of ``_decoding_rows`` slots (``decoding.DecodingSlots``): a row that ends frees its slot, and once a quarter
-        of the slots are free the next waiting prompts' prompt passes (``_prefill``, each of at most a quarter of
-        ``generation_tokens`` tokens) write them into the free slots, so the batch stays full until the prompts
+        of the slots are free the next waiting prompts' prompt passes (``_prefill``, each of at most
+        ``prompt_pass_tokens`` tokens) write them into the free slots, so the batch stays full until the prompts
         run out. ``on_done({row: tokens})`` is told the rows (positions in ``queries``) that ended, with their tokens."""
         capacity = max(len(q) for q in queries) + max_new_tokens  # a row's own columns; the prefix is held once
         width = self._decoding_rows(len(queries), capacity, m)
@@ -226,7 +226,7 @@ class GenerationMixin:
         while alive or waiting:
             if waiting and len(alive) <= width - max(1, width // 4):
                 take, waiting = waiting[: width - len(alive)], waiting[width - len(alive):]
-                for part in _prompt_passes(take, queries, max(self.pack_tokens, self.generation_tokens // 4)):
+                for part in _prompt_passes(take, queries, self.prompt_pass_tokens):
                     new_nxt = self._prefill([queries[i] for i in part], m, slots, len(alive))
                     nxt = new_nxt if not alive else torch.cat([nxt, new_nxt.to(nxt.device)])
                     alive += part

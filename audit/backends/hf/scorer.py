@@ -51,8 +51,12 @@ from audit.backends.hf.tokenization import _encode_many, _prefix_token_id, token
 _AUTO_BATCH = {"cuda": 256, "cpu": 32}  # first try of batch_size="auto" (contexts per forward pass)
 _PACK_TOKENS = {"cuda": 1024, "cpu": 256}  # tokens per packed row (more contexts per row: less KV copying)
 # key/value columns (rows x positions) a decoding batch may hold, as a share of a scoring pass's rows x tokens
-# (CPU: 3,072 columns, 141 MB for SmolLM2-135M in float32; docs/performance.md, Memory)
-_GENERATION_SHARE = 3 / 8
+# (CPU: 4,096 columns; SmolLM2-135M's calls fill 32 rows of about 90 columns first, 133 MB in float32, and
+# GPT-2's longer chain-of-thought prompts 32 rows instead of 23 at 3/8, 11% less CPU; docs/performance.md, Memory)
+_GENERATION_SHARE = 1 / 2
+# tokens a generation call's prompt pass may hold, as a share of batch_size x pack_tokens (CPU: 768): its
+# activations sit beside the decoding slots (768 tokens: about 60 MB on SmolLM2-135M; 512: 25 MB less, 8% more CPU)
+_PROMPT_PASS_SHARE = 3 / 32
 # token positions (rows x the fullest row, padding included) a scoring pass may hold, as a share of batch_size x
 # pack_tokens (CPU: 2,048): long contexts (a two-stage prompt, each context in a row of its own) take fewer per pass
 _PASS_SHARE = 1 / 4
@@ -93,8 +97,9 @@ class Scorer(GenerationMixin):
     not per context; a pass also stops at ``pass_tokens`` token positions (rows x the fullest row, a quarter
     of ``batch_size`` x ``pack_tokens``), so long contexts take fewer per pass. A generation call's decoding
     batch holds at most ``generation_tokens`` key/value columns (rows x their own positions plus one copy of
-    the shared prefix, every layer; by default 3/8 of ``batch_size`` x ``pack_tokens``): long prompts or
-    budgets decode in fewer rows, so the call's memory is one batch's whatever its shape.
+    the shared prefix, every layer; by default half of ``batch_size`` x ``pack_tokens``) and its prompt passes
+    at most ``prompt_pass_tokens`` tokens: long prompts or budgets decode in fewer rows, so the call's memory is
+    one batch's whatever its shape.
     ``progress``: None shows a bar when stderr is a terminal, False never.
     ``prefix_cache=False`` turns off the shared-prefix reuse (for checks and timing).
     """
@@ -134,9 +139,16 @@ class Scorer(GenerationMixin):
 
     @property
     def generation_tokens(self) -> int:
-        """Key/value columns (rows x positions) one decoding batch may hold: as given, else 3/8 of a scoring
+        """Key/value columns (rows x positions) one decoding batch may hold: as given, else half of a scoring
         pass's ``batch_size`` x ``pack_tokens``."""
         return self._generation_tokens or int(self.batch_size * self.pack_tokens * _GENERATION_SHARE)
+
+    @property
+    def prompt_pass_tokens(self) -> int:
+        """Prompt tokens one prompt pass of a generation call may hold (a longer prompt alone): 3/32 of
+        ``batch_size`` x ``pack_tokens``, at least one packed row, at most a quarter of ``generation_tokens``."""
+        share = int(self.batch_size * self.pack_tokens * _PROMPT_PASS_SHARE)
+        return max(self.pack_tokens, min(share, self.generation_tokens // 4))
 
     # ------------------------------------------------------------------ model plumbing
 
