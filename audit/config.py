@@ -259,6 +259,9 @@ def load_config(path: str | Path | None = None, *, preset: str | None = None, ov
             if not isinstance(stored, str):
                 raise ConfigError(f"{origin}: config key 'preset': expected a preset name (known: {', '.join(preset_names())})")
             preset = preset or stored
+    if "extends" in user:  # a preset's own key; a user's file names its preset with `preset`
+        raise ConfigError(f"{origin}: config key 'extends' is how a built-in preset names its parent; a config file "
+                          f"names its preset with preset = {user['extends']!r}")
     preset = preset or "default"
     if "baseline" in user:  # the old name of transfer_from (deprecated: "baseline" now means only an approved run)
         warnings.warn(f"{origin}: config key 'baseline' is deprecated; call it 'transfer_from'", DeprecationWarning, stacklevel=2)

@@ -45,7 +45,7 @@ def main() -> None:
     config, limit = None, ""
     if args.threshold is not None:
         config = Path(tempfile.mkdtemp()) / "limit.toml"
-        config.write_text(f'extends = "{args.preset}"\n' + "".join(
+        config.write_text(f'preset = "{args.preset}"\n' + "".join(
             f"[gates.{g}]\nthreshold = {args.threshold!r}\n" for g in ("bbq_s_dis", "bbq_s_amb")))
         limit = f"--limit{args.threshold:g}"
     options = AuditOptions(config=str(config) if config else None, preset=None if config else args.preset,

@@ -57,6 +57,16 @@ def test_missing_file_and_unknown_preset(tmp_path):
         load_config(preset="nope")
 
 
+def test_a_user_file_that_writes_extends_as_a_preset_does_is_told_to_write_preset(tmp_path):
+    p = write(tmp_path, 'extends = "bbq"\n[gates.bbq_s_dis]\nthreshold = 0.15')
+    with pytest.raises(ConfigError, match=r"config key 'extends'.*preset = 'bbq'") as err:
+        load_config(p)
+    assert str(p) in str(err.value)
+    p = write(tmp_path, 'preset = "bbq"\n[gates.bbq_s_dis]\nthreshold = 0.15')
+    cfg = load_config(p)
+    assert cfg.gates["bbq_s_dis"].threshold == 0.15 and cfg.gates["bbq_s_dis"].bound == "interval"
+
+
 def test_the_old_name_baseline_still_sets_transfer_from_with_a_deprecation_warning(tmp_path):
     p = write(tmp_path, "baseline = 'zero_shot'")
     with pytest.warns(DeprecationWarning, match="transfer_from"):
