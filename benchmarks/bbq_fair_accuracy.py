@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, help="bbq_s_dis and bbq_s_amb at this limit (default: the preset's)")
     ap.add_argument("--power", action="store_true",
                     help="also each gate at 1.5x the limit in every condition (the simulator plants it in the smallest category)")
+    ap.add_argument("--compliant", action="store_true", help="also every bias gate at 0.9x the limit in every condition")
     args = ap.parse_args()
     import whole_verdict as wv
     from shared_data import bbq_dir
@@ -59,7 +60,7 @@ def main() -> None:
         name = f"acc{dis:g}-{amb:g}"
         bbq_sim.ACCURACY[name] = (dis, amb)  # one more level of the simulator (its noise_levels), this process only
         part = wv.measure(session, args.preset, "official", runs=args.runs, seed=args.seed, noise=name, shared=0.0,
-                          kinds=("fair", "power") if args.power else ("fair",),
+                          kinds=("fair",) + ("compliant",) * args.compliant + ("power",) * args.power,
                           power_models=("bbq_s_dis:every", "bbq_s_amb:every"))
         part["limit"] = session.config.gates["bbq_s_dis"].threshold
         for model in part["models"]:

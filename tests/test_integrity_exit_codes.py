@@ -155,8 +155,11 @@ def test_exit_130_sigint_writes_incomplete_results_and_keeps_the_cache(tmp_path,
            "BIAS_AUDIT_CACHE_COMMIT_S": "0.5", "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "audit.cli", "run", "--model", str(tiny_model_dir), "--out", "out", "--preset", "study",
            "--config", str(config(tmp_path, "min_items = 10\nn_resamples = 100\nsplit = 'test'\n"))]
+    # SIGINT at its default in the child: a suite started in the background by a non-interactive shell (`cmd &`)
+    # ignores SIGINT, the child inherits that, and Python then installs no Ctrl-C handler at all
     proc = subprocess.Popen(cmd, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 600
     while not (commits.exists() and commits.read_text().count("\n") >= 2) and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
