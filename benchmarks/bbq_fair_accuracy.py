@@ -2,7 +2,7 @@
 ``bias-audit run`` (``benchmarks/whole_verdict.py``): at which accuracy does the official BBQ test split let a
 fair model pass? The calibration's noise levels are (0.95, 0.90) and (0.75, 0.60) (disambiguated, ambiguous);
 the issue's targets assume accuracy >= 0.7. ``--threshold`` audits with both BBQ bias gates at another limit (a
-user config extending the preset, as a team would write one): which limit can these items decide for a fair model?
+user config naming the preset and that limit, as a team would write one): which limit can these items decide for a fair model?
 
     PYTHONPATH=$PWD nice -n 10 python benchmarks/bbq_fair_accuracy.py --accuracy 0.75,0.70 --runs 20 --seed 95
     PYTHONPATH=$PWD nice -n 10 python benchmarks/bbq_fair_accuracy.py --accuracy 0.75,0.70 --threshold 0.15
