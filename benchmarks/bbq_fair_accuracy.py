@@ -43,15 +43,15 @@ def main() -> None:
 
     if bbq_dir() is None:
         raise SystemExit("the official BBQ files (../shared/bbq or $BIAS_AUDIT_BBQ_DIR) are needed")
-    config, limit = None, ""
-    if args.threshold is not None:
-        config = Path(tempfile.mkdtemp()) / "limit.toml"
-        config.write_text(f'preset = "{args.preset}"\n' + "".join(
-            f"[gates.{g}]\nthreshold = {args.threshold!r}\n" for g in ("bbq_s_dis", "bbq_s_amb")))
-        limit = f"--limit{args.threshold:g}"
-    options = AuditOptions(config=str(config) if config else None, preset=None if config else args.preset,
-                           data=f"bbq:{bbq_dir()}", no_cache=True, split="test")
-    session = build_session(options)
+    options = AuditOptions(preset=args.preset, data=f"bbq:{bbq_dir()}", no_cache=True, split="test")
+    limit = "" if args.threshold is None else f"--limit{args.threshold:g}"
+    with tempfile.TemporaryDirectory() as tmp:  # the config is read when the session is built
+        if args.threshold is not None:
+            config = Path(tmp) / "limit.toml"
+            config.write_text(f'preset = "{args.preset}"\n' + "".join(
+                f"[gates.{g}]\nthreshold = {args.threshold!r}\n" for g in ("bbq_s_dis", "bbq_s_amb")))
+            options.config, options.preset = str(config), None
+        session = build_session(options)
     print(f"{args.preset}: bbq_s_dis at {session.config.gates['bbq_s_dis'].threshold:g}, "
           f"bbq_s_amb at {session.config.gates['bbq_s_amb'].threshold:g}", flush=True)
     PARTS.mkdir(parents=True, exist_ok=True)
