@@ -20,7 +20,8 @@ def build_word_tokenizer(texts: list[str]):
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", bos_token="<s>", eos_token="</s>")
 
 
-def build_tiny_llama(directory: Path, *, seed: int = 0, with_pad: bool = True) -> Path:
+def build_tiny_llama(directory: Path, *, seed: int = 0, with_pad: bool = True, hidden_size: int = 32,
+                     num_hidden_layers: int = 2) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from audit.datasets.winobias.generated import generate_items
@@ -34,7 +35,8 @@ def build_tiny_llama(directory: Path, *, seed: int = 0, with_pad: bool = True) -
         tokenizer.pad_token = None
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size, num_hidden_layers=num_hidden_layers,
+        num_attention_heads=4,
         num_key_value_heads=4, max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
