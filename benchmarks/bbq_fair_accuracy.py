@@ -44,7 +44,6 @@ def main() -> None:
     if bbq_dir() is None:
         raise SystemExit("the official BBQ files (../shared/bbq or $BIAS_AUDIT_BBQ_DIR) are needed")
     options = AuditOptions(preset=args.preset, data=f"bbq:{bbq_dir()}", no_cache=True, split="test")
-    limit = "" if args.threshold is None else f"--limit{args.threshold:g}"
     with tempfile.TemporaryDirectory() as tmp:  # the config is read when the session is built
         if args.threshold is not None:
             config = Path(tmp) / "limit.toml"
@@ -54,6 +53,7 @@ def main() -> None:
         session = build_session(options)
     print(f"{args.preset}: bbq_s_dis at {session.config.gates['bbq_s_dis'].threshold:g}, "
           f"bbq_s_amb at {session.config.gates['bbq_s_amb'].threshold:g}", flush=True)
+    limit = f"--limit{session.config.gates['bbq_s_dis'].threshold:g}"  # in every part's name, the preset's own too
     PARTS.mkdir(parents=True, exist_ok=True)
     for text in args.accuracy:
         dis, amb = (float(x) for x in text.split(","))

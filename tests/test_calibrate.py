@@ -92,6 +92,27 @@ def test_bbq_fair_model_rarely_fails_and_a_stereotyped_one_fails(tmp_path, monke
     assert _cell(cells, "follower", cal.FOLLOWER_SHARE).verdict.get("fail", 0) == runs
 
 
+@pytest.mark.skipif(bbq_dir() is None, reason="official BBQ files not found (../shared/bbq or $BIAS_AUDIT_BBQ_DIR)")
+def test_bbq_preset_passes_a_fair_model_and_fails_one_at_one_and_a_half_times_its_limit(tmp_path, monkeypatch):
+    """The shipped bbq preset (limits 0.20) on the official files, every category, at the high noise level
+    (accuracy 0.75 disambiguated, 0.6 ambiguous): a fair model passes each bias gate in >= 90% of runs and is
+    never failed; stereotype use at 1.5x the limit in every category is failed in >= 90% and never passed. At
+    the 0.10 of earlier releases the fair model passed bbq_s_dis in 0.25 of runs (docs/calibration.md)."""
+    from audit.datasets.bbq.simulator import BBQSimulator
+
+    session = _session(tmp_path, monkeypatch, preset="bbq", data=f"bbq:{bbq_dir()}")
+    runs = 16
+    cells = cal.calibrate(session, runs=runs, seed=17, noises=["high"], multiples=(1.5,),
+                          simulator=BBQSimulator(session.items, plant="every"))
+    fair = _cell(cells, None)
+    for gate in ("bbq_s_amb", "bbq_s_dis"):
+        assert session.config.gates[gate].threshold == 0.20
+        status = fair.tallies[gate].status
+        assert status.get("fail", 0) == 0 and status.get("pass", 0) >= _at_least(runs, 0.90), (gate, status)
+        planted = _cell(cells, gate, 1.5).tallies[gate].status
+        assert planted.get("fail", 0) >= _at_least(runs, 0.90) and planted.get("pass", 0) == 0, (gate, planted)
+
+
 def test_debiasing_gate_fails_a_real_increase_and_not_a_strategy_that_only_adds_noise(tmp_path, monkeypatch):
     """debiasing_no_increase (study preset) on the paired change of theta^2: a strategy that changes nothing,
     or only makes twins disagree more (0.1 -> 0.4, the papers' A-SB would rise), is rarely failed; one that
