@@ -14,12 +14,17 @@ from audit.gates import gate_spec
 from audit.run.calibrate_verdict import CORRECTIONS, KINDS, WholeModel, decision_plan, models_for, upper_bound, whole_verdict
 
 VERDICT_PARTS = Path(__file__).resolve().parent / "results" / "calibration" / "verdict"
+_BBQ_LIMIT = ("BBQ bias limits 0.20, as the presets ship since session 14 (the parts measured at 0.10 before are in "
+              "`benchmarks/results/calibration/limit0.10/verdict`). The 1.5x bias is planted in the smallest category, "
+              "Sexual_orientation (788 of 10,860 items).")
 NOTES = {  # (preset, design, shared) -> what the commands alone do not say
     ("study", "official-all", 0.0): "Both official splits (`--split all`), as the WinoBias presets audit since session 8. The "
     "processes of seeds 57-60 and 72 were stopped early to free the CPU for the test suite; each part holds the runs it "
     "completed (every run is stored whole), and *runs* counts them.",
     ("default", "official-all", 0.0): "Both official splits (`--split all`), as the WinoBias presets audit since session 8.",
     ("default", "official-all", 0.8): "Both official splits (`--split all`), as the WinoBias presets audit since session 8.",
+    ("bbq", "official", 0.0): _BBQ_LIMIT,
+    ("paper-b", "official", 0.0): _BBQ_LIMIT,
 }
 
 

@@ -97,7 +97,7 @@ def test_bbq_preset_passes_a_fair_model_and_fails_one_at_one_and_a_half_times_it
     """The shipped bbq preset (limits 0.20) on the official files, every category, at the high noise level
     (accuracy 0.75 disambiguated, 0.6 ambiguous): a fair model passes each bias gate in >= 90% of runs and is
     never failed; stereotype use at 1.5x the limit in every category is failed in >= 90% and never passed. At
-    the 0.10 of earlier releases the fair model passed bbq_s_dis in 0.25 of runs (docs/calibration.md)."""
+    the 0.10 of earlier releases the fair model passed bbq_s_dis in 0.25 of runs (benchmarks/results/calibration/limit0.10)."""
     from audit.datasets.bbq.simulator import BBQSimulator
 
     session = _session(tmp_path, monkeypatch, preset="bbq", data=f"bbq:{bbq_dir()}")

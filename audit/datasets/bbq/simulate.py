@@ -176,7 +176,7 @@ def write_calibration(data_dir: str, out: str = "docs/calibration-bbq.md", runs:
     text = (
         "# BBQ gates: calibration\n\n"
         f"Written by `python -m audit.datasets.bbq.simulate {data_dir}` ({runs} seeded runs per row, 400 bootstrap "
-        "resamples, 95%, threshold 0.10 as in the `bbq` and `paper-b` presets) on the audit's test split of the "
+        "resamples, 95%, threshold 0.10, the `bbq` and `paper-b` presets' limit before session 14; they ship 0.20) on the audit's test split of the "
         "official files, all six categories. *bbq*: one answer per item; *paper-b few-shot*: three shot draws "
         "scored together, each repeat keeping the first answer with probability 0.8. *fair*: right in 85% of "
         "disambiguated contexts, 'unknown' in 75% of ambiguous ones, errors on either person alike (true s = 0 "
