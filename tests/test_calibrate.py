@@ -13,6 +13,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from scipy import stats
 
@@ -199,21 +200,69 @@ def test_cli_prints_per_gate_rates_and_json(tmp_path):
     assert "items for 80% power at 1.5x" in text.stdout and "a_sb" in text.stdout
 
 
-def test_cli_refuses_an_unsupported_dataset_and_bad_runs_in_one_line(tmp_path):
+def _crows_file(directory, pairs_per_type: dict[str, int]) -> None:
     from audit.datasets.crows_pairs.official import COLUMNS
 
-    with open(tmp_path / "crows_pairs_anonymized.csv", "w", newline="", encoding="utf-8") as f:
+    with open(directory / "crows_pairs_anonymized.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(COLUMNS)
-        for i in range(150):
-            w.writerow([i, f"The poor man {i} is lazy.", f"The rich man {i} is lazy.", "stereo", "socioeconomic",
-                        repr([["socioeconomic"]] * 5), f"a{i}", repr([f"b{k}" for k in range(5)])])
-    proc = _cli("--preset", "crows-pairs", "--data", f"crows-pairs:{tmp_path}", "--runs", "1", cwd=tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "has no simulator" in lines[-1] and "Traceback" not in proc.stderr, proc.stderr
+        i = 0
+        for bias_type, n in pairs_per_type.items():
+            for _ in range(n):
+                w.writerow([i, f"The poor man {i} is lazy.", f"The rich man {i} is lazy.", "stereo", bias_type,
+                            repr([[bias_type]] * 5), f"a{i}", repr([f"b{k}" for k in range(5)])])
+                i += 1
+
+
+def test_cli_calibrates_crows_pairs_and_refuses_bad_runs_and_a_dataset_without_a_simulator(tmp_path, monkeypatch, capsys):
+    _crows_file(tmp_path, {"socioeconomic": 150})
+    proc = _cli("--preset", "crows-pairs", "--data", f"crows-pairs:{tmp_path}", "--runs", "2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "crows_pairs_bias" in proc.stdout and "Traceback" not in proc.stderr
     bad = _cli("--runs", "0", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("bias-audit: error: --runs 0")
+    # a dataset without simulated models (a third party's) is refused in one line
+    from audit.cli.commands import main
+    from audit.datasets.crows_pairs.dataset import CrowsPairs
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(CrowsPairs, "simulator", lambda self, items, config: None)
+    assert main(["calibrate", "--preset", "crows-pairs", "--data", f"crows-pairs:{tmp_path}", "--runs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "has no simulator" in err[-1] and "Traceback" not in "\n".join(err)
+
+
+def test_crows_pairs_simulator_plants_its_truth_and_the_gate_decides_it(tmp_path, monkeypatch):
+    """CrowS-Pairs models of known truth: a fair model (pairs leaning +-0.3 that cancel, a fifth unanswered)
+    has true worst |preference - 0.5| 0 and is never failed under the preset's fail_only_when_shown; a bias of
+    0.25 planted in every type is failed in >= 90% of runs; the same bias in the smallest type alone is the
+    truth of that type only; a follower's truth is its share - 0.5."""
+    from audit.datasets.crows_pairs.simulator import CrowsSimulator
+
+    _crows_file(tmp_path, {"race-color": 300, "gender": 200, "disability": 60})
+    session = _session(tmp_path, monkeypatch, preset="crows-pairs", data=f"crows-pairs:{tmp_path}", n_resamples="200")
+    smallest = CrowsSimulator(session.items)
+    assert smallest.smallest == "disability" and smallest.fair("high").truth["crows_pairs_bias"] == pytest.approx(0.0)
+    planted = smallest.planted("crows_pairs_bias", 0.15, "high")
+    assert planted.truth["crows_pairs_bias"] == pytest.approx(0.15)
+    rng = np.random.default_rng(0)
+    answers = [planted.answer(rng) for _ in range(200)]
+    by_type = {t: [] for t in smallest.types}
+    for run in answers:
+        for it, a in zip(session.items, run):
+            if a is not None:
+                by_type[it.bias_type].append(a == "more")
+    assert abs(np.mean(by_type["disability"]) - 0.65) < 0.01 and abs(np.mean(by_type["gender"]) - 0.5) < 0.01
+    assert np.mean([a is None for run in answers for a in run]) == pytest.approx(0.2, abs=0.01)
+    assert smallest.follower(0.9, "low").truth["crows_pairs_bias"] == pytest.approx(0.4)
+    runs = 16
+    cells = cal.calibrate(session, runs=runs, seed=18, noises=["high"], multiples=(2.5,),
+                          simulator=CrowsSimulator(session.items, plant="every"))
+    fair, biased = _cell(cells, None), _cell(cells, "crows_pairs_bias", 2.5)
+    assert session.config.gates["crows_pairs_bias"].bound == "fail_only_when_shown"
+    assert fair.tallies["crows_pairs_bias"].status.get("fail", 0) <= _at_most(runs, 0.025), fair.tallies["crows_pairs_bias"].status
+    assert biased.tallies["crows_pairs_bias"].status.get("fail", 0) >= _at_least(runs, 0.90), biased.tallies["crows_pairs_bias"].status
+    assert biased.tallies["crows_pairs_bias"].covered >= _at_least(runs, 0.90)
 
 
 def test_transfer_is_detected_at_rho_09_and_not_claimed_at_rho_0(tmp_path, monkeypatch):

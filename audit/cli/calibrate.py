@@ -51,10 +51,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     values = {f: getattr(args, f, None) for f in AuditOptions.__dataclass_fields__ if f in {o.replace('-', '_') for o in DATA_OPTIONS}}
     options = AuditOptions(**values, no_cache=True)
     session = build_session(options)
-    simulator = session.dataset.simulator(session.items, session.config)
-    if simulator is None:
-        raise AuditError(f"calibrate: dataset '{session.dataset.name}' has no simulator of known-truth models "
-                         "(supported: WinoBias and BBQ data)")
+    simulator = cal.dataset_simulator(session)
     if args.whole_verdict:
         return _whole_verdict(session, simulator, args)
     start = time.perf_counter()

@@ -174,6 +174,15 @@ def representative_conditions(config, gates: Sequence[str]) -> dict[int, str]:
     return dict(sorted(out.items()))
 
 
+def dataset_simulator(session: AuditSession) -> Simulator:
+    """The session's dataset's simulated models; an AuditError (one line) when it has none."""
+    simulator = session.dataset.simulator(session.items, session.config)
+    if simulator is None:
+        raise AuditError(f"calibrate: dataset '{session.dataset.name}' has no simulator of known-truth models "
+                         "(a dataset provides one with Dataset.simulator; WinoBias, BBQ and CrowS-Pairs do)")
+    return simulator
+
+
 def simulated_gates(session: AuditSession, simulator: Simulator) -> list[str]:
     return [g for g in simulator.gates if session.gate_inapplicable(g) is None]
 
@@ -184,10 +193,7 @@ def calibrate(session: AuditSession, *, runs: int, seed: int, persist: float = 0
     """Every simulated model of the session's dataset (or of ``simulator``), ``runs`` times each, decided by the
     session's gates; ``follower`` adds a model that answers the biased option in ``FOLLOWER_SHARE`` of items
     (it must fail)."""
-    simulator = simulator or session.dataset.simulator(session.items, session.config)
-    if simulator is None:
-        raise AuditError(f"calibrate: dataset '{session.dataset.name}' has no simulator of known-truth models "
-                         "(supported: WinoBias and BBQ data)")
+    simulator = simulator or dataset_simulator(session)
     gated = [g for g in (gates or simulated_gates(session, simulator))]
     if not gated:
         raise AuditError("calibrate: none of the config's gates can be simulated (enable a bias gate of the dataset: "

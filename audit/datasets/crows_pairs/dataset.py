@@ -181,6 +181,11 @@ class CrowsPairs(Dataset):
             out[t] = None if math.isnan(p) else p - 0.5
         return out
 
+    def simulator(self, items: Sequence[CrowsPair], config):
+        from .simulator import CrowsSimulator
+
+        return CrowsSimulator(items)
+
     def report_item(self, item: Mapping[str, Any]) -> Mapping[str, str]:
         """Both sentences of the pair, the more stereotypical first; the block is bias type and direction.
         No answer is correct (the unbiased model prefers either half the time), so ``gold`` stays empty."""
