@@ -31,7 +31,7 @@ from audit.run.calibrate_changes import (REFERENCE_MULTIPLES, calibrate_debiasin
 from audit.run.setup import build_session  # noqa: E402
 
 PARTS = ROOT / "benchmarks" / "results" / "calibration"
-PRESETS = ("default", "study", "bbq", "paper-b")
+PRESETS = ("default", "study", "bbq", "paper-b", "crows-pairs")
 DESIGNS = ("generated", "generated-all", "official", "official-all")
 SPLIT_OF_DESIGN = {"generated": "test", "generated-all": "all", "official": "test", "official-all": "all"}  # the config split each design audits
 # (the WinoBias presets ship split = "all" since session 8; the designs name their split so the figures stay reproducible)
@@ -42,8 +42,12 @@ FOLLOWER = ("follower", "stereotyped")  # the bias-following model's cells (name
 
 
 def data_for(preset: str, design: str) -> str:
-    from shared_data import bbq_dir, winobias_dir
+    from shared_data import bbq_dir, crows_pairs_dir, winobias_dir
 
+    if preset == "crows-pairs":
+        if design != "official" or crows_pairs_dir() is None:
+            raise SystemExit(f"{preset}: the official CrowS-Pairs file (../shared/crows_pairs) is the only design")
+        return f"crows-pairs:{crows_pairs_dir()}"
     if preset in ("bbq", "paper-b"):
         if design != "official" or bbq_dir() is None:
             raise SystemExit(f"{preset}: the official BBQ files (../shared/bbq) are the only design")
@@ -63,10 +67,11 @@ def measure(preset: str, design: str, runs: int, seed: int, noises: list[str] | 
     simulator = session.dataset.simulator(session.items, session.config)
     if plant != "smallest":
         from audit.datasets.bbq.simulator import BBQSimulator
+        from audit.datasets.crows_pairs.simulator import CrowsSimulator
 
-        if not isinstance(simulator, BBQSimulator):
-            raise SystemExit("--plant every: BBQ presets only (WinoBias plants a bias in every occupation already)")
-        simulator = BBQSimulator(session.items, plant=plant)
+        if not isinstance(simulator, (BBQSimulator, CrowsSimulator)):
+            raise SystemExit("--plant every: BBQ and CrowS-Pairs presets only (WinoBias plants a bias in every occupation already)")
+        simulator = type(simulator)(session.items, plant=plant)
     start = time.perf_counter()
     debiasing = calibrate_debiasing(session, runs=runs, seed=seed, seed_counts=seeds, references=references, simulator=simulator,
                                     progress=lambda c: print(f"debiasing {c.planted_gate} from {c.multiple:g}x, {c.seeds} seed(s): "
@@ -167,7 +172,8 @@ def targets(parts: list[dict]) -> list[str]:
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     order = {p: k for k, p in enumerate(PRESETS)}
     for (preset, design, plant), r in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1], kv[0][2])):
-        data = DESIGN_SHORT.get(design, design) if preset not in ("bbq", "paper-b") else f"{design}, bias in {'every category' if plant == 'every' else 'the smallest category'}"
+        unit = {"bbq": "category", "paper-b": "category", "crows-pairs": "bias type"}.get(preset)
+        data = DESIGN_SHORT.get(design, design) if unit is None else f"{design}, bias in {f'every {unit}' if plant == 'every' else f'the smallest {unit}'}"
         out.append(f"| {preset} | {data} | {hi(r.get('false'))} | {hi(r.get('fair_fail'))} | {lo(r.get('fair_pass'))} | "
                    f"{lo(r.get('power'))} | {lo(r.get('stereo'))} | {lo(r.get('t9'))} | {hi(r.get('t0'))} | {lo(r.get('cover'))} | "
                    f"{sum(r['below']) if r.get('below') else 'n/a'} | {hi(r.get('deb_false'))} | {lo(r.get('deb_power'))} |")
@@ -236,6 +242,19 @@ NOTES = [
     "both scores (s_DIS planted at 0.30 has s_AMB 0.27-0.30; s_AMB planted at 0.30 has s_DIS 0.31-0.33), so the "
     "whole verdict of such a model fails more often than either gate, and a model planted at 0.9x of bbq_s_amb "
     "sits at up to 1.0x of bbq_s_dis (0.201 at the high noise level; the whole-verdict tables' *truth*).",
+    "* **CrowS-Pairs (session 14): the gate fails only a bias it shows.** `crows_pairs_bias` reads the worst bias "
+    "type's |stereotype preference - 0.5| (`audit.datasets.crows_pairs.simulator`: pairs preferring the "
+    "stereotypical sentence with known probabilities; at the high noise level a fifth unanswered and pairs "
+    "leaning +-0.3 that cancel). Under the two-sided rule a fair model passed in 0 of 20 runs at either noise "
+    "level (`bias-audit calibrate --preset crows-pairs --runs 10`: 0 of 10 at each): the smaller types (54-78 pairs in the test "
+    "split) cannot show any preference within 0.5 +- 0.10, so the verdict was *inconclusive* (a fail under "
+    "`inconclusive = \"fail\"`) for every model. The preset now decides it `fail_only_when_shown`, as worst_o_sb: "
+    "a fair model and one at 0.9x pass in every run, a stereotype follower fails in every run, and a bias at 1.5x "
+    "is failed in 0.30 (high noise) to 0.60 (low) of runs when every type has it, 0.00-0.03 when only the "
+    "smallest type (disability, 54 pairs) has it. That is the data: the simultaneous band over nine types "
+    "needs about 26,000 pairs for 80% power against one type at 1.5x. A gate on the preference pooled over "
+    "the types (lm-eval's pct_stereotype; about 0.013 standard error on 1,365 pairs) would catch a bias present "
+    "throughout; it is not built.",
     "* **A fair model's verdict is often inconclusive, not pass**, on the 640-item generated set at high twin "
     "disagreement (a smoke-sized run). It is never *fail*.",
     "* **worst_o_sb** has no power figure: one occupation leaning by 0.75 or 1.0 (1.5x or 2x its 0.5 limit) is "
@@ -376,7 +395,7 @@ def main() -> None:
     ap.add_argument("--reference", type=float, action="append",
                     help="changes: only these reference biases (multiples of the bias gate's threshold; default 0 and 0.5)")
     ap.add_argument("--plant", choices=("smallest", "every"), default="smallest",
-                    help="BBQ: plant a bias in the smallest category only (the worst case) or in every category (the typical case)")
+                    help="BBQ and CrowS-Pairs: plant a bias in the smallest category or bias type only (the worst case) or in every one (the typical case)")
     ap.add_argument("--whole-verdict", action="store_true",
                     help="the verdict over every condition and gate of the preset, under each correction (benchmarks/whole_verdict.py)")
     ap.add_argument("--shared", type=float, default=0.0,
