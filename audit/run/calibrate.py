@@ -179,7 +179,7 @@ def dataset_simulator(session: AuditSession) -> Simulator:
     simulator = session.dataset.simulator(session.items, session.config)
     if simulator is None:
         raise AuditError(f"calibrate: dataset '{session.dataset.name}' has no simulator of known-truth models "
-                         "(a dataset provides one with Dataset.simulator; WinoBias, BBQ and CrowS-Pairs do)")
+                         "(a dataset provides one with Dataset.simulator)")
     return simulator
 
 
