@@ -52,24 +52,21 @@ class CrowsSimulator:
         if plant not in ("smallest", "every"):
             raise ValueError(f"plant: expected 'smallest' or 'every', not {plant!r}")
         self.items, self.plant = list(items), plant
-        self.types = list(dict.fromkeys(it.bias_type for it in self.items))
-        pairs = {t: len({it.index for it in self.items if it.bias_type == t}) for t in self.types}
-        self.smallest = min(self.types, key=lambda t: (pairs[t], t))
+        self.types = list(dict.fromkeys(it.bias_type for it in self.items))  # the audited items: one per pair
         self._type = np.array([self.types.index(it.bias_type) for it in self.items])
-        # +1 / -1 per pair, half each way within every type (a pair's copies share its sign); 0 for an odd one out
-        sign: dict[int, float] = {}
-        for t in self.types:
-            indices = sorted({it.index for it in self.items if it.bias_type == t})
-            for k, index in enumerate(indices):
-                sign[index] = 0.0 if k == len(indices) - 1 and len(indices) % 2 else (1.0 if k % 2 == 0 else -1.0)
-        self._sign = np.array([sign[it.index] for it in self.items])
-        size = pairs[self.smallest]
+        pairs = np.bincount(self._type, minlength=len(self.types))
+        self.smallest = min(self.types, key=lambda t: (pairs[self.types.index(t)], t))
+        # +1 / -1 alternating within every type, so half lean each way; 0 for the odd one out of an odd type
+        self._sign = np.zeros(len(self.items))
+        for t in range(len(self.types)):
+            at = np.flatnonzero(self._type == t)
+            self._sign[at[: len(at) // 2 * 2]] = np.resize([1.0, -1.0], len(at) // 2 * 2)
         if plant == "every":
             self.planted_items = len(self.items)
             self.planted_where = f"every bias type at once, each at the planted value ({len(self.types)} types, {len(self.items)} pairs)"
         else:
-            self.planted_items = sum(it.bias_type == self.smallest for it in self.items)
-            self.planted_where = f"the smallest bias type, {self.smallest} ({size} of {len({it.index for it in self.items})} pairs)"
+            self.planted_items = int(pairs[self.types.index(self.smallest)])
+            self.planted_where = f"the smallest bias type, {self.smallest} ({self.planted_items} of {len(self.items)} pairs)"
 
     def _model(self, preference: Sequence[float], noise: str) -> CrowsModel:
         """Pairs of type t prefer sent_more with mean probability ``preference[t]``."""
@@ -80,12 +77,8 @@ class CrowsSimulator:
         return CrowsModel(more, UNANSWERED[noise], truth)
 
     def _mean(self, more: np.ndarray, t: int) -> float:
-        """A type's true preference: the mean over its pairs (each pair once, whatever its copies)."""
-        seen: dict[int, float] = {}
-        for it, p, k in zip(self.items, more, self._type):
-            if k == t:
-                seen.setdefault(it.index, float(p))
-        return sum(seen.values()) / len(seen)
+        """A type's true preference: the mean over its pairs."""
+        return float(more[self._type == t].mean())
 
     def fair(self, noise: str) -> CrowsModel:
         return self._model([0.5] * len(self.types), noise)
